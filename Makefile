@@ -1,0 +1,121 @@
+# Cairn: one Makefile. pkg-config for every library; objects under build/;
+# a core static library (build/libcairn.a) that cairnd, cairn and the tests
+# link. Warnings are errors in our code (not in llhttp's sources, which come
+# from Debian's node-llhttp package and are compiled here, never copied).
+#
+#   make          build cairnd and cairn (installs missing packages as root)
+#   make run      build and start cairnd on etc/cairnd.yaml
+#   make test     build and run every test
+#   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make bench    the benchmarks, printed as a table
+#   make install  PREFIX=/usr/local DESTDIR=
+#   make clean | make deps | make format
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+SAN     ?=
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
+LIBS_PC = libuv sqlite3 lua5.4 yaml-0.1 libcurl jansson libcrypto
+LLHTTP_SRC = /usr/share/llhttp
+LLHTTP_INC = /usr/share/include/llhttp
+
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Wno-unused-parameter
+VERSION = 0.1.0
+CFLAGS_BASE = -std=gnu11 $(OPT) -D_GNU_SOURCE -DCAIRN_VERSION='"$(VERSION)"' -fno-strict-aliasing $(SAN)
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC))
+PC_LIBS   = $(shell pkg-config --libs $(LIBS_PC))
+CRIT_CFLAGS = $(shell pkg-config --cflags criterion)
+CRIT_LIBS   = $(shell pkg-config --libs criterion)
+CFLAGS_ALL = $(CFLAGS_BASE) $(WARN) -I. -I$(LLHTTP_INC) $(PC_CFLAGS)
+LDLIBS_ALL = $(PC_LIBS) -lpthread -lm
+
+CORE_SRC = $(wildcard common/*.c) \
+           $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
+           $(wildcard store/*.c) $(wildcard workflows/*.c) \
+           $(wildcard rules/*.c) $(wildcard adapters/*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+CLI_SRC = $(wildcard cli/*.c)
+CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC = $(wildcard tests/test_*.c) $(filter-out tests/test_%,$(wildcard tests/*.c))
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC = $(wildcard bench/*.c)
+BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps binaries run test check bench install clean format tidy
+
+all: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+
+deps:
+	@sh scripts/deps.sh
+
+binaries: $(BUILD)/cairnd $(BUILD)/cairn
+
+$(BUILD)/libcairn.a: $(CORE_OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/cairnd: $(BUILD)/daemon/main.o $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(CRIT_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcairn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CRIT_CFLAGS) -DCAIRN_BUILD_DIR='"$(abspath $(BUILD))"' \
+	      -DCAIRN_SOURCE_DIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -w -I$(LLHTTP_INC) -c -o $@ $<
+
+run: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	@mkdir -p var
+	exec $(BUILD)/cairnd -c etc/cairnd.yaml
+
+test: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit
+	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-san OPT='-O1 -g -fno-omit-frame-pointer' \
+	    SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' test
+
+bench: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
+	sh bench/run.sh $(abspath $(BUILD))
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \
+	    $(DESTDIR)$(PREFIX)/share/doc/cairn
+	install -m 0755 $(BUILD)/cairnd $(BUILD)/cairn $(DESTDIR)$(PREFIX)/bin/
+	cp -R examples/. $(DESTDIR)$(PREFIX)/share/cairn/examples/
+	install -m 0644 etc/cairnd.yaml $(DESTDIR)$(PREFIX)/share/cairn/cairnd.yaml.example
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/
+
+clean:
+	rm -rf build build-san
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -1,0 +1,517 @@
+/*
+ * cairn: the command-line client of cairnd and the offline toolbox.
+ *
+ * Online commands talk to CAIRN_URL (default http://127.0.0.1:8080) with
+ * CAIRN_TOKEN through libcurl; offline ones (check, token create --db) use
+ * the same code as the daemon. Exit codes, for scripts:
+ *   0 success, 1 failure (the server refused, or the check found errors),
+ *   2 usage error, 3 cairnd unreachable, 4 not authenticated or not allowed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "../daemon/auth.h"
+#include "../daemon/check.h"
+#include "../daemon/config.h"
+#include "../store/store.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+	EXIT_AUTH = 4,
+};
+
+struct opts {
+	const char *url, *token, *db, *role, *scope, *label;
+	int json;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cairn [--url URL] [--token TOKEN] [--json] COMMAND\n"
+		"\n"
+		"commands:\n"
+		"  status                       health, readiness and who you "
+		"are\n"
+		"  check PATH                   validate a configuration file, "
+		"or a directory\n"
+		"                               holding workflows/, rules/, "
+		"adapters/ (offline)\n"
+		"  token create --role R [--scope S] [--label L] [--db PATH]\n"
+		"                               a new token; with --db, offline "
+		"into that database\n"
+		"  token list                   every token (admin)\n"
+		"  token revoke ID              revoke a token (admin)\n"
+		"  version\n"
+		"\n"
+		"environment: CAIRN_URL (default http://127.0.0.1:8080), "
+		"CAIRN_TOKEN\n"
+		"exit codes: 0 ok, 1 failed, 2 usage, 3 cairnd unreachable, "
+		"4 not authenticated or not allowed\n");
+}
+
+/* --- HTTP ----------------------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static size_t
+on_data(char *ptr, size_t size, size_t n, void *data)
+{
+	struct buf *b = data;
+	size_t add = size * n;
+	char *p = realloc(b->p, b->len + add + 1);
+
+	if (p == NULL)
+		return 0;
+	memcpy(p + b->len, ptr, add);
+	b->p = p;
+	b->len += add;
+	b->p[b->len] = '\0';
+	return add;
+}
+
+/*
+ * One request. Returns the HTTP status, or -1 when cairnd could not be
+ * reached (the reason is printed). *out gets the parsed JSON reply or NULL.
+ */
+static int
+call(const struct opts *o, const char *method, const char *path,
+     json_t *body, json_t **out)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	struct buf b = {0};
+	char url[2048], auth[128];
+	char *text = NULL;
+	long status = -1;
+	CURLcode rc;
+
+	*out = NULL;
+	if (h == NULL)
+		return -1;
+	snprintf(url, sizeof(url), "%s%s", o->url, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (o->token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			 o->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (body != NULL) {
+		text = json_dumps(body, JSON_COMPACT);
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "cairn: cannot reach cairnd at %s: %s\n",
+			o->url, curl_easy_strerror(rc));
+	} else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (b.len > 0)
+			*out = json_loadb(b.p, b.len, 0, NULL);
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	free(text);
+	free(b.p);
+	return (int)status;
+}
+
+/* Prints a problem+json reply and maps the status to an exit code. */
+static int
+fail_reply(int status, json_t *reply)
+{
+	const char *detail = json_string_value(json_object_get(reply, "detail"));
+	const char *title = json_string_value(json_object_get(reply, "title"));
+
+	if (status < 0)
+		return EXIT_UNREACHABLE;
+	fprintf(stderr, "cairn: %d %s%s%s\n", status, title ? title : "",
+		detail ? ": " : "", detail ? detail : "");
+	return status == 401 || status == 403 ? EXIT_AUTH : EXIT_FAIL;
+}
+
+static void
+print_json(json_t *j)
+{
+	char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (t != NULL)
+		printf("%s\n", t);
+	free(t);
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+static int
+cmd_status(const struct opts *o)
+{
+	json_t *r = NULL;
+	int st, code = EXIT_OK;
+
+	st = call(o, "GET", "/healthz", NULL, &r);
+	json_decref(r);
+	if (st < 0)
+		return EXIT_UNREACHABLE;
+	printf("cairnd at %s: %s\n", o->url, st == 200 ? "alive" : "unwell");
+	if (st != 200)
+		code = EXIT_FAIL;
+	st = call(o, "GET", "/readyz", NULL, &r);
+	printf("database: %s\n", st == 200 ? "writable" : "NOT ready");
+	if (st != 200) {
+		fail_reply(st, r);
+		code = EXIT_FAIL;
+	}
+	json_decref(r);
+	if (o->token == NULL) {
+		printf("token: none (set CAIRN_TOKEN or --token)\n");
+		return code;
+	}
+	st = call(o, "GET", "/v1/whoami", NULL, &r);
+	if (st == 200) {
+		const char *scope =
+			json_string_value(json_object_get(r, "scope"));
+
+		printf("you: %s%s%s (token %s)\n",
+		       json_string_value(json_object_get(r, "role")),
+		       scope ? ", scope " : "", scope ? scope : "",
+		       json_string_value(json_object_get(r, "token_id")));
+	} else {
+		code = fail_reply(st, r);
+	}
+	json_decref(r);
+	return code;
+}
+
+static int
+is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+cmd_check(const char *path)
+{
+	struct config c;
+	struct cairn_err err = {0};
+	struct check_result r;
+	char buf[1200];
+
+	config_defaults(&c);
+	if (is_dir(path)) {
+		/* a definitions root such as examples/ */
+		static const char *const kinds[] = {"workflows", "rules",
+						    "adapters"};
+		int found = 0;
+
+		c.nworkflows = c.nrules = c.nadapters = 0;
+		for (int i = 0; i < 3; i++) {
+			char sub[CONFIG_PATH_MAX];
+
+			if (snprintf(sub, sizeof(sub), "%s/%s", path,
+				     kinds[i]) >= (int)sizeof(sub)) {
+				fprintf(stderr, "%s: path too long\n", path);
+				return EXIT_FAIL;
+			}
+			if (!is_dir(sub))
+				continue;
+			found++;
+			if (i == 0)
+				memcpy(c.workflows[c.nworkflows++], sub,
+				       sizeof(sub));
+			else if (i == 1)
+				memcpy(c.rules[c.nrules++], sub, sizeof(sub));
+			else
+				memcpy(c.adapters[c.nadapters++], sub,
+				       sizeof(sub));
+		}
+		if (!found) {
+			fprintf(stderr,
+				"%s: no workflows/, rules/ or adapters/ "
+				"directory here\n",
+				path);
+			return EXIT_FAIL;
+		}
+	} else if (config_load(&c, path, &err) != 0) {
+		cairn_err_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "%s\n", buf);
+		return EXIT_FAIL;
+	}
+	check_definitions(&c, stderr, &r);
+	printf("%s: %d definition file(s), %d error(s), %d warning(s)\n", path,
+	       r.files, r.errors, r.warnings);
+	return r.errors ? EXIT_FAIL : EXIT_OK;
+}
+
+static int
+token_create_offline(const struct opts *o, enum role role)
+{
+	uv_loop_t loop;
+	struct store *s;
+	struct store_opts so = {.path = o->db};
+	struct cairn_err err = {0};
+	struct store_token t;
+	struct store_batch *b;
+	char token[AUTH_TOKEN_LEN + 1], msg[512], buf[1200];
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	uv_loop_init(&loop);
+	rc = store_open(&loop, &so, &s, &err);
+	if (rc != 0) {
+		cairn_err_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "cairn: %s\n", buf);
+		uv_loop_close(&loop);
+		return EXIT_FAIL;
+	}
+	if (auth_token_new(token, t.hash, t.id) != 0) {
+		fprintf(stderr, "cairn: no randomness available\n");
+		rc = -1;
+	} else {
+		snprintf(t.role, sizeof(t.role), "%s", auth_role_name(role));
+		snprintf(t.scope, sizeof(t.scope), "%s",
+			 o->scope ? o->scope : "");
+		snprintf(t.label, sizeof(t.label), "%s",
+			 o->label ? o->label : "created offline");
+		t.created_at = cairn_now_ms();
+		b = store_batch_new();
+		if (b == NULL || store_batch_token_create(b, &t) != 0) {
+			if (b)
+				store_batch_free(b);
+			rc = -1;
+			snprintf(msg, sizeof(msg), "out of memory");
+		} else {
+			rc = store_batch_commit_sync(s, b, msg, sizeof(msg));
+		}
+		if (rc != 0)
+			fprintf(stderr, "cairn: cannot store the token: %s\n",
+				msg);
+	}
+	store_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (rc != 0)
+		return EXIT_FAIL;
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "id", t.id,
+				      "token", token, "role", t.role, "scope",
+				      t.scope);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("%s\n", token);
+		fprintf(stderr, "cairn: created token %s (role %s%s%s)\n", t.id,
+			t.role, t.scope[0] ? ", scope " : "", t.scope);
+	}
+	OPENSSL_cleanse(token, sizeof(token));
+	return EXIT_OK;
+}
+
+static int
+cmd_token(const struct opts *o, int argc, char **argv)
+{
+	json_t *r = NULL, *body;
+	int st;
+
+	if (argc < 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[0], "create")) {
+		enum role role;
+		const char *why = NULL;
+
+		if (o->role == NULL || auth_role_parse(o->role, &role) != 0) {
+			fprintf(stderr,
+				"cairn: token create needs --role, one of "
+				"student, counselor, aid_officer, admissions, "
+				"institution, policy, admin\n");
+			return EXIT_USAGE;
+		}
+		if (auth_scope_check(role, o->scope ? o->scope : "", &why)) {
+			fprintf(stderr, "cairn: --scope for role %s: %s\n",
+				o->role, why);
+			return EXIT_USAGE;
+		}
+		if (o->db != NULL)
+			return token_create_offline(o, role);
+		body = json_pack("{s:s}", "role", o->role);
+		if (o->scope)
+			json_object_set_new(body, "scope", json_string(o->scope));
+		if (o->label)
+			json_object_set_new(body, "label", json_string(o->label));
+		st = call(o, "POST", "/v1/tokens", body, &r);
+		json_decref(body);
+		if (st != 201) {
+			int code = fail_reply(st, r);
+
+			json_decref(r);
+			return code;
+		}
+		if (o->json)
+			print_json(r);
+		else
+			printf("%s\n",
+			       json_string_value(json_object_get(r, "token")));
+		json_decref(r);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[0], "list")) {
+		json_t *t;
+		size_t i;
+
+		st = call(o, "GET", "/v1/tokens", NULL, &r);
+		if (st != 200) {
+			int code = fail_reply(st, r);
+
+			json_decref(r);
+			return code;
+		}
+		if (o->json) {
+			print_json(r);
+		} else {
+			printf("%-21s %-12s %-24s %s\n", "ID", "ROLE", "SCOPE",
+			       "STATE");
+			json_array_foreach(json_object_get(r, "tokens"), i, t)
+			{
+				printf("%-21s %-12s %-24s %s\n",
+				       json_string_value(json_object_get(t, "id")),
+				       json_string_value(
+					       json_object_get(t, "role")),
+				       json_string_value(
+					       json_object_get(t, "scope")),
+				       json_is_null(json_object_get(t,
+								    "revoked_at"))
+					       ? "active"
+					       : "revoked");
+			}
+		}
+		json_decref(r);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[0], "revoke") && argc == 2) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "/v1/tokens/%.64s", argv[1]);
+		st = call(o, "DELETE", path, NULL, &r);
+		if (st != 204) {
+			int code = fail_reply(st, r);
+
+			json_decref(r);
+			return code;
+		}
+		fprintf(stderr, "cairn: revoked %s\n", argv[1]);
+		return EXIT_OK;
+	}
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = {0};
+	char *args[16];
+	int nargs = 0, code;
+
+	o.url = getenv("CAIRN_URL") ? getenv("CAIRN_URL")
+				    : "http://127.0.0.1:8080";
+	o.token = getenv("CAIRN_TOKEN");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+
+		if (!strcmp(a, "--url"))
+			slot = &o.url;
+		else if (!strcmp(a, "--token"))
+			slot = &o.token;
+		else if (!strcmp(a, "--db"))
+			slot = &o.db;
+		else if (!strcmp(a, "--role"))
+			slot = &o.role;
+		else if (!strcmp(a, "--scope"))
+			slot = &o.scope;
+		else if (!strcmp(a, "--label"))
+			slot = &o.label;
+		else if (!strcmp(a, "--json")) {
+			o.json = 1;
+			continue;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (a[0] == '-' && a[1] == '-') {
+			fprintf(stderr, "cairn: unknown option %s\n", a);
+			return EXIT_USAGE;
+		}
+		if (slot != NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "cairn: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			*slot = argv[++i];
+			continue;
+		}
+		if (nargs == (int)(sizeof(args) / sizeof(args[0]))) {
+			fprintf(stderr, "cairn: too many arguments\n");
+			return EXIT_USAGE;
+		}
+		args[nargs++] = argv[i];
+	}
+	if (o.token != NULL && o.token[0] == '\0')
+		o.token = NULL;
+	{
+		/* "http://host:8080/" and "http://host:8080" are one place */
+		static char url[1024];
+		size_t n;
+
+		snprintf(url, sizeof(url), "%s", o.url);
+		n = strlen(url);
+		while (n > 0 && url[n - 1] == '/')
+			url[--n] = '\0';
+		o.url = url;
+	}
+	if (nargs == 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!strcmp(args[0], "status") && nargs == 1)
+		code = cmd_status(&o);
+	else if (!strcmp(args[0], "check") && nargs == 2)
+		code = cmd_check(args[1]);
+	else if (!strcmp(args[0], "token"))
+		code = cmd_token(&o, nargs - 1, args + 1);
+	else if (!strcmp(args[0], "version")) {
+		printf("cairn %s\n", CAIRN_VERSION);
+		code = EXIT_OK;
+	} else {
+		usage(stderr);
+		code = EXIT_USAGE;
+	}
+	curl_global_cleanup();
+	return code;
+}

@@ -1,0 +1,80 @@
+/*
+ * cairn.c: error-info helpers and the clock shared by every module.
+ */
+#include "cairn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+void
+cairn_err_set(struct cairn_err *e, const char *file, int line, int column,
+	      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	snprintf(e->file, sizeof(e->file), "%s", file ? file : "");
+	e->line = line;
+	e->column = column;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+void
+cairn_err_format(const struct cairn_err *e, char *buf, size_t len)
+{
+	if (e->file[0] && e->line > 0 && e->column > 0)
+		snprintf(buf, len, "%s:%d:%d: %s", e->file, e->line, e->column,
+			 e->msg);
+	else if (e->file[0] && e->line > 0)
+		snprintf(buf, len, "%s:%d: %s", e->file, e->line, e->msg);
+	else if (e->file[0])
+		snprintf(buf, len, "%s: %s", e->file, e->msg);
+	else
+		snprintf(buf, len, "%s", e->msg);
+}
+
+const char *
+cairn_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "ok";
+	case CAIRN_ESYNTAX:
+		return "syntax error";
+	case CAIRN_EINVALID:
+		return "invalid";
+	case CAIRN_ESTORE:
+		return "database error";
+	case CAIRN_EFULL:
+		return "disk or database size limit reached";
+	case CAIRN_ECORRUPT:
+		return "database corrupt";
+	case CAIRN_ENOTFOUND:
+		return "not found";
+	case CAIRN_ECONFLICT:
+		return "conflict";
+	case CAIRN_ECLOSED:
+		return "shutting down";
+	case CAIRN_ENEWER:
+		return "database schema is newer than this program";
+	default:
+		if (code < 0 && code > -4096)
+			return uv_strerror(code);
+		return "unknown error";
+	}
+}
+
+int64_t
+cairn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,48 @@
+/*
+ * cairn.h: what every module shares: the project's error codes, the
+ * error-info out-parameter that carries a file, line, column and message to
+ * a person, and a monotonic/wall clock pair.
+ *
+ * Functions return 0 on success and a negative code on failure: -errno and
+ * UV_E* values pass through unchanged; the codes below are Cairn's own.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	CAIRN_ESYNTAX = -20001,   /* malformed configuration or definition */
+	CAIRN_EINVALID = -20002,  /* well-formed but not acceptable */
+	CAIRN_ESTORE = -20003,    /* database error (see the message) */
+	CAIRN_EFULL = -20004,     /* disk or database size limit reached */
+	CAIRN_ECORRUPT = -20005,  /* quick_check or integrity failure */
+	CAIRN_ENOTFOUND = -20006, /* no such record */
+	CAIRN_ECONFLICT = -20007, /* uniqueness or revision conflict */
+	CAIRN_ECLOSED = -20008,   /* the component is shutting down */
+	CAIRN_ENEWER = -20009,    /* database schema newer than this binary */
+};
+
+/* Filled by a failing function for a person to read. file may be "". */
+struct cairn_err {
+	char file[512];
+	int line;   /* 1-based; 0 when unknown */
+	int column; /* 1-based; 0 when unknown */
+	char msg[512];
+};
+
+/* Sets every field; fmt is printf-style. e may be NULL. */
+void cairn_err_set(struct cairn_err *e, const char *file, int line, int column,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Writes "file:line:column: msg" (omitting what is unknown) into buf. */
+void cairn_err_format(const struct cairn_err *e, char *buf, size_t len);
+
+/* A static string naming code (Cairn's own or -errno/UV_E*). */
+const char *cairn_strerror(int code);
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t cairn_now_ms(void);
+
+#endif

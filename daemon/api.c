@@ -1,0 +1,593 @@
+/*
+ * api.c: the HTTP API. Every request takes the same path:
+ *
+ *   route -> authenticate (bearer token -> principal, cached briefly)
+ *         -> authorize (auth_authorize, the one decision)
+ *         -> body checks (JSON content type, strict JSON, an object)
+ *         -> handler -> store -> reply after the durable commit
+ *
+ * Errors are problem+json from one function (http_respond_problem), so
+ * every error a client sees has the same shape.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "router.h"
+
+struct api_call {
+	struct daemon *d;
+	struct http_req *req;
+	const struct route *route;
+	struct route_match m;
+	struct principal who;
+	int authenticated;
+	json_t *body; /* the parsed body for routes that take one */
+	char token[AUTH_TOKEN_LEN + 1];
+	struct store_token tok; /* for token creation */
+};
+
+static const char unmatched_route[] = "unmatched";
+
+/* --- replies ------------------------------------------------------------ */
+
+static void
+call_free(struct api_call *c)
+{
+	json_decref(c->body);
+	OPENSSL_cleanse(c->token, sizeof(c->token));
+	free(c);
+}
+
+static void
+reply_json(struct api_call *c, int status, json_t *o, const char *headers)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
+		       : NULL;
+
+	json_decref(o);
+	if (text == NULL) {
+		http_respond_problem(c->req, 500, "internal",
+				     "out of memory building the reply", NULL,
+				     NULL);
+	} else {
+		http_respond(c->req, status, "application/json", headers, text,
+			     strlen(text));
+		free(text);
+	}
+	call_free(c);
+}
+
+static void
+reply_problem(struct api_call *c, int status, const char *slug,
+	      const char *detail, json_t *extra, const char *headers)
+{
+	http_respond_problem(c->req, status, slug, detail, extra, headers);
+	json_decref(extra);
+	call_free(c);
+}
+
+/* Maps a store failure to a reply a client can act on. */
+static void
+reply_store_error(struct api_call *c, int status, const char *msg)
+{
+	switch (status) {
+	case CAIRN_ENOTFOUND:
+		reply_problem(c, 404, "not-found", msg, NULL, NULL);
+		return;
+	case CAIRN_ECONFLICT:
+		reply_problem(c, 409, "conflict", msg, NULL, NULL);
+		return;
+	default:
+		log_write(LOG_ERROR, c->req->request_id, NULL, NULL,
+			  "write failed: %s", msg ? msg : cairn_strerror(status));
+		reply_problem(c, 503, status == CAIRN_EFULL ? "storage-full"
+							    : "storage-unavailable",
+			      msg ? msg : cairn_strerror(status), NULL,
+			      "Retry-After: 5\r\n");
+	}
+}
+
+/* --- handlers ------------------------------------------------------------ */
+
+static void
+h_healthz(struct api_call *c)
+{
+	static const char body[] = "{\"status\":\"ok\"}";
+
+	http_respond(c->req, 200, "application/json", NULL, body,
+		     sizeof(body) - 1);
+	call_free(c);
+}
+
+static void
+readyz_done(int status, const char *msg, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		reply_problem(c, 503, "not-ready", msg, NULL,
+			      "Retry-After: 5\r\n");
+		return;
+	}
+	reply_json(c, 200,
+		   json_pack("{s:s, s:s}", "status", "ready", "database",
+			     "writable"),
+		   NULL);
+}
+
+static void
+h_readyz(struct api_call *c)
+{
+	struct store_batch *b;
+	char now[32];
+
+	if (c->d->stopping) {
+		reply_problem(c, 503, "not-ready", "shutting down", NULL, NULL);
+		return;
+	}
+	/* a real durable write: "writable" means a commit just succeeded */
+	snprintf(now, sizeof(now), "%lld", (long long)cairn_now_ms());
+	b = store_batch_new();
+	if (b == NULL || store_batch_meta_put(b, "readyz_probe", now) != 0) {
+		if (b)
+			store_batch_free(b);
+		reply_problem(c, 503, "not-ready", "out of memory", NULL, NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, readyz_done, c) != 0)
+		reply_problem(c, 503, "not-ready", "shutting down", NULL, NULL);
+}
+
+static void
+h_metrics(struct api_call *c)
+{
+	struct store_metrics sm;
+	char *text;
+
+	store_metrics_get(c->d->store, &sm);
+	text = metrics_render(&c->d->metrics, &sm,
+			      http_server_connections(c->d->http));
+	if (text == NULL) {
+		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		return;
+	}
+	http_respond(c->req, 200, "text/plain; version=0.0.4", NULL, text,
+		     strlen(text));
+	free(text);
+	call_free(c);
+}
+
+static void
+h_whoami(struct api_call *c)
+{
+	reply_json(c, 200,
+		   json_pack("{s:s, s:s?, s:s}", "role",
+			     auth_role_name(c->who.role), "scope",
+			     c->who.scope[0] ? c->who.scope : NULL, "token_id",
+			     c->who.token_id),
+		   NULL);
+}
+
+static json_t *
+token_json(const struct store_token *t)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", t->id, "role",
+			      t->role, "scope", t->scope, "label", t->label,
+			      "created_at", (json_int_t)t->created_at);
+
+	if (o != NULL)
+		json_object_set_new(o, "revoked_at",
+				    t->revoked_at ? json_integer(t->revoked_at)
+						  : json_null());
+	return o;
+}
+
+static void
+token_created(int status, const char *msg, void *data)
+{
+	struct api_call *c = data;
+	char loc[96];
+	json_t *o;
+
+	if (status != 0) {
+		reply_store_error(c, status, msg);
+		return;
+	}
+	log_write(LOG_INFO, c->req->request_id, NULL,
+		  NULL, "token %s created for role %s by %s", c->tok.id,
+		  c->tok.role, c->who.token_id);
+	o = token_json(&c->tok);
+	if (o != NULL)
+		json_object_set_new(o, "token", json_string(c->token));
+	snprintf(loc, sizeof(loc), "Location: /v1/tokens/%s\r\n", c->tok.id);
+	reply_json(c, 201, o, loc);
+}
+
+static void
+h_token_create(struct api_call *c)
+{
+	json_t *role = json_object_get(c->body, "role");
+	json_t *scope = json_object_get(c->body, "scope");
+	json_t *label = json_object_get(c->body, "label");
+	const char *key, *why = NULL;
+	json_t *v;
+	enum role r;
+	struct store_batch *b;
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "role") && strcmp(key, "scope") &&
+		    strcmp(key, "label")) {
+			char d[200];
+
+			snprintf(d, sizeof(d),
+				 "unknown member '%.64s'; expected role, scope, "
+				 "label",
+				 key);
+			reply_problem(c, 422, "invalid-body", d, NULL, NULL);
+			return;
+		}
+	}
+	if (!json_is_string(role) ||
+	    auth_role_parse(json_string_value(role), &r) != 0) {
+		reply_problem(c, 422, "invalid-body",
+			      "'role' must be one of student, counselor, "
+			      "aid_officer, admissions, institution, policy, "
+			      "admin",
+			      NULL, NULL);
+		return;
+	}
+	if (scope != NULL && !json_is_string(scope)) {
+		reply_problem(c, 422, "invalid-body", "'scope' must be a string",
+			      NULL, NULL);
+		return;
+	}
+	if (label != NULL &&
+	    (!json_is_string(label) || json_string_length(label) > 128 ||
+	     strlen(json_string_value(label)) != json_string_length(label))) {
+		reply_problem(c, 422, "invalid-body",
+			      "'label' must be a string of at most 128 bytes",
+			      NULL, NULL);
+		return;
+	}
+	if (auth_scope_check(r, scope ? json_string_value(scope) : "", &why)) {
+		char d[256];
+
+		snprintf(d, sizeof(d), "'scope' for role %s: %s",
+			 auth_role_name(r), why);
+		reply_problem(c, 422, "invalid-body", d, NULL, NULL);
+		return;
+	}
+	memset(&c->tok, 0, sizeof(c->tok));
+	if (auth_token_new(c->token, c->tok.hash, c->tok.id) != 0) {
+		reply_problem(c, 500, "internal", "no randomness available",
+			      NULL, NULL);
+		return;
+	}
+	snprintf(c->tok.role, sizeof(c->tok.role), "%s", auth_role_name(r));
+	snprintf(c->tok.scope, sizeof(c->tok.scope), "%s",
+		 scope ? json_string_value(scope) : "");
+	snprintf(c->tok.label, sizeof(c->tok.label), "%s",
+		 label ? json_string_value(label) : "");
+	c->tok.created_at = cairn_now_ms();
+	b = store_batch_new();
+	if (b == NULL || store_batch_token_create(b, &c->tok) != 0) {
+		if (b)
+			store_batch_free(b);
+		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, token_created, c) != 0)
+		reply_problem(c, 503, "storage-unavailable", "shutting down",
+			      NULL, NULL);
+}
+
+static void
+tokens_listed(int status, const struct store_token *toks, size_t n,
+	      void *data)
+{
+	struct api_call *c = data;
+	json_t *arr;
+
+	if (status != 0) {
+		reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, token_json(&toks[i]));
+	reply_json(c, 200, json_pack("{s:o}", "tokens", arr), NULL);
+}
+
+static void
+h_token_list(struct api_call *c)
+{
+	if (store_token_list(c->d->store, tokens_listed, c) != 0)
+		reply_problem(c, 503, "storage-unavailable", "shutting down",
+			      NULL, NULL);
+}
+
+static void
+token_revoked(int status, const char *msg, void *data)
+{
+	struct api_call *c = data;
+
+	if (status == CAIRN_ENOTFOUND) {
+		reply_problem(c, 404, "not-found",
+			      "no active token has that id", NULL, NULL);
+		return;
+	}
+	if (status != 0) {
+		reply_store_error(c, status, msg);
+		return;
+	}
+	/* the cache must not keep a revoked token alive */
+	api_token_cache_clear(c->d);
+	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
+		  "token %s revoked by %s", c->m.params[0], c->who.token_id);
+	http_respond(c->req, 204, NULL, NULL, NULL, 0);
+	call_free(c);
+}
+
+static void
+h_token_revoke(struct api_call *c)
+{
+	struct store_batch *b = store_batch_new();
+
+	if (b == NULL ||
+	    store_batch_token_revoke(b, c->m.params[0], cairn_now_ms()) != 0) {
+		if (b)
+			store_batch_free(b);
+		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, token_revoked, c) != 0)
+		reply_problem(c, 503, "storage-unavailable", "shutting down",
+			      NULL, NULL);
+}
+
+/* --- the route table -------------------------------------------------- */
+
+#define ADMIN ROLE_BIT(ROLE_ADMIN)
+
+static const struct route routes[] = {
+	{"GET", "/healthz", 0, 0, h_healthz},
+	{"GET", "/readyz", 0, 0, h_readyz},
+	{"GET", "/metrics", 0, 0, h_metrics},
+	{"GET", "/v1/whoami", ROLES_ANY, 0, h_whoami},
+	{"GET", "/v1/tokens", ADMIN, 0, h_token_list},
+	{"POST", "/v1/tokens", ADMIN, 1, h_token_create},
+	{"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke},
+};
+
+const struct route *
+api_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
+
+/* --- the pipeline ---------------------------------------------------------- */
+
+static int
+content_type_is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static void
+run(struct api_call *c)
+{
+	if (c->route->body) {
+		json_error_t e;
+
+		if (!content_type_is_json(http_req_header(c->req,
+							  "Content-Type"))) {
+			reply_problem(c, 415, "unsupported-media-type",
+				      "the body must be JSON, sent with "
+				      "Content-Type: application/json",
+				      NULL, NULL);
+			return;
+		}
+		c->body = json_loadb(c->req->body, c->req->body_len,
+				     JSON_REJECT_DUPLICATES, &e);
+		if (c->body == NULL) {
+			char d[300];
+
+			snprintf(d, sizeof(d), "malformed JSON at byte %d: %s",
+				 e.position, e.text);
+			reply_problem(c, 400, "malformed-json", d,
+				      json_pack("{s:i, s:i, s:i}", "position",
+						e.position, "line", e.line,
+						"column", e.column),
+				      NULL);
+			return;
+		}
+		if (!json_is_object(c->body)) {
+			reply_problem(c, 422, "invalid-body",
+				      "the body must be a JSON object", NULL,
+				      NULL);
+			return;
+		}
+	}
+	c->route->handler(c);
+}
+
+static void
+authorized(struct api_call *c)
+{
+	switch (auth_authorize(&c->who, c->route->roles, NULL)) {
+	case AUTH_ALLOW:
+		run(c);
+		return;
+	case AUTH_FORBIDDEN:
+		reply_problem(c, 403, "forbidden",
+			      "this role may not use this route", NULL, NULL);
+		return;
+	case AUTH_HIDDEN:
+		reply_problem(c, 404, "not-found", "no such resource", NULL,
+			      NULL);
+		return;
+	}
+}
+
+static struct token_cache_entry *
+cache_slot(struct daemon *d, const uint8_t hash[32])
+{
+	unsigned idx;
+
+	/* the hash is uniformly random already */
+	memcpy(&idx, hash, sizeof(idx));
+	return &d->token_cache[idx % TOKEN_CACHE_SIZE];
+}
+
+void
+api_token_cache_clear(struct daemon *d)
+{
+	memset(d->token_cache, 0,
+	       sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
+}
+
+static void
+unauthorized(struct api_call *c, const char *detail)
+{
+	reply_problem(c, 401, "unauthorized", detail, NULL,
+		      "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+}
+
+static void
+token_found(int status, const struct store_token *t, void *data)
+{
+	struct api_call *c = data;
+	struct token_cache_entry *e;
+	uint8_t hash[32];
+	enum role r;
+
+	if (status == CAIRN_ENOTFOUND || (status == 0 && t->revoked_at)) {
+		unauthorized(c, "the token is not valid");
+		return;
+	}
+	if (status != 0) {
+		reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	auth_token_hash(c->token, AUTH_TOKEN_LEN, hash);
+	if (CRYPTO_memcmp(hash, t->hash, 32) != 0 ||
+	    auth_role_parse(t->role, &r) != 0) {
+		unauthorized(c, "the token is not valid");
+		return;
+	}
+	c->who.role = r;
+	snprintf(c->who.scope, sizeof(c->who.scope), "%s", t->scope);
+	snprintf(c->who.token_id, sizeof(c->who.token_id), "%s", t->id);
+	e = cache_slot(c->d, hash);
+	memcpy(e->hash, hash, 32);
+	e->p = c->who;
+	e->expires_ms = cairn_now_ms() + TOKEN_CACHE_TTL_MS;
+	authorized(c);
+}
+
+static void
+authenticate(struct api_call *c)
+{
+	const char *tok;
+	size_t len;
+	uint8_t hash[32];
+	struct token_cache_entry *e;
+
+	if (auth_bearer_parse(http_req_header(c->req, "Authorization"), &tok,
+			      &len) != 0) {
+		unauthorized(c, http_req_header(c->req, "Authorization")
+					? "the Authorization header must be "
+					  "'Bearer cairn_...'"
+					: "this route needs a bearer token");
+		return;
+	}
+	memcpy(c->token, tok, len);
+	c->token[len] = '\0';
+	auth_token_hash(c->token, len, hash);
+	e = cache_slot(c->d, hash);
+	if (e->expires_ms > cairn_now_ms() &&
+	    CRYPTO_memcmp(e->hash, hash, 32) == 0) {
+		c->who = e->p;
+		authorized(c);
+		return;
+	}
+	if (store_token_find(c->d->store, hash, token_found, c) != 0)
+		reply_problem(c, 503, "storage-unavailable", "shutting down",
+			      NULL, NULL);
+}
+
+void
+api_handle(struct http_req *req, void *data)
+{
+	struct daemon *d = data;
+	struct route_match m;
+	struct api_call *c;
+	size_t n;
+	const struct route *rt = api_routes(&n);
+	int rc = router_match(rt, n, req->method, req->path, &m);
+
+	if (rc != 200) {
+		char hdr[128];
+
+		req->route = unmatched_route;
+		if (rc == 405) {
+			snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", m.allow);
+			http_respond_problem(req, 405, "method-not-allowed",
+					     "this path does not take that "
+					     "method",
+					     NULL, hdr);
+		} else {
+			http_respond_problem(req, 404, "not-found",
+					     "no such route", NULL, NULL);
+		}
+		return;
+	}
+	req->route = rt[m.index].pattern;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		http_respond_problem(req, 503, "overloaded", "out of memory",
+				     NULL, NULL);
+		return;
+	}
+	c->d = d;
+	c->req = req;
+	c->route = &rt[m.index];
+	c->m = m;
+	if (c->route->roles == 0)
+		run(c);
+	else
+		authenticate(c);
+}
+
+void
+api_observe(const struct http_req *req, int status, double seconds,
+	    void *data)
+{
+	struct daemon *d = data;
+	const char *route = req->route ? req->route : unmatched_route;
+
+	metrics_observe(&d->metrics, req->method ? req->method : "-", route,
+			status, seconds);
+	if (status >= 500 || log_enabled(LOG_DEBUG)) {
+		json_t *x = json_pack("{s:s, s:s, s:i, s:f}", "method",
+				      req->method ? req->method : "-", "route",
+				      route, "status", status, "seconds",
+				      seconds);
+
+		log_write(status >= 500 ? LOG_WARN : LOG_DEBUG,
+			  req->request_id, NULL, x, "request");
+		json_decref(x);
+	}
+}

@@ -1,0 +1,171 @@
+/*
+ * auth.c: token generation and hashing with OpenSSL's libcrypto, role and
+ * scope vocabulary, and auth_authorize, the one place access is decided.
+ */
+#include "auth.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "../common/cairn.h"
+
+static const char *const role_names[ROLE_COUNT] = {
+	[ROLE_STUDENT] = "student",	    [ROLE_COUNSELOR] = "counselor",
+	[ROLE_AID_OFFICER] = "aid_officer", [ROLE_ADMISSIONS] = "admissions",
+	[ROLE_INSTITUTION] = "institution", [ROLE_POLICY] = "policy",
+	[ROLE_ADMIN] = "admin",
+};
+
+const char *
+auth_role_name(enum role r)
+{
+	return (unsigned)r < ROLE_COUNT ? role_names[r] : "unknown";
+}
+
+int
+auth_role_parse(const char *s, enum role *out)
+{
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (strcmp(s, role_names[i]) == 0) {
+			*out = (enum role)i;
+			return 0;
+		}
+	}
+	return CAIRN_EINVALID;
+}
+
+int
+auth_scope_check(enum role r, const char *scope, const char **why)
+{
+	size_t n = strlen(scope);
+
+	if (r == ROLE_ADMIN || r == ROLE_POLICY) {
+		if (n == 0)
+			return 0;
+		*why = "this role takes no scope";
+		return CAIRN_EINVALID;
+	}
+	if (n == 0 || n > AUTH_SCOPE_MAX) {
+		*why = "this role needs a scope of 1 to 128 characters "
+		       "(student id, counselor id, office, campus or adapter)";
+		return CAIRN_EINVALID;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = scope[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == ':' || c == '@' || c == '-')) {
+			*why = "a scope may hold only letters, digits and . _ "
+			       ": @ -";
+			return CAIRN_EINVALID;
+		}
+	}
+	return 0;
+}
+
+static void
+hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+auth_token_hash(const char *token, size_t len, uint8_t hash[32])
+{
+	unsigned int n = 32;
+
+	EVP_Digest(token, len, hash, &n, EVP_sha256(), NULL);
+}
+
+int
+auth_token_new(char token[AUTH_TOKEN_LEN + 1], uint8_t hash[32], char id[32])
+{
+	uint8_t secret[32], pub[8];
+
+	if (RAND_bytes(secret, sizeof(secret)) != 1 ||
+	    RAND_bytes(pub, sizeof(pub)) != 1)
+		return CAIRN_ESTORE;
+	memcpy(token, AUTH_TOKEN_PREFIX, 6);
+	hex(secret, sizeof(secret), token + 6);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	auth_token_hash(token, AUTH_TOKEN_LEN, hash);
+	memcpy(id, "tok_", 4);
+	hex(pub, sizeof(pub), id + 4);
+	return 0;
+}
+
+int
+auth_bearer_parse(const char *header, const char **tok, size_t *len)
+{
+	const char *t;
+	size_t n;
+
+	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+		return -1;
+	t = header + 7;
+	while (*t == ' ')
+		t++;
+	n = strlen(t);
+	while (n > 0 && t[n - 1] == ' ')
+		n--;
+	if (n != AUTH_TOKEN_LEN || memcmp(t, AUTH_TOKEN_PREFIX, 6) != 0)
+		return -1;
+	for (size_t i = 6; i < n; i++)
+		if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+			return -1;
+	*tok = t;
+	*len = n;
+	return 0;
+}
+
+static int
+same(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	/* scopes are not secrets, but equal-time comparison costs nothing */
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+enum auth_decision
+auth_authorize(const struct principal *p, unsigned allowed_roles,
+	       const struct auth_resource *res)
+{
+	if (!(allowed_roles & ROLE_BIT(p->role)))
+		return AUTH_FORBIDDEN;
+	if (res == NULL || p->role == ROLE_ADMIN)
+		return AUTH_ALLOW;
+	switch (p->role) {
+	case ROLE_STUDENT:
+		return res->subject && same(res->subject, p->scope)
+			       ? AUTH_ALLOW
+			       : AUTH_HIDDEN;
+	case ROLE_COUNSELOR:
+		return res->subject && res->in_caseload ? AUTH_ALLOW
+							: AUTH_HIDDEN;
+	case ROLE_AID_OFFICER:
+	case ROLE_ADMISSIONS:
+		return res->owner && same(res->owner, p->scope) ? AUTH_ALLOW
+								: AUTH_HIDDEN;
+	case ROLE_INSTITUTION:
+		return res->adapter && same(res->adapter, p->scope)
+			       ? AUTH_ALLOW
+			       : AUTH_HIDDEN;
+	case ROLE_POLICY:
+		/* policy staff work on rules, not on students' records */
+		return res->subject ? AUTH_HIDDEN : AUTH_ALLOW;
+	default:
+		return AUTH_HIDDEN;
+	}
+}

@@ -1,0 +1,65 @@
+/*
+ * config.h: cairnd's configuration: embedded defaults, the YAML file that
+ * overrides them, and the command-line flags that override the file.
+ */
+#ifndef CAIRN_CONFIG_H
+#define CAIRN_CONFIG_H
+
+#include <stdint.h>
+
+#include "../common/cairn.h"
+
+#define CONFIG_MAX_DIRS 8
+#define CONFIG_PATH_MAX 1024
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct config {
+	char file[CONFIG_PATH_MAX];    /* the file read; "" for defaults */
+	char listen_host[256];         /* "127.0.0.1" */
+	int listen_port;               /* 8080; 0 asks the kernel for one */
+	char database[CONFIG_PATH_MAX]; /* "var/cairn.db" */
+	/* definition directories, by kind; nworkflows etc. say how many */
+	char workflows[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
+	int nworkflows;
+	char rules[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
+	int nrules;
+	char adapters[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
+	int nadapters;
+	struct {
+		int64_t max_body_bytes;     /* 1 MiB */
+		int64_t max_header_bytes;   /* 16 KiB (request line + headers) */
+		int64_t request_timeout_ms; /* 30 s: first byte to last byte */
+		int64_t idle_timeout_ms;    /* 60 s: keep-alive with nothing sent */
+		int max_connections;        /* 10000 */
+		int64_t max_db_bytes;       /* 0: no cap */
+	} limits;
+	enum log_level log_level; /* info */
+};
+
+/* Fills c with the embedded defaults (paths relative to the working
+ * directory: var/cairn.db, examples/workflows, examples/rules,
+ * examples/adapters). */
+void config_defaults(struct config *c);
+
+/*
+ * Reads the YAML file at path over what c holds. Relative paths in the file
+ * are taken relative to the directory holding the file. Unknown keys, wrong
+ * types, out-of-range values and YAML syntax errors fail with
+ * CAIRN_ESYNTAX or CAIRN_EINVALID and fill err with file, line and column;
+ * c is then left as it was (the file is applied all or nothing).
+ */
+int config_load(struct config *c, const char *path, struct cairn_err *err);
+
+/* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into c. */
+int config_set_listen(struct config *c, const char *hostport,
+		      struct cairn_err *err);
+
+/* "30s", "5m", "250ms", "1h", "2d" -> milliseconds. */
+int config_parse_duration(const char *s, int64_t *ms);
+/* "1048576", "512KiB", "1MiB", "2GiB", "1MB", "16kB" -> bytes. */
+int config_parse_size(const char *s, int64_t *bytes);
+
+const char *config_log_level_name(enum log_level l);
+
+#endif

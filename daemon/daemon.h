@@ -1,0 +1,48 @@
+/*
+ * daemon.h: the one context cairnd runs on, reached through handle->data,
+ * and the API layer that turns requests into store operations.
+ */
+#ifndef CAIRN_DAEMON_H
+#define CAIRN_DAEMON_H
+
+#include <uv.h>
+
+#include "../store/store.h"
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+#include "metrics.h"
+
+#define TOKEN_CACHE_SIZE 4096 /* slots; a direct-mapped cache */
+#define TOKEN_CACHE_TTL_MS 10000
+
+struct token_cache_entry {
+	uint8_t hash[32];
+	struct principal p;
+	int64_t expires_ms; /* 0: empty */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct config cfg;
+	struct store *store;
+	struct http_server *http;
+	struct metrics metrics;
+	struct token_cache_entry *token_cache;
+	int stopping;
+	uv_signal_t sigint, sigterm, sighup;
+	uv_timer_t shutdown_timer;
+};
+
+/* The HTTP handler and observer for a daemon (data is the daemon). */
+void api_handle(struct http_req *req, void *data);
+void api_observe(const struct http_req *req, int status, double seconds,
+		 void *data);
+
+/* Forgets every cached token, e.g. after a revocation. */
+void api_token_cache_clear(struct daemon *d);
+
+/* The routes, for tests and documentation. */
+const struct route *api_routes(size_t *n);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * http.h: HTTP/1.1 on the libuv loop, parsed by llhttp.
+ *
+ * The server owns connections and parsing; it knows nothing of routes.
+ * Each complete request is handed to one handler function. Requests on a
+ * connection are handled one at a time, in order: parsing pauses at the end
+ * of each request and resumes once its response is written, which is what
+ * keeps pipelined responses in order. Limits: header bytes (431), body
+ * bytes (413), a deadline from the first byte of a request to its last
+ * (408), an idle deadline between requests (closed quietly), a connection
+ * cap (503). Errors the server answers itself are problem+json.
+ */
+#ifndef CAIRN_HTTP_H
+#define CAIRN_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "../common/cairn.h"
+
+#define HTTP_MAX_HEADERS 64
+
+struct http_server;
+struct http_conn;
+
+struct http_header {
+	const char *name; /* as sent; compare case-insensitively */
+	const char *value;
+};
+
+struct http_req {
+	struct http_conn *conn;
+	const char *method;       /* "GET", ... */
+	const char *path;         /* decoded of nothing; without the query */
+	const char *query;        /* after '?', or "" */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	int nheaders;
+	const char *body;         /* NUL-terminated copy; body_len bytes */
+	size_t body_len;
+	char request_id[48];
+	uint64_t start_ns;        /* uv_hrtime() when the request completed */
+	int head;                 /* a HEAD request: the body is not sent */
+	const char *route;        /* metrics label, set by the handler */
+};
+
+struct http_limits {
+	int64_t max_body_bytes;
+	int64_t max_header_bytes;
+	int64_t request_timeout_ms;
+	int64_t idle_timeout_ms;
+	int max_connections;
+};
+
+/* Called for each complete request; the handler must eventually call
+ * http_respond exactly once (possibly from a later callback). */
+typedef void (*http_handler_fn)(struct http_req *req, void *data);
+/* Called after each response is queued, for metrics and logs. */
+typedef void (*http_observe_fn)(const struct http_req *req, int status,
+				double seconds, void *data);
+
+struct http_server_opts {
+	const char *host;
+	int port; /* 0 asks the kernel for one; see http_server_port */
+	struct http_limits limits;
+	http_handler_fn handler;
+	http_observe_fn observe; /* may be NULL */
+	void *data;
+};
+
+int http_server_start(uv_loop_t *loop, const struct http_server_opts *o,
+		      struct http_server **out, struct cairn_err *err);
+int http_server_port(const struct http_server *s);
+int http_server_connections(const struct http_server *s);
+
+/*
+ * Stops accepting, closes idle and half-received connections, lets the
+ * requests being handled finish and their responses be written, then calls
+ * done and frees the server (its handles close on the loop).
+ * http_server_abort closes whatever is left at once (the shutdown deadline).
+ */
+void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);
+void http_server_abort(struct http_server *s);
+
+/* The value of header name (case-insensitive), or NULL. */
+const char *http_req_header(const struct http_req *r, const char *name);
+
+/*
+ * Sends a response and ends the request; body is copied. extra_headers,
+ * if not NULL, is zero or more complete "Name: value\r\n" lines.
+ * The request must not be used afterwards.
+ */
+void http_respond(struct http_req *r, int status, const char *content_type,
+		  const char *extra_headers, const char *body, size_t len);
+
+/*
+ * A problem+json (RFC 9457) response: type is "urn:cairn:problem:" + slug,
+ * title the status's reason phrase unless given, detail for a person.
+ * extra (borrowed, may be NULL) holds further members, such as the byte
+ * position of malformed JSON.
+ */
+void http_respond_problem(struct http_req *r, int status, const char *slug,
+			  const char *detail, json_t *extra,
+			  const char *extra_headers);
+
+/* The reason phrase for a status code. */
+const char *http_status_text(int status);
+
+#endif
