@@ -1,0 +1,1295 @@
+/*
+ * store.c: Cairn's durable state on SQLite: the schema and its migrations,
+ * the writer thread that group-commits batches, the pool of read-only
+ * connections the libuv thread pool reads through, and the metrics an
+ * operator needs to see how the disk keeps up.
+ *
+ * One write connection, owned by the writer thread once store_open returns.
+ * Batches queue under a mutex; the writer takes every batch waiting (up to
+ * max_batch) into one BEGIN IMMEDIATE .. COMMIT, each batch in its own
+ * SAVEPOINT so a batch whose operation fails is rolled back alone. Only
+ * after COMMIT returns (synchronous=FULL: the WAL is fsynced) are the
+ * batches moved to the completion queue, and a uv_async_t has the loop
+ * thread call their callbacks in submission order. Fewer fsyncs per batch,
+ * not weaker durability, is where the throughput comes from.
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+/* --- schema ------------------------------------------------------------ */
+
+/*
+ * The migration steps, oldest first. Step i brings the database from
+ * user_version i to i + 1. Never edit a step that has shipped: append one.
+ * Each runs in its own transaction that also sets user_version, so a crash
+ * leaves the database at a version it can resume from.
+ */
+static const char *const store_migrations[] = {
+        /* 1: settings and markers; API tokens (only the SHA-256 is kept) */
+        "CREATE TABLE meta (\n"
+        "    key TEXT PRIMARY KEY,\n"
+        "    value TEXT NOT NULL,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE TABLE tokens (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),\n"
+        "    role TEXT NOT NULL,\n"
+        "    scope TEXT NOT NULL DEFAULT '',\n"
+        "    label TEXT NOT NULL DEFAULT '',\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    revoked_at INTEGER\n"
+        ") STRICT;\n",
+};
+
+#define STORE_NMIGRATIONS                                                      \
+	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+/* store_token_list returns at most this many rows, so one reply stays
+ * bounded however many tokens an installation has minted. */
+#define STORE_LIST_MAX 10000
+
+#define STORE_BUSY_MS 5000
+
+int
+store_schema_version(void)
+{
+	return STORE_NMIGRATIONS;
+}
+
+/* --- types ------------------------------------------------------------- */
+
+enum store_op_kind {
+	STORE_OP_TOKEN_CREATE,
+	STORE_OP_TOKEN_REVOKE,
+	STORE_OP_META_PUT,
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	union {
+		struct store_token tok;
+		struct {
+			char *id;
+			int64_t at;
+		} revoke;
+		struct {
+			char *key;
+			char *value;
+		} meta;
+	} u;
+};
+
+struct store_batch {
+	struct store_batch *next;
+	struct store_op *ops;
+	size_t nops, cap;
+	store_done_cb cb;
+	void *data;
+	int status;
+	char *msg; /* set on failure; freed with the batch */
+};
+
+/* The write connection's statements, prepared once. */
+enum {
+	WST_BEGIN,
+	WST_COMMIT,
+	WST_ROLLBACK,
+	WST_SAVEPOINT,
+	WST_RELEASE,
+	WST_ROLLBACK_TO,
+	WST_TOKEN_INSERT,
+	WST_TOKEN_REVOKE,
+	WST_META_PUT,
+	WST_PAGE_COUNT,
+	WST_N
+};
+
+static const char *const store_wsql[WST_N] = {
+        [WST_BEGIN] = "BEGIN IMMEDIATE",
+        [WST_COMMIT] = "COMMIT",
+        [WST_ROLLBACK] = "ROLLBACK",
+        [WST_SAVEPOINT] = "SAVEPOINT batch",
+        [WST_RELEASE] = "RELEASE batch",
+        [WST_ROLLBACK_TO] = "ROLLBACK TO batch",
+        [WST_TOKEN_INSERT] = "INSERT INTO tokens (id, hash, role, scope, label,"
+                             " created_at, revoked_at)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [WST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2"
+                             " WHERE id = ?1 AND revoked_at IS NULL",
+        [WST_META_PUT] = "INSERT INTO meta (key, value, updated_at)"
+                         " VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE"
+                         " SET value = excluded.value,"
+                         " updated_at = excluded.updated_at",
+        [WST_PAGE_COUNT] = "PRAGMA page_count",
+};
+
+/* A read connection's statements, prepared once. */
+enum { RST_FIND, RST_LIST, RST_COUNT, RST_N };
+
+#define STORE_TOKEN_COLS "id, hash, role, scope, label, created_at, revoked_at"
+
+static const char *const store_rsql[RST_N] = {
+        [RST_FIND] = "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE hash = ?1",
+        [RST_LIST] = "SELECT " STORE_TOKEN_COLS " FROM tokens"
+                     " ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+        [RST_COUNT] = "SELECT count(*) FROM tokens",
+};
+
+struct store_rconn {
+	sqlite3 *db;
+	sqlite3_stmt *st[RST_N];
+};
+
+struct store {
+	uv_loop_t *loop;
+	char *path;
+	char *wal_path;
+	int max_batch;
+	int64_t page_size;
+
+	sqlite3 *wdb; /* the writer thread's once store_open returns */
+	sqlite3_stmt *wst[WST_N];
+
+	/* read pool: rfree[0..nrfree) index idle connections */
+	struct store_rconn *rconns;
+	int nrconns;
+	int *rfree;
+	int nrfree;
+	uv_mutex_t rmu;
+	uv_cond_t rcond;
+
+	/* the writer's queue */
+	uv_mutex_t qmu;
+	uv_cond_t qcond;
+	struct store_batch *qhead, *qtail;
+	int64_t qdepth;
+	int closing;
+	uv_thread_t writer;
+
+	/* finished batches, in submission order, for the loop thread */
+	uv_mutex_t dmu;
+	struct store_batch *dhead, *dtail;
+	uv_async_t async;
+
+	/* loop thread only */
+	int64_t inflight; /* submitted, callback not yet run */
+	int closed;
+
+	uv_mutex_t mmu;
+	struct store_metrics m;
+};
+
+static const double store_size_bounds[STORE_HIST_BUCKETS] = {
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048};
+static const double store_secs_bounds[STORE_HIST_BUCKETS] = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
+/* --- errors ------------------------------------------------------------ */
+
+/* The one place a SQLite result code becomes one of Cairn's. */
+static int
+store_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return CAIRN_EFULL;
+	case SQLITE_CONSTRAINT:
+		return CAIRN_ECONFLICT;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return CAIRN_ECORRUPT;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		return CAIRN_ESTORE;
+	}
+}
+
+/* "path: what: sqlite's message", with "database or disk is full" spelled
+ * out even when SQLite's message is about something more specific. */
+static void
+store_sqlmsg(char *buf, size_t len, const char *path, sqlite3 *db, int rc,
+             const char *what)
+{
+	const char *m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+	if ((rc & 0xff) == SQLITE_FULL && strstr(m, "full") == NULL)
+		snprintf(buf, len, "%s: %s: database or disk is full: %s", path,
+		         what, m);
+	else
+		snprintf(buf, len, "%s: %s: %s", path, what, m);
+}
+
+static int
+store_fail(struct cairn_err *err, const char *path, sqlite3 *db, int rc,
+           const char *what)
+{
+	char buf[sizeof(err->msg)];
+
+	store_sqlmsg(buf, sizeof(buf), path, db, rc, what);
+	cairn_err_set(err, path, 0, 0, "%s", buf);
+	return store_code(rc);
+}
+
+/* --- connections ------------------------------------------------------- */
+
+static int
+store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+	                          NULL);
+}
+
+/* Runs a pragma or query returning one integer. */
+static int
+store_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+store_quick_check(struct store *s, struct cairn_err *err)
+{
+	sqlite3_stmt *st;
+	const char *line;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->wdb, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, s->wdb, rc, "quick_check");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = store_fail(err, s->path, s->wdb, rc, "quick_check");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	line = (const char *)sqlite3_column_text(st, 0);
+	if (line == NULL || strcmp(line, "ok") != 0) {
+		/* The report starts "*** in database main ***" on a line of
+		 * its own; the first finding is the line after it. */
+		if (line == NULL)
+			line = "(nothing)";
+		if (strncmp(line, "***", 3) == 0 && strchr(line, '\n'))
+			line = strchr(line, '\n') + 1;
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: database is corrupt; quick_check reported: "
+		              "%.*s",
+		              s->path, (int)strcspn(line, "\n"), line);
+		sqlite3_finalize(st);
+		return CAIRN_ECORRUPT;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Brings the schema to store_schema_version(). The version is read again
+ * inside each step's transaction so two processes opening one new file do
+ * not both apply a step. */
+static int
+store_migrate(struct store *s, struct cairn_err *err)
+{
+	char sql[64], what[64];
+	int64_t v;
+	int rc, i;
+
+	rc = store_int(s->wdb, "PRAGMA user_version", &v);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, s->wdb, rc, "user_version");
+	if (v > STORE_NMIGRATIONS) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: database schema version %lld is newer than "
+		              "this program's %d; run a newer cairnd, or "
+		              "restore a backup made by this version",
+		              s->path, (long long)v, STORE_NMIGRATIONS);
+		return CAIRN_ENEWER;
+	}
+	for (i = (int)v; i < STORE_NMIGRATIONS; i++) {
+		snprintf(what, sizeof(what), "schema migration to version %d",
+		         i + 1);
+		rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_fail(err, s->path, s->wdb, rc, what);
+		rc = store_int(s->wdb, "PRAGMA user_version", &v);
+		if (rc == SQLITE_OK && v > i) {
+			/* another process got there first */
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			i = (int)v - 1;
+			continue;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->wdb, store_migrations[i], NULL,
+			                  NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			rc = store_fail(err, s->path, s->wdb, rc, what);
+			if (!sqlite3_get_autocommit(s->wdb))
+				sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL,
+				             NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+store_open_writer(struct store *s, int64_t max_db_bytes, struct cairn_err *err)
+{
+	const char *mode;
+	sqlite3_stmt *st;
+	char sql[64];
+	int64_t v;
+	int rc, i;
+
+	rc = sqlite3_open_v2(s->path, &s->wdb,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                             SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, s->wdb, rc, "open");
+	sqlite3_busy_timeout(s->wdb, STORE_BUSY_MS);
+
+	/* The first statement to read the file: garbage fails here, with
+	 * "file is not a database". */
+	rc = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode = WAL", -1, &st,
+	                        NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = store_fail(err, s->path, s->wdb, rc, "journal_mode=WAL");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp(mode, "wal") != 0) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: cannot use WAL mode (journal_mode is %s); "
+		              "is the file on a network filesystem?",
+		              s->path, mode ? mode : "unknown");
+		sqlite3_finalize(st);
+		return CAIRN_ESTORE;
+	}
+	sqlite3_finalize(st);
+
+	/* SQLite quietly opens a write-protected file read-only */
+	if (sqlite3_db_readonly(s->wdb, "main") == 1) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: the database file is read-only", s->path);
+		return CAIRN_ESTORE;
+	}
+
+	rc = sqlite3_exec(s->wdb,
+	                  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+	                  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, s->wdb, rc, "pragmas");
+
+	if ((rc = store_quick_check(s, err)) != 0)
+		return rc;
+
+	rc = store_int(s->wdb, "PRAGMA page_size", &s->page_size);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, s->wdb, rc, "page_size");
+	if (max_db_bytes > 0) {
+		/* Not persistent: set on every open. SQLite will not set it
+		 * below the current size, which is what we want anyway. */
+		v = max_db_bytes / s->page_size;
+		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		         (long long)(v > 0 ? v : 1));
+		rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_fail(err, s->path, s->wdb, rc,
+			                  "max_page_count");
+	}
+
+	if ((rc = store_migrate(s, err)) != 0)
+		return rc;
+
+	for (i = 0; i < WST_N; i++) {
+		rc = store_prepare(s->wdb, store_wsql[i], &s->wst[i]);
+		if (rc != SQLITE_OK)
+			return store_fail(err, s->path, s->wdb, rc, "prepare");
+	}
+	return 0;
+}
+
+static int
+store_open_reader(struct store *s, struct store_rconn *c, struct cairn_err *err)
+{
+	int rc, i;
+
+	rc = sqlite3_open_v2(s->path, &c->db,
+	                     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(err, s->path, c->db, rc, "open for reading");
+	sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+	for (i = 0; i < RST_N; i++) {
+		rc = store_prepare(c->db, store_rsql[i], &c->st[i]);
+		if (rc != SQLITE_OK)
+			return store_fail(err, s->path, c->db, rc, "prepare");
+	}
+	return 0;
+}
+
+/* Closes every connection, readers first: the last connection to close
+ * checkpoints the WAL and removes it, and a read-only one cannot. */
+static void
+store_close_conns(struct store *s)
+{
+	int i, j;
+
+	for (i = 0; s->rconns != NULL && i < s->nrconns; i++) {
+		for (j = 0; j < RST_N; j++)
+			sqlite3_finalize(s->rconns[i].st[j]);
+		sqlite3_close(s->rconns[i].db);
+	}
+	for (j = 0; j < WST_N; j++)
+		sqlite3_finalize(s->wst[j]);
+	sqlite3_close(s->wdb);
+	free(s->rconns);
+	free(s->rfree);
+	s->rconns = NULL;
+	s->rfree = NULL;
+	s->nrconns = 0;
+	s->wdb = NULL;
+}
+
+/* --- metrics ----------------------------------------------------------- */
+
+static void
+store_hist_init(struct store_hist *h, const double *bounds)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->bounds, bounds, sizeof(h->bounds));
+}
+
+static void
+store_hist_observe(struct store_hist *h, double v)
+{
+	int i;
+
+	for (i = 0; i < STORE_HIST_BUCKETS; i++)
+		if (v <= h->bounds[i])
+			h->counts[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+/* Writer thread (or store_open, before it starts). -1 if SQLite cannot
+ * say, and the last figure stands. */
+static int64_t
+store_db_bytes(struct store *s)
+{
+	sqlite3_stmt *st = s->wst[WST_PAGE_COUNT];
+	int64_t pages = -1;
+	struct stat sb;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		pages = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (pages < 0)
+		return -1;
+	if (stat(s->wal_path, &sb) != 0)
+		sb.st_size = 0;
+	return pages * s->page_size + (int64_t)sb.st_size;
+}
+
+void
+store_metrics_get(struct store *s, struct store_metrics *out)
+{
+	uv_mutex_lock(&s->mmu);
+	*out = s->m;
+	uv_mutex_unlock(&s->mmu);
+	uv_mutex_lock(&s->qmu);
+	out->queue_depth = s->qdepth;
+	uv_mutex_unlock(&s->qmu);
+}
+
+/* --- batches ----------------------------------------------------------- */
+
+struct store_batch *
+store_batch_new(void)
+{
+	return calloc(1, sizeof(struct store_batch));
+}
+
+void
+store_batch_free(struct store_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nops; i++) {
+		struct store_op *op = &b->ops[i];
+
+		switch (op->kind) {
+		case STORE_OP_TOKEN_CREATE:
+			break;
+		case STORE_OP_TOKEN_REVOKE:
+			free(op->u.revoke.id);
+			break;
+		case STORE_OP_META_PUT:
+			free(op->u.meta.key);
+			free(op->u.meta.value);
+			break;
+		}
+	}
+	free(b->ops);
+	free(b->msg);
+	free(b);
+}
+
+static struct store_op *
+store_batch_push(struct store_batch *b, enum store_op_kind kind)
+{
+	struct store_op *ops;
+	size_t cap;
+
+	if (b->nops == b->cap) {
+		cap = b->cap ? b->cap * 2 : 2;
+		ops = realloc(b->ops, cap * sizeof(*ops));
+		if (ops == NULL)
+			return NULL;
+		b->ops = ops;
+		b->cap = cap;
+	}
+	b->ops[b->nops].kind = kind;
+	return &b->ops[b->nops];
+}
+
+int
+store_batch_token_create(struct store_batch *b, const struct store_token *t)
+{
+	struct store_op *op = store_batch_push(b, STORE_OP_TOKEN_CREATE);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.tok = *t;
+	/* the fields are bound as C strings: make sure they end */
+	op->u.tok.id[sizeof(op->u.tok.id) - 1] = '\0';
+	op->u.tok.role[sizeof(op->u.tok.role) - 1] = '\0';
+	op->u.tok.scope[sizeof(op->u.tok.scope) - 1] = '\0';
+	op->u.tok.label[sizeof(op->u.tok.label) - 1] = '\0';
+	b->nops++;
+	return 0;
+}
+
+int
+store_batch_token_revoke(struct store_batch *b, const char *id, int64_t at)
+{
+	struct store_op *op = store_batch_push(b, STORE_OP_TOKEN_REVOKE);
+
+	if (op == NULL || (op->u.revoke.id = strdup(id)) == NULL)
+		return -ENOMEM;
+	op->u.revoke.at = at;
+	b->nops++;
+	return 0;
+}
+
+int
+store_batch_meta_put(struct store_batch *b, const char *key, const char *value)
+{
+	struct store_op *op = store_batch_push(b, STORE_OP_META_PUT);
+
+	if (op == NULL || (op->u.meta.key = strdup(key)) == NULL)
+		return -ENOMEM;
+	if ((op->u.meta.value = strdup(value)) == NULL) {
+		free(op->u.meta.key);
+		return -ENOMEM;
+	}
+	b->nops++;
+	return 0;
+}
+
+/* --- the writer -------------------------------------------------------- */
+
+/* Steps a statement that returns no rows and resets it. On failure the
+ * message is copied into msg before the reset can change it. */
+static int
+store_exec(struct store *s, sqlite3_stmt *st, char **msg, const char *what)
+{
+	char buf[768];
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return SQLITE_OK;
+	}
+	if (msg != NULL) {
+		store_sqlmsg(buf, sizeof(buf), s->path, s->wdb, rc, what);
+		free(*msg);
+		*msg = strdup(buf);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static void store_batch_fail(struct store_batch *b, int status, const char *fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
+
+static void
+store_batch_fail(struct store_batch *b, int status, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(b->msg);
+	b->msg = strdup(buf);
+	b->status = status;
+}
+
+/* Applies one operation. Returns the SQLite code, and sets b->status and
+ * b->msg when the operation fails. */
+static int
+store_apply(struct store *s, struct store_batch *b, struct store_op *op,
+            int64_t now)
+{
+	const struct store_token *t;
+	sqlite3_stmt *st;
+	int rc;
+
+	switch (op->kind) {
+	case STORE_OP_TOKEN_CREATE:
+		t = &op->u.tok;
+		st = s->wst[WST_TOKEN_INSERT];
+		sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, t->hash, sizeof(t->hash),
+		                  SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, t->role, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, t->scope, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, t->label, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, t->created_at);
+		if (t->revoked_at)
+			sqlite3_bind_int64(st, 7, t->revoked_at);
+		else
+			sqlite3_bind_null(st, 7);
+		rc = store_exec(s, st, &b->msg, "create token");
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			store_batch_fail(b, CAIRN_ECONFLICT,
+			                 "token %s: the id or the secret is "
+			                 "already taken (%s)",
+			                 t->id, b->msg ? b->msg : "");
+		break;
+	case STORE_OP_TOKEN_REVOKE:
+		st = s->wst[WST_TOKEN_REVOKE];
+		sqlite3_bind_text(st, 1, op->u.revoke.id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, op->u.revoke.at);
+		rc = store_exec(s, st, &b->msg, "revoke token");
+		if (rc == SQLITE_OK && sqlite3_changes(s->wdb) == 0) {
+			store_batch_fail(b, CAIRN_ENOTFOUND,
+			                 "no active token with id %.64s",
+			                 op->u.revoke.id);
+			/* not SQLite's error, but the batch must unwind */
+			rc = SQLITE_NOTFOUND;
+		}
+		break;
+	case STORE_OP_META_PUT:
+		st = s->wst[WST_META_PUT];
+		sqlite3_bind_text(st, 1, op->u.meta.key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->u.meta.value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		rc = store_exec(s, st, &b->msg, "meta put");
+		break;
+	default:
+		abort();
+	}
+	/* SQLITE_STATIC bindings point into the batch: drop them */
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_OK && b->status == 0)
+		b->status = store_code(rc);
+	return rc;
+}
+
+/*
+ * Commits the n batches starting at first in one transaction. Every batch
+ * leaves with its status set. A batch that fails is rolled back to its
+ * savepoint; if the transaction as a whole is lost (COMMIT fails, or SQLite
+ * rolled it back by itself after SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM)
+ * every batch fails with that error.
+ */
+static void
+store_write(struct store *s, struct store_batch *first, int n)
+{
+	struct store_batch *b, *cause = NULL;
+	char *msg = NULL;
+	uint64_t t0, ok = 0;
+	int64_t now, bytes;
+	size_t i;
+	int rc;
+
+	t0 = uv_hrtime();
+	now = cairn_now_ms();
+	rc = store_exec(s, s->wst[WST_BEGIN], &msg, "begin transaction");
+	if (rc != SQLITE_OK)
+		goto lost;
+	for (b = first; b != NULL; b = b->next) {
+		rc = store_exec(s, s->wst[WST_SAVEPOINT], &msg, "savepoint");
+		if (rc != SQLITE_OK)
+			goto lost;
+		for (i = 0; i < b->nops; i++)
+			if (store_apply(s, b, &b->ops[i], now) != SQLITE_OK)
+				break;
+		if (b->status != 0) {
+			if (sqlite3_get_autocommit(s->wdb)) {
+				cause = b;
+				goto lost;
+			}
+			rc = store_exec(s, s->wst[WST_ROLLBACK_TO], &msg,
+			                "roll back a failed batch");
+			if (rc != SQLITE_OK)
+				goto lost;
+		}
+		rc = store_exec(s, s->wst[WST_RELEASE], &msg, "release");
+		if (rc != SQLITE_OK)
+			goto lost;
+	}
+	rc = store_exec(s, s->wst[WST_COMMIT], &msg, "commit");
+	if (rc != SQLITE_OK)
+		goto lost;
+
+	bytes = store_db_bytes(s);
+	for (b = first; b != NULL; b = b->next)
+		ok += b->status == 0;
+	uv_mutex_lock(&s->mmu);
+	store_hist_observe(&s->m.batch_size, n);
+	store_hist_observe(&s->m.commit_secs, (uv_hrtime() - t0) / 1e9);
+	s->m.commits++;
+	s->m.batches_ok += ok;
+	s->m.batches_failed += (uint64_t)n - ok;
+	if (bytes >= 0)
+		s->m.db_bytes = bytes;
+	uv_mutex_unlock(&s->mmu);
+	return;
+
+lost:
+	if (!sqlite3_get_autocommit(s->wdb))
+		store_exec(s, s->wst[WST_ROLLBACK], NULL, NULL);
+	for (b = first; b != NULL; b = b->next) {
+		if (b->status != 0) /* the cause, or failed on its own */
+			continue;
+		if (cause != NULL)
+			store_batch_fail(b, cause->status,
+			                 "transaction rolled back: %s",
+			                 cause->msg ? cause->msg : "error");
+		else
+			store_batch_fail(b, store_code(rc), "%s",
+			                 msg ? msg : "database error");
+	}
+	free(msg);
+	bytes = store_db_bytes(s);
+	uv_mutex_lock(&s->mmu);
+	store_hist_observe(&s->m.batch_size, n);
+	s->m.batches_failed += (uint64_t)n;
+	if (bytes >= 0)
+		s->m.db_bytes = bytes;
+	uv_mutex_unlock(&s->mmu);
+}
+
+static void
+store_writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct store_batch *first, *last;
+	int n;
+
+	for (;;) {
+		uv_mutex_lock(&s->qmu);
+		while (s->qhead == NULL && !s->closing)
+			uv_cond_wait(&s->qcond, &s->qmu);
+		if (s->qhead == NULL) {
+			uv_mutex_unlock(&s->qmu);
+			break;
+		}
+		first = last = s->qhead;
+		for (n = 1; last->next != NULL &&
+		            (s->max_batch <= 0 || n < s->max_batch);
+		     n++)
+			last = last->next;
+		s->qhead = last->next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		last->next = NULL;
+		s->qdepth -= n;
+		uv_mutex_unlock(&s->qmu);
+
+		store_write(s, first, n);
+
+		uv_mutex_lock(&s->dmu);
+		if (s->dtail != NULL)
+			s->dtail->next = first;
+		else
+			s->dhead = first;
+		s->dtail = last;
+		uv_mutex_unlock(&s->dmu);
+		uv_async_send(&s->async);
+	}
+}
+
+/* --- completions (loop thread) ----------------------------------------- */
+
+static struct store_batch *
+store_done_pop(struct store *s)
+{
+	struct store_batch *b;
+
+	uv_mutex_lock(&s->dmu);
+	b = s->dhead;
+	if (b != NULL) {
+		s->dhead = b->next;
+		if (s->dhead == NULL)
+			s->dtail = NULL;
+	}
+	uv_mutex_unlock(&s->dmu);
+	return b;
+}
+
+/* One at a time under the lock, so a callback that calls store_close
+ * (which runs the rest) still sees them in submission order. */
+static void
+store_complete(struct store *s)
+{
+	struct store_batch *b;
+
+	while (!s->closed && (b = store_done_pop(s)) != NULL) {
+		if (--s->inflight == 0)
+			uv_unref((uv_handle_t *)&s->async);
+		if (b->cb != NULL)
+			b->cb(b->status, b->status ? b->msg : NULL, b->data);
+		store_batch_free(b);
+	}
+}
+
+static void
+store_async_cb(uv_async_t *h)
+{
+	store_complete(h->data);
+}
+
+/* --- open and close ---------------------------------------------------- */
+
+static void
+store_free(struct store *s)
+{
+	uv_mutex_destroy(&s->rmu);
+	uv_cond_destroy(&s->rcond);
+	uv_mutex_destroy(&s->qmu);
+	uv_cond_destroy(&s->qcond);
+	uv_mutex_destroy(&s->dmu);
+	uv_mutex_destroy(&s->mmu);
+	free(s->path);
+	free(s->wal_path);
+	free(s);
+}
+
+static void
+store_close_cb(uv_handle_t *h)
+{
+	store_free(h->data);
+}
+
+int
+store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
+           struct cairn_err *err)
+{
+	struct store *s;
+	int rc, i;
+
+	assert(loop != NULL && opts != NULL && opts->path != NULL);
+	*out = NULL;
+	if (!sqlite3_threadsafe()) {
+		cairn_err_set(err, opts->path, 0, 0,
+		              "%s: SQLite was built without thread support",
+		              opts->path);
+		return CAIRN_ESTORE;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->loop = loop;
+	s->max_batch = opts->max_batch;
+	s->path = strdup(opts->path);
+	if (s->path == NULL || asprintf(&s->wal_path, "%s-wal", s->path) < 0) {
+		free(s->path);
+		free(s);
+		return -ENOMEM;
+	}
+	uv_mutex_init(&s->rmu);
+	uv_cond_init(&s->rcond);
+	uv_mutex_init(&s->qmu);
+	uv_cond_init(&s->qcond);
+	uv_mutex_init(&s->dmu);
+	uv_mutex_init(&s->mmu);
+	store_hist_init(&s->m.batch_size, store_size_bounds);
+	store_hist_init(&s->m.commit_secs, store_secs_bounds);
+
+	rc = store_open_writer(s, opts->max_db_bytes, err);
+	if (rc != 0)
+		goto fail;
+	if ((s->m.db_bytes = store_db_bytes(s)) < 0)
+		s->m.db_bytes = 0;
+
+	s->nrconns = opts->read_conns > 0 ? opts->read_conns : 4;
+	s->rconns = calloc(s->nrconns, sizeof(*s->rconns));
+	s->rfree = calloc(s->nrconns, sizeof(*s->rfree));
+	if (s->rconns == NULL || s->rfree == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < s->nrconns; i++) {
+		rc = store_open_reader(s, &s->rconns[i], err);
+		if (rc != 0)
+			goto fail;
+		s->rfree[s->nrfree++] = i;
+	}
+
+	/* The thread before the handle: a failure after uv_async_init would
+	 * leave a handle only the caller's loop could free. The writer
+	 * sends nothing before a batch is submitted. */
+	rc = uv_thread_create(&s->writer, store_writer_main, s);
+	if (rc != 0) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: cannot start the writer thread: %s", s->path,
+		              uv_strerror(rc));
+		goto fail;
+	}
+	rc = uv_async_init(loop, &s->async, store_async_cb);
+	if (rc != 0) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: cannot create the writer's wake-up: %s",
+		              s->path, uv_strerror(rc));
+		uv_mutex_lock(&s->qmu);
+		s->closing = 1;
+		uv_cond_signal(&s->qcond);
+		uv_mutex_unlock(&s->qmu);
+		uv_thread_join(&s->writer);
+		goto fail;
+	}
+	s->async.data = s;
+	/* referenced only while batches are in flight, so an idle store
+	 * does not keep uv_run from returning */
+	uv_unref((uv_handle_t *)&s->async);
+	*out = s;
+	return 0;
+
+fail:
+	store_close_conns(s);
+	store_free(s);
+	return rc;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL || s->closed)
+		return;
+	uv_mutex_lock(&s->qmu);
+	s->closing = 1;
+	uv_cond_signal(&s->qcond);
+	uv_mutex_unlock(&s->qmu);
+	uv_thread_join(&s->writer);
+
+	/* everything the writer finished, in order, on this thread */
+	store_complete(s);
+	s->closed = 1;
+	assert(s->dhead == NULL);
+
+	uv_mutex_lock(&s->rmu);
+	assert(s->nrfree == s->nrconns); /* no read in flight */
+	uv_mutex_unlock(&s->rmu);
+	store_close_conns(s);
+	uv_close((uv_handle_t *)&s->async, store_close_cb);
+}
+
+int
+store_batch_submit(struct store *s, struct store_batch *b, store_done_cb cb,
+                   void *data)
+{
+	assert(b != NULL);
+	uv_mutex_lock(&s->qmu);
+	if (s->closing) {
+		uv_mutex_unlock(&s->qmu);
+		store_batch_free(b);
+		return CAIRN_ECLOSED;
+	}
+	b->cb = cb;
+	b->data = data;
+	b->next = NULL;
+	if (s->qtail != NULL)
+		s->qtail->next = b;
+	else
+		s->qhead = b;
+	s->qtail = b;
+	s->qdepth++;
+	uv_cond_signal(&s->qcond);
+	uv_mutex_unlock(&s->qmu);
+	if (s->inflight++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
+	return 0;
+}
+
+struct store_sync {
+	int done;
+	int status;
+	char *msg;
+	size_t msglen;
+};
+
+static void
+store_sync_cb(int status, const char *msg, void *data)
+{
+	struct store_sync *y = data;
+
+	y->done = 1;
+	y->status = status;
+	if (y->msg != NULL && y->msglen > 0)
+		snprintf(y->msg, y->msglen, "%s", msg ? msg : "");
+}
+
+int
+store_batch_commit_sync(struct store *s, struct store_batch *b, char *msg,
+                        size_t msglen)
+{
+	struct store_sync y = {0, 0, msg, msglen};
+	int rc;
+
+	if (msg != NULL && msglen > 0)
+		msg[0] = '\0';
+	rc = store_batch_submit(s, b, store_sync_cb, &y);
+	if (rc != 0) {
+		if (msg != NULL && msglen > 0)
+			snprintf(msg, msglen, "%s: %s", s->path,
+			         cairn_strerror(rc));
+		return rc;
+	}
+	/* the async handle stays referenced until the callback has run */
+	while (!y.done)
+		uv_run(s->loop, UV_RUN_ONCE);
+	return y.status;
+}
+
+/* --- reads ------------------------------------------------------------- */
+
+static struct store_rconn *
+store_rconn_get(struct store *s)
+{
+	struct store_rconn *c;
+
+	uv_mutex_lock(&s->rmu);
+	while (s->nrfree == 0)
+		uv_cond_wait(&s->rcond, &s->rmu);
+	c = &s->rconns[s->rfree[--s->nrfree]];
+	uv_mutex_unlock(&s->rmu);
+	return c;
+}
+
+static void
+store_rconn_put(struct store *s, struct store_rconn *c)
+{
+	uv_mutex_lock(&s->rmu);
+	s->rfree[s->nrfree++] = (int)(c - s->rconns);
+	uv_cond_signal(&s->rcond);
+	uv_mutex_unlock(&s->rmu);
+}
+
+static void
+store_row_token(sqlite3_stmt *st, struct store_token *t)
+{
+	const void *hash;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "%s",
+	         (const char *)sqlite3_column_text(st, 0));
+	hash = sqlite3_column_blob(st, 1);
+	if (hash != NULL && sqlite3_column_bytes(st, 1) == sizeof(t->hash))
+		memcpy(t->hash, hash, sizeof(t->hash));
+	snprintf(t->role, sizeof(t->role), "%s",
+	         (const char *)sqlite3_column_text(st, 2));
+	snprintf(t->scope, sizeof(t->scope), "%s",
+	         (const char *)sqlite3_column_text(st, 3));
+	snprintf(t->label, sizeof(t->label), "%s",
+	         (const char *)sqlite3_column_text(st, 4));
+	t->created_at = sqlite3_column_int64(st, 5);
+	t->revoked_at = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
+}
+
+enum store_read_kind { STORE_READ_FIND, STORE_READ_LIST };
+
+struct store_read {
+	uv_work_t work;
+	struct store *s;
+	enum store_read_kind kind;
+	int status;
+	union {
+		store_token_cb one;
+		store_tokens_cb many;
+	} cb;
+	void *data;
+	uint8_t hash[32];
+	struct store_token tok;
+	struct store_token *toks;
+	size_t n;
+};
+
+static void
+store_read_work(uv_work_t *w)
+{
+	struct store_read *r = w->data;
+	struct store_rconn *c = store_rconn_get(r->s);
+	struct store_token *toks;
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	if (r->kind == STORE_READ_FIND) {
+		st = c->st[RST_FIND];
+		sqlite3_bind_blob(st, 1, r->hash, sizeof(r->hash),
+		                  SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			store_row_token(st, &r->tok);
+			r->status = 0;
+		} else {
+			r->status = rc == SQLITE_DONE ? CAIRN_ENOTFOUND
+			                              : store_code(rc);
+		}
+	} else {
+		st = c->st[RST_LIST];
+		sqlite3_bind_int(st, 1, STORE_LIST_MAX);
+		r->status = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (r->n == cap) {
+				cap = cap ? cap * 2 : 16;
+				toks = realloc(r->toks, cap * sizeof(*toks));
+				if (toks == NULL) {
+					r->status = -ENOMEM;
+					break;
+				}
+				r->toks = toks;
+			}
+			store_row_token(st, &r->toks[r->n++]);
+		}
+		if (r->status == 0 && rc != SQLITE_DONE)
+			r->status = store_code(rc);
+		if (r->status != 0)
+			r->n = 0;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	store_rconn_put(r->s, c);
+}
+
+static void
+store_read_after(uv_work_t *w, int status)
+{
+	struct store_read *r = w->data;
+
+	if (status != 0) /* cancelled */
+		r->status = status;
+	if (r->kind == STORE_READ_FIND)
+		r->cb.one(r->status, r->status == 0 ? &r->tok : NULL, r->data);
+	else
+		r->cb.many(r->status, r->status == 0 ? r->toks : NULL,
+		           r->status == 0 ? r->n : 0, r->data);
+	free(r->toks);
+	free(r);
+}
+
+static int
+store_read_queue(struct store *s, struct store_read *r)
+{
+	int rc;
+
+	if (s->closed) {
+		free(r);
+		return CAIRN_ECLOSED;
+	}
+	r->s = s;
+	r->work.data = r;
+	rc = uv_queue_work(s->loop, &r->work, store_read_work,
+	                   store_read_after);
+	if (rc != 0)
+		free(r);
+	return rc;
+}
+
+int
+store_token_find(struct store *s, const uint8_t hash[32], store_token_cb cb,
+                 void *data)
+{
+	struct store_read *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->kind = STORE_READ_FIND;
+	r->cb.one = cb;
+	r->data = data;
+	memcpy(r->hash, hash, sizeof(r->hash));
+	return store_read_queue(s, r);
+}
+
+int
+store_token_list(struct store *s, store_tokens_cb cb, void *data)
+{
+	struct store_read *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->kind = STORE_READ_LIST;
+	r->cb.many = cb;
+	r->data = data;
+	return store_read_queue(s, r);
+}
+
+int
+store_token_count_sync(struct store *s, int64_t *n)
+{
+	struct store_rconn *c;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	st = c->st[RST_COUNT];
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = store_code(rc);
+	}
+	sqlite3_reset(st);
+	store_rconn_put(s, c);
+	return rc;
+}
