@@ -385,37 +385,56 @@ content_type_is_json(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+int
+api_body_parse(const char *content_type, const char *body, size_t len,
+	       json_t **out, struct api_body_error *e)
+{
+	json_error_t je;
+
+	*out = NULL;
+	e->extra = NULL;
+	if (!content_type_is_json(content_type)) {
+		e->status = 415;
+		e->slug = "unsupported-media-type";
+		snprintf(e->detail, sizeof(e->detail),
+			 "the body must be JSON, sent with Content-Type: "
+			 "application/json");
+		return -1;
+	}
+	*out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			  &je);
+	if (*out == NULL) {
+		e->status = 400;
+		e->slug = "malformed-json";
+		snprintf(e->detail, sizeof(e->detail),
+			 "malformed JSON at byte %d (line %d, column %d): %s",
+			 je.position, je.line, je.column, je.text);
+		e->extra = json_pack("{s:i, s:i, s:i}", "position", je.position,
+				     "line", je.line, "column", je.column);
+		return -1;
+	}
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		e->status = 422;
+		e->slug = "invalid-body";
+		snprintf(e->detail, sizeof(e->detail),
+			 "the body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 run(struct api_call *c)
 {
 	if (c->route->body) {
-		json_error_t e;
+		struct api_body_error e;
 
-		if (!content_type_is_json(http_req_header(c->req,
-							  "Content-Type"))) {
-			reply_problem(c, 415, "unsupported-media-type",
-				      "the body must be JSON, sent with "
-				      "Content-Type: application/json",
-				      NULL, NULL);
-			return;
-		}
-		c->body = json_loadb(c->req->body, c->req->body_len,
-				     JSON_REJECT_DUPLICATES, &e);
-		if (c->body == NULL) {
-			char d[300];
-
-			snprintf(d, sizeof(d), "malformed JSON at byte %d: %s",
-				 e.position, e.text);
-			reply_problem(c, 400, "malformed-json", d,
-				      json_pack("{s:i, s:i, s:i}", "position",
-						e.position, "line", e.line,
-						"column", e.column),
-				      NULL);
-			return;
-		}
-		if (!json_is_object(c->body)) {
-			reply_problem(c, 422, "invalid-body",
-				      "the body must be a JSON object", NULL,
+		if (api_body_parse(http_req_header(c->req, "Content-Type"),
+				   c->req->body, c->req->body_len, &c->body,
+				   &e) != 0) {
+			reply_problem(c, e.status, e.slug, e.detail, e.extra,
 				      NULL);
 			return;
 		}

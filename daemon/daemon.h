@@ -42,6 +42,22 @@ void api_observe(const struct http_req *req, int status, double seconds,
 /* Forgets every cached token, e.g. after a revocation. */
 void api_token_cache_clear(struct daemon *d);
 
+/*
+ * The body checks every JSON route shares: the content type must be
+ * application/json (415), the text strict JSON (400, with the byte
+ * position, line and column in e->extra), the value an object (422).
+ * Returns 0 with *out set (the caller owns it), or -1 with e filled; the
+ * caller owns e->extra (may be NULL).
+ */
+struct api_body_error {
+	int status;
+	const char *slug;
+	char detail[300];
+	json_t *extra;
+};
+int api_body_parse(const char *content_type, const char *body, size_t len,
+		   json_t **out, struct api_body_error *e);
+
 /* The routes, for tests and documentation. */
 const struct route *api_routes(size_t *n);
 

@@ -814,19 +814,24 @@ on_refused_closed(uv_handle_t *h)
 static void
 refuse_connection(struct http_server *s)
 {
-	static const char resp[] =
-		"HTTP/1.1 503 Service Unavailable\r\n"
-		"Content-Type: application/problem+json\r\n"
-		"Connection: close\r\nRetry-After: 1\r\nContent-Length: 124\r\n\r\n"
+	static const char body[] =
 		"{\"type\":\"urn:cairn:problem:too-many-connections\","
 		"\"title\":\"Service Unavailable\",\"status\":503,"
-		"\"detail\":\"connection limit\"}";
+		"\"detail\":\"the server is at its connection limit\"}";
+	char resp[512];
+	int n = snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 503 Service Unavailable\r\n"
+			 "Content-Type: application/problem+json\r\n"
+			 "Connection: close\r\nRetry-After: 1\r\n"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 sizeof(body) - 1, body);
 	uv_tcp_t *t = malloc(sizeof(*t));
-	uv_buf_t b = uv_buf_init((char *)resp, sizeof(resp) - 1);
+	uv_buf_t b = uv_buf_init(resp, (unsigned)n);
 
 	if (t == NULL)
 		return;
 	uv_tcp_init(s->loop, t);
+	/* best effort: a fresh socket's send buffer takes this at once */
 	if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0)
 		uv_try_write((uv_stream_t *)t, &b, 1);
 	uv_close((uv_handle_t *)t, on_refused_closed);

@@ -1,0 +1,959 @@
+/*
+ * config.c: cairnd's configuration. config_defaults() fills in the embedded
+ * defaults; config_load() reads a YAML file (libyaml's document API) over
+ * them, all or nothing: the file is applied to a copy, and the copy replaces
+ * the caller's only when every key has been accepted. Every complaint names
+ * the file, the 1-based line and column of the offending node, and what
+ * would have been accepted. Relative paths in the file are joined with the
+ * file's own directory, so etc/cairnd.yaml can say ../var/cairn.db.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* A configuration is a page of YAML; anything larger is a mistake. */
+#define CONFIG_FILE_MAX (1 << 20)
+
+/* Everything config_load's helpers need while walking one document. */
+struct loader {
+	const char *path;            /* the file, as given, for messages */
+	char dir[CONFIG_PATH_MAX];   /* its directory with a trailing '/', or
+					"" when the path has no '/' */
+	yaml_document_t *doc;
+	struct cairn_err *err;
+};
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+	c->listen_port = 8080;
+	snprintf(c->database, sizeof(c->database), "var/cairn.db");
+	snprintf(c->workflows[0], sizeof(c->workflows[0]), "examples/workflows");
+	c->nworkflows = 1;
+	snprintf(c->rules[0], sizeof(c->rules[0]), "examples/rules");
+	c->nrules = 1;
+	snprintf(c->adapters[0], sizeof(c->adapters[0]), "examples/adapters");
+	c->nadapters = 1;
+	c->limits.max_body_bytes = 1 << 20;
+	c->limits.max_header_bytes = 16 << 10;
+	c->limits.request_timeout_ms = 30 * 1000;
+	c->limits.idle_timeout_ms = 60 * 1000;
+	c->limits.max_connections = 10000;
+	c->limits.max_db_bytes = 0;
+	c->log_level = LOG_INFO;
+}
+
+const char *
+config_log_level_name(enum log_level l)
+{
+	switch (l) {
+	case LOG_DEBUG:
+		return "debug";
+	case LOG_INFO:
+		return "info";
+	case LOG_WARN:
+		return "warn";
+	case LOG_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+/*
+ * Reads one or more decimal digits at s into *n, stopping at the first
+ * non-digit (returned in *end). Fails on no digits and on int64 overflow;
+ * signs and spaces are not digits, so they are refused too.
+ */
+static int
+parse_digits(const char *s, int64_t *n, const char **end)
+{
+	int64_t v = 0;
+	const char *p;
+
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		int d = *p - '0';
+
+		if (v > (INT64_MAX - d) / 10)
+			return CAIRN_EINVALID;
+		v = v * 10 + d;
+	}
+	if (p == s)
+		return CAIRN_EINVALID;
+	*n = v;
+	*end = p;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {
+		{"ms", 1},       {"s", 1000},         {"m", 60 * 1000},
+		{"h", 3600000},  {"d", 86400000},
+	};
+	const char *p;
+	int64_t n;
+	size_t i;
+
+	if (s == NULL || parse_digits(s, &n, &p) < 0)
+		return CAIRN_EINVALID;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (n > INT64_MAX / units[i].ms)
+			return CAIRN_EINVALID;
+		*ms = n * units[i].ms;
+		return 0;
+	}
+	return CAIRN_EINVALID;
+}
+
+int
+config_parse_size(const char *s, int64_t *bytes)
+{
+	static const struct {
+		const char *unit;
+		int64_t mul;
+	} units[] = {
+		{"", 1},
+		{"B", 1},
+		{"kB", 1000},
+		{"KB", 1000},
+		{"KiB", 1024},
+		{"MB", 1000 * 1000},
+		{"MiB", 1024 * 1024},
+		{"GB", 1000 * 1000 * 1000},
+		{"GiB", 1024 * 1024 * 1024},
+		{"TB", (int64_t)1000 * 1000 * 1000 * 1000},
+		{"TiB", (int64_t)1024 * 1024 * 1024 * 1024},
+	};
+	const char *p;
+	int64_t n;
+	size_t i;
+
+	if (s == NULL || parse_digits(s, &n, &p) < 0)
+		return CAIRN_EINVALID;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (n > INT64_MAX / units[i].mul)
+			return CAIRN_EINVALID;
+		*bytes = n * units[i].mul;
+		return 0;
+	}
+	return CAIRN_EINVALID;
+}
+
+/* Host names and IPv4 addresses: letters, digits, '.', '-' and '_'. */
+static int
+host_chars_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		      ch == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* An IPv6 literal, optionally with a %zone suffix. */
+static int
+ipv6_ok(const char *s, size_t n)
+{
+	char buf[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[16];
+	const char *pct = memchr(s, '%', n);
+	size_t alen = pct ? (size_t)(pct - s) : n;
+
+	if (alen == 0 || alen >= sizeof(buf))
+		return 0;
+	if (pct && (pct + 1 == s + n || !host_chars_ok(pct + 1,
+						      n - alen - 1)))
+		return 0;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+int
+config_set_listen(struct config *c, const char *hostport,
+		  struct cairn_err *err)
+{
+	const char *host, *port, *end;
+	size_t hlen;
+	int64_t p;
+
+	if (hostport == NULL || hostport[0] == '\0') {
+		cairn_err_set(err, "", 0, 0,
+			      "empty listen address; expected HOST:PORT, "
+			      "such as 127.0.0.1:8080 or [::1]:8080");
+		return CAIRN_EINVALID;
+	}
+	if (hostport[0] == '[') {
+		const char *close = strchr(hostport, ']');
+
+		if (close == NULL) {
+			cairn_err_set(err, "", 0, 0,
+				      "missing ']' in listen address '%s'; "
+				      "expected [IPV6]:PORT, such as [::1]:8080",
+				      hostport);
+			return CAIRN_EINVALID;
+		}
+		host = hostport + 1;
+		hlen = (size_t)(close - host);
+		if (close[1] != ':') {
+			cairn_err_set(err, "", 0, 0,
+				      "missing port in listen address '%s'; "
+				      "expected [IPV6]:PORT, such as [::1]:8080",
+				      hostport);
+			return CAIRN_EINVALID;
+		}
+		port = close + 2;
+		if (!ipv6_ok(host, hlen)) {
+			cairn_err_set(err, "", 0, 0,
+				      "'%.*s' is not an IPv6 address", (int)hlen,
+				      host);
+			return CAIRN_EINVALID;
+		}
+	} else {
+		const char *colon = strrchr(hostport, ':');
+
+		if (colon == NULL) {
+			cairn_err_set(err, "", 0, 0,
+				      "missing port in listen address '%s'; "
+				      "expected HOST:PORT, such as 127.0.0.1:8080",
+				      hostport);
+			return CAIRN_EINVALID;
+		}
+		host = hostport;
+		hlen = (size_t)(colon - host);
+		port = colon + 1;
+		if (memchr(host, ':', hlen) != NULL) {
+			cairn_err_set(err, "", 0, 0,
+				      "IPv6 addresses in a listen address go in "
+				      "brackets, as in [::1]:8080 (got '%s')",
+				      hostport);
+			return CAIRN_EINVALID;
+		}
+		if (hlen > 0 && !host_chars_ok(host, hlen)) {
+			cairn_err_set(err, "", 0, 0,
+				      "'%.*s' is not a host name or address",
+				      (int)hlen, host);
+			return CAIRN_EINVALID;
+		}
+	}
+	if (hlen == 0) {
+		cairn_err_set(err, "", 0, 0,
+			      "missing host in listen address '%s'; expected "
+			      "HOST:PORT, such as 127.0.0.1:8080",
+			      hostport);
+		return CAIRN_EINVALID;
+	}
+	if (hlen >= sizeof(c->listen_host)) {
+		cairn_err_set(err, "", 0, 0,
+			      "listen host is too long (%zu bytes; at most %zu)",
+			      hlen, sizeof(c->listen_host) - 1);
+		return CAIRN_EINVALID;
+	}
+	if (port[0] == '\0') {
+		cairn_err_set(err, "", 0, 0,
+			      "missing port in listen address '%s'", hostport);
+		return CAIRN_EINVALID;
+	}
+	if (parse_digits(port, &p, &end) < 0 || *end != '\0') {
+		/* parse_digits also fails on overflow: say "range" then */
+		if (strspn(port, "0123456789") == strlen(port))
+			goto range;
+		cairn_err_set(err, "", 0, 0,
+			      "port '%s' is not a number; expected 0 to 65535",
+			      port);
+		return CAIRN_EINVALID;
+	}
+	if (p > 65535)
+		goto range;
+	memcpy(c->listen_host, host, hlen);
+	c->listen_host[hlen] = '\0';
+	c->listen_port = (int)p;
+	return 0;
+range:
+	cairn_err_set(err, "", 0, 0,
+		      "port %s is out of range; expected 1 to 65535 "
+		      "(or 0 to let the system pick one)",
+		      port);
+	return CAIRN_EINVALID;
+}
+
+/*
+ * Reads the whole of path into a NUL-terminated heap buffer, refusing
+ * anything but a regular file of at most max bytes. Reads to the end rather
+ * than trusting st_size, which a file being written may outgrow.
+ */
+static int
+read_file(const char *path, size_t max, char **out, size_t *outlen,
+	  struct cairn_err *err)
+{
+	struct stat st;
+	size_t len = 0, cap;
+	char *buf, *nbuf;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		e = errno;
+		cairn_err_set(err, path, 0, 0, "cannot open %s: %s", path,
+			      strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		close(fd);
+		cairn_err_set(err, path, 0, 0, "cannot read %s: %s", path,
+			      strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		cairn_err_set(err, path, 0, 0, "%s is not a regular file",
+			      path);
+		return CAIRN_EINVALID;
+	}
+	if ((uint64_t)st.st_size > max)
+		goto too_large;
+	cap = (size_t)st.st_size + 1; /* +1 to see the end in one read */
+	buf = malloc(cap + 1);
+	if (buf == NULL)
+		goto nomem;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				goto too_large;
+			}
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			nbuf = realloc(buf, cap + 1);
+			if (nbuf == NULL) {
+				free(buf);
+				goto nomem;
+			}
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			free(buf);
+			close(fd);
+			cairn_err_set(err, path, 0, 0, "cannot read %s: %s",
+				      path, strerror(e));
+			return -e;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > max) {
+		free(buf);
+		fd = -1;
+		goto too_large;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+too_large:
+	if (fd >= 0)
+		close(fd);
+	cairn_err_set(err, path, 0, 0, "%s is too large (at most %zu bytes)",
+		      path, max);
+	return CAIRN_EINVALID;
+nomem:
+	close(fd);
+	cairn_err_set(err, path, 0, 0, "out of memory");
+	return -ENOMEM;
+}
+
+/* The 1-based line and column of byte offset off in buf (for reader
+ * errors, which libyaml reports as an offset); columns count characters. */
+static void
+offset_position(const char *buf, size_t len, size_t off, int *line,
+		int *column)
+{
+	size_t i;
+
+	*line = 1;
+	*column = 1;
+	for (i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			++*line;
+			*column = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			++*column;
+		}
+	}
+}
+
+/* Turns a failed yaml_parser_load into err; returns the code to fail with. */
+static int
+yaml_failure(const yaml_parser_t *p, const char *path, const char *buf,
+	     size_t len, struct cairn_err *err)
+{
+	int line, column;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		cairn_err_set(err, path, 0, 0, "out of memory parsing YAML");
+		return -ENOMEM;
+	case YAML_READER_ERROR:
+		offset_position(buf, len, p->problem_offset, &line, &column);
+		if (p->problem_value != -1)
+			cairn_err_set(err, path, line, column,
+				      "%s (byte 0x%02x)", p->problem,
+				      (unsigned)p->problem_value & 0xff);
+		else
+			cairn_err_set(err, path, line, column, "%s",
+				      p->problem);
+		return CAIRN_ESYNTAX;
+	default:
+		if (p->context)
+			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
+				      (int)p->problem_mark.column + 1,
+				      "%s %s (line %d, column %d)",
+				      p->problem ? p->problem : "syntax error",
+				      p->context, (int)p->context_mark.line + 1,
+				      (int)p->context_mark.column + 1);
+		else
+			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
+				      (int)p->problem_mark.column + 1, "%s",
+				      p->problem ? p->problem : "syntax error");
+		return CAIRN_ESYNTAX;
+	}
+}
+
+static int fail(struct loader *ld, int code, const yaml_node_t *n,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Fills ld->err at node n's position and returns code. */
+static int
+fail(struct loader *ld, int code, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[sizeof(ld->err->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		cairn_err_set(ld->err, ld->path, (int)n->start_mark.line + 1,
+			      (int)n->start_mark.column + 1, "%s", msg);
+	else
+		cairn_err_set(ld->err, ld->path, 0, 0, "%s", msg);
+	return code;
+}
+
+static yaml_node_t *
+node_at(struct loader *ld, int index)
+{
+	return yaml_document_get_node(ld->doc, index);
+}
+
+static const char *
+node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+/* YAML's null: an empty or "~"/"null" plain scalar. */
+static int
+is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	v = (const char *)n->data.scalar.value;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* The value of a non-empty scalar; name and what describe it in errors. */
+static int
+get_scalar(struct loader *ld, const yaml_node_t *n, const char *name,
+	   const char *what, const char **out)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not %s",
+			    name, what, node_kind(n));
+	if (is_null(n))
+		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not empty",
+			    name, what);
+	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s must not contain a NUL character", name);
+	*out = (const char *)n->data.scalar.value;
+	return 0;
+}
+
+/*
+ * Checks that n is a mapping whose keys are scalars taken from allowed (a
+ * NULL-terminated list), none twice. where completes "unknown key 'k' ...",
+ * e.g. "in limits".
+ */
+static int
+check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
+	      const char *where, const char *const *allowed)
+{
+	yaml_node_pair_t *p, *q;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s must be a mapping of keys to values, not %s",
+			    name, node_kind(n));
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_at(ld, p->key);
+		const char *key;
+		char list[256] = "";
+		size_t i;
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(ld, CAIRN_EINVALID, k,
+				    "keys %s must be words, not %s", where,
+				    node_kind(k));
+		key = (const char *)k->data.scalar.value;
+		for (i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			for (i = 0; allowed[i]; i++) {
+				if (i > 0)
+					strcat(list, ", ");
+				strcat(list, allowed[i]);
+			}
+			return fail(ld, CAIRN_EINVALID, k,
+				    "unknown key '%.64s' %s; expected one of: "
+				    "%s",
+				    key, where, list);
+		}
+		/* keys are known words, so a duplicate shows up within a few
+		 * pairs: this loop stays short even on hostile input */
+		for (q = n->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *k2 = node_at(ld, q->key);
+
+			if (strcmp((const char *)k2->data.scalar.value, key))
+				continue;
+			return fail(ld, CAIRN_ESYNTAX, k,
+				    "duplicate key '%s' %s (first at line %d, "
+				    "column %d)",
+				    key, where, (int)k2->start_mark.line + 1,
+				    (int)k2->start_mark.column + 1);
+		}
+	}
+	return 0;
+}
+
+/* Joins a relative path with the configuration file's directory. */
+static int
+resolve_path(struct loader *ld, const yaml_node_t *n, const char *name,
+	     char out[CONFIG_PATH_MAX])
+{
+	const char *v;
+	int rc, len;
+
+	rc = get_scalar(ld, n, name, "a path", &v);
+	if (rc < 0)
+		return rc;
+	if (v[0] == '/')
+		len = snprintf(out, CONFIG_PATH_MAX, "%s", v);
+	else
+		len = snprintf(out, CONFIG_PATH_MAX, "%s%s", ld->dir, v);
+	if (len >= CONFIG_PATH_MAX)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s is too long (%d bytes once joined with the "
+			    "configuration file's directory; at most %d)",
+			    name, len, CONFIG_PATH_MAX - 1);
+	return 0;
+}
+
+/* definitions.<kind>: one directory, or a list of at most CONFIG_MAX_DIRS. */
+static int
+load_dirs(struct loader *ld, const yaml_node_t *n, const char *name,
+	  char dirs[][CONFIG_PATH_MAX], int *ndirs)
+{
+	yaml_node_item_t *it;
+	int count = 0, rc;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		if (is_null(n))
+			return fail(ld, CAIRN_EINVALID, n,
+				    "%s must be a directory or a list of "
+				    "directories, not empty",
+				    name);
+		rc = resolve_path(ld, n, name, dirs[0]);
+		if (rc < 0)
+			return rc;
+		*ndirs = 1;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s must be a directory or a list of directories, "
+			    "not %s",
+			    name, node_kind(n));
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = node_at(ld, *it);
+
+		if (count == CONFIG_MAX_DIRS)
+			return fail(ld, CAIRN_EINVALID, item,
+				    "%s lists too many directories (at most "
+				    "%d)",
+				    name, CONFIG_MAX_DIRS);
+		rc = resolve_path(ld, item, name, dirs[count]);
+		if (rc < 0)
+			return rc;
+		count++;
+	}
+	*ndirs = count;
+	return 0;
+}
+
+static int
+load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {"workflows", "rules", "adapters",
+					   NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "definitions", "in definitions", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+			(const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+
+		if (strcmp(key, "workflows") == 0)
+			rc = load_dirs(ld, v, "definitions.workflows",
+				       c->workflows, &c->nworkflows);
+		else if (strcmp(key, "rules") == 0)
+			rc = load_dirs(ld, v, "definitions.rules", c->rules,
+				       &c->nrules);
+		else
+			rc = load_dirs(ld, v, "definitions.adapters",
+				       c->adapters, &c->nadapters);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+#define SIZE_FORMS                                                             \
+	"a whole number of bytes, optionally followed by B, kB, KB, KiB, MB, " \
+	"MiB, GB, GiB, TB or TiB (e.g. 1MiB)"
+
+/* A size; min is the smallest acceptable value (0 or 1). */
+static int
+load_size(struct loader *ld, const yaml_node_t *n, const char *name,
+	  int64_t min, int64_t *out)
+{
+	const char *v;
+	int64_t b;
+	int rc;
+
+	rc = get_scalar(ld, n, name, "a size", &v);
+	if (rc < 0)
+		return rc;
+	if (config_parse_size(v, &b) < 0)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s: '%.64s' is not a size; expected " SIZE_FORMS,
+			    name, v);
+	if (b < min)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s must be greater than zero; expected a positive "
+			    "size such as 1MiB",
+			    name);
+	*out = b;
+	return 0;
+}
+
+static int
+load_duration(struct loader *ld, const yaml_node_t *n, const char *name,
+	      int64_t *out)
+{
+	const char *v;
+	int64_t ms;
+	int rc;
+
+	rc = get_scalar(ld, n, name, "a duration", &v);
+	if (rc < 0)
+		return rc;
+	if (config_parse_duration(v, &ms) < 0)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s: '%.64s' is not a duration; expected a whole "
+			    "number followed by ms, s, m, h or d (e.g. 30s)",
+			    name, v);
+	if (ms <= 0)
+		return fail(ld, CAIRN_EINVALID, n,
+			    "%s must be greater than zero (e.g. 30s)", name);
+	*out = ms;
+	return 0;
+}
+
+static int
+load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {
+		"max_body",        "max_header",   "request_timeout",
+		"idle_timeout",    "max_connections", "max_database",
+		NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "limits", "in limits", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+			(const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+
+		if (strcmp(key, "max_body") == 0) {
+			rc = load_size(ld, v, "limits.max_body", 1,
+				       &c->limits.max_body_bytes);
+		} else if (strcmp(key, "max_header") == 0) {
+			rc = load_size(ld, v, "limits.max_header", 1,
+				       &c->limits.max_header_bytes);
+		} else if (strcmp(key, "request_timeout") == 0) {
+			rc = load_duration(ld, v, "limits.request_timeout",
+					   &c->limits.request_timeout_ms);
+		} else if (strcmp(key, "idle_timeout") == 0) {
+			rc = load_duration(ld, v, "limits.idle_timeout",
+					   &c->limits.idle_timeout_ms);
+		} else if (strcmp(key, "max_database") == 0) {
+			rc = load_size(ld, v, "limits.max_database", 0,
+				       &c->limits.max_db_bytes);
+		} else {
+			const char *s, *end;
+			int64_t m;
+
+			rc = get_scalar(ld, v, "limits.max_connections",
+					"a whole number", &s);
+			if (rc < 0)
+				return rc;
+			if (parse_digits(s, &m, &end) < 0 || *end != '\0' ||
+			    m < 1 || m > 1000000)
+				return fail(ld, CAIRN_EINVALID, v,
+					    "limits.max_connections: '%.64s' "
+					    "is not acceptable; expected a "
+					    "whole number from 1 to 1000000",
+					    s);
+			c->limits.max_connections = (int)m;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+load_listen(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	struct cairn_err e;
+	const char *v;
+	int rc;
+
+	rc = get_scalar(ld, n, "listen", "an address such as 127.0.0.1:8080",
+			&v);
+	if (rc < 0)
+		return rc;
+	rc = config_set_listen(c, v, &e);
+	if (rc < 0)
+		return fail(ld, rc, n, "listen: %s", e.msg);
+	return 0;
+}
+
+static int
+load_log_level(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN,
+						LOG_ERROR};
+	const char *v;
+	size_t i;
+	int rc;
+
+	rc = get_scalar(ld, n, "log_level", "debug, info, warn or error", &v);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strcmp(v, config_log_level_name(levels[i])) == 0) {
+			c->log_level = levels[i];
+			return 0;
+		}
+	}
+	return fail(ld, CAIRN_EINVALID, n,
+		    "log_level: '%.64s' is not a level; expected debug, info, "
+		    "warn or error",
+		    v);
+}
+
+static int
+load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
+{
+	static const char *const keys[] = {"listen", "database", "definitions",
+					   "limits", "log_level", NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, root, "the configuration", "at the top level",
+			   keys);
+	if (rc < 0)
+		return rc;
+	for (p = root->data.mapping.pairs.start;
+	     p < root->data.mapping.pairs.top; p++) {
+		const char *key =
+			(const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+
+		if (strcmp(key, "listen") == 0)
+			rc = load_listen(ld, v, c);
+		else if (strcmp(key, "database") == 0)
+			rc = resolve_path(ld, v, "database", c->database);
+		else if (strcmp(key, "definitions") == 0)
+			rc = load_definitions(ld, v, c);
+		else if (strcmp(key, "limits") == 0)
+			rc = load_limits(ld, v, c);
+		else
+			rc = load_log_level(ld, v, c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, struct cairn_err *err)
+{
+	struct config *tmp = NULL;
+	struct loader ld;
+	yaml_parser_t parser;
+	yaml_document_t doc, next;
+	yaml_node_t *root, *extra;
+	const char *slash;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc, have_doc = 0;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.err = err;
+	ld.doc = &doc;
+	if (path == NULL || path[0] == '\0') {
+		cairn_err_set(err, "", 0, 0, "no configuration file named");
+		return CAIRN_EINVALID;
+	}
+	if (strlen(path) >= CONFIG_PATH_MAX) {
+		cairn_err_set(err, path, 0, 0,
+			      "configuration file path is too long (at most "
+			      "%d bytes)",
+			      CONFIG_PATH_MAX - 1);
+		return CAIRN_EINVALID;
+	}
+	slash = strrchr(path, '/');
+	if (slash)
+		snprintf(ld.dir, sizeof(ld.dir), "%.*s/", (int)(slash - path),
+			 path);
+
+	rc = read_file(path, CONFIG_FILE_MAX, &buf, &len, err);
+	if (rc < 0)
+		return rc;
+
+	/* the copy is heap-allocated: struct config is ~27 KB */
+	tmp = malloc(sizeof(*tmp));
+	if (tmp == NULL) {
+		free(buf);
+		cairn_err_set(err, path, 0, 0, "out of memory");
+		return -ENOMEM;
+	}
+	*tmp = *c;
+	snprintf(tmp->file, sizeof(tmp->file), "%s", path);
+
+	if (!yaml_parser_initialize(&parser)) {
+		free(tmp);
+		free(buf);
+		cairn_err_set(err, path, 0, 0, "out of memory");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = yaml_failure(&parser, path, buf, len, err);
+		goto out;
+	}
+	have_doc = 1;
+	root = yaml_document_get_root_node(&doc);
+	if (root == NULL || is_null(root)) {
+		cairn_err_set(err, path, 0, 0, "empty configuration");
+		rc = CAIRN_EINVALID;
+		goto out;
+	}
+	rc = load_top(&ld, root, tmp);
+	if (rc < 0)
+		goto out;
+
+	/* a second document would be silently ignored: refuse it */
+	if (!yaml_parser_load(&parser, &next)) {
+		rc = yaml_failure(&parser, path, buf, len, err);
+		goto out;
+	}
+	extra = yaml_document_get_root_node(&next);
+	if (extra) {
+		cairn_err_set(err, path, (int)next.start_mark.line + 1,
+			      (int)next.start_mark.column + 1,
+			      "more than one YAML document; a configuration "
+			      "is one mapping");
+		rc = CAIRN_ESYNTAX;
+	}
+	yaml_document_delete(&next);
+	if (rc == 0)
+		*c = *tmp;
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	free(tmp);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,400 @@
+/*
+ * harness.c: starts and stops real cairnd processes and speaks raw HTTP to
+ * them. Every daemon runs in its own mkdtemp directory on a port the kernel
+ * picked, so tests run side by side.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CAIRN_BUILD_DIR
+#define CAIRN_BUILD_DIR "build"
+#endif
+
+const char *
+td_bin(const char *name)
+{
+	static char path[4][512];
+	static int next;
+	const char *dir = getenv("CAIRN_BUILD_DIR");
+	char *p = path[next++ % 4];
+
+	snprintf(p, 512, "%s/%s", dir ? dir : CAIRN_BUILD_DIR, name);
+	return p;
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+healthy(const struct td *t)
+{
+	struct resp r;
+	int ok;
+
+	if (http_do(t, "GET", "/healthz", NULL, NULL, NULL, 0, &r) != 0)
+		return 0;
+	ok = r.status == 200;
+	resp_free(&r);
+	return ok;
+}
+
+static void
+spawn(struct td *t)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, (char *)NULL);
+		_exit(127);
+	}
+	t->pid = pid;
+	for (int i = 0; i < 200; i++) {
+		int st;
+
+		if (healthy(t))
+			return;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			char out[4096];
+
+			t->pid = 0;
+			run_cmd(out, sizeof(out), "cat %s", t->log);
+			cr_assert_fail("cairnd exited at start-up: %s", out);
+		}
+		sleep_ms(25);
+	}
+	cr_assert_fail("cairnd did not answer /healthz within 5 s");
+}
+
+void
+td_start(struct td *t, const char *extra_yaml)
+{
+	FILE *f;
+	char tok[512];
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "/tmp/cairn-test-XXXXXX");
+	cr_assert(mkdtemp(t->dir) != NULL);
+	t->port = free_port();
+	snprintf(t->db, sizeof(t->db), "%s/var/cairn.db", t->dir);
+	snprintf(t->cfg, sizeof(t->cfg), "%s/cairnd.yaml", t->dir);
+	snprintf(t->log, sizeof(t->log), "%s/cairnd.log", t->dir);
+	snprintf(tok, sizeof(tok), "%s/defs", t->dir);
+	mkdir(tok, 0700);
+	snprintf(tok, sizeof(tok), "%s/defs/workflows", t->dir);
+	mkdir(tok, 0700);
+	f = fopen(t->cfg, "w");
+	cr_assert(f != NULL);
+	fprintf(f,
+		"listen: 127.0.0.1:%d\n"
+		"database: var/cairn.db\n"
+		"definitions:\n"
+		"  workflows: [defs/workflows]\n"
+		"  rules: []\n"
+		"  adapters: []\n"
+		"log_level: debug\n"
+		"%s",
+		t->port, extra_yaml ? extra_yaml : "");
+	fclose(f);
+	spawn(t);
+	snprintf(tok, sizeof(tok), "%s/var/admin.token", t->dir);
+	f = fopen(tok, "r");
+	cr_assert(f != NULL, "no admin.token beside the database");
+	cr_assert(fgets(t->token, sizeof(t->token), f) != NULL);
+	fclose(f);
+	t->token[strcspn(t->token, "\n")] = '\0';
+}
+
+void
+td_restart(struct td *t)
+{
+	spawn(t);
+}
+
+int
+td_stop(struct td *t)
+{
+	int st;
+
+	if (t->pid <= 0)
+		return -1;
+	kill(t->pid, SIGTERM);
+	for (int i = 0; i < 250; i++) {
+		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+			t->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		sleep_ms(20);
+	}
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, &st, 0);
+	t->pid = 0;
+	return -1;
+}
+
+void
+td_cleanup(struct td *t)
+{
+	char out[256];
+
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+	if (t->dir[0] && strncmp(t->dir, "/tmp/cairn-test-", 16) == 0)
+		run_cmd(out, sizeof(out), "rm -rf '%s'", t->dir);
+}
+
+/* --- raw HTTP ---------------------------------------------------------- */
+
+int
+tcp_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+send_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the peer may have closed: tests read that */
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Per-fd leftovers, for pipelined responses read one at a time. */
+static struct {
+	int fd;
+	char buf[1 << 17];
+	size_t len;
+} pend;
+
+static int
+fill(int fd, int timeout_ms)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+	ssize_t n;
+
+	if (pend.fd != fd) {
+		pend.fd = fd;
+		pend.len = 0;
+	}
+	if (pend.len == sizeof(pend.buf))
+		return -1;
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -1;
+	n = recv(fd, pend.buf + pend.len, sizeof(pend.buf) - pend.len, 0);
+	if (n <= 0)
+		return -1;
+	pend.len += (size_t)n;
+	return 0;
+}
+
+int
+read_response(int fd, int timeout_ms, struct resp *r)
+{
+	char *end;
+	size_t hlen, clen = 0;
+	char v[64];
+
+	memset(r, 0, sizeof(*r));
+	if (pend.fd != fd) {
+		pend.fd = fd;
+		pend.len = 0;
+	}
+	for (;;) {
+		end = memmem(pend.buf, pend.len, "\r\n\r\n", 4);
+		if (end != NULL)
+			break;
+		if (fill(fd, timeout_ms) != 0)
+			return -1;
+	}
+	hlen = (size_t)(end - pend.buf) + 4;
+	if (hlen >= sizeof(r->head))
+		return -1;
+	memcpy(r->head, pend.buf, hlen);
+	r->head[hlen] = '\0';
+	if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+		return -1;
+	if (r->status == 100) {
+		memmove(pend.buf, pend.buf + hlen, pend.len - hlen);
+		pend.len -= hlen;
+		return read_response(fd, timeout_ms, r);
+	}
+	if (resp_header(r, "Content-Length", v, sizeof(v)))
+		clen = strtoul(v, NULL, 10);
+	while (pend.len < hlen + clen)
+		if (fill(fd, timeout_ms) != 0)
+			return -1;
+	r->body = malloc(clen + 1);
+	memcpy(r->body, pend.buf + hlen, clen);
+	r->body[clen] = '\0';
+	r->body_len = clen;
+	memmove(pend.buf, pend.buf + hlen + clen, pend.len - hlen - clen);
+	pend.len -= hlen + clen;
+	return 0;
+}
+
+int
+wait_closed(int fd, int timeout_ms)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+	char b[4096];
+
+	for (;;) {
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return 0;
+		ssize_t n = recv(fd, b, sizeof(b), 0);
+
+		if (n <= 0)
+			return 1;
+	}
+}
+
+void
+resp_free(struct resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+const char *
+resp_header(const struct resp *r, const char *name, char *buf, size_t len)
+{
+	const char *p = strstr(r->head, "\r\n");
+	size_t n = strlen(name);
+
+	while (p != NULL && p[2] != '\r') {
+		p += 2;
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			size_t vl;
+
+			while (*v == ' ')
+				v++;
+			vl = strcspn(v, "\r");
+			snprintf(buf, len, "%.*s", (int)vl, v);
+			return buf;
+		}
+		p = strstr(p, "\r\n");
+	}
+	return NULL;
+}
+
+int
+http_do(const struct td *t, const char *method, const char *path,
+	const char *token, const char *ctype, const char *body,
+	size_t body_len, struct resp *r)
+{
+	char head[2048];
+	int fd = tcp_connect(t->port), n, rc;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+		     "%s%s%s%s%s%s"
+		     "Content-Length: %zu\r\n\r\n",
+		     method, path, token ? "Authorization: Bearer " : "",
+		     token ? token : "", token ? "\r\n" : "",
+		     ctype ? "Content-Type: " : "", ctype ? ctype : "",
+		     ctype ? "\r\n" : "", body_len);
+	send_all(fd, head, (size_t)n);
+	if (body_len)
+		send_all(fd, body, body_len);
+	rc = read_response(fd, 5000, r);
+	close(fd);
+	return rc;
+}
+
+int
+run_cmd(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	FILE *p;
+	size_t n = 0;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	while (n + 1 < outlen) {
+		size_t k = fread(out + n, 1, outlen - n - 1, p);
+
+		if (k == 0)
+			break;
+		n += k;
+	}
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -1,0 +1,65 @@
+/*
+ * harness.h: what the integration tests share: a cairnd started in a fresh
+ * temporary directory on a free port, raw HTTP over a socket (so malformed,
+ * cut-off, slow and pipelined requests can be sent as they are), and
+ * running the binaries as a shell would.
+ */
+#ifndef CAIRN_TEST_HARNESS_H
+#define CAIRN_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct td {
+	pid_t pid;
+	int port;
+	char dir[256];
+	char db[512];
+	char cfg[512];
+	char log[512];
+	char token[128]; /* the first admin token */
+};
+
+/* Writes the test configuration (small limits, empty definition dirs) with
+ * extra_yaml appended, starts cairnd and waits until /healthz answers.
+ * Fails the test if it does not come up. */
+void td_start(struct td *t, const char *extra_yaml);
+/* Starts cairnd again on the same directory and database. */
+void td_restart(struct td *t);
+/* SIGTERM; returns the exit status (or -1 if it outlived 5 seconds). */
+int td_stop(struct td *t);
+/* Stops cairnd if running and removes the directory. */
+void td_cleanup(struct td *t);
+
+const char *td_bin(const char *name); /* path of a built binary */
+
+struct resp {
+	int status;
+	char head[8192];  /* status line and headers */
+	char *body;       /* NUL-terminated */
+	size_t body_len;
+};
+void resp_free(struct resp *r);
+/* The value of a response header, copied into buf; NULL if absent. */
+const char *resp_header(const struct resp *r, const char *name, char *buf,
+			size_t len);
+
+int tcp_connect(int port);
+void send_all(int fd, const char *data, size_t len);
+/* Reads one response; returns 0, or -1 on EOF/timeout before a full one.
+ * Bytes after the response stay buffered in the fd's pending buffer. */
+int read_response(int fd, int timeout_ms, struct resp *r);
+/* 1 when the peer closes within timeout_ms (EOF or reset) */
+int wait_closed(int fd, int timeout_ms);
+
+/* One request on a new connection. token and ctype may be NULL. */
+int http_do(const struct td *t, const char *method, const char *path,
+	    const char *token, const char *ctype, const char *body,
+	    size_t body_len, struct resp *r);
+
+/* Runs a shell command; the output (stdout and stderr) goes into out.
+ * Returns the exit status, or -1. */
+int run_cmd(char *out, size_t outlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
