@@ -1,0 +1,333 @@
+#!/bin/sh
+# run.sh: Cairn's benchmarks, printed as one markdown table and written to
+# bench/results.md. Usage: sh bench/run.sh ABSOLUTE_BUILD_DIR (make bench).
+#
+# Starts cairnd on a random free loopback port with a fresh database in a
+# temporary directory, drives GET /healthz with bench/loadgen (64
+# connections, 1 s warm-up, 5 s measured, 3 runs: the median run's rate and
+# latencies are reported), runs bench/commits 3 times (group commit against
+# one transaction per write, and raw SQLite as the disk's floor), reads
+# cairnd's memory from /proc, stops it with SIGTERM and checks it exits 0.
+# The temporary directory lives under the build directory (so the commits
+# measure the disk the project sits on, not a tmpfs) unless BENCH_TMPDIR
+# says otherwise; it and the daemon are removed on any exit.
+#
+# Environment: BENCH_RUNS (3), BENCH_SECS (5), BENCH_CONNS (64),
+# BENCH_TMPDIR (the build dir), BENCH_STRICT=1 to exit 1 when a target is
+# missed (otherwise only a failure to run, or a bad exit of cairnd, fails).
+# `set -- $(stats ...)` below splits three plain words on purpose
+# shellcheck disable=SC2046
+set -u
+
+BUILD=${1:-}
+case $BUILD in
+/*) ;;
+*)
+	echo "usage: sh bench/run.sh ABSOLUTE_BUILD_DIR" >&2
+	exit 2
+	;;
+esac
+ROOT=$(cd "$(dirname "$0")/.." && pwd) || exit 1
+# cairnd's default definition directories are relative to the working
+# directory (examples/...), so run from the repository root
+cd "$ROOT" || exit 1
+
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECS:-5}
+CONNS=${BENCH_CONNS:-64}
+WARM=1
+HEALTHZ_TARGET=50000
+RATIO_TARGET=5
+
+for f in cairnd bench/loadgen bench/commits; do
+	if [ ! -x "$BUILD/$f" ]; then
+		echo "bench: $BUILD/$f is missing; run make bench" >&2
+		exit 1
+	fi
+done
+
+TMP=$(mktemp -d "${BENCH_TMPDIR:-$BUILD}/bench.XXXXXX") || exit 1
+PID=""
+
+# Prints the one-letter process state of pid $1, or nothing once it is gone.
+pstate() {
+	sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" \
+		2>/dev/null
+}
+
+# True while pid $1 runs (a zombie has exited and only awaits reaping).
+alive() {
+	case $(pstate "$1") in
+	"" | Z | X) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+# Waits up to $2 tenths of a second for pid $1 to exit.
+wait_gone() {
+	_i=0
+	while alive "$1" && [ "$_i" -lt "$2" ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	! alive "$1"
+}
+
+# shellcheck disable=SC2317 # reached through the trap
+cleanup() {
+	if [ -n "$PID" ] && alive "$PID"; then
+		kill -TERM "$PID" 2>/dev/null
+		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() {
+	echo "bench: $*" >&2
+	if [ -s "$TMP/cairnd.log" ]; then
+		echo "bench: last lines of cairnd's log:" >&2
+		tail -n 20 "$TMP/cairnd.log" >&2
+	fi
+	exit 1
+}
+
+# --- start cairnd ---------------------------------------------------------
+
+# Picks a port in 20000-40000 that nothing answers on, starts cairnd there
+# and waits (10 s at most) for /healthz. Retries on a new port if cairnd
+# exits saying the address is in use (taken since the check).
+start_daemon() {
+	_try=0
+	while [ "$_try" -lt 5 ]; do
+		_try=$((_try + 1))
+		_n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' \n')
+		PORT=$((20000 + _n % 20001))
+		# exit status 7: connection refused, so the port is free
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"
+		[ $? -eq 7 ] || continue
+		"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" \
+			>"$TMP/cairnd.log" 2>&1 &
+		PID=$!
+		_i=0
+		while [ "$_i" -lt 100 ] && alive "$PID"; do
+			if curl -fsS --max-time 1 -o /dev/null \
+				"http://127.0.0.1:$PORT/healthz" 2>/dev/null; then
+				sleep 0.1
+				alive "$PID" && return 0
+				break
+			fi
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+		if alive "$PID"; then
+			die "cairnd did not answer /healthz on port $PORT in 10 s"
+		fi
+		wait "$PID"
+		_rc=$?
+		PID=""
+		# only a port taken since the check is worth another try
+		grep -qi 'in use' "$TMP/cairnd.log" ||
+			die "cairnd exited with status $_rc at start-up"
+		echo "bench: port $PORT was taken; retrying on another" >&2
+	done
+	die "cairnd would not start"
+}
+
+# --- statistics -------------------------------------------------------------
+
+# Prints the values of key $2 in the key=value lines of file $1, one a line.
+values() {
+	awk -v k="$2" '{
+		for (i = 1; i <= NF; i++) {
+			j = index($i, "=")
+			if (j > 0 && substr($i, 1, j - 1) == k)
+				print substr($i, j + 1)
+		}
+	}' "$1"
+}
+
+# Prints "median min max" of key $2 over the lines of file $1.
+stats() {
+	values "$1" "$2" | sort -n | awk '
+		{ a[NR] = $1 }
+		END {
+			if (NR == 0) { print "n/a n/a n/a"; exit }
+			if (NR % 2) m = a[(NR + 1) / 2]
+			else m = (a[NR / 2] + a[NR / 2 + 1]) / 2
+			print m, a[1], a[NR]
+		}'
+}
+
+# Prints the line of file $1 whose key $2 is the median (the lower middle
+# for an even count), so the figures of one run stay together.
+median_line() {
+	_n=$(values "$1" "$2" | awk '{ print $1, NR }' | sort -n |
+		awk -v c="$(wc -l <"$1")" 'NR == int((c + 1) / 2) { print $2 }')
+	sed -n "${_n}p" "$1"
+}
+
+# Formats number $1 with $2 decimals and thousands separators.
+num() {
+	awk -v x="$1" -v d="${2:-0}" 'BEGIN {
+		if (x == "n/a" || x == "") { printf "n/a"; exit }
+		s = sprintf("%." d "f", x)
+		i = index(s, ".")
+		ip = i ? substr(s, 1, i - 1) : s
+		fp = i ? substr(s, i) : ""
+		neg = substr(ip, 1, 1) == "-"
+		if (neg) ip = substr(ip, 2)
+		out = ""
+		while (length(ip) > 3) {
+			out = "," substr(ip, length(ip) - 2) out
+			ip = substr(ip, 1, length(ip) - 3)
+		}
+		printf "%s%s%s%s", neg ? "-" : "", ip, out, fp
+	}'
+}
+
+# "yes" when $1 >= $2, else "no".
+atleast() {
+	awk -v a="$1" -v b="$2" 'BEGIN { print (a != "n/a" && a + 0 >= b + 0) ? "yes" : "no" }'
+}
+
+# --- run ----------------------------------------------------------------------
+
+echo "bench: building results in $TMP" >&2
+start_daemon
+echo "bench: cairnd (pid $PID) listening on 127.0.0.1:$PORT" >&2
+
+: >"$TMP/healthz.txt"
+i=1
+while [ "$i" -le "$RUNS" ]; do
+	line=$("$BUILD/bench/loadgen" -c "$CONNS" -d "$SECS" -w "$WARM" \
+		"http://127.0.0.1:$PORT/healthz") ||
+		die "loadgen run $i failed: $line"
+	echo "bench: healthz $i/$RUNS: $line" >&2
+	echo "$line" >>"$TMP/healthz.txt"
+	alive "$PID" || die "cairnd died during the load"
+	i=$((i + 1))
+done
+
+: >"$TMP/commits.txt"
+i=1
+while [ "$i" -le "$RUNS" ]; do
+	line=$("$BUILD/bench/commits" -d "$SECS" -c 64 -t "$TMP") ||
+		die "commits run $i failed: $line"
+	echo "bench: commits $i/$RUNS: $line" >&2
+	echo "$line" >>"$TMP/commits.txt"
+	i=$((i + 1))
+done
+
+RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status")
+HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+
+kill -TERM "$PID"
+if wait_gone "$PID" 100; then
+	wait "$PID"
+	EXIT=$?
+else
+	kill -KILL "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	EXIT="hung (killed after 10 s)"
+fi
+PID=""
+
+# --- report -------------------------------------------------------------------
+
+set -- $(stats "$TMP/healthz.txt" rps)
+RPS_MED=$1 RPS_MIN=$2 RPS_MAX=$3
+MED=$(median_line "$TMP/healthz.txt" rps)
+echo "$MED" >"$TMP/med.txt"
+P50=$(values "$TMP/med.txt" p50_us)
+P99=$(values "$TMP/med.txt" p99_us)
+set -- $(stats "$TMP/healthz.txt" p50_us)
+P50_MIN=$2 P50_MAX=$3
+set -- $(stats "$TMP/healthz.txt" p99_us)
+P99_MIN=$2 P99_MAX=$3
+BAD=$(awk '{
+	for (i = 1; i <= NF; i++) {
+		j = index($i, "=")
+		k = substr($i, 1, j - 1)
+		if (k == "errors" || k == "non2xx")
+			n += substr($i, j + 1)
+	}
+} END { print n + 0 }' "$TMP/healthz.txt")
+
+set -- $(stats "$TMP/commits.txt" group_commit_per_s)
+G_MED=$1 G_MIN=$2 G_MAX=$3
+set -- $(stats "$TMP/commits.txt" single_commit_per_s)
+S_MED=$1 S_MIN=$2 S_MAX=$3
+set -- $(stats "$TMP/commits.txt" ratio)
+R_MED=$1 R_MIN=$2 R_MAX=$3
+set -- $(stats "$TMP/commits.txt" mean_batch)
+B_MED=$1 B_MIN=$2 B_MAX=$3
+set -- $(stats "$TMP/commits.txt" raw_sqlite_txn_per_s)
+Q_MED=$1 Q_MIN=$2 Q_MAX=$3
+
+HZ_MET=$(atleast "$RPS_MED" "$HEALTHZ_TARGET")
+[ "$BAD" -eq 0 ] || HZ_MET="no ($BAD errors or non-2xx)"
+R_MET=$(atleast "$R_MED" "$RATIO_TARGET")
+if [ "$EXIT" = 0 ]; then EXIT_MET=yes; else EXIT_MET=no; fi
+
+CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+[ -n "$CPU" ] || CPU=$(uname -m)
+FS=$(df -PT "$TMP" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }')
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ] &&
+	REV="$REV (with uncommitted changes)"
+
+OUT="$TMP/results.md"
+{
+	echo "# Cairn benchmarks"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- machine: $(nproc) CPU(s), $CPU; $(uname -sr)"
+	echo "- database disk: ${FS:-unknown}"
+	echo "- revision: $REV"
+	echo "- runs: $RUNS of ${SECS} s each (healthz after ${WARM} s warm-up," \
+		"$CONNS connections); loadgen, cairnd and the commit benchmark" \
+		"share this machine"
+	echo
+	echo "| figure | median | range (min–max) | target | met? |"
+	echo "|---|---:|---:|---:|---|"
+	echo "| GET /healthz, $CONNS connections (req/s) | $(num "$RPS_MED") |" \
+		"$(num "$RPS_MIN")–$(num "$RPS_MAX") | ≥ $(num $HEALTHZ_TARGET) |" \
+		"$HZ_MET |"
+	echo "| /healthz p50 latency, median run (µs) | $(num "$P50") |" \
+		"$(num "$P50_MIN")–$(num "$P50_MAX") | — | — |"
+	echo "| /healthz p99 latency, median run (µs) | $(num "$P99") |" \
+		"$(num "$P99_MIN")–$(num "$P99_MAX") | — | — |"
+	echo "| /healthz errors + non-2xx, all runs | $BAD | — | — | — |"
+	echo "| durable commits/s, group commit, 64 writers |" \
+		"$(num "$G_MED") | $(num "$G_MIN")–$(num "$G_MAX") | — | — |"
+	echo "| durable commits/s, one transaction per write, 64 writers |" \
+		"$(num "$S_MED") | $(num "$S_MIN")–$(num "$S_MAX") | — | — |"
+	echo "| group / single commit rate | $(num "$R_MED" 1)× |" \
+		"$(num "$R_MIN" 1)×–$(num "$R_MAX" 1)× | ≥ ${RATIO_TARGET}× |" \
+		"$R_MET |"
+	echo "| mean batches per transaction (group) | $(num "$B_MED" 1) |" \
+		"$(num "$B_MIN" 1)–$(num "$B_MAX" 1) | — | — |"
+	echo "| raw SQLite, 1 thread, 1 row per transaction, WAL + FULL (txn/s) |" \
+		"$(num "$Q_MED") | $(num "$Q_MIN")–$(num "$Q_MAX") | — | — |"
+	echo "| cairnd VmRSS after the load (KiB) | $(num "$RSS") | — | — | — |"
+	echo "| cairnd VmHWM, peak resident (KiB) | $(num "$HWM") | — | — | — |"
+	echo "| cairnd exit status after SIGTERM | $EXIT | — | 0 | $EXIT_MET |"
+} >"$OUT"
+
+echo
+cat "$OUT"
+mv "$OUT" "$ROOT/bench/results.md" ||
+	echo "bench: could not write bench/results.md" >&2
+
+[ "$EXIT" = 0 ] || die "cairnd did not exit 0 after SIGTERM ($EXIT)"
+if [ "${BENCH_STRICT:-0}" = 1 ] &&
+	{ [ "$HZ_MET" != yes ] || [ "$R_MET" != yes ]; }; then
+	echo "bench: a target was missed" >&2
+	exit 1
+fi
+exit 0
