@@ -89,7 +89,6 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 
 run: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
-	@mkdir -p var
 	exec $(BUILD)/cairnd -c etc/cairnd.yaml
 
 test: deps

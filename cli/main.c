@@ -38,26 +38,27 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cairn [--url URL] [--token TOKEN] [--json] COMMAND\n"
-		"\n"
-		"commands:\n"
-		"  status                       health, readiness and who you "
-		"are\n"
-		"  check PATH                   validate a configuration file, "
-		"or a directory\n"
-		"                               holding workflows/, rules/, "
-		"adapters/ (offline)\n"
-		"  token create --role R [--scope S] [--label L] [--db PATH]\n"
-		"                               a new token; with --db, offline "
-		"into that database\n"
-		"  token list                   every token (admin)\n"
-		"  token revoke ID              revoke a token (admin)\n"
-		"  version\n"
-		"\n"
-		"environment: CAIRN_URL (default http://127.0.0.1:8080), "
-		"CAIRN_TOKEN\n"
-		"exit codes: 0 ok, 1 failed, 2 usage, 3 cairnd unreachable, "
-		"4 not authenticated or not allowed\n");
+	        "usage: cairn [--url URL] [--token TOKEN] [--json] COMMAND\n"
+	        "\n"
+	        "commands:\n"
+	        "  status                       health, readiness and who you "
+	        "are\n"
+	        "  check PATH                   validate a configuration file, "
+	        "or a directory\n"
+	        "                               holding workflows/, rules/, "
+	        "adapters/ (offline)\n"
+	        "  token create --role R [--scope S] [--label L] [--db PATH]\n"
+	        "                               a new token; with --db, "
+	        "offline "
+	        "into that database\n"
+	        "  token list                   every token (admin)\n"
+	        "  token revoke ID              revoke a token (admin)\n"
+	        "  version\n"
+	        "\n"
+	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
+	        "CAIRN_TOKEN\n"
+	        "exit codes: 0 ok, 1 failed, 2 usage, 3 cairnd unreachable, "
+	        "4 not authenticated or not allowed\n");
 }
 
 /* --- HTTP ----------------------------------------------------------------- */
@@ -88,8 +89,8 @@ on_data(char *ptr, size_t size, size_t n, void *data)
  * reached (the reason is printed). *out gets the parsed JSON reply or NULL.
  */
 static int
-call(const struct opts *o, const char *method, const char *path,
-     json_t *body, json_t **out)
+call(const struct opts *o, const char *method, const char *path, json_t *body,
+     json_t **out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -112,19 +113,20 @@ call(const struct opts *o, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (o->token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			 o->token);
+		         o->token);
 		hdrs = curl_slist_append(hdrs, auth);
 	}
 	if (body != NULL) {
 		text = json_dumps(body, JSON_COMPACT);
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		hdrs = curl_slist_append(hdrs,
+		                         "Content-Type: application/json");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "cairn: cannot reach cairnd at %s: %s\n",
-			o->url, curl_easy_strerror(rc));
+		        o->url, curl_easy_strerror(rc));
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		if (b.len > 0)
@@ -142,13 +144,14 @@ call(const struct opts *o, const char *method, const char *path,
 static int
 fail_reply(int status, json_t *reply)
 {
-	const char *detail = json_string_value(json_object_get(reply, "detail"));
+	const char *detail =
+	        json_string_value(json_object_get(reply, "detail"));
 	const char *title = json_string_value(json_object_get(reply, "title"));
 
 	if (status < 0)
 		return EXIT_UNREACHABLE;
 	fprintf(stderr, "cairn: %d %s%s%s\n", status, title ? title : "",
-		detail ? ": " : "", detail ? detail : "");
+	        detail ? ": " : "", detail ? detail : "");
 	return status == 401 || status == 403 ? EXIT_AUTH : EXIT_FAIL;
 }
 
@@ -191,7 +194,7 @@ cmd_status(const struct opts *o)
 	st = call(o, "GET", "/v1/whoami", NULL, &r);
 	if (st == 200) {
 		const char *scope =
-			json_string_value(json_object_get(r, "scope"));
+		        json_string_value(json_object_get(r, "scope"));
 
 		printf("you: %s%s%s (token %s)\n",
 		       json_string_value(json_object_get(r, "role")),
@@ -224,7 +227,7 @@ cmd_check(const char *path)
 	if (is_dir(path)) {
 		/* a definitions root such as examples/ */
 		static const char *const kinds[] = {"workflows", "rules",
-						    "adapters"};
+		                                    "adapters"};
 		int found = 0;
 
 		c.nworkflows = c.nrules = c.nadapters = 0;
@@ -232,7 +235,7 @@ cmd_check(const char *path)
 			char sub[CONFIG_PATH_MAX];
 
 			if (snprintf(sub, sizeof(sub), "%s/%s", path,
-				     kinds[i]) >= (int)sizeof(sub)) {
+			             kinds[i]) >= (int)sizeof(sub)) {
 				fprintf(stderr, "%s: path too long\n", path);
 				return EXIT_FAIL;
 			}
@@ -250,9 +253,9 @@ cmd_check(const char *path)
 		}
 		if (!found) {
 			fprintf(stderr,
-				"%s: no workflows/, rules/ or adapters/ "
-				"directory here\n",
-				path);
+			        "%s: no workflows/, rules/ or adapters/ "
+			        "directory here\n",
+			        path);
 			return EXIT_FAIL;
 		}
 	} else if (config_load(&c, path, &err) != 0) {
@@ -293,9 +296,9 @@ token_create_offline(const struct opts *o, enum role role)
 	} else {
 		snprintf(t.role, sizeof(t.role), "%s", auth_role_name(role));
 		snprintf(t.scope, sizeof(t.scope), "%s",
-			 o->scope ? o->scope : "");
+		         o->scope ? o->scope : "");
 		snprintf(t.label, sizeof(t.label), "%s",
-			 o->label ? o->label : "created offline");
+		         o->label ? o->label : "created offline");
 		t.created_at = cairn_now_ms();
 		b = store_batch_new();
 		if (b == NULL || store_batch_token_create(b, &t) != 0) {
@@ -308,7 +311,7 @@ token_create_offline(const struct opts *o, enum role role)
 		}
 		if (rc != 0)
 			fprintf(stderr, "cairn: cannot store the token: %s\n",
-				msg);
+			        msg);
 	}
 	store_close(s);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -316,16 +319,16 @@ token_create_offline(const struct opts *o, enum role role)
 	if (rc != 0)
 		return EXIT_FAIL;
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "id", t.id,
-				      "token", token, "role", t.role, "scope",
-				      t.scope);
+		json_t *j =
+		        json_pack("{s:s, s:s, s:s, s:s}", "id", t.id, "token",
+		                  token, "role", t.role, "scope", t.scope);
 
 		print_json(j);
 		json_decref(j);
 	} else {
 		printf("%s\n", token);
 		fprintf(stderr, "cairn: created token %s (role %s%s%s)\n", t.id,
-			t.role, t.scope[0] ? ", scope " : "", t.scope);
+		        t.role, t.scope[0] ? ", scope " : "", t.scope);
 	}
 	OPENSSL_cleanse(token, sizeof(token));
 	return EXIT_OK;
@@ -347,23 +350,25 @@ cmd_token(const struct opts *o, int argc, char **argv)
 
 		if (o->role == NULL || auth_role_parse(o->role, &role) != 0) {
 			fprintf(stderr,
-				"cairn: token create needs --role, one of "
-				"student, counselor, aid_officer, admissions, "
-				"institution, policy, admin\n");
+			        "cairn: token create needs --role, one of "
+			        "student, counselor, aid_officer, admissions, "
+			        "institution, policy, admin\n");
 			return EXIT_USAGE;
 		}
 		if (auth_scope_check(role, o->scope ? o->scope : "", &why)) {
 			fprintf(stderr, "cairn: --scope for role %s: %s\n",
-				o->role, why);
+			        o->role, why);
 			return EXIT_USAGE;
 		}
 		if (o->db != NULL)
 			return token_create_offline(o, role);
 		body = json_pack("{s:s}", "role", o->role);
 		if (o->scope)
-			json_object_set_new(body, "scope", json_string(o->scope));
+			json_object_set_new(body, "scope",
+			                    json_string(o->scope));
 		if (o->label)
-			json_object_set_new(body, "label", json_string(o->label));
+			json_object_set_new(body, "label",
+			                    json_string(o->label));
 		st = call(o, "POST", "/v1/tokens", body, &r);
 		json_decref(body);
 		if (st != 201) {
@@ -399,15 +404,16 @@ cmd_token(const struct opts *o, int argc, char **argv)
 			json_array_foreach(json_object_get(r, "tokens"), i, t)
 			{
 				printf("%-21s %-12s %-24s %s\n",
-				       json_string_value(json_object_get(t, "id")),
 				       json_string_value(
-					       json_object_get(t, "role")),
+				               json_object_get(t, "id")),
 				       json_string_value(
-					       json_object_get(t, "scope")),
-				       json_is_null(json_object_get(t,
-								    "revoked_at"))
-					       ? "active"
-					       : "revoked");
+				               json_object_get(t, "role")),
+				       json_string_value(
+				               json_object_get(t, "scope")),
+				       json_is_null(
+				               json_object_get(t, "revoked_at"))
+				               ? "active"
+				               : "revoked");
 			}
 		}
 		json_decref(r);
@@ -439,7 +445,7 @@ main(int argc, char **argv)
 	int nargs = 0, code;
 
 	o.url = getenv("CAIRN_URL") ? getenv("CAIRN_URL")
-				    : "http://127.0.0.1:8080";
+	                            : "http://127.0.0.1:8080";
 	o.token = getenv("CAIRN_TOKEN");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

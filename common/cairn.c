@@ -11,7 +11,7 @@
 
 void
 cairn_err_set(struct cairn_err *e, const char *file, int line, int column,
-	      const char *fmt, ...)
+              const char *fmt, ...)
 {
 	va_list ap;
 
@@ -30,7 +30,7 @@ cairn_err_format(const struct cairn_err *e, char *buf, size_t len)
 {
 	if (e->file[0] && e->line > 0 && e->column > 0)
 		snprintf(buf, len, "%s:%d:%d: %s", e->file, e->line, e->column,
-			 e->msg);
+		         e->msg);
 	else if (e->file[0] && e->line > 0)
 		snprintf(buf, len, "%s:%d: %s", e->file, e->line, e->msg);
 	else if (e->file[0])

@@ -34,7 +34,7 @@ struct cairn_err {
 
 /* Sets every field; fmt is printf-style. e may be NULL. */
 void cairn_err_set(struct cairn_err *e, const char *file, int line, int column,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Writes "file:line:column: msg" (omitting what is unknown) into buf. */
 void cairn_err_format(const struct cairn_err *e, char *buf, size_t len);

@@ -47,17 +47,17 @@ call_free(struct api_call *c)
 static void
 reply_json(struct api_call *c, int status, json_t *o, const char *headers)
 {
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
-		       : NULL;
+	char *text =
+	        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	json_decref(o);
 	if (text == NULL) {
 		http_respond_problem(c->req, 500, "internal",
-				     "out of memory building the reply", NULL,
-				     NULL);
+		                     "out of memory building the reply", NULL,
+		                     NULL);
 	} else {
 		http_respond(c->req, status, "application/json", headers, text,
-			     strlen(text));
+		             strlen(text));
 		free(text);
 	}
 	call_free(c);
@@ -65,7 +65,7 @@ reply_json(struct api_call *c, int status, json_t *o, const char *headers)
 
 static void
 reply_problem(struct api_call *c, int status, const char *slug,
-	      const char *detail, json_t *extra, const char *headers)
+              const char *detail, json_t *extra, const char *headers)
 {
 	http_respond_problem(c->req, status, slug, detail, extra, headers);
 	json_decref(extra);
@@ -85,11 +85,13 @@ reply_store_error(struct api_call *c, int status, const char *msg)
 		return;
 	default:
 		log_write(LOG_ERROR, c->req->request_id, NULL, NULL,
-			  "write failed: %s", msg ? msg : cairn_strerror(status));
-		reply_problem(c, 503, status == CAIRN_EFULL ? "storage-full"
-							    : "storage-unavailable",
-			      msg ? msg : cairn_strerror(status), NULL,
-			      "Retry-After: 5\r\n");
+		          "write failed: %s",
+		          msg ? msg : cairn_strerror(status));
+		reply_problem(c, 503,
+		              status == CAIRN_EFULL ? "storage-full"
+		                                    : "storage-unavailable",
+		              msg ? msg : cairn_strerror(status), NULL,
+		              "Retry-After: 5\r\n");
 	}
 }
 
@@ -101,7 +103,7 @@ h_healthz(struct api_call *c)
 	static const char body[] = "{\"status\":\"ok\"}";
 
 	http_respond(c->req, 200, "application/json", NULL, body,
-		     sizeof(body) - 1);
+	             sizeof(body) - 1);
 	call_free(c);
 }
 
@@ -112,13 +114,13 @@ readyz_done(int status, const char *msg, void *data)
 
 	if (status != 0) {
 		reply_problem(c, 503, "not-ready", msg, NULL,
-			      "Retry-After: 5\r\n");
+		              "Retry-After: 5\r\n");
 		return;
 	}
 	reply_json(c, 200,
-		   json_pack("{s:s, s:s}", "status", "ready", "database",
-			     "writable"),
-		   NULL);
+	           json_pack("{s:s, s:s}", "status", "ready", "database",
+	                     "writable"),
+	           NULL);
 }
 
 static void
@@ -152,13 +154,13 @@ h_metrics(struct api_call *c)
 
 	store_metrics_get(c->d->store, &sm);
 	text = metrics_render(&c->d->metrics, &sm,
-			      http_server_connections(c->d->http));
+	                      http_server_connections(c->d->http));
 	if (text == NULL) {
 		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
 		return;
 	}
 	http_respond(c->req, 200, "text/plain; version=0.0.4", NULL, text,
-		     strlen(text));
+	             strlen(text));
 	free(text);
 	call_free(c);
 }
@@ -167,24 +169,24 @@ static void
 h_whoami(struct api_call *c)
 {
 	reply_json(c, 200,
-		   json_pack("{s:s, s:s?, s:s}", "role",
-			     auth_role_name(c->who.role), "scope",
-			     c->who.scope[0] ? c->who.scope : NULL, "token_id",
-			     c->who.token_id),
-		   NULL);
+	           json_pack("{s:s, s:s?, s:s}", "role",
+	                     auth_role_name(c->who.role), "scope",
+	                     c->who.scope[0] ? c->who.scope : NULL, "token_id",
+	                     c->who.token_id),
+	           NULL);
 }
 
 static json_t *
 token_json(const struct store_token *t)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", t->id, "role",
-			      t->role, "scope", t->scope, "label", t->label,
-			      "created_at", (json_int_t)t->created_at);
+	                      t->role, "scope", t->scope, "label", t->label,
+	                      "created_at", (json_int_t)t->created_at);
 
 	if (o != NULL)
 		json_object_set_new(o, "revoked_at",
-				    t->revoked_at ? json_integer(t->revoked_at)
-						  : json_null());
+		                    t->revoked_at ? json_integer(t->revoked_at)
+		                                  : json_null());
 	return o;
 }
 
@@ -199,9 +201,9 @@ token_created(int status, const char *msg, void *data)
 		reply_store_error(c, status, msg);
 		return;
 	}
-	log_write(LOG_INFO, c->req->request_id, NULL,
-		  NULL, "token %s created for role %s by %s", c->tok.id,
-		  c->tok.role, c->who.token_id);
+	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
+	          "token %s created for role %s by %s", c->tok.id, c->tok.role,
+	          c->who.token_id);
 	o = token_json(&c->tok);
 	if (o != NULL)
 		json_object_set_new(o, "token", json_string(c->token));
@@ -226,10 +228,11 @@ h_token_create(struct api_call *c)
 		    strcmp(key, "label")) {
 			char d[200];
 
-			snprintf(d, sizeof(d),
-				 "unknown member '%.64s'; expected role, scope, "
-				 "label",
-				 key);
+			snprintf(
+			        d, sizeof(d),
+			        "unknown member '%.64s'; expected role, scope, "
+			        "label",
+			        key);
 			reply_problem(c, 422, "invalid-body", d, NULL, NULL);
 			return;
 		}
@@ -237,44 +240,44 @@ h_token_create(struct api_call *c)
 	if (!json_is_string(role) ||
 	    auth_role_parse(json_string_value(role), &r) != 0) {
 		reply_problem(c, 422, "invalid-body",
-			      "'role' must be one of student, counselor, "
-			      "aid_officer, admissions, institution, policy, "
-			      "admin",
-			      NULL, NULL);
+		              "'role' must be one of student, counselor, "
+		              "aid_officer, admissions, institution, policy, "
+		              "admin",
+		              NULL, NULL);
 		return;
 	}
 	if (scope != NULL && !json_is_string(scope)) {
-		reply_problem(c, 422, "invalid-body", "'scope' must be a string",
-			      NULL, NULL);
+		reply_problem(c, 422, "invalid-body",
+		              "'scope' must be a string", NULL, NULL);
 		return;
 	}
 	if (label != NULL &&
 	    (!json_is_string(label) || json_string_length(label) > 128 ||
 	     strlen(json_string_value(label)) != json_string_length(label))) {
 		reply_problem(c, 422, "invalid-body",
-			      "'label' must be a string of at most 128 bytes",
-			      NULL, NULL);
+		              "'label' must be a string of at most 128 bytes",
+		              NULL, NULL);
 		return;
 	}
 	if (auth_scope_check(r, scope ? json_string_value(scope) : "", &why)) {
 		char d[256];
 
 		snprintf(d, sizeof(d), "'scope' for role %s: %s",
-			 auth_role_name(r), why);
+		         auth_role_name(r), why);
 		reply_problem(c, 422, "invalid-body", d, NULL, NULL);
 		return;
 	}
 	memset(&c->tok, 0, sizeof(c->tok));
 	if (auth_token_new(c->token, c->tok.hash, c->tok.id) != 0) {
 		reply_problem(c, 500, "internal", "no randomness available",
-			      NULL, NULL);
+		              NULL, NULL);
 		return;
 	}
 	snprintf(c->tok.role, sizeof(c->tok.role), "%s", auth_role_name(r));
 	snprintf(c->tok.scope, sizeof(c->tok.scope), "%s",
-		 scope ? json_string_value(scope) : "");
+	         scope ? json_string_value(scope) : "");
 	snprintf(c->tok.label, sizeof(c->tok.label), "%s",
-		 label ? json_string_value(label) : "");
+	         label ? json_string_value(label) : "");
 	c->tok.created_at = cairn_now_ms();
 	b = store_batch_new();
 	if (b == NULL || store_batch_token_create(b, &c->tok) != 0) {
@@ -285,12 +288,11 @@ h_token_create(struct api_call *c)
 	}
 	if (store_batch_submit(c->d->store, b, token_created, c) != 0)
 		reply_problem(c, 503, "storage-unavailable", "shutting down",
-			      NULL, NULL);
+		              NULL, NULL);
 }
 
 static void
-tokens_listed(int status, const struct store_token *toks, size_t n,
-	      void *data)
+tokens_listed(int status, const struct store_token *toks, size_t n, void *data)
 {
 	struct api_call *c = data;
 	json_t *arr;
@@ -310,7 +312,7 @@ h_token_list(struct api_call *c)
 {
 	if (store_token_list(c->d->store, tokens_listed, c) != 0)
 		reply_problem(c, 503, "storage-unavailable", "shutting down",
-			      NULL, NULL);
+		              NULL, NULL);
 }
 
 static void
@@ -320,7 +322,7 @@ token_revoked(int status, const char *msg, void *data)
 
 	if (status == CAIRN_ENOTFOUND) {
 		reply_problem(c, 404, "not-found",
-			      "no active token has that id", NULL, NULL);
+		              "no active token has that id", NULL, NULL);
 		return;
 	}
 	if (status != 0) {
@@ -330,7 +332,7 @@ token_revoked(int status, const char *msg, void *data)
 	/* the cache must not keep a revoked token alive */
 	api_token_cache_clear(c->d);
 	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
-		  "token %s revoked by %s", c->m.params[0], c->who.token_id);
+	          "token %s revoked by %s", c->m.params[0], c->who.token_id);
 	http_respond(c->req, 204, NULL, NULL, NULL, 0);
 	call_free(c);
 }
@@ -349,7 +351,7 @@ h_token_revoke(struct api_call *c)
 	}
 	if (store_batch_submit(c->d->store, b, token_revoked, c) != 0)
 		reply_problem(c, 503, "storage-unavailable", "shutting down",
-			      NULL, NULL);
+		              NULL, NULL);
 }
 
 /* --- the route table -------------------------------------------------- */
@@ -357,13 +359,13 @@ h_token_revoke(struct api_call *c)
 #define ADMIN ROLE_BIT(ROLE_ADMIN)
 
 static const struct route routes[] = {
-	{"GET", "/healthz", 0, 0, h_healthz},
-	{"GET", "/readyz", 0, 0, h_readyz},
-	{"GET", "/metrics", 0, 0, h_metrics},
-	{"GET", "/v1/whoami", ROLES_ANY, 0, h_whoami},
-	{"GET", "/v1/tokens", ADMIN, 0, h_token_list},
-	{"POST", "/v1/tokens", ADMIN, 1, h_token_create},
-	{"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke},
+        {"GET", "/healthz", 0, 0, h_healthz},
+        {"GET", "/readyz", 0, 0, h_readyz},
+        {"GET", "/metrics", 0, 0, h_metrics},
+        {"GET", "/v1/whoami", ROLES_ANY, 0, h_whoami},
+        {"GET", "/v1/tokens", ADMIN, 0, h_token_list},
+        {"POST", "/v1/tokens", ADMIN, 1, h_token_create},
+        {"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke},
 };
 
 const struct route *
@@ -387,7 +389,7 @@ content_type_is_json(const char *ct)
 
 int
 api_body_parse(const char *content_type, const char *body, size_t len,
-	       json_t **out, struct api_body_error *e)
+               json_t **out, struct api_body_error *e)
 {
 	json_error_t je;
 
@@ -397,20 +399,20 @@ api_body_parse(const char *content_type, const char *body, size_t len,
 		e->status = 415;
 		e->slug = "unsupported-media-type";
 		snprintf(e->detail, sizeof(e->detail),
-			 "the body must be JSON, sent with Content-Type: "
-			 "application/json");
+		         "the body must be JSON, sent with Content-Type: "
+		         "application/json");
 		return -1;
 	}
 	*out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			  &je);
+	                  &je);
 	if (*out == NULL) {
 		e->status = 400;
 		e->slug = "malformed-json";
 		snprintf(e->detail, sizeof(e->detail),
-			 "malformed JSON at byte %d (line %d, column %d): %s",
-			 je.position, je.line, je.column, je.text);
+		         "malformed JSON at byte %d (line %d, column %d): %s",
+		         je.position, je.line, je.column, je.text);
 		e->extra = json_pack("{s:i, s:i, s:i}", "position", je.position,
-				     "line", je.line, "column", je.column);
+		                     "line", je.line, "column", je.column);
 		return -1;
 	}
 	if (!json_is_object(*out)) {
@@ -419,7 +421,7 @@ api_body_parse(const char *content_type, const char *body, size_t len,
 		e->status = 422;
 		e->slug = "invalid-body";
 		snprintf(e->detail, sizeof(e->detail),
-			 "the body must be a JSON object");
+		         "the body must be a JSON object");
 		return -1;
 	}
 	return 0;
@@ -432,10 +434,10 @@ run(struct api_call *c)
 		struct api_body_error e;
 
 		if (api_body_parse(http_req_header(c->req, "Content-Type"),
-				   c->req->body, c->req->body_len, &c->body,
-				   &e) != 0) {
+		                   c->req->body, c->req->body_len, &c->body,
+		                   &e) != 0) {
 			reply_problem(c, e.status, e.slug, e.detail, e.extra,
-				      NULL);
+			              NULL);
 			return;
 		}
 	}
@@ -451,11 +453,11 @@ authorized(struct api_call *c)
 		return;
 	case AUTH_FORBIDDEN:
 		reply_problem(c, 403, "forbidden",
-			      "this role may not use this route", NULL, NULL);
+		              "this role may not use this route", NULL, NULL);
 		return;
 	case AUTH_HIDDEN:
 		reply_problem(c, 404, "not-found", "no such resource", NULL,
-			      NULL);
+		              NULL);
 		return;
 	}
 }
@@ -473,15 +475,14 @@ cache_slot(struct daemon *d, const uint8_t hash[32])
 void
 api_token_cache_clear(struct daemon *d)
 {
-	memset(d->token_cache, 0,
-	       sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
+	memset(d->token_cache, 0, sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
 }
 
 static void
 unauthorized(struct api_call *c, const char *detail)
 {
 	reply_problem(c, 401, "unauthorized", detail, NULL,
-		      "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	              "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
 }
 
 static void
@@ -525,11 +526,11 @@ authenticate(struct api_call *c)
 	struct token_cache_entry *e;
 
 	if (auth_bearer_parse(http_req_header(c->req, "Authorization"), &tok,
-			      &len) != 0) {
+	                      &len) != 0) {
 		unauthorized(c, http_req_header(c->req, "Authorization")
-					? "the Authorization header must be "
-					  "'Bearer cairn_...'"
-					: "this route needs a bearer token");
+		                        ? "the Authorization header must be "
+		                          "'Bearer cairn_...'"
+		                        : "this route needs a bearer token");
 		return;
 	}
 	memcpy(c->token, tok, len);
@@ -544,7 +545,7 @@ authenticate(struct api_call *c)
 	}
 	if (store_token_find(c->d->store, hash, token_found, c) != 0)
 		reply_problem(c, 503, "storage-unavailable", "shutting down",
-			      NULL, NULL);
+		              NULL, NULL);
 }
 
 void
@@ -564,12 +565,12 @@ api_handle(struct http_req *req, void *data)
 		if (rc == 405) {
 			snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", m.allow);
 			http_respond_problem(req, 405, "method-not-allowed",
-					     "this path does not take that "
-					     "method",
-					     NULL, hdr);
+			                     "this path does not take that "
+			                     "method",
+			                     NULL, hdr);
 		} else {
 			http_respond_problem(req, 404, "not-found",
-					     "no such route", NULL, NULL);
+			                     "no such route", NULL, NULL);
 		}
 		return;
 	}
@@ -577,7 +578,7 @@ api_handle(struct http_req *req, void *data)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		http_respond_problem(req, 503, "overloaded", "out of memory",
-				     NULL, NULL);
+		                     NULL, NULL);
 		return;
 	}
 	c->d = d;
@@ -591,22 +592,21 @@ api_handle(struct http_req *req, void *data)
 }
 
 void
-api_observe(const struct http_req *req, int status, double seconds,
-	    void *data)
+api_observe(const struct http_req *req, int status, double seconds, void *data)
 {
 	struct daemon *d = data;
 	const char *route = req->route ? req->route : unmatched_route;
 
 	metrics_observe(&d->metrics, req->method ? req->method : "-", route,
-			status, seconds);
+	                status, seconds);
 	if (status >= 500 || log_enabled(LOG_DEBUG)) {
-		json_t *x = json_pack("{s:s, s:s, s:i, s:f}", "method",
-				      req->method ? req->method : "-", "route",
-				      route, "status", status, "seconds",
-				      seconds);
+		json_t *x =
+		        json_pack("{s:s, s:s, s:i, s:f}", "method",
+		                  req->method ? req->method : "-", "route",
+		                  route, "status", status, "seconds", seconds);
 
-		log_write(status >= 500 ? LOG_WARN : LOG_DEBUG,
-			  req->request_id, NULL, x, "request");
+		log_write(status >= 500 ? LOG_WARN : LOG_DEBUG, req->request_id,
+		          NULL, x, "request");
 		json_decref(x);
 	}
 }

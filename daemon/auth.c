@@ -14,10 +14,13 @@
 #include "../common/cairn.h"
 
 static const char *const role_names[ROLE_COUNT] = {
-	[ROLE_STUDENT] = "student",	    [ROLE_COUNSELOR] = "counselor",
-	[ROLE_AID_OFFICER] = "aid_officer", [ROLE_ADMISSIONS] = "admissions",
-	[ROLE_INSTITUTION] = "institution", [ROLE_POLICY] = "policy",
-	[ROLE_ADMIN] = "admin",
+        [ROLE_STUDENT] = "student",
+        [ROLE_COUNSELOR] = "counselor",
+        [ROLE_AID_OFFICER] = "aid_officer",
+        [ROLE_ADMISSIONS] = "admissions",
+        [ROLE_INSTITUTION] = "institution",
+        [ROLE_POLICY] = "policy",
+        [ROLE_ADMIN] = "admin",
 };
 
 const char *
@@ -122,7 +125,8 @@ auth_bearer_parse(const char *header, const char **tok, size_t *len)
 	if (n != AUTH_TOKEN_LEN || memcmp(t, AUTH_TOKEN_PREFIX, 6) != 0)
 		return -1;
 	for (size_t i = 6; i < n; i++)
-		if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+		if (!((t[i] >= '0' && t[i] <= '9') ||
+		      (t[i] >= 'a' && t[i] <= 'f')))
 			return -1;
 	*tok = t;
 	*len = n;
@@ -140,7 +144,7 @@ same(const char *a, const char *b)
 
 enum auth_decision
 auth_authorize(const struct principal *p, unsigned allowed_roles,
-	       const struct auth_resource *res)
+               const struct auth_resource *res)
 {
 	if (!(allowed_roles & ROLE_BIT(p->role)))
 		return AUTH_FORBIDDEN;
@@ -149,19 +153,19 @@ auth_authorize(const struct principal *p, unsigned allowed_roles,
 	switch (p->role) {
 	case ROLE_STUDENT:
 		return res->subject && same(res->subject, p->scope)
-			       ? AUTH_ALLOW
-			       : AUTH_HIDDEN;
+		               ? AUTH_ALLOW
+		               : AUTH_HIDDEN;
 	case ROLE_COUNSELOR:
 		return res->subject && res->in_caseload ? AUTH_ALLOW
-							: AUTH_HIDDEN;
+		                                        : AUTH_HIDDEN;
 	case ROLE_AID_OFFICER:
 	case ROLE_ADMISSIONS:
 		return res->owner && same(res->owner, p->scope) ? AUTH_ALLOW
-								: AUTH_HIDDEN;
+		                                                : AUTH_HIDDEN;
 	case ROLE_INSTITUTION:
 		return res->adapter && same(res->adapter, p->scope)
-			       ? AUTH_ALLOW
-			       : AUTH_HIDDEN;
+		               ? AUTH_ALLOW
+		               : AUTH_HIDDEN;
 	case ROLE_POLICY:
 		/* policy staff work on rules, not on students' records */
 		return res->subject ? AUTH_HIDDEN : AUTH_ALLOW;

@@ -51,7 +51,7 @@ int auth_scope_check(enum role r, const char *scope, const char **why);
  * public id ("tok_" + 16 hex). Returns 0 or CAIRN_ESTORE when the random
  * source fails. */
 int auth_token_new(char token[AUTH_TOKEN_LEN + 1], uint8_t hash[32],
-		   char id[32]);
+                   char id[32]);
 void auth_token_hash(const char *token, size_t len, uint8_t hash[32]);
 
 /*
@@ -63,10 +63,10 @@ int auth_bearer_parse(const char *header, const char **tok, size_t *len);
 
 /* What a request touches, for the scope check. NULL fields are absent. */
 struct auth_resource {
-	const char *subject;   /* the student a record belongs to */
-	const char *owner;     /* the office or campus that owns it */
-	const char *adapter;   /* the institution adapter it concerns */
-	int in_caseload;       /* the subject is in the counselor's caseload */
+	const char *subject; /* the student a record belongs to */
+	const char *owner;   /* the office or campus that owns it */
+	const char *adapter; /* the institution adapter it concerns */
+	int in_caseload;     /* the subject is in the counselor's caseload */
 };
 
 enum auth_decision {
@@ -81,7 +81,7 @@ enum auth_decision {
  * principal's scope must cover it. Admin passes every scope check.
  */
 enum auth_decision auth_authorize(const struct principal *p,
-				  unsigned allowed_roles,
-				  const struct auth_resource *res);
+                                  unsigned allowed_roles,
+                                  const struct auth_resource *res);
 
 #endif

@@ -29,12 +29,12 @@ report(const struct cairn_err *e, int warning, void *data)
 		fprintf(s->out, "%s%s\n", warning ? "warning: " : "", line);
 	else
 		log_write(warning ? LOG_WARN : LOG_ERROR, NULL, NULL, NULL,
-			  "%s", line);
+		          "%s", line);
 }
 
 static void
 check_kind(const char *kind, char dirs[][CONFIG_PATH_MAX], int n,
-	   struct sink *s)
+           struct sink *s)
 {
 	const char *ptrs[CONFIG_MAX_DIRS];
 	int files = 0;
@@ -48,15 +48,14 @@ check_kind(const char *kind, char dirs[][CONFIG_PATH_MAX], int n,
 }
 
 void
-check_definitions(const struct config *c, FILE *err_out,
-		  struct check_result *r)
+check_definitions(const struct config *c, FILE *err_out, struct check_result *r)
 {
 	struct sink s = {err_out, r};
 
 	r->errors = r->warnings = r->files = 0;
 	check_kind("workflows", (char(*)[CONFIG_PATH_MAX])c->workflows,
-		   c->nworkflows, &s);
+	           c->nworkflows, &s);
 	check_kind("rules", (char(*)[CONFIG_PATH_MAX])c->rules, c->nrules, &s);
 	check_kind("adapters", (char(*)[CONFIG_PATH_MAX])c->adapters,
-		   c->nadapters, &s);
+	           c->nadapters, &s);
 }

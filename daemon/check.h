@@ -17,6 +17,6 @@ struct check_result {
  * "file:line:column: error: message" (or warning) by printing to err_out
  * when it is not NULL and logging otherwise. */
 void check_definitions(const struct config *c, FILE *err_out,
-		       struct check_result *r);
+                       struct check_result *r);
 
 #endif

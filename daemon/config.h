@@ -15,9 +15,9 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct config {
-	char file[CONFIG_PATH_MAX];    /* the file read; "" for defaults */
-	char listen_host[256];         /* "127.0.0.1" */
-	int listen_port;               /* 8080; 0 asks the kernel for one */
+	char file[CONFIG_PATH_MAX];     /* the file read; "" for defaults */
+	char listen_host[256];          /* "127.0.0.1" */
+	int listen_port;                /* 8080; 0 asks the kernel for one */
 	char database[CONFIG_PATH_MAX]; /* "var/cairn.db" */
 	/* definition directories, by kind; nworkflows etc. say how many */
 	char workflows[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
@@ -27,12 +27,12 @@ struct config {
 	char adapters[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
 	int nadapters;
 	struct {
-		int64_t max_body_bytes;     /* 1 MiB */
-		int64_t max_header_bytes;   /* 16 KiB (request line + headers) */
+		int64_t max_body_bytes;   /* 1 MiB */
+		int64_t max_header_bytes; /* 16 KiB (request line + headers) */
 		int64_t request_timeout_ms; /* 30 s: first byte to last byte */
-		int64_t idle_timeout_ms;    /* 60 s: keep-alive with nothing sent */
-		int max_connections;        /* 10000 */
-		int64_t max_db_bytes;       /* 0: no cap */
+		int64_t idle_timeout_ms; /* 60 s: keep-alive with nothing sent */
+		int max_connections;     /* 10000 */
+		int64_t max_db_bytes;    /* 0: no cap */
 	} limits;
 	enum log_level log_level; /* info */
 };
@@ -53,7 +53,7 @@ int config_load(struct config *c, const char *path, struct cairn_err *err);
 
 /* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into c. */
 int config_set_listen(struct config *c, const char *hostport,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 
 /* "30s", "5m", "250ms", "1h", "2d" -> milliseconds. */
 int config_parse_duration(const char *s, int64_t *ms);

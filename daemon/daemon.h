@@ -13,7 +13,7 @@
 #include "http.h"
 #include "metrics.h"
 
-#define TOKEN_CACHE_SIZE 4096 /* slots; a direct-mapped cache */
+#define TOKEN_CACHE_SIZE   4096 /* slots; a direct-mapped cache */
 #define TOKEN_CACHE_TTL_MS 10000
 
 struct token_cache_entry {
@@ -37,7 +37,7 @@ struct daemon {
 /* The HTTP handler and observer for a daemon (data is the daemon). */
 void api_handle(struct http_req *req, void *data);
 void api_observe(const struct http_req *req, int status, double seconds,
-		 void *data);
+                 void *data);
 
 /* Forgets every cached token, e.g. after a revocation. */
 void api_token_cache_clear(struct daemon *d);
@@ -56,7 +56,7 @@ struct api_body_error {
 	json_t *extra;
 };
 int api_body_parse(const char *content_type, const char *body, size_t len,
-		   json_t **out, struct api_body_error *e);
+                   json_t **out, struct api_body_error *e);
 
 /* The routes, for tests and documentation. */
 const struct route *api_routes(size_t *n);

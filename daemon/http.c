@@ -100,29 +100,52 @@ const char *
 http_status_text(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 417: return "Expectation Failed";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 507: return "Insufficient Storage";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 507:
+		return "Insufficient Storage";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -152,7 +175,7 @@ static int
 arena_append(struct http_conn *c, const char *at, size_t len)
 {
 	if (grow(&c->arena, &c->arena_cap, c->arena_len + len + 1,
-		 ARENA_INITIAL) < 0)
+	         ARENA_INITIAL) < 0)
 		return -1;
 	memcpy(c->arena + c->arena_len, at, len);
 	c->arena_len += len;
@@ -182,8 +205,9 @@ count_header_bytes(struct http_conn *c, size_t len)
 {
 	c->hdr_bytes += (int64_t)len;
 	if (c->hdr_bytes > c->srv->o.limits.max_header_bytes)
-		return fail(c, 431, "the request line and headers exceed the "
-				    "server's limit");
+		return fail(c, 431,
+		            "the request line and headers exceed the "
+		            "server's limit");
 	return 0;
 }
 
@@ -292,8 +316,7 @@ conn_header(struct http_conn *c, const char *name)
 	return NULL;
 }
 
-static void
-conn_write_raw(struct http_conn *c, const char *data, size_t len);
+static void conn_write_raw(struct http_conn *c, const char *data, size_t len);
 
 static int
 on_headers_complete(llhttp_t *p)
@@ -303,13 +326,15 @@ on_headers_complete(llhttp_t *p)
 
 	if ((p->flags & F_CONTENT_LENGTH) &&
 	    p->content_length > (uint64_t)c->srv->o.limits.max_body_bytes)
-		return fail(c, 413, "the request body exceeds the server's "
-				    "limit");
+		return fail(c, 413,
+		            "the request body exceeds the server's "
+		            "limit");
 	expect = conn_header(c, "Expect");
 	if (expect != NULL) {
 		if (strcasecmp(expect, "100-continue") != 0)
-			return fail(c, 417, "only 'Expect: 100-continue' is "
-					    "supported");
+			return fail(c, 417,
+			            "only 'Expect: 100-continue' is "
+			            "supported");
 		if (p->http_major == 1 && p->http_minor == 1)
 			conn_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
@@ -322,8 +347,9 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	struct http_conn *c = p->data;
 
 	if (c->body_len + len > (size_t)c->srv->o.limits.max_body_bytes)
-		return fail(c, 413, "the request body exceeds the server's "
-				    "limit");
+		return fail(c, 413,
+		            "the request body exceeds the server's "
+		            "limit");
 	if (grow(&c->body, &c->body_cap, c->body_len + len + 1, 1024) < 0)
 		return -1;
 	memcpy(c->body + c->body_len, at, len);
@@ -445,8 +471,8 @@ request_finish(struct http_conn *c, int status)
 
 	if (s->o.observe != NULL)
 		s->o.observe(&c->req, status,
-			     (double)(uv_hrtime() - c->req.start_ns) / 1e9,
-			     s->o.data);
+		             (double)(uv_hrtime() - c->req.start_ns) / 1e9,
+		             s->o.data);
 	c->state = C_IDLE;
 	if (c->closing) {
 		conn_maybe_free(c);
@@ -464,13 +490,13 @@ request_finish(struct http_conn *c, int status)
 
 void
 http_respond(struct http_req *r, int status, const char *content_type,
-	     const char *extra_headers, const char *body, size_t len)
+             const char *extra_headers, const char *body, size_t len)
 {
 	struct http_conn *c = r->conn;
 	char head[1024];
 	int n;
 	int close = !c->keep_alive || c->upgrade || c->srv->stopping ||
-		    c->close_after;
+	            c->close_after;
 	struct write_req *wr;
 	uv_buf_t b;
 	size_t send_len = r->head ? 0 : len;
@@ -482,20 +508,21 @@ http_respond(struct http_req *r, int status, const char *content_type,
 		return;
 	}
 	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\n"
-		     "Content-Length: %zu\r\n"
-		     "%s%s%s"
-		     "X-Request-Id: %s\r\n"
-		     "%s%s"
-		     "\r\n",
-		     status, http_status_text(status), len,
-		     content_type ? "Content-Type: " : "",
-		     content_type ? content_type : "", content_type ? "\r\n" : "",
-		     r->request_id,
-		     close ? "Connection: close\r\n"
-			   : (c->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
-							: ""),
-		     extra_headers ? extra_headers : "");
+	             "HTTP/1.1 %d %s\r\n"
+	             "Content-Length: %zu\r\n"
+	             "%s%s%s"
+	             "X-Request-Id: %s\r\n"
+	             "%s%s"
+	             "\r\n",
+	             status, http_status_text(status), len,
+	             content_type ? "Content-Type: " : "",
+	             content_type ? content_type : "",
+	             content_type ? "\r\n" : "", r->request_id,
+	             close ? "Connection: close\r\n"
+	                   : (c->parser.http_minor == 0
+	                              ? "Connection: keep-alive\r\n"
+	                              : ""),
+	             extra_headers ? extra_headers : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		conn_close(c);
 		request_finish(c, status);
@@ -524,8 +551,8 @@ http_respond(struct http_req *r, int status, const char *content_type,
 
 void
 http_respond_problem(struct http_req *r, int status, const char *slug,
-		     const char *detail, json_t *extra,
-		     const char *extra_headers)
+                     const char *detail, json_t *extra,
+                     const char *extra_headers)
 {
 	char type[128];
 	json_t *o = json_object();
@@ -535,16 +562,17 @@ http_respond_problem(struct http_req *r, int status, const char *slug,
 	if (o != NULL) {
 		json_object_set_new(o, "type", json_string(type));
 		json_object_set_new(o, "title",
-				    json_string(http_status_text(status)));
+		                    json_string(http_status_text(status)));
 		json_object_set_new(o, "status", json_integer(status));
 		if (detail != NULL) {
 			json_t *d = json_string(detail);
 
-			json_object_set_new(o, "detail",
-					    d ? d : json_string("(detail not UTF-8)"));
+			json_object_set_new(
+			        o, "detail",
+			        d ? d : json_string("(detail not UTF-8)"));
 		}
 		json_object_set_new(o, "request_id",
-				    json_string(r->request_id));
+		                    json_string(r->request_id));
 		if (extra != NULL)
 			json_object_update(o, extra);
 	}
@@ -552,14 +580,14 @@ http_respond_problem(struct http_req *r, int status, const char *slug,
 	json_decref(o);
 	if (text == NULL) {
 		static const char fallback[] =
-			"{\"type\":\"urn:cairn:problem:internal\","
-			"\"title\":\"Internal Server Error\",\"status\":500}";
+		        "{\"type\":\"urn:cairn:problem:internal\","
+		        "\"title\":\"Internal Server Error\",\"status\":500}";
 		http_respond(r, 500, "application/problem+json", NULL, fallback,
-			     sizeof(fallback) - 1);
+		             sizeof(fallback) - 1);
 		return;
 	}
 	http_respond(r, status, "application/problem+json", extra_headers, text,
-		     strlen(text));
+	             strlen(text));
 	free(text);
 }
 
@@ -626,12 +654,11 @@ request_prepare(struct http_conn *c)
 		snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
 	else
 		snprintf(r->request_id, sizeof(r->request_id), "%s-%llx",
-			 s->id_prefix, (unsigned long long)++s->id_counter);
+		         s->id_prefix, (unsigned long long)++s->id_counter);
 }
 
 static void
-conn_fail(struct http_conn *c, int status, const char *slug,
-	  const char *detail)
+conn_fail(struct http_conn *c, int status, const char *slug, const char *detail)
 {
 	/* the stream can no longer be parsed: answer and close */
 	request_prepare(c);
@@ -660,7 +687,8 @@ conn_process(struct http_conn *c)
 			break;
 		}
 		if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-			off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
+			off = (size_t)(llhttp_get_error_pos(&c->parser) -
+			               c->in);
 			if (e == HPE_PAUSED_UPGRADE) {
 				/* what follows is another protocol, which we
 				 * do not speak: answer this request, close */
@@ -671,14 +699,14 @@ conn_process(struct http_conn *c)
 			}
 			if (c->parser.method == HTTP_CONNECT) {
 				conn_fail(c, 405, "method-not-allowed",
-					  "CONNECT is not supported");
+				          "CONNECT is not supported");
 				break;
 			}
 			request_prepare(c);
 			if (c->req.path[0] != '/') {
 				conn_fail(c, 400, "bad-request",
-					  "the request target must be a path "
-					  "starting with '/'");
+				          "the request target must be a path "
+				          "starting with '/'");
 				break;
 			}
 			c->state = C_HANDLING;
@@ -689,14 +717,14 @@ conn_process(struct http_conn *c)
 		/* a parse error, or a limit a callback enforced */
 		if (c->err_status)
 			conn_fail(c, c->err_status,
-				  c->err_status == 413   ? "body-too-large"
-				  : c->err_status == 431 ? "headers-too-large"
-				  : c->err_status == 417 ? "expectation-failed"
-							 : "bad-request",
-				  c->err_detail);
+			          c->err_status == 413   ? "body-too-large"
+			          : c->err_status == 431 ? "headers-too-large"
+			          : c->err_status == 417 ? "expectation-failed"
+			                                 : "bad-request",
+			          c->err_detail);
 		else
 			conn_fail(c, 400, "malformed-request",
-				  llhttp_get_error_reason(&c->parser));
+			          llhttp_get_error_reason(&c->parser));
 		off = c->in_len;
 		break;
 	}
@@ -718,7 +746,7 @@ conn_process(struct http_conn *c)
 	/* read while there is room; a pipelining client that sends more than
 	 * a request's worth while one is handled waits for us */
 	if (!c->reading && c->in_len < (size_t)(s->o.limits.max_header_bytes +
-						s->o.limits.max_body_bytes)) {
+	                                        s->o.limits.max_body_bytes)) {
 		conn_read_start(c);
 	}
 }
@@ -739,8 +767,7 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = c->in_cap - c->in_len;
 }
 
-static void
-on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void
@@ -755,7 +782,7 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct http_conn *c = st->data;
 	size_t limit = (size_t)(c->srv->o.limits.max_header_bytes +
-				c->srv->o.limits.max_body_bytes);
+	                        c->srv->o.limits.max_body_bytes);
 
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
@@ -778,8 +805,8 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	    !c->close_after) {
 		/* cut off halfway: say so, the client may still read */
 		conn_fail(c, 400, "incomplete-request",
-			  "the connection ended before the request was "
-			  "complete");
+		          "the connection ended before the request was "
+		          "complete");
 		return;
 	}
 	if (c->state == C_HANDLING || c->writes_pending > 0) {
@@ -798,7 +825,7 @@ on_timer(uv_timer_t *t)
 
 	if (c->state == C_READING && !c->close_after) {
 		conn_fail(c, 408, "request-timeout",
-			  "the request was not received in time");
+		          "the request was not received in time");
 		return;
 	}
 	conn_close(c);
@@ -815,16 +842,16 @@ static void
 refuse_connection(struct http_server *s)
 {
 	static const char body[] =
-		"{\"type\":\"urn:cairn:problem:too-many-connections\","
-		"\"title\":\"Service Unavailable\",\"status\":503,"
-		"\"detail\":\"the server is at its connection limit\"}";
+	        "{\"type\":\"urn:cairn:problem:too-many-connections\","
+	        "\"title\":\"Service Unavailable\",\"status\":503,"
+	        "\"detail\":\"the server is at its connection limit\"}";
 	char resp[512];
 	int n = snprintf(resp, sizeof(resp),
-			 "HTTP/1.1 503 Service Unavailable\r\n"
-			 "Content-Type: application/problem+json\r\n"
-			 "Connection: close\r\nRetry-After: 1\r\n"
-			 "Content-Length: %zu\r\n\r\n%s",
-			 sizeof(body) - 1, body);
+	                 "HTTP/1.1 503 Service Unavailable\r\n"
+	                 "Content-Type: application/problem+json\r\n"
+	                 "Connection: close\r\nRetry-After: 1\r\n"
+	                 "Content-Length: %zu\r\n\r\n%s",
+	                 sizeof(body) - 1, body);
 	uv_tcp_t *t = malloc(sizeof(*t));
 	uv_buf_t b = uv_buf_init(resp, (unsigned)n);
 
@@ -874,7 +901,7 @@ on_connection(uv_stream_t *l, int status)
 	c->parser.data = c;
 	c->keep_alive = 1;
 	uv_timer_start(&c->timer, on_timer,
-		       (uint64_t)s->o.limits.idle_timeout_ms, 0);
+	               (uint64_t)s->o.limits.idle_timeout_ms, 0);
 	conn_read_start(c);
 }
 
@@ -888,7 +915,7 @@ on_failed_listener_closed(uv_handle_t *h)
 
 int
 http_server_start(uv_loop_t *loop, const struct http_server_opts *o,
-		  struct http_server **out, struct cairn_err *err)
+                  struct http_server **out, struct cairn_err *err)
 {
 	struct http_server *s;
 	struct sockaddr_storage addr;
@@ -904,16 +931,16 @@ http_server_start(uv_loop_t *loop, const struct http_server_opts *o,
 		rc = uv_getaddrinfo(loop, &gai, NULL, o->host, NULL, &hints);
 		if (rc != 0) {
 			cairn_err_set(err, "", 0, 0, "cannot resolve %s: %s",
-				      o->host, uv_strerror(rc));
+			              o->host, uv_strerror(rc));
 			return rc;
 		}
 		memcpy(&addr, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
 		if (addr.ss_family == AF_INET)
 			((struct sockaddr_in *)&addr)->sin_port =
-				htons((uint16_t)o->port);
+			        htons((uint16_t)o->port);
 		else
 			((struct sockaddr_in6 *)&addr)->sin6_port =
-				htons((uint16_t)o->port);
+			        htons((uint16_t)o->port);
 		uv_freeaddrinfo(gai.addrinfo);
 	}
 	s = calloc(1, sizeof(*s));
@@ -935,19 +962,21 @@ http_server_start(uv_loop_t *loop, const struct http_server_opts *o,
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(s->id_prefix, sizeof(s->id_prefix), "%02x%02x%02x%02x", rnd[0],
-		 rnd[1], rnd[2], rnd[3]);
+	         rnd[1], rnd[2], rnd[3]);
 
 	uv_tcp_init(loop, &s->listener);
 	s->listener.data = s;
 	rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+		rc = uv_listen((uv_stream_t *)&s->listener, 1024,
+		               on_connection);
 	if (rc != 0) {
 		cairn_err_set(err, "", 0, 0, "cannot listen on %s:%d: %s",
-			      o->host, o->port, uv_strerror(rc));
+		              o->host, o->port, uv_strerror(rc));
 		/* the handle is closed with the server still allocated;
 		 * freeing it in the close callback keeps libuv's rule */
-		uv_close((uv_handle_t *)&s->listener, on_failed_listener_closed);
+		uv_close((uv_handle_t *)&s->listener,
+		         on_failed_listener_closed);
 		return rc;
 	}
 	*out = s;

@@ -13,9 +13,9 @@
 #ifndef CAIRN_HTTP_H
 #define CAIRN_HTTP_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include <uv.h>
 
 #include "../common/cairn.h"
@@ -32,17 +32,17 @@ struct http_header {
 
 struct http_req {
 	struct http_conn *conn;
-	const char *method;       /* "GET", ... */
-	const char *path;         /* decoded of nothing; without the query */
-	const char *query;        /* after '?', or "" */
+	const char *method; /* "GET", ... */
+	const char *path;   /* decoded of nothing; without the query */
+	const char *query;  /* after '?', or "" */
 	struct http_header headers[HTTP_MAX_HEADERS];
 	int nheaders;
-	const char *body;         /* NUL-terminated copy; body_len bytes */
+	const char *body; /* NUL-terminated copy; body_len bytes */
 	size_t body_len;
 	char request_id[48];
-	uint64_t start_ns;        /* uv_hrtime() when the request completed */
-	int head;                 /* a HEAD request: the body is not sent */
-	const char *route;        /* metrics label, set by the handler */
+	uint64_t start_ns; /* uv_hrtime() when the request completed */
+	int head;          /* a HEAD request: the body is not sent */
+	const char *route; /* metrics label, set by the handler */
 };
 
 struct http_limits {
@@ -58,7 +58,7 @@ struct http_limits {
 typedef void (*http_handler_fn)(struct http_req *req, void *data);
 /* Called after each response is queued, for metrics and logs. */
 typedef void (*http_observe_fn)(const struct http_req *req, int status,
-				double seconds, void *data);
+                                double seconds, void *data);
 
 struct http_server_opts {
 	const char *host;
@@ -70,7 +70,7 @@ struct http_server_opts {
 };
 
 int http_server_start(uv_loop_t *loop, const struct http_server_opts *o,
-		      struct http_server **out, struct cairn_err *err);
+                      struct http_server **out, struct cairn_err *err);
 int http_server_port(const struct http_server *s);
 int http_server_connections(const struct http_server *s);
 
@@ -92,7 +92,7 @@ const char *http_req_header(const struct http_req *r, const char *name);
  * The request must not be used afterwards.
  */
 void http_respond(struct http_req *r, int status, const char *content_type,
-		  const char *extra_headers, const char *body, size_t len);
+                  const char *extra_headers, const char *body, size_t len);
 
 /*
  * A problem+json (RFC 9457) response: type is "urn:cairn:problem:" + slug,
@@ -101,8 +101,8 @@ void http_respond(struct http_req *r, int status, const char *content_type,
  * position of malformed JSON.
  */
 void http_respond_problem(struct http_req *r, int status, const char *slug,
-			  const char *detail, json_t *extra,
-			  const char *extra_headers);
+                          const char *detail, json_t *extra,
+                          const char *extra_headers);
 
 /* The reason phrase for a status code. */
 const char *http_status_text(int status);

@@ -41,7 +41,7 @@ format_time(char *buf, size_t len)
 
 void
 log_write(enum log_level l, const char *request_id, const char *case_id,
-	  json_t *extra, const char *fmt, ...)
+          json_t *extra, const char *fmt, ...)
 {
 	char ts[40], msg[2048];
 	va_list ap;
@@ -65,7 +65,7 @@ log_write(enum log_level l, const char *request_id, const char *case_id,
 	 * than dropping the line. */
 	m = json_string(msg);
 	json_object_set_new(o, "msg",
-			    m ? m : json_string("(message not UTF-8)"));
+	                    m ? m : json_string("(message not UTF-8)"));
 	if (request_id != NULL)
 		json_object_set_new(o, "request_id", json_string(request_id));
 	if (case_id != NULL)

@@ -21,8 +21,8 @@ int log_enabled(enum log_level l);
  * is an object whose members are added to the line; it is borrowed.
  */
 void log_write(enum log_level l, const char *request_id, const char *case_id,
-	       json_t *extra, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+               json_t *extra, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 #define log_debug(...) log_write(LOG_DEBUG, NULL, NULL, NULL, __VA_ARGS__)
 #define log_info(...)  log_write(LOG_INFO, NULL, NULL, NULL, __VA_ARGS__)

@@ -27,15 +27,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cairnd [-c FILE] [--listen HOST:PORT] [--db PATH] "
-		"[--check]\n"
-		"  -c, --config FILE    configuration (default: embedded "
-		"defaults)\n"
-		"  --listen HOST:PORT   override the listen address\n"
-		"  --db PATH            override the database path\n"
-		"  --check              validate the configuration and every "
-		"definition, then exit\n"
-		"  --version            print the version\n");
+	        "usage: cairnd [-c FILE] [--listen HOST:PORT] [--db PATH] "
+	        "[--check]\n"
+	        "  -c, --config FILE    configuration (default: embedded "
+	        "defaults)\n"
+	        "  --listen HOST:PORT   override the listen address\n"
+	        "  --db PATH            override the database path\n"
+	        "  --check              validate the configuration and every "
+	        "definition, then exit\n"
+	        "  --version            print the version\n");
 }
 
 /* Makes the directory holding path (one level), private to the owner. */
@@ -133,12 +133,12 @@ bootstrap_admin(struct daemon *d)
 	}
 	log_info("first start: created admin token %s in %s", t.id, path);
 	fprintf(stderr,
-		"\ncairnd: first start on an empty database. An admin token is "
-		"in %s (mode 0600).\n"
-		"  export CAIRN_TOKEN=$(cat %s)\n"
-		"  curl -H \"Authorization: Bearer $CAIRN_TOKEN\" "
-		"http://%s:%d/v1/whoami\n\n",
-		path, path, d->cfg.listen_host, d->cfg.listen_port);
+	        "\ncairnd: first start on an empty database. An admin token is "
+	        "in %s (mode 0600).\n"
+	        "  export CAIRN_TOKEN=$(cat %s)\n"
+	        "  curl -H \"Authorization: Bearer $CAIRN_TOKEN\" "
+	        "http://%s:%d/v1/whoami\n\n",
+	        path, path, d->cfg.listen_host, d->cfg.listen_port);
 	return 0;
 }
 
@@ -178,7 +178,7 @@ on_shutdown_deadline(uv_timer_t *t)
 
 	if (d->http != NULL) {
 		log_warn("shutdown deadline: closing %d connection(s)",
-			 http_server_connections(d->http));
+		         http_server_connections(d->http));
 		http_server_abort(d->http);
 	}
 }
@@ -192,9 +192,9 @@ on_stop_signal(uv_signal_t *s, int signum)
 		return;
 	d->stopping = 1;
 	log_info("%s: stopping; finishing requests in flight",
-		 signum == SIGINT ? "SIGINT" : "SIGTERM");
+	         signum == SIGINT ? "SIGINT" : "SIGTERM");
 	uv_timer_start(&d->shutdown_timer, on_shutdown_deadline,
-		       SHUTDOWN_GRACE_MS, 0);
+	               SHUTDOWN_GRACE_MS, 0);
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -208,9 +208,9 @@ on_sighup(uv_signal_t *s, int signum)
 	 * reload re-validates them so an operator sees mistakes at once */
 	check_definitions(&d->cfg, NULL, &r);
 	log_write(r.errors ? LOG_ERROR : LOG_INFO, NULL, NULL, NULL,
-		  "SIGHUP: definitions reloaded: %d file(s), %d error(s), "
-		  "%d warning(s)",
-		  r.files, r.errors, r.warnings);
+	          "SIGHUP: definitions reloaded: %d file(s), %d error(s), "
+	          "%d warning(s)",
+	          r.files, r.errors, r.warnings);
 }
 
 static int
@@ -226,14 +226,14 @@ run(struct daemon *d)
 	check_definitions(&d->cfg, NULL, &cr);
 	if (cr.errors) {
 		log_error("%d error(s) in the definitions; not starting "
-			  "(run cairnd --check for the list)",
-			  cr.errors);
+		          "(run cairnd --check for the list)",
+		          cr.errors);
 		return 1;
 	}
 	rc = ensure_parent_dir(d->cfg.database);
 	if (rc != 0) {
 		log_error("cannot create the directory of %s: %s",
-			  d->cfg.database, strerror(-rc));
+		          d->cfg.database, strerror(-rc));
 		return 1;
 	}
 	so.path = d->cfg.database;
@@ -279,14 +279,13 @@ run(struct daemon *d)
 	uv_signal_start(&d->sighup, on_sighup, SIGHUP);
 
 	{
-		json_t *x = json_pack("{s:s, s:i, s:s, s:i}", "host",
-				      d->cfg.listen_host, "port",
-				      http_server_port(d->http), "database",
-				      d->cfg.database, "definition_files",
-				      cr.files);
+		json_t *x = json_pack(
+		        "{s:s, s:i, s:s, s:i}", "host", d->cfg.listen_host,
+		        "port", http_server_port(d->http), "database",
+		        d->cfg.database, "definition_files", cr.files);
 
 		log_write(LOG_INFO, NULL, NULL, x, "listening on %s:%d",
-			  d->cfg.listen_host, http_server_port(d->http));
+		          d->cfg.listen_host, http_server_port(d->http));
 		json_decref(x);
 	}
 	uv_run(d->loop, UV_RUN_DEFAULT);
@@ -305,7 +304,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if ((!strcmp(a, "-c") || !strcmp(a, "--config")) && i + 1 < argc)
+		if ((!strcmp(a, "-c") || !strcmp(a, "--config")) &&
+		    i + 1 < argc)
 			cfg_path = argv[++i];
 		else if (!strcmp(a, "--listen") && i + 1 < argc)
 			listen = argv[++i];
@@ -320,9 +320,10 @@ main(int argc, char **argv)
 			printf("cairnd %s\n", CAIRN_VERSION);
 			return 0;
 		} else {
-			fprintf(stderr, "cairnd: unknown or incomplete "
-					"argument '%s'\n",
-				a);
+			fprintf(stderr,
+			        "cairnd: unknown or incomplete "
+			        "argument '%s'\n",
+			        a);
 			usage(stderr);
 			return 2;
 		}
@@ -340,7 +341,8 @@ main(int argc, char **argv)
 	}
 	if (db != NULL) {
 		if (strlen(db) >= sizeof(d.cfg.database) || db[0] == '\0') {
-			fprintf(stderr, "cairnd: --db: path empty or too long\n");
+			fprintf(stderr,
+			        "cairnd: --db: path empty or too long\n");
 			return 2;
 		}
 		snprintf(d.cfg.database, sizeof(d.cfg.database), "%s", db);
@@ -358,6 +360,9 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the database, its WAL and the token file hold families' data and
+	 * secrets: owner only */
+	umask(077);
 	log_set_level(d.cfg.log_level);
 	d.loop = uv_default_loop();
 	d.token_cache = calloc(TOKEN_CACHE_SIZE, sizeof(*d.token_cache));

@@ -13,8 +13,8 @@
 #include "../common/cairn.h"
 
 static const double lat_bounds[METRICS_LAT_BUCKETS] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-	0.025,	0.05,	 0.1,	 0.25,	0.5,	1,     2.5,
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+        0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
 };
 
 void
@@ -26,7 +26,7 @@ metrics_init(struct metrics *m)
 
 void
 metrics_observe(struct metrics *m, const char *method, const char *route,
-		int status, double seconds)
+                int status, double seconds)
 {
 	struct metrics_route *r = NULL;
 	int i;
@@ -107,15 +107,16 @@ hist(struct out *o, const char *name, const char *help,
 	out_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (int i = 0; i < STORE_HIST_BUCKETS; i++)
 		out_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
-			   (unsigned long long)h->counts[i]);
-	out_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
-		   name, (unsigned long long)h->count, name, h->sum, name,
-		   (unsigned long long)h->count);
+		           (unsigned long long)h->counts[i]);
+	out_printf(o,
+	           "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+	           name, (unsigned long long)h->count, name, h->sum, name,
+	           (unsigned long long)h->count);
 }
 
 char *
 metrics_render(const struct metrics *m, const struct store_metrics *sm,
-	       int connections)
+               int connections)
 {
 	struct out o = {.buf = malloc(4096), .cap = 4096};
 	uint64_t cum = 0;
@@ -124,62 +125,66 @@ metrics_render(const struct metrics *m, const struct store_metrics *sm,
 		return NULL;
 	o.buf[0] = '\0';
 	out_printf(&o, "# HELP cairn_http_requests_total HTTP requests by "
-		       "route, method and status.\n"
-		       "# TYPE cairn_http_requests_total counter\n");
+	               "route, method and status.\n"
+	               "# TYPE cairn_http_requests_total counter\n");
 	for (int i = 0; i < m->nroutes; i++)
 		for (int j = 0; j < m->routes[i].nstatus; j++)
 			out_printf(&o,
-				   "cairn_http_requests_total{route=\"%s\","
-				   "method=\"%s\",status=\"%d\"} %llu\n",
-				   m->routes[i].route, m->routes[i].method,
-				   m->routes[i].status[j],
-				   (unsigned long long)m->routes[i].count[j]);
-	out_printf(&o, "# HELP cairn_http_request_duration_seconds Time from "
-		       "a complete request to its queued response.\n"
-		       "# TYPE cairn_http_request_duration_seconds histogram\n");
+			           "cairn_http_requests_total{route=\"%s\","
+			           "method=\"%s\",status=\"%d\"} %llu\n",
+			           m->routes[i].route, m->routes[i].method,
+			           m->routes[i].status[j],
+			           (unsigned long long)m->routes[i].count[j]);
+	out_printf(&o,
+	           "# HELP cairn_http_request_duration_seconds Time from "
+	           "a complete request to its queued response.\n"
+	           "# TYPE cairn_http_request_duration_seconds histogram\n");
 	for (int i = 0; i < METRICS_LAT_BUCKETS; i++) {
 		cum += m->lat_counts[i];
-		out_printf(&o,
-			   "cairn_http_request_duration_seconds_bucket{le=\"%g\"}"
-			   " %llu\n",
-			   lat_bounds[i], (unsigned long long)cum);
+		out_printf(
+		        &o,
+		        "cairn_http_request_duration_seconds_bucket{le=\"%g\"}"
+		        " %llu\n",
+		        lat_bounds[i], (unsigned long long)cum);
 	}
 	out_printf(&o,
-		   "cairn_http_request_duration_seconds_bucket{le=\"+Inf\"} "
-		   "%llu\ncairn_http_request_duration_seconds_sum %.6f\n"
-		   "cairn_http_request_duration_seconds_count %llu\n",
-		   (unsigned long long)m->lat_count, m->lat_sum,
-		   (unsigned long long)m->lat_count);
-	out_printf(&o, "# HELP cairn_http_connections Open client "
-		       "connections.\n# TYPE cairn_http_connections gauge\n"
-		       "cairn_http_connections %d\n",
-		   connections);
+	           "cairn_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+	           "%llu\ncairn_http_request_duration_seconds_sum %.6f\n"
+	           "cairn_http_request_duration_seconds_count %llu\n",
+	           (unsigned long long)m->lat_count, m->lat_sum,
+	           (unsigned long long)m->lat_count);
+	out_printf(&o,
+	           "# HELP cairn_http_connections Open client "
+	           "connections.\n# TYPE cairn_http_connections gauge\n"
+	           "cairn_http_connections %d\n",
+	           connections);
 	hist(&o, "cairn_store_commit_batch_size",
 	     "Write batches group-committed per transaction.", &sm->batch_size);
 	hist(&o, "cairn_store_commit_duration_seconds",
-	     "Transaction time from BEGIN to durable COMMIT.", &sm->commit_secs);
+	     "Transaction time from BEGIN to durable COMMIT.",
+	     &sm->commit_secs);
 	out_printf(&o,
-		   "# HELP cairn_store_commits_total Transactions committed.\n"
-		   "# TYPE cairn_store_commits_total counter\n"
-		   "cairn_store_commits_total %llu\n"
-		   "# HELP cairn_store_batches_total Write batches by result.\n"
-		   "# TYPE cairn_store_batches_total counter\n"
-		   "cairn_store_batches_total{result=\"ok\"} %llu\n"
-		   "cairn_store_batches_total{result=\"failed\"} %llu\n"
-		   "# HELP cairn_store_queue_depth Batches waiting for the "
-		   "writer.\n# TYPE cairn_store_queue_depth gauge\n"
-		   "cairn_store_queue_depth %lld\n"
-		   "# HELP cairn_store_database_bytes Database and WAL size.\n"
-		   "# TYPE cairn_store_database_bytes gauge\n"
-		   "cairn_store_database_bytes %lld\n"
-		   "# HELP cairn_process_start_time_seconds Start time.\n"
-		   "# TYPE cairn_process_start_time_seconds gauge\n"
-		   "cairn_process_start_time_seconds %.3f\n",
-		   (unsigned long long)sm->commits,
-		   (unsigned long long)sm->batches_ok,
-		   (unsigned long long)sm->batches_failed,
-		   (long long)sm->queue_depth, (long long)sm->db_bytes,
-		   (double)m->start_ms / 1000.0);
+	           "# HELP cairn_store_commits_total Transactions committed.\n"
+	           "# TYPE cairn_store_commits_total counter\n"
+	           "cairn_store_commits_total %llu\n"
+	           "# HELP cairn_store_batches_total Write batches by result.\n"
+	           "# TYPE cairn_store_batches_total counter\n"
+	           "cairn_store_batches_total{result=\"ok\"} %llu\n"
+	           "cairn_store_batches_total{result=\"failed\"} %llu\n"
+	           "# HELP cairn_store_queue_depth Batches waiting for the "
+	           "writer.\n# TYPE cairn_store_queue_depth gauge\n"
+	           "cairn_store_queue_depth %lld\n"
+	           "# HELP cairn_store_database_bytes Database and WAL size.\n"
+	           "# TYPE cairn_store_database_bytes gauge\n"
+	           "cairn_store_database_bytes %lld\n"
+	           "# HELP cairn_process_start_time_seconds Start time.\n"
+	           "# TYPE cairn_process_start_time_seconds gauge\n"
+	           "cairn_process_start_time_seconds %.3f\n",
+	           (unsigned long long)sm->commits,
+	           (unsigned long long)sm->batches_ok,
+	           (unsigned long long)sm->batches_failed,
+	           (long long)sm->queue_depth, (long long)sm->db_bytes,
+	           (double)m->start_ms / 1000.0);
 	if (o.oom) {
 		free(o.buf);
 		return NULL;

@@ -36,11 +36,11 @@ void metrics_init(struct metrics *m);
 /* Counts one request. route is a pattern from the route table (or
  * "unmatched"), stored by pointer: it must outlive m. */
 void metrics_observe(struct metrics *m, const char *method, const char *route,
-		     int status, double seconds);
+                     int status, double seconds);
 
 /* Renders everything, with the store's figures and the open connections,
  * into a malloc'd string the caller frees (NULL on no memory). */
 char *metrics_render(const struct metrics *m, const struct store_metrics *sm,
-		     int connections);
+                     int connections);
 
 #endif

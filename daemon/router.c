@@ -73,12 +73,12 @@ allow_add(struct route_match *m, const char *method)
 	if (strstr(m->allow, method) != NULL)
 		return;
 	snprintf(m->allow + len, sizeof(m->allow) - len, "%s%s",
-		 len ? ", " : "", method);
+	         len ? ", " : "", method);
 }
 
 int
 router_match(const struct route *routes, size_t n, const char *method,
-	     const char *path, struct route_match *m)
+             const char *path, struct route_match *m)
 {
 	int path_known = 0;
 	const char *want = method_is(method, "HEAD") ? "GET" : method;

@@ -38,6 +38,6 @@ struct route_match {
  * parameter with a character outside the allowed set do not match.
  */
 int router_match(const struct route *routes, size_t n, const char *method,
-		 const char *path, struct route_match *m);
+                 const char *path, struct route_match *m);
 
 #endif

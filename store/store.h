@@ -41,7 +41,7 @@ struct store_opts {
  * CAIRN_ENEWER when the schema is newer than this binary, and fills err.
  */
 int store_open(uv_loop_t *loop, const struct store_opts *opts,
-	       struct store **out, struct cairn_err *err);
+               struct store **out, struct cairn_err *err);
 
 /*
  * Stops accepting batches, lets the writer commit what is queued, joins it,
@@ -62,51 +62,52 @@ int store_schema_version(void);
 typedef void (*store_done_cb)(int status, const char *msg, void *data);
 
 struct store_token {
-	char id[32];         /* public id, "tok_" + 16 hex */
-	uint8_t hash[32];    /* SHA-256 of the secret token */
+	char id[32];      /* public id, "tok_" + 16 hex */
+	uint8_t hash[32]; /* SHA-256 of the secret token */
 	char role[24];
-	char scope[136];     /* "" when the role needs none */
-	char label[136];     /* free text for people; may be "" */
-	int64_t created_at;  /* ms since epoch */
-	int64_t revoked_at;  /* 0 while active */
+	char scope[136];    /* "" when the role needs none */
+	char label[136];    /* free text for people; may be "" */
+	int64_t created_at; /* ms since epoch */
+	int64_t revoked_at; /* 0 while active */
 };
 
 struct store_batch *store_batch_new(void);
 void store_batch_free(struct store_batch *b); /* only if never submitted */
 
 /* Each append copies its arguments. Returns 0 or -ENOMEM. */
-int store_batch_token_create(struct store_batch *b, const struct store_token *t);
+int store_batch_token_create(struct store_batch *b,
+                             const struct store_token *t);
 /* Fails the batch with CAIRN_ENOTFOUND when no active token has that id. */
 int store_batch_token_revoke(struct store_batch *b, const char *id, int64_t at);
 /* Upserts a row of the meta table (settings, markers, the readiness probe). */
 int store_batch_meta_put(struct store_batch *b, const char *key,
-			 const char *value);
+                         const char *value);
 
 /*
  * Queues b for the writer. Takes ownership of b in every case. Returns
  * CAIRN_ECLOSED after store_close has begun (cb is not called).
  */
-int store_batch_submit(struct store *s, struct store_batch *b,
-		       store_done_cb cb, void *data);
+int store_batch_submit(struct store *s, struct store_batch *b, store_done_cb cb,
+                       void *data);
 
 /* Submits b and runs the loop until its callback has run; for start-up and
  * offline tools only. Returns the batch's status; msg (may be NULL) gets
  * the message. */
 int store_batch_commit_sync(struct store *s, struct store_batch *b, char *msg,
-			    size_t msglen);
+                            size_t msglen);
 
 /* --- reads ----------------------------------------------------------- */
 
 /* t is valid only during the callback. status is 0 (found),
  * CAIRN_ENOTFOUND, or another error. */
 typedef void (*store_token_cb)(int status, const struct store_token *t,
-			       void *data);
-int store_token_find(struct store *s, const uint8_t hash[32],
-		     store_token_cb cb, void *data);
+                               void *data);
+int store_token_find(struct store *s, const uint8_t hash[32], store_token_cb cb,
+                     void *data);
 
 /* Every token, newest first; toks is valid only during the callback. */
 typedef void (*store_tokens_cb)(int status, const struct store_token *toks,
-				size_t n, void *data);
+                                size_t n, void *data);
 int store_token_list(struct store *s, store_tokens_cb cb, void *data);
 
 /* Synchronous count of tokens ever created; for start-up only. */
@@ -124,13 +125,13 @@ struct store_hist {
 };
 
 struct store_metrics {
-	struct store_hist batch_size;   /* batches per transaction */
-	struct store_hist commit_secs;  /* BEGIN..COMMIT (with fsync) seconds */
-	uint64_t commits;               /* transactions committed */
+	struct store_hist batch_size;  /* batches per transaction */
+	struct store_hist commit_secs; /* BEGIN..COMMIT (with fsync) seconds */
+	uint64_t commits;              /* transactions committed */
 	uint64_t batches_ok, batches_failed;
-	int64_t db_bytes;               /* page_count * page_size after the
+	int64_t db_bytes;    /* page_count * page_size after the
 					   last commit, plus the WAL file */
-	int64_t queue_depth;            /* batches waiting for the writer */
+	int64_t queue_depth; /* batches waiting for the writer */
 };
 
 /* Safe to call on the loop thread at any time; copies a consistent view. */

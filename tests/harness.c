@@ -132,15 +132,15 @@ td_start(struct td *t, const char *extra_yaml)
 	f = fopen(t->cfg, "w");
 	cr_assert(f != NULL);
 	fprintf(f,
-		"listen: 127.0.0.1:%d\n"
-		"database: var/cairn.db\n"
-		"definitions:\n"
-		"  workflows: [defs/workflows]\n"
-		"  rules: []\n"
-		"  adapters: []\n"
-		"log_level: debug\n"
-		"%s",
-		t->port, extra_yaml ? extra_yaml : "");
+	        "listen: 127.0.0.1:%d\n"
+	        "database: var/cairn.db\n"
+	        "definitions:\n"
+	        "  workflows: [defs/workflows]\n"
+	        "  rules: []\n"
+	        "  adapters: []\n"
+	        "log_level: debug\n"
+	        "%s",
+	        t->port, extra_yaml ? extra_yaml : "");
 	fclose(f);
 	spawn(t);
 	snprintf(tok, sizeof(tok), "%s/var/admin.token", t->dir);
@@ -168,7 +168,8 @@ td_stop(struct td *t)
 	for (int i = 0; i < 250; i++) {
 		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
 			t->pid = 0;
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+			                     : 128 + WTERMSIG(st);
 		}
 		sleep_ms(20);
 	}
@@ -347,22 +348,23 @@ resp_header(const struct resp *r, const char *name, char *buf, size_t len)
 
 int
 http_do(const struct td *t, const char *method, const char *path,
-	const char *token, const char *ctype, const char *body,
-	size_t body_len, struct resp *r)
+        const char *token, const char *ctype, const char *body, size_t body_len,
+        struct resp *r)
 {
 	char head[2048];
 	int fd = tcp_connect(t->port), n, rc;
 
 	if (fd < 0)
 		return -1;
-	n = snprintf(head, sizeof(head),
-		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-		     "%s%s%s%s%s%s"
-		     "Content-Length: %zu\r\n\r\n",
-		     method, path, token ? "Authorization: Bearer " : "",
-		     token ? token : "", token ? "\r\n" : "",
-		     ctype ? "Content-Type: " : "", ctype ? ctype : "",
-		     ctype ? "\r\n" : "", body_len);
+	n = snprintf(
+	        head, sizeof(head),
+	        "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+	        "%s%s%s%s%s%s"
+	        "Content-Length: %zu\r\n\r\n",
+	        method, path, token ? "Authorization: Bearer " : "",
+	        token ? token : "", token ? "\r\n" : "",
+	        ctype ? "Content-Type: " : "", ctype ? ctype : "",
+	        ctype ? "\r\n" : "", body_len);
 	send_all(fd, head, (size_t)n);
 	if (body_len)
 		send_all(fd, body, body_len);

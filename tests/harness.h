@@ -35,14 +35,14 @@ const char *td_bin(const char *name); /* path of a built binary */
 
 struct resp {
 	int status;
-	char head[8192];  /* status line and headers */
-	char *body;       /* NUL-terminated */
+	char head[8192]; /* status line and headers */
+	char *body;      /* NUL-terminated */
 	size_t body_len;
 };
 void resp_free(struct resp *r);
 /* The value of a response header, copied into buf; NULL if absent. */
 const char *resp_header(const struct resp *r, const char *name, char *buf,
-			size_t len);
+                        size_t len);
 
 int tcp_connect(int port);
 void send_all(int fd, const char *data, size_t len);
@@ -54,12 +54,12 @@ int wait_closed(int fd, int timeout_ms);
 
 /* One request on a new connection. token and ctype may be NULL. */
 int http_do(const struct td *t, const char *method, const char *path,
-	    const char *token, const char *ctype, const char *body,
-	    size_t body_len, struct resp *r);
+            const char *token, const char *ctype, const char *body,
+            size_t body_len, struct resp *r);
 
 /* Runs a shell command; the output (stdout and stderr) goes into out.
  * Returns the exit status, or -1. */
 int run_cmd(char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 #endif

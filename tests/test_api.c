@@ -7,9 +7,9 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,15 +49,15 @@ make_token(const char *role, const char *scope, char *id_out)
 	json_t *j;
 
 	snprintf(body, sizeof(body), "{\"role\":\"%s\"%s%s%s}", role,
-		 scope ? ",\"scope\":\"" : "", scope ? scope : "",
-		 scope ? "\"" : "");
+	         scope ? ",\"scope\":\"" : "", scope ? scope : "",
+	         scope ? "\"" : "");
 	cr_assert_eq(http_do(&t, "POST", "/v1/tokens", t.token,
-			     "application/json", body, strlen(body), &r),
-		     0);
+	                     "application/json", body, strlen(body), &r),
+	             0);
 	cr_assert_eq(r.status, 201, "%s", r.body);
 	j = body_json(&r);
 	snprintf(tok, sizeof(tok), "%s",
-		 json_string_value(json_object_get(j, "token")));
+	         json_string_value(json_object_get(j, "token")));
 	if (id_out)
 		strcpy(id_out, json_string_value(json_object_get(j, "id")));
 	json_decref(j);
@@ -72,9 +72,9 @@ token_count(void)
 	json_t *j;
 	size_t n;
 
-	cr_assert_eq(http_do(&t, "GET", "/v1/tokens", t.token, NULL, NULL, 0,
-			     &r),
-		     0);
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/tokens", t.token, NULL, NULL, 0, &r),
+	        0);
 	cr_assert_eq(r.status, 200);
 	j = body_json(&r);
 	n = json_array_size(json_object_get(j, "tokens"));
@@ -90,23 +90,24 @@ Test(api, whoami_needs_a_valid_token)
 	struct resp r;
 	char v[128];
 	static const char *bad[] = {
-		NULL, "cairn_0000000000000000000000000000000000000000000000000000"
-		      "000000000000",
-		"not-a-token"};
+	        NULL,
+	        "cairn_0000000000000000000000000000000000000000000000000000"
+	        "000000000000",
+	        "not-a-token"};
 
 	for (size_t i = 0; i < 3; i++) {
-		cr_assert_eq(http_do(&t, "GET", "/v1/whoami", bad[i], NULL, NULL,
-				     0, &r),
-			     0);
+		cr_assert_eq(http_do(&t, "GET", "/v1/whoami", bad[i], NULL,
+		                     NULL, 0, &r),
+		             0);
 		cr_assert_eq(r.status, 401, "case %zu", i);
-		cr_assert_not_null(resp_header(&r, "WWW-Authenticate", v,
-					       sizeof(v)));
+		cr_assert_not_null(
+		        resp_header(&r, "WWW-Authenticate", v, sizeof(v)));
 		cr_assert(strstr(r.body, "urn:cairn:problem:unauthorized"));
 		resp_free(&r);
 	}
-	cr_assert_eq(http_do(&t, "GET", "/v1/whoami", t.token, NULL, NULL, 0,
-			     &r),
-		     0);
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/whoami", t.token, NULL, NULL, 0, &r),
+	        0);
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "\"role\":\"admin\""));
 	resp_free(&r);
@@ -119,57 +120,60 @@ Test(api, token_lifecycle)
 	json_t *j;
 
 	snprintf(student, sizeof(student), "%s",
-		 make_token("student", "S2025-0001", id));
-	cr_assert_eq(http_do(&t, "GET", "/v1/whoami", student, NULL, NULL, 0,
-			     &r),
-		     0);
+	         make_token("student", "S2025-0001", id));
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/whoami", student, NULL, NULL, 0, &r),
+	        0);
 	cr_assert_eq(r.status, 200);
 	j = body_json(&r);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "role")),
-			 "student");
+	                 "student");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "scope")),
-			 "S2025-0001");
+	                 "S2025-0001");
 	cr_assert_str_eq(json_string_value(json_object_get(j, "token_id")), id);
 	json_decref(j);
 	resp_free(&r);
 
 	/* a student may not make tokens or list them */
 	cr_assert_eq(http_do(&t, "POST", "/v1/tokens", student,
-			     "application/json", "{\"role\":\"admin\"}", 16, &r),
-		     0);
+	                     "application/json", "{\"role\":\"admin\"}", 16,
+	                     &r),
+	             0);
 	cr_assert_eq(r.status, 403);
 	resp_free(&r);
-	cr_assert_eq(http_do(&t, "GET", "/v1/tokens", student, NULL, NULL, 0,
-			     &r),
-		     0);
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/tokens", student, NULL, NULL, 0, &r),
+	        0);
 	cr_assert_eq(r.status, 403);
 	resp_free(&r);
 
 	/* the list never shows secrets or hashes */
-	cr_assert_eq(http_do(&t, "GET", "/v1/tokens", t.token, NULL, NULL, 0,
-			     &r),
-		     0);
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/tokens", t.token, NULL, NULL, 0, &r),
+	        0);
 	cr_assert(strstr(r.body, id));
 	cr_assert_null(strstr(r.body, "cairn_"));
 	cr_assert_null(strstr(r.body, "hash"));
 	resp_free(&r);
 
 	snprintf(path, sizeof(path), "/v1/tokens/%s", id);
-	cr_assert_eq(http_do(&t, "DELETE", path, t.token, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(http_do(&t, "DELETE", path, t.token, NULL, NULL, 0, &r),
+	             0);
 	cr_assert_eq(r.status, 204);
 	resp_free(&r);
 	/* revoked at once, even though it was just used (and cached) */
-	cr_assert_eq(http_do(&t, "GET", "/v1/whoami", student, NULL, NULL, 0,
-			     &r),
-		     0);
+	cr_assert_eq(
+	        http_do(&t, "GET", "/v1/whoami", student, NULL, NULL, 0, &r),
+	        0);
 	cr_assert_eq(r.status, 401);
 	resp_free(&r);
-	cr_assert_eq(http_do(&t, "DELETE", path, t.token, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(http_do(&t, "DELETE", path, t.token, NULL, NULL, 0, &r),
+	             0);
 	cr_assert_eq(r.status, 404);
 	resp_free(&r);
 	cr_assert_eq(http_do(&t, "DELETE", "/v1/tokens/tok_nope", t.token, NULL,
-			     NULL, 0, &r),
-		     0);
+	                     NULL, 0, &r),
+	             0);
 	cr_assert_eq(r.status, 404);
 	resp_free(&r);
 }
@@ -184,28 +188,29 @@ struct bad_body {
 Test(api, bad_bodies_get_clear_errors_and_change_nothing)
 {
 	static const struct bad_body cases[] = {
-		{"application/json", "{\"role\":\"student\",", 400,
-		 "malformed-json"},
-		{"application/json", "{\"role\":\"stud\xff\"}", 400,
-		 "malformed-json"},
-		{"application/json", "{\"role\":\"admin\",\"role\":\"admin\"}",
-		 400, "malformed-json"},
-		{"text/plain", "{\"role\":\"admin\"}", 415,
-		 "unsupported-media-type"},
-		{NULL, "{\"role\":\"admin\"}", 415, "unsupported-media-type"},
-		{"application/json", "[]", 422, "invalid-body"},
-		{"application/json", "{\"role\":\"root\"}", 422, "invalid-body"},
-		{"application/json", "{\"role\":7}", 422, "invalid-body"},
-		{"application/json", "{\"role\":\"student\"}", 422,
-		 "invalid-body"},
-		{"application/json", "{\"role\":\"student\",\"scope\":\"a b\"}",
-		 422, "invalid-body"},
-		{"application/json", "{\"role\":\"admin\",\"scope\":\"x\"}", 422,
-		 "invalid-body"},
-		{"application/json", "{\"role\":\"admin\",\"extra\":1}", 422,
-		 "invalid-body"},
-		{"application/json", "{\"role\":\"admin\",\"label\":5}", 422,
-		 "invalid-body"},
+	        {"application/json", "{\"role\":\"student\",", 400,
+	         "malformed-json"},
+	        {"application/json", "{\"role\":\"stud\xff\"}", 400,
+	         "malformed-json"},
+	        {"application/json", "{\"role\":\"admin\",\"role\":\"admin\"}",
+	         400, "malformed-json"},
+	        {"text/plain", "{\"role\":\"admin\"}", 415,
+	         "unsupported-media-type"},
+	        {NULL, "{\"role\":\"admin\"}", 415, "unsupported-media-type"},
+	        {"application/json", "[]", 422, "invalid-body"},
+	        {"application/json", "{\"role\":\"root\"}", 422,
+	         "invalid-body"},
+	        {"application/json", "{\"role\":7}", 422, "invalid-body"},
+	        {"application/json", "{\"role\":\"student\"}", 422,
+	         "invalid-body"},
+	        {"application/json", "{\"role\":\"student\",\"scope\":\"a b\"}",
+	         422, "invalid-body"},
+	        {"application/json", "{\"role\":\"admin\",\"scope\":\"x\"}",
+	         422, "invalid-body"},
+	        {"application/json", "{\"role\":\"admin\",\"extra\":1}", 422,
+	         "invalid-body"},
+	        {"application/json", "{\"role\":\"admin\",\"label\":5}", 422,
+	         "invalid-body"},
 	};
 	struct resp r;
 	char big[6000];
@@ -214,24 +219,24 @@ Test(api, bad_bodies_get_clear_errors_and_change_nothing)
 		char want[96];
 
 		cr_assert_eq(http_do(&t, "POST", "/v1/tokens", t.token,
-				     cases[i].ctype, cases[i].body,
-				     strlen(cases[i].body), &r),
-			     0);
+		                     cases[i].ctype, cases[i].body,
+		                     strlen(cases[i].body), &r),
+		             0);
 		cr_assert_eq(r.status, cases[i].status, "case %zu: %d %s", i,
-			     r.status, r.body);
+		             r.status, r.body);
 		snprintf(want, sizeof(want), "urn:cairn:problem:%s",
-			 cases[i].slug);
+		         cases[i].slug);
 		cr_assert(strstr(r.body, want), "case %zu: %s", i, r.body);
 		if (cases[i].status == 400)
 			cr_assert(strstr(r.body, "\"position\":"), "case %zu",
-				  i);
+			          i);
 		resp_free(&r);
 	}
 	memset(big, ' ', sizeof(big));
 	memcpy(big, "{\"role\":\"admin\"}", 16);
 	cr_assert_eq(http_do(&t, "POST", "/v1/tokens", t.token,
-			     "application/json", big, sizeof(big), &r),
-		     0);
+	                     "application/json", big, sizeof(big), &r),
+	             0);
 	cr_assert_eq(r.status, 413);
 	resp_free(&r);
 	/* nothing was created */
@@ -245,18 +250,18 @@ Test(api, malformed_json_reports_the_byte_position)
 	static const char body[] = "{\"role\": \"admin\" \"scope\": 1}";
 
 	cr_assert_eq(http_do(&t, "POST", "/v1/tokens", t.token,
-			     "application/json", body, sizeof(body) - 1, &r),
-		     0);
+	                     "application/json", body, sizeof(body) - 1, &r),
+	             0);
 	cr_assert_eq(r.status, 400);
 	j = body_json(&r);
 	/* jansson counts to the end of the offending token, "scope" */
 	cr_assert_eq(json_integer_value(json_object_get(j, "position")), 24);
 	cr_assert_eq(json_integer_value(json_object_get(j, "column")), 24);
 	cr_assert(strstr(json_string_value(json_object_get(j, "detail")),
-			 "near '\"scope\"'"));
+	                 "near '\"scope\"'"));
 	cr_assert_eq(json_integer_value(json_object_get(j, "status")), 400);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "title")),
-			 "Bad Request");
+	                 "Bad Request");
 	json_decref(j);
 	resp_free(&r);
 }
@@ -271,13 +276,14 @@ Test(api, probes_and_metrics)
 	resp_free(&r);
 	cr_assert_eq(http_do(&t, "GET", "/nope", NULL, NULL, NULL, 0, &r), 0);
 	resp_free(&r);
-	cr_assert_eq(http_do(&t, "GET", "/metrics", NULL, NULL, NULL, 0, &r), 0);
+	cr_assert_eq(http_do(&t, "GET", "/metrics", NULL, NULL, NULL, 0, &r),
+	             0);
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "cairn_http_requests_total{route=\"/readyz\","
-				 "method=\"GET\",status=\"200\"} 1\n"),
-		  "%s", r.body);
+	                         "method=\"GET\",status=\"200\"} 1\n"),
+	          "%s", r.body);
 	cr_assert(strstr(r.body, "route=\"unmatched\",method=\"GET\","
-				 "status=\"404\"} 1\n"));
+	                         "status=\"404\"} 1\n"));
 	cr_assert(strstr(r.body, "cairn_http_request_duration_seconds_bucket"));
 	cr_assert(strstr(r.body, "cairn_store_commit_batch_size_bucket"));
 	cr_assert(strstr(r.body, "cairn_store_commit_duration_seconds_count"));
@@ -319,7 +325,7 @@ Test(api, acknowledged_tokens_survive_kill_9)
 	t.pid = 0;
 	td_restart(&t);
 	cr_assert_eq(http_do(&t, "GET", "/v1/whoami", tok, NULL, NULL, 0, &r),
-		     0);
+	             0);
 	cr_assert_eq(r.status, 200);
 	cr_assert(strstr(r.body, "C-17"));
 	resp_free(&r);
@@ -332,32 +338,32 @@ Test(api, cli_talks_to_the_daemon)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", t.port);
 	rc = run_cmd(out, sizeof(out), "CAIRN_URL=%s CAIRN_TOKEN=%s %s status",
-		     url, t.token, td_bin("cairn"));
+	             url, t.token, td_bin("cairn"));
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_assert(strstr(out, "admin"), "%s", out);
 	rc = run_cmd(out, sizeof(out),
-		     "CAIRN_URL=%s CAIRN_TOKEN=cairn_%064d %s status", url, 0,
-		     td_bin("cairn"));
+	             "CAIRN_URL=%s CAIRN_TOKEN=cairn_%064d %s status", url, 0,
+	             td_bin("cairn"));
 	cr_assert_eq(rc, 4, "%s", out);
 	rc = run_cmd(out, sizeof(out),
-		     "CAIRN_URL=%s/ CAIRN_TOKEN=%s %s token create --role "
-		     "aid_officer --scope ucb-fao",
-		     url, t.token, td_bin("cairn"));
+	             "CAIRN_URL=%s/ CAIRN_TOKEN=%s %s token create --role "
+	             "aid_officer --scope ucb-fao",
+	             url, t.token, td_bin("cairn"));
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_assert_eq(strncmp(out, "cairn_", 6), 0, "%s", out);
 	rc = run_cmd(out, sizeof(out),
-		     "CAIRN_URL=%s CAIRN_TOKEN=%s %s token list", url, t.token,
-		     td_bin("cairn"));
+	             "CAIRN_URL=%s CAIRN_TOKEN=%s %s token list", url, t.token,
+	             td_bin("cairn"));
 	cr_assert_eq(rc, 0, "%s", out);
 	cr_assert(strstr(out, "aid_officer"), "%s", out);
 	rc = run_cmd(out, sizeof(out),
-		     "CAIRN_URL=%s CAIRN_TOKEN=%s %s token create --role "
-		     "aid_officer",
-		     url, t.token, td_bin("cairn"));
+	             "CAIRN_URL=%s CAIRN_TOKEN=%s %s token create --role "
+	             "aid_officer",
+	             url, t.token, td_bin("cairn"));
 	cr_assert_eq(rc, 2, "%s", out);
 	rc = run_cmd(out, sizeof(out),
-		     "CAIRN_URL=%s CAIRN_TOKEN=%s %s token revoke tok_none", url,
-		     t.token, td_bin("cairn"));
+	             "CAIRN_URL=%s CAIRN_TOKEN=%s %s token revoke tok_none",
+	             url, t.token, td_bin("cairn"));
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, "404"), "%s", out);
 }
@@ -369,13 +375,13 @@ Test(api, offline_token_create_works_beside_the_running_daemon)
 	int rc;
 
 	rc = run_cmd(out, sizeof(out),
-		     "(%s token create --role student --scope S-9 --db %s "
-		     "2>/dev/null)",
-		     td_bin("cairn"), t.db);
+	             "(%s token create --role student --scope S-9 --db %s "
+	             "2>/dev/null)",
+	             td_bin("cairn"), t.db);
 	cr_assert_eq(rc, 0, "%s", out);
 	out[strcspn(out, "\n")] = '\0';
 	cr_assert_eq(http_do(&t, "GET", "/v1/whoami", out, NULL, NULL, 0, &r),
-		     0);
+	             0);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	cr_assert(strstr(r.body, "S-9"));
 	resp_free(&r);
@@ -388,17 +394,17 @@ Test(daemon, cli_exit_codes_without_a_daemon)
 	char out[4096];
 
 	cr_assert_eq(run_cmd(out, sizeof(out),
-			     "CAIRN_URL=http://127.0.0.1:1 %s status",
-			     td_bin("cairn")),
-		     3, "%s", out);
+	                     "CAIRN_URL=http://127.0.0.1:1 %s status",
+	                     td_bin("cairn")),
+	             3, "%s", out);
 	cr_assert_eq(run_cmd(out, sizeof(out), "%s", td_bin("cairn")), 2);
-	cr_assert_eq(run_cmd(out, sizeof(out), "%s frobnicate", td_bin("cairn")),
-		     2);
-	cr_assert_eq(run_cmd(out, sizeof(out), "%s --bogus status",
-			     td_bin("cairn")),
-		     2);
+	cr_assert_eq(
+	        run_cmd(out, sizeof(out), "%s frobnicate", td_bin("cairn")), 2);
+	cr_assert_eq(
+	        run_cmd(out, sizeof(out), "%s --bogus status", td_bin("cairn")),
+	        2);
 	cr_assert_eq(run_cmd(out, sizeof(out), "%s --help", td_bin("cairn")),
-		     0);
+	             0);
 }
 
 static void
@@ -419,16 +425,16 @@ Test(daemon, bad_configuration_is_reported_with_file_line_column)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(cfg, sizeof(cfg), "%s/bad.yaml", dir);
 	write_file(cfg, "listen: 127.0.0.1:8080\nlimits:\n  max_body: 1MiB\n"
-			"  max_bogus: 3\n");
+	                "  max_bogus: 3\n");
 	rc = run_cmd(out, sizeof(out), "%s --check -c %s", td_bin("cairnd"),
-		     cfg);
+	             cfg);
 	cr_assert_eq(rc, 1, "%s", out);
 	snprintf(want, sizeof(want), "%s:4:3:", cfg);
 	cr_assert(strstr(out, want), "%s", out);
 	cr_assert(strstr(out, "max_bogus"), "%s", out);
 	/* the daemon refuses to start on it too, at once */
 	rc = run_cmd(out, sizeof(out), "timeout 5 %s -c %s", td_bin("cairnd"),
-		     cfg);
+	             cfg);
 	cr_assert_eq(rc, 1, "%s", out);
 	/* the client checks the same way, offline */
 	rc = run_cmd(out, sizeof(out), "%s check %s", td_bin("cairn"), cfg);
@@ -436,7 +442,7 @@ Test(daemon, bad_configuration_is_reported_with_file_line_column)
 	cr_assert(strstr(out, want), "%s", out);
 	/* a missing file is named */
 	rc = run_cmd(out, sizeof(out), "%s --check -c %s/none.yaml",
-		     td_bin("cairnd"), dir);
+	             td_bin("cairnd"), dir);
 	cr_assert_eq(rc, 1);
 	cr_assert(strstr(out, "none.yaml"), "%s", out);
 	run_cmd(out, sizeof(out), "rm -rf %s", dir);
@@ -454,14 +460,14 @@ Test(daemon, bad_definition_stops_the_start_and_the_check)
 	write_file(p, "name: broken\nstatuses: [a, b\n");
 	snprintf(p, sizeof(p), "%s/cairnd.yaml", dir);
 	write_file(p, "listen: 127.0.0.1:0\ndatabase: var/cairn.db\n"
-		      "definitions:\n  workflows: workflows\n  rules: []\n"
-		      "  adapters: []\n");
+	              "definitions:\n  workflows: workflows\n  rules: []\n"
+	              "  adapters: []\n");
 	rc = run_cmd(out, sizeof(out), "%s --check -c %s", td_bin("cairnd"), p);
 	cr_assert_eq(rc, 1, "%s", out);
 	snprintf(want, sizeof(want), "%s/workflows/broken.yaml:", dir);
 	cr_assert(strstr(out, want), "%s", out);
 	rc = run_cmd(out, sizeof(out), "timeout 5 %s -c %s", td_bin("cairnd"),
-		     p);
+	             p);
 	cr_assert_eq(rc, 1, "%s", out);
 	snprintf(p, sizeof(p), "%s/var/cairn.db", dir);
 	cr_assert_neq(access(p, F_OK), 0, "a database was made anyway");
@@ -472,13 +478,14 @@ Test(daemon, examples_and_default_config_check_clean)
 {
 	char out[8192];
 
-	cr_assert_eq(run_cmd(out, sizeof(out), "cd %s && %s --check -c "
-					       "etc/cairnd.yaml",
-			     CAIRN_SOURCE_DIR, td_bin("cairnd")),
-		     0, "%s", out);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "cd %s && %s --check -c "
+	                     "etc/cairnd.yaml",
+	                     CAIRN_SOURCE_DIR, td_bin("cairnd")),
+	             0, "%s", out);
 	cr_assert_eq(run_cmd(out, sizeof(out), "cd %s && %s check examples",
-			     CAIRN_SOURCE_DIR, td_bin("cairn")),
-		     0, "%s", out);
+	                     CAIRN_SOURCE_DIR, td_bin("cairn")),
+	             0, "%s", out);
 }
 
 Test(daemon, corrupt_database_is_refused_with_a_clear_error)
@@ -490,8 +497,8 @@ Test(daemon, corrupt_database_is_refused_with_a_clear_error)
 	snprintf(db, sizeof(db), "%s/cairn.db", dir);
 	write_file(db, "this is not a database, it is a note from a person\n");
 	rc = run_cmd(out, sizeof(out),
-		     "cd %s && timeout 5 %s --listen 127.0.0.1:0 --db %s",
-		     CAIRN_SOURCE_DIR, td_bin("cairnd"), db);
+	             "cd %s && timeout 5 %s --listen 127.0.0.1:0 --db %s",
+	             CAIRN_SOURCE_DIR, td_bin("cairnd"), db);
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, db), "%s", out);
 	cr_assert(strstr(out, "not a database"), "%s", out);

@@ -16,11 +16,11 @@ static struct td t;
 
 /* small limits so the tests reach them quickly */
 static const char limits[] = "limits:\n"
-			     "  max_body: 4KiB\n"
-			     "  max_header: 2KiB\n"
-			     "  request_timeout: 1s\n"
-			     "  idle_timeout: 2s\n"
-			     "  max_connections: 6\n";
+                             "  max_body: 4KiB\n"
+                             "  max_header: 2KiB\n"
+                             "  request_timeout: 1s\n"
+                             "  idle_timeout: 2s\n"
+                             "  max_connections: 6\n";
 
 static void
 setup(void)
@@ -40,7 +40,7 @@ assert_alive(void)
 	struct resp r;
 
 	cr_assert_eq(http_do(&t, "GET", "/healthz", NULL, NULL, NULL, 0, &r), 0,
-		     "cairnd stopped answering");
+	             "cairnd stopped answering");
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 }
@@ -76,11 +76,13 @@ Test(http, pipelined_requests_are_answered_in_order)
 {
 	int fd = tcp_connect(t.port);
 	static const char reqs[] =
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: one\r\n\r\n"
-		"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Request-Id: two\r\n\r\n"
-		"GET /nope HTTP/1.1\r\nHost: x\r\nX-Request-Id: three\r\n\r\n"
-		"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Request-Id: four\r\n\r\n"
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: five\r\n\r\n";
+	        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: one\r\n\r\n"
+	        "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Request-Id: "
+	        "two\r\n\r\n"
+	        "GET /nope HTTP/1.1\r\nHost: x\r\nX-Request-Id: three\r\n\r\n"
+	        "GET /readyz HTTP/1.1\r\nHost: x\r\nX-Request-Id: four\r\n\r\n"
+	        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: "
+	        "five\r\n\r\n";
 	static const int want[] = {200, 401, 404, 200, 200};
 	static const char *ids[] = {"one", "two", "three", "four", "five"};
 	struct resp r;
@@ -91,7 +93,7 @@ Test(http, pipelined_requests_are_answered_in_order)
 		cr_assert_eq(read_response(fd, 2000, &r), 0, "response %d", i);
 		cr_assert_eq(r.status, want[i], "response %d: %d", i, r.status);
 		cr_assert_str_eq(resp_header(&r, "X-Request-Id", v, sizeof(v)),
-				 ids[i]);
+		                 ids[i]);
 		resp_free(&r);
 	}
 	close(fd);
@@ -103,10 +105,10 @@ Test(http, unknown_route_is_404_problem_json)
 	char v[128];
 
 	cr_assert_eq(http_do(&t, "GET", "/v1/nothing", NULL, NULL, NULL, 0, &r),
-		     0);
+	             0);
 	cr_assert_eq(r.status, 404);
 	cr_assert_str_eq(resp_header(&r, "Content-Type", v, sizeof(v)),
-			 "application/problem+json");
+	                 "application/problem+json");
 	cr_assert(strstr(r.body, "\"type\":\"urn:cairn:problem:not-found\""));
 	cr_assert(strstr(r.body, "\"status\":404"));
 	cr_assert(strstr(r.body, "\"title\":"));
@@ -120,14 +122,14 @@ Test(http, wrong_method_is_405_with_allow)
 	char v[128];
 
 	cr_assert_eq(http_do(&t, "PUT", "/v1/tokens", t.token,
-			     "application/json", "{}", 2, &r),
-		     0);
+	                     "application/json", "{}", 2, &r),
+	             0);
 	cr_assert_eq(r.status, 405);
 	cr_assert_str_eq(resp_header(&r, "Allow", v, sizeof(v)),
-			 "GET, HEAD, POST");
+	                 "GET, HEAD, POST");
 	resp_free(&r);
 	cr_assert_eq(http_do(&t, "POST", "/healthz", NULL, NULL, NULL, 0, &r),
-		     0);
+	             0);
 	cr_assert_eq(r.status, 405);
 	cr_assert_str_eq(resp_header(&r, "Allow", v, sizeof(v)), "GET, HEAD");
 	resp_free(&r);
@@ -137,7 +139,7 @@ Test(http, head_sends_headers_without_body)
 {
 	int fd = tcp_connect(t.port);
 	static const char req[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-				  "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	                          "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char buf[4096];
 	ssize_t n, total = 0;
 
@@ -183,12 +185,14 @@ Test(http, headers_too_large_is_431)
 Test(http, too_many_headers_is_431)
 {
 	char req[2048];
-	size_t n = (size_t)snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\n");
+	size_t n =
+	        (size_t)snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\n");
 	int fd = tcp_connect(t.port);
 	struct resp r;
 
 	for (int i = 0; i < 70; i++)
-		n += (size_t)snprintf(req + n, sizeof(req) - n, "H%d: v\r\n", i);
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "H%d: v\r\n",
+		                      i);
 	n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
 	send_all(fd, req, n);
 	cr_assert_eq(read_response(fd, 2000, &r), 0);
@@ -201,8 +205,8 @@ Test(http, declared_body_too_large_is_413_before_it_is_sent)
 {
 	int fd = tcp_connect(t.port);
 	static const char req[] = "POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
-				  "Content-Type: application/json\r\n"
-				  "Content-Length: 1000000\r\n\r\n";
+	                          "Content-Type: application/json\r\n"
+	                          "Content-Length: 1000000\r\n\r\n";
 	struct resp r;
 
 	send_all(fd, req, sizeof(req) - 1);
@@ -218,8 +222,8 @@ Test(http, chunked_body_too_large_is_413)
 {
 	int fd = tcp_connect(t.port);
 	static const char head[] = "POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
-				   "Content-Type: application/json\r\n"
-				   "Transfer-Encoding: chunked\r\n\r\n";
+	                           "Content-Type: application/json\r\n"
+	                           "Transfer-Encoding: chunked\r\n\r\n";
 	char chunk[1100];
 	struct resp r;
 
@@ -239,13 +243,13 @@ Test(http, chunked_body_too_large_is_413)
 Test(http, malformed_request_line_is_400)
 {
 	static const char *bad[] = {
-		"GARBAGE\r\n\r\n",
-		"GET /healthz HTTP/9.9\r\n\r\n",
-		"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
-		"GET http://elsewhere/healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: "
-		"2\r\n\r\nab",
-		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+	        "GARBAGE\r\n\r\n",
+	        "GET /healthz HTTP/9.9\r\n\r\n",
+	        "GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+	        "GET http://elsewhere/healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+	        "GET /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: "
+	        "2\r\n\r\nab",
+	        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -267,8 +271,8 @@ Test(http, request_cut_off_halfway_gets_400_and_changes_nothing)
 {
 	int fd = tcp_connect(t.port);
 	static const char part[] = "POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
-				   "Content-Type: application/json\r\n"
-				   "Content-Length: 40\r\n\r\n{\"role\":";
+	                           "Content-Type: application/json\r\n"
+	                           "Content-Length: 40\r\n\r\n{\"role\":";
 	struct resp r;
 	char auth[200];
 
@@ -285,7 +289,7 @@ Test(http, request_cut_off_halfway_gets_400_and_changes_nothing)
 	send_all(fd, part, sizeof(part) - 1);
 	close(fd);
 	cr_assert_eq(http_do(&t, "GET", "/v1/tokens", auth, NULL, NULL, 0, &r),
-		     0);
+	             0);
 	cr_assert_eq(r.status, 200);
 	/* only the admin token exists */
 	cr_assert_eq(strstr(strstr(r.body, "\"id\"") + 1, "\"id\""), NULL);
@@ -295,7 +299,8 @@ Test(http, request_cut_off_halfway_gets_400_and_changes_nothing)
 Test(http, slow_client_gets_408_without_holding_up_others)
 {
 	int slow = tcp_connect(t.port);
-	static const char part[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	static const char part[] =
+	        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	struct resp r;
 	double t0 = now_s(), took;
 
@@ -358,11 +363,11 @@ Test(http, expect_100_continue_is_honoured)
 	static const char body[] = "{\"role\":\"policy\"}";
 	struct resp r;
 	int n = snprintf(req, sizeof(req),
-			 "POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
-			 "Authorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\n"
-			 "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
-			 t.token, sizeof(body) - 1);
+	                 "POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
+	                 "Authorization: Bearer %s\r\n"
+	                 "Content-Type: application/json\r\n"
+	                 "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+	                 t.token, sizeof(body) - 1);
 	char buf[64];
 	ssize_t got;
 
@@ -385,16 +390,17 @@ Test(http, expect_100_continue_is_honoured)
 Test(http, request_id_is_echoed_or_made)
 {
 	int fd = tcp_connect(t.port);
-	static const char reqs[] =
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc-123\r\n\r\n"
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad id!\r\n\r\n";
+	static const char reqs[] = "GET /healthz HTTP/1.1\r\nHost: "
+	                           "x\r\nX-Request-Id: abc-123\r\n\r\n"
+	                           "GET /healthz HTTP/1.1\r\nHost: "
+	                           "x\r\nX-Request-Id: bad id!\r\n\r\n";
 	struct resp r;
 	char v[64];
 
 	send_all(fd, reqs, sizeof(reqs) - 1);
 	cr_assert_eq(read_response(fd, 2000, &r), 0);
 	cr_assert_str_eq(resp_header(&r, "X-Request-Id", v, sizeof(v)),
-			 "abc-123");
+	                 "abc-123");
 	resp_free(&r);
 	cr_assert_eq(read_response(fd, 2000, &r), 0);
 	cr_assert(resp_header(&r, "X-Request-Id", v, sizeof(v)) != NULL);

@@ -18,11 +18,11 @@ h_none(struct api_call *c)
 }
 
 static const struct route table[] = {
-	{"GET", "/healthz", 0, 0, h_none},
-	{"GET", "/v1/tokens", 1, 0, h_none},
-	{"POST", "/v1/tokens", 1, 1, h_none},
-	{"DELETE", "/v1/tokens/{id}", 1, 0, h_none},
-	{"GET", "/v1/cases/{id}/history/{n}", 1, 0, h_none},
+        {"GET", "/healthz", 0, 0, h_none},
+        {"GET", "/v1/tokens", 1, 0, h_none},
+        {"POST", "/v1/tokens", 1, 1, h_none},
+        {"DELETE", "/v1/tokens/{id}", 1, 0, h_none},
+        {"GET", "/v1/cases/{id}/history/{n}", 1, 0, h_none},
 };
 #define NT (sizeof(table) / sizeof(table[0]))
 
@@ -33,24 +33,24 @@ struct route_case {
 };
 
 static const struct route_case route_cases[] = {
-	{"GET", "/healthz", 200, 0, NULL, NULL, NULL},
-	{"HEAD", "/healthz", 200, 0, NULL, NULL, NULL},
-	{"GET", "/v1/tokens", 200, 1, NULL, NULL, NULL},
-	{"POST", "/v1/tokens", 200, 2, NULL, NULL, NULL},
-	{"DELETE", "/v1/tokens/tok_12ab", 200, 3, "tok_12ab", NULL, NULL},
-	{"GET", "/v1/cases/c-1/history/7", 200, 4, "c-1", "7", NULL},
-	{"PUT", "/v1/tokens", 405, -1, NULL, NULL, "GET, HEAD, POST"},
-	{"POST", "/healthz", 405, -1, NULL, NULL, "GET, HEAD"},
-	{"GET", "/v1/tokens/tok_1", 405, -1, NULL, NULL, "DELETE"},
-	{"GET", "/nope", 404, -1, NULL, NULL, NULL},
-	{"GET", "/healthz/", 404, -1, NULL, NULL, NULL},
-	{"GET", "/v1//tokens", 404, -1, NULL, NULL, NULL},
-	{"DELETE", "/v1/tokens/", 404, -1, NULL, NULL, NULL},
-	{"DELETE", "/v1/tokens/..", 404, -1, NULL, NULL, NULL},
-	{"DELETE", "/v1/tokens/a%2fb", 404, -1, NULL, NULL, NULL},
-	{"DELETE", "/v1/tokens/a/b", 404, -1, NULL, NULL, NULL},
-	{"GET", "", 404, -1, NULL, NULL, NULL},
-	{"GET", "healthz", 404, -1, NULL, NULL, NULL},
+        {"GET", "/healthz", 200, 0, NULL, NULL, NULL},
+        {"HEAD", "/healthz", 200, 0, NULL, NULL, NULL},
+        {"GET", "/v1/tokens", 200, 1, NULL, NULL, NULL},
+        {"POST", "/v1/tokens", 200, 2, NULL, NULL, NULL},
+        {"DELETE", "/v1/tokens/tok_12ab", 200, 3, "tok_12ab", NULL, NULL},
+        {"GET", "/v1/cases/c-1/history/7", 200, 4, "c-1", "7", NULL},
+        {"PUT", "/v1/tokens", 405, -1, NULL, NULL, "GET, HEAD, POST"},
+        {"POST", "/healthz", 405, -1, NULL, NULL, "GET, HEAD"},
+        {"GET", "/v1/tokens/tok_1", 405, -1, NULL, NULL, "DELETE"},
+        {"GET", "/nope", 404, -1, NULL, NULL, NULL},
+        {"GET", "/healthz/", 404, -1, NULL, NULL, NULL},
+        {"GET", "/v1//tokens", 404, -1, NULL, NULL, NULL},
+        {"DELETE", "/v1/tokens/", 404, -1, NULL, NULL, NULL},
+        {"DELETE", "/v1/tokens/..", 404, -1, NULL, NULL, NULL},
+        {"DELETE", "/v1/tokens/a%2fb", 404, -1, NULL, NULL, NULL},
+        {"DELETE", "/v1/tokens/a/b", 404, -1, NULL, NULL, NULL},
+        {"GET", "", 404, -1, NULL, NULL, NULL},
+        {"GET", "healthz", 404, -1, NULL, NULL, NULL},
 };
 
 Test(router, table)
@@ -62,7 +62,7 @@ Test(router, table)
 		int st = router_match(table, NT, rc->method, rc->path, &m);
 
 		cr_assert_eq(st, rc->status, "%s %s: %d", rc->method, rc->path,
-			     st);
+		             st);
 		cr_assert_eq(m.index, rc->index, "%s %s", rc->method, rc->path);
 		if (rc->p0)
 			cr_assert_str_eq(m.params[0], rc->p0);
@@ -98,16 +98,16 @@ Test(router, api_table_is_consistent)
 		/* each route is reachable: no earlier entry shadows it */
 		if (strchr(r[i].pattern, '{') == NULL)
 			cr_assert_eq(router_match(r, n, r[i].method,
-						  r[i].pattern, &m),
-				     200);
+			                          r[i].pattern, &m),
+			             200);
 		if (strchr(r[i].pattern, '{') == NULL)
 			cr_assert_eq(m.index, (int)i, "%s", r[i].pattern);
 		/* only the probes and metrics are open without a token */
 		if (r[i].roles == 0)
 			cr_assert(!strcmp(r[i].pattern, "/healthz") ||
-				  !strcmp(r[i].pattern, "/readyz") ||
-				  !strcmp(r[i].pattern, "/metrics"),
-				  "%s needs no token", r[i].pattern);
+			                  !strcmp(r[i].pattern, "/readyz") ||
+			                  !strcmp(r[i].pattern, "/metrics"),
+			          "%s needs no token", r[i].pattern);
 	}
 }
 
@@ -135,10 +135,10 @@ Test(auth, sha256_known_answer)
 {
 	/* FIPS 180-2 example: SHA-256("abc") */
 	static const uint8_t want[32] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
-		0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-		0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
-		0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+	        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+	        0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+	        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+	        0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
 	uint8_t h[32];
 
 	auth_token_hash("abc", 3, h);
@@ -151,15 +151,17 @@ Test(auth, bearer_header_parsing)
 	const char *tok;
 	size_t len;
 	static const char *bad[] = {
-		NULL,
-		"",
-		"Bearer",
-		"Basic dXNlcjpwYXNz",
-		"Bearer cairn_123",
-		"Bearer cairn_"
-		"ZZZZ000000000000000000000000000000000000000000000000000000000000",
-		"Bearer tok_0000000000000000000000000000000000000000000000000000"
-		"0000000000000000",
+	        NULL,
+	        "",
+	        "Bearer",
+	        "Basic dXNlcjpwYXNz",
+	        "Bearer cairn_123",
+	        "Bearer cairn_"
+	        "ZZZZ0000000000000000000000000000000000000000000000000000000000"
+	        "00",
+	        "Bearer "
+	        "tok_0000000000000000000000000000000000000000000000000000"
+	        "0000000000000000",
 	};
 
 	snprintf(good, sizeof(good), "bearer  cairn_%064d ", 7);
@@ -168,7 +170,7 @@ Test(auth, bearer_header_parsing)
 	cr_assert_eq(strncmp(tok, "cairn_", 6), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(auth_bearer_parse(bad[i], &tok, &len), -1,
-			     "case %zu", i);
+		             "case %zu", i);
 }
 
 Test(auth, roles_and_scopes)
@@ -206,41 +208,116 @@ struct authz_case {
 Test(auth, authorize_matrix)
 {
 	static const struct authz_case cases[] = {
-		/* role gate */
-		{ROLE_STUDENT, "S1", ROLE_BIT(ROLE_ADMIN), {0}, 0, AUTH_FORBIDDEN},
-		{ROLE_ADMIN, "", ROLE_BIT(ROLE_ADMIN), {0}, 0, AUTH_ALLOW},
-		{ROLE_POLICY, "", ROLES_ANY, {0}, 0, AUTH_ALLOW},
-		/* a student sees their own record only, and others' are
+	        /* role gate */
+	        {ROLE_STUDENT,
+	         "S1",
+	         ROLE_BIT(ROLE_ADMIN),
+	         {0},
+	         0,
+	         AUTH_FORBIDDEN},
+	        {ROLE_ADMIN, "", ROLE_BIT(ROLE_ADMIN), {0}, 0, AUTH_ALLOW},
+	        {ROLE_POLICY, "", ROLES_ANY, {0}, 0, AUTH_ALLOW},
+	        /* a student sees their own record only, and others' are
 		 * hidden rather than forbidden */
-		{ROLE_STUDENT, "S1", ROLES_ANY, {"S1", "ucb", NULL, 0}, 1, AUTH_ALLOW},
-		{ROLE_STUDENT, "S1", ROLES_ANY, {"S2", "ucb", NULL, 0}, 1, AUTH_HIDDEN},
-		{ROLE_STUDENT, "S1", ROLES_ANY, {"S10", NULL, NULL, 0}, 1, AUTH_HIDDEN},
-		{ROLE_STUDENT, "S1", ROLES_ANY, {NULL, "ucb", NULL, 0}, 1, AUTH_HIDDEN},
-		/* a counselor through the caseload */
-		{ROLE_COUNSELOR, "C9", ROLES_ANY, {"S1", NULL, NULL, 1}, 1, AUTH_ALLOW},
-		{ROLE_COUNSELOR, "C9", ROLES_ANY, {"S1", NULL, NULL, 0}, 1, AUTH_HIDDEN},
-		/* offices and campuses through ownership */
-		{ROLE_AID_OFFICER, "ucb-fao", ROLES_ANY, {"S1", "ucb-fao", NULL, 0}, 1, AUTH_ALLOW},
-		{ROLE_AID_OFFICER, "ucb-fao", ROLES_ANY, {"S1", "ucla-fao", NULL, 0}, 1, AUTH_HIDDEN},
-		{ROLE_ADMISSIONS, "ucla", ROLES_ANY, {"S1", "ucla", NULL, 0}, 1, AUTH_ALLOW},
-		{ROLE_ADMISSIONS, "ucla", ROLES_ANY, {"S1", NULL, NULL, 0}, 1, AUTH_HIDDEN},
-		/* institutions through their adapter */
-		{ROLE_INSTITUTION, "uc_campus", ROLES_ANY, {NULL, NULL, "uc_campus", 0}, 1, AUTH_ALLOW},
-		{ROLE_INSTITUTION, "uc_campus", ROLES_ANY, {NULL, NULL, "csu", 0}, 1, AUTH_HIDDEN},
-		/* policy staff never read a student's record */
-		{ROLE_POLICY, "", ROLES_ANY, {"S1", NULL, NULL, 0}, 1, AUTH_HIDDEN},
-		/* admin reads everything */
-		{ROLE_ADMIN, "", ROLES_ANY, {"S1", "ucb", NULL, 0}, 1, AUTH_ALLOW},
+	        {ROLE_STUDENT,
+	         "S1",
+	         ROLES_ANY,
+	         {"S1", "ucb", NULL, 0},
+	         1,
+	         AUTH_ALLOW},
+	        {ROLE_STUDENT,
+	         "S1",
+	         ROLES_ANY,
+	         {"S2", "ucb", NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        {ROLE_STUDENT,
+	         "S1",
+	         ROLES_ANY,
+	         {"S10", NULL, NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        {ROLE_STUDENT,
+	         "S1",
+	         ROLES_ANY,
+	         {NULL, "ucb", NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        /* a counselor through the caseload */
+	        {ROLE_COUNSELOR,
+	         "C9",
+	         ROLES_ANY,
+	         {"S1", NULL, NULL, 1},
+	         1,
+	         AUTH_ALLOW},
+	        {ROLE_COUNSELOR,
+	         "C9",
+	         ROLES_ANY,
+	         {"S1", NULL, NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        /* offices and campuses through ownership */
+	        {ROLE_AID_OFFICER,
+	         "ucb-fao",
+	         ROLES_ANY,
+	         {"S1", "ucb-fao", NULL, 0},
+	         1,
+	         AUTH_ALLOW},
+	        {ROLE_AID_OFFICER,
+	         "ucb-fao",
+	         ROLES_ANY,
+	         {"S1", "ucla-fao", NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        {ROLE_ADMISSIONS,
+	         "ucla",
+	         ROLES_ANY,
+	         {"S1", "ucla", NULL, 0},
+	         1,
+	         AUTH_ALLOW},
+	        {ROLE_ADMISSIONS,
+	         "ucla",
+	         ROLES_ANY,
+	         {"S1", NULL, NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        /* institutions through their adapter */
+	        {ROLE_INSTITUTION,
+	         "uc_campus",
+	         ROLES_ANY,
+	         {NULL, NULL, "uc_campus", 0},
+	         1,
+	         AUTH_ALLOW},
+	        {ROLE_INSTITUTION,
+	         "uc_campus",
+	         ROLES_ANY,
+	         {NULL, NULL, "csu", 0},
+	         1,
+	         AUTH_HIDDEN},
+	        /* policy staff never read a student's record */
+	        {ROLE_POLICY,
+	         "",
+	         ROLES_ANY,
+	         {"S1", NULL, NULL, 0},
+	         1,
+	         AUTH_HIDDEN},
+	        /* admin reads everything */
+	        {ROLE_ADMIN,
+	         "",
+	         ROLES_ANY,
+	         {"S1", "ucb", NULL, 0},
+	         1,
+	         AUTH_ALLOW},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct principal p = {.role = cases[i].role};
 
 		snprintf(p.scope, sizeof(p.scope), "%s", cases[i].scope);
-		cr_assert_eq(auth_authorize(&p, cases[i].allowed,
-					    cases[i].has_res ? &cases[i].res
-							     : NULL),
-			     cases[i].want, "case %zu", i);
+		cr_assert_eq(
+		        auth_authorize(&p, cases[i].allowed,
+		                       cases[i].has_res ? &cases[i].res : NULL),
+		        cases[i].want, "case %zu", i);
 	}
 }
 
@@ -257,27 +334,27 @@ struct body_case {
 Test(json, body_checks)
 {
 	static const struct body_case cases[] = {
-		{"application/json", "{\"a\":1}", 0, 0, -1},
-		{"application/json; charset=utf-8", "{}", 0, 0, -1},
-		{"Application/JSON", "{}", 0, 0, -1},
-		{NULL, "{}", 0, 415, -1},
-		{"text/plain", "{}", 0, 415, -1},
-		{"application/jsonx", "{}", 0, 415, -1},
-		{"application/x-www-form-urlencoded", "a=1", 0, 415, -1},
-		{"application/json", "", 0, 400, 0},
-		{"application/json", "{\"a\":", 0, 400, 5},
-		{"application/json", "{\"a\":1,}", 0, 400, 8},
-		{"application/json", "{\"a\":1} x", 0, 400, -1},
-		{"application/json", "{\"a\":1,\"a\":2}", 0, 400, -1},
-		{"application/json", "{\"a\":\"\\u0000\"}", 0, 400, -1},
-		{"application/json", "{\"a\":\"\xff\xfe\"}", 0, 400, -1},
-		{"application/json", "{\"a\":\"\xc0\xaf\"}", 0, 400, -1},
-		{"application/json", "{\"a\":\"\xed\xa0\x80\"}", 0, 400, -1},
-		{"application/json", "{\"a\":NaN}", 0, 400, -1},
-		{"application/json", "[1,2]", 0, 422, -1},
-		{"application/json", "\"text\"", 0, 422, -1},
-		{"application/json", "{\"a\":\"caf\xc3\xa9\"}", 0, 0, -1},
-		{"application/json", "{\"a\":1}\0{}", 10, 400, -1},
+	        {"application/json", "{\"a\":1}", 0, 0, -1},
+	        {"application/json; charset=utf-8", "{}", 0, 0, -1},
+	        {"Application/JSON", "{}", 0, 0, -1},
+	        {NULL, "{}", 0, 415, -1},
+	        {"text/plain", "{}", 0, 415, -1},
+	        {"application/jsonx", "{}", 0, 415, -1},
+	        {"application/x-www-form-urlencoded", "a=1", 0, 415, -1},
+	        {"application/json", "", 0, 400, 0},
+	        {"application/json", "{\"a\":", 0, 400, 5},
+	        {"application/json", "{\"a\":1,}", 0, 400, 8},
+	        {"application/json", "{\"a\":1} x", 0, 400, -1},
+	        {"application/json", "{\"a\":1,\"a\":2}", 0, 400, -1},
+	        {"application/json", "{\"a\":\"\\u0000\"}", 0, 400, -1},
+	        {"application/json", "{\"a\":\"\xff\xfe\"}", 0, 400, -1},
+	        {"application/json", "{\"a\":\"\xc0\xaf\"}", 0, 400, -1},
+	        {"application/json", "{\"a\":\"\xed\xa0\x80\"}", 0, 400, -1},
+	        {"application/json", "{\"a\":NaN}", 0, 400, -1},
+	        {"application/json", "[1,2]", 0, 422, -1},
+	        {"application/json", "\"text\"", 0, 422, -1},
+	        {"application/json", "{\"a\":\"caf\xc3\xa9\"}", 0, 0, -1},
+	        {"application/json", "{\"a\":1}\0{}", 10, 400, -1},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -299,12 +376,12 @@ Test(json, body_checks)
 		cr_assert_gt(strlen(e.detail), 0);
 		if (bc->status == 400) {
 			cr_assert_not_null(e.extra, "case %zu", i);
-			cr_assert(json_is_integer(json_object_get(e.extra,
-								  "position")));
+			cr_assert(json_is_integer(
+			        json_object_get(e.extra, "position")));
 			if (bc->position >= 0)
 				cr_assert_eq(json_integer_value(json_object_get(
-						     e.extra, "position")),
-					     bc->position, "case %zu", i);
+				                     e.extra, "position")),
+				             bc->position, "case %zu", i);
 		}
 		json_decref(e.extra);
 	}
