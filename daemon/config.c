@@ -22,11 +22,13 @@
 
 /* A configuration is a page of YAML; anything larger is a mistake. */
 #define CONFIG_FILE_MAX (1 << 20)
+/* The file itself nests three levels; this is only a guard for libyaml. */
+#define CONFIG_MAX_DEPTH 16
 
 /* Everything config_load's helpers need while walking one document. */
 struct loader {
-	const char *path;            /* the file, as given, for messages */
-	char dir[CONFIG_PATH_MAX];   /* its directory with a trailing '/', or
+	const char *path;          /* the file, as given, for messages */
+	char dir[CONFIG_PATH_MAX]; /* its directory with a trailing '/', or
 					"" when the path has no '/' */
 	yaml_document_t *doc;
 	struct cairn_err *err;
@@ -39,7 +41,8 @@ config_defaults(struct config *c)
 	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
 	c->listen_port = 8080;
 	snprintf(c->database, sizeof(c->database), "var/cairn.db");
-	snprintf(c->workflows[0], sizeof(c->workflows[0]), "examples/workflows");
+	snprintf(c->workflows[0], sizeof(c->workflows[0]),
+	         "examples/workflows");
 	c->nworkflows = 1;
 	snprintf(c->rules[0], sizeof(c->rules[0]), "examples/rules");
 	c->nrules = 1;
@@ -102,8 +105,8 @@ config_parse_duration(const char *s, int64_t *ms)
 		const char *unit;
 		int64_t ms;
 	} units[] = {
-		{"ms", 1},       {"s", 1000},         {"m", 60 * 1000},
-		{"h", 3600000},  {"d", 86400000},
+	        {"ms", 1},      {"s", 1000},     {"m", 60 * 1000},
+	        {"h", 3600000}, {"d", 86400000},
 	};
 	const char *p;
 	int64_t n;
@@ -129,17 +132,17 @@ config_parse_size(const char *s, int64_t *bytes)
 		const char *unit;
 		int64_t mul;
 	} units[] = {
-		{"", 1},
-		{"B", 1},
-		{"kB", 1000},
-		{"KB", 1000},
-		{"KiB", 1024},
-		{"MB", 1000 * 1000},
-		{"MiB", 1024 * 1024},
-		{"GB", 1000 * 1000 * 1000},
-		{"GiB", 1024 * 1024 * 1024},
-		{"TB", (int64_t)1000 * 1000 * 1000 * 1000},
-		{"TiB", (int64_t)1024 * 1024 * 1024 * 1024},
+	        {"", 1},
+	        {"B", 1},
+	        {"kB", 1000},
+	        {"KB", 1000},
+	        {"KiB", 1024},
+	        {"MB", 1000 * 1000},
+	        {"MiB", 1024 * 1024},
+	        {"GB", 1000 * 1000 * 1000},
+	        {"GiB", 1024 * 1024 * 1024},
+	        {"TB", (int64_t)1000 * 1000 * 1000 * 1000},
+	        {"TiB", (int64_t)1024 * 1024 * 1024 * 1024},
 	};
 	const char *p;
 	int64_t n;
@@ -186,8 +189,7 @@ ipv6_ok(const char *s, size_t n)
 
 	if (alen == 0 || alen >= sizeof(buf))
 		return 0;
-	if (pct && (pct + 1 == s + n || !host_chars_ok(pct + 1,
-						      n - alen - 1)))
+	if (pct && (pct + 1 == s + n || !host_chars_ok(pct + 1, n - alen - 1)))
 		return 0;
 	memcpy(buf, s, alen);
 	buf[alen] = '\0';
@@ -195,8 +197,7 @@ ipv6_ok(const char *s, size_t n)
 }
 
 int
-config_set_listen(struct config *c, const char *hostport,
-		  struct cairn_err *err)
+config_set_listen(struct config *c, const char *hostport, struct cairn_err *err)
 {
 	const char *host, *port, *end;
 	size_t hlen;
@@ -204,79 +205,84 @@ config_set_listen(struct config *c, const char *hostport,
 
 	if (hostport == NULL || hostport[0] == '\0') {
 		cairn_err_set(err, "", 0, 0,
-			      "empty listen address; expected HOST:PORT, "
-			      "such as 127.0.0.1:8080 or [::1]:8080");
+		              "empty listen address; expected HOST:PORT, "
+		              "such as 127.0.0.1:8080 or [::1]:8080");
 		return CAIRN_EINVALID;
 	}
 	if (hostport[0] == '[') {
 		const char *close = strchr(hostport, ']');
 
 		if (close == NULL) {
-			cairn_err_set(err, "", 0, 0,
-				      "missing ']' in listen address '%s'; "
-				      "expected [IPV6]:PORT, such as [::1]:8080",
-				      hostport);
+			cairn_err_set(
+			        err, "", 0, 0,
+			        "missing ']' in listen address '%s'; "
+			        "expected [IPV6]:PORT, such as [::1]:8080",
+			        hostport);
 			return CAIRN_EINVALID;
 		}
 		host = hostport + 1;
 		hlen = (size_t)(close - host);
 		if (close[1] != ':') {
-			cairn_err_set(err, "", 0, 0,
-				      "missing port in listen address '%s'; "
-				      "expected [IPV6]:PORT, such as [::1]:8080",
-				      hostport);
+			cairn_err_set(
+			        err, "", 0, 0,
+			        "missing port in listen address '%s'; "
+			        "expected [IPV6]:PORT, such as [::1]:8080",
+			        hostport);
 			return CAIRN_EINVALID;
 		}
 		port = close + 2;
 		if (!ipv6_ok(host, hlen)) {
 			cairn_err_set(err, "", 0, 0,
-				      "'%.*s' is not an IPv6 address", (int)hlen,
-				      host);
+			              "'%.*s' is not an IPv6 address",
+			              (int)hlen, host);
 			return CAIRN_EINVALID;
 		}
 	} else {
 		const char *colon = strrchr(hostport, ':');
 
 		if (colon == NULL) {
-			cairn_err_set(err, "", 0, 0,
-				      "missing port in listen address '%s'; "
-				      "expected HOST:PORT, such as 127.0.0.1:8080",
-				      hostport);
+			cairn_err_set(
+			        err, "", 0, 0,
+			        "missing port in listen address '%s'; "
+			        "expected HOST:PORT, such as 127.0.0.1:8080",
+			        hostport);
 			return CAIRN_EINVALID;
 		}
 		host = hostport;
 		hlen = (size_t)(colon - host);
 		port = colon + 1;
 		if (memchr(host, ':', hlen) != NULL) {
-			cairn_err_set(err, "", 0, 0,
-				      "IPv6 addresses in a listen address go in "
-				      "brackets, as in [::1]:8080 (got '%s')",
-				      hostport);
+			cairn_err_set(
+			        err, "", 0, 0,
+			        "IPv6 addresses in a listen address go in "
+			        "brackets, as in [::1]:8080 (got '%s')",
+			        hostport);
 			return CAIRN_EINVALID;
 		}
 		if (hlen > 0 && !host_chars_ok(host, hlen)) {
 			cairn_err_set(err, "", 0, 0,
-				      "'%.*s' is not a host name or address",
-				      (int)hlen, host);
+			              "'%.*s' is not a host name or address",
+			              (int)hlen, host);
 			return CAIRN_EINVALID;
 		}
 	}
 	if (hlen == 0) {
 		cairn_err_set(err, "", 0, 0,
-			      "missing host in listen address '%s'; expected "
-			      "HOST:PORT, such as 127.0.0.1:8080",
-			      hostport);
+		              "missing host in listen address '%s'; expected "
+		              "HOST:PORT, such as 127.0.0.1:8080",
+		              hostport);
 		return CAIRN_EINVALID;
 	}
 	if (hlen >= sizeof(c->listen_host)) {
-		cairn_err_set(err, "", 0, 0,
-			      "listen host is too long (%zu bytes; at most %zu)",
-			      hlen, sizeof(c->listen_host) - 1);
+		cairn_err_set(
+		        err, "", 0, 0,
+		        "listen host is too long (%zu bytes; at most %zu)",
+		        hlen, sizeof(c->listen_host) - 1);
 		return CAIRN_EINVALID;
 	}
 	if (port[0] == '\0') {
 		cairn_err_set(err, "", 0, 0,
-			      "missing port in listen address '%s'", hostport);
+		              "missing port in listen address '%s'", hostport);
 		return CAIRN_EINVALID;
 	}
 	if (parse_digits(port, &p, &end) < 0 || *end != '\0') {
@@ -284,8 +290,8 @@ config_set_listen(struct config *c, const char *hostport,
 		if (strspn(port, "0123456789") == strlen(port))
 			goto range;
 		cairn_err_set(err, "", 0, 0,
-			      "port '%s' is not a number; expected 0 to 65535",
-			      port);
+		              "port '%s' is not a number; expected 0 to 65535",
+		              port);
 		return CAIRN_EINVALID;
 	}
 	if (p > 65535)
@@ -296,9 +302,9 @@ config_set_listen(struct config *c, const char *hostport,
 	return 0;
 range:
 	cairn_err_set(err, "", 0, 0,
-		      "port %s is out of range; expected 1 to 65535 "
-		      "(or 0 to let the system pick one)",
-		      port);
+	              "port %s is out of range; expected 1 to 65535 "
+	              "(or 0 to let the system pick one)",
+	              port);
 	return CAIRN_EINVALID;
 }
 
@@ -309,7 +315,7 @@ range:
  */
 static int
 read_file(const char *path, size_t max, char **out, size_t *outlen,
-	  struct cairn_err *err)
+          struct cairn_err *err)
 {
 	struct stat st;
 	size_t len = 0, cap;
@@ -319,21 +325,18 @@ read_file(const char *path, size_t max, char **out, size_t *outlen,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		e = errno;
-		cairn_err_set(err, path, 0, 0, "cannot open %s: %s", path,
-			      strerror(e));
+		cairn_err_set(err, path, 0, 0, "cannot open: %s", strerror(e));
 		return -e;
 	}
 	if (fstat(fd, &st) < 0) {
 		e = errno;
 		close(fd);
-		cairn_err_set(err, path, 0, 0, "cannot read %s: %s", path,
-			      strerror(e));
+		cairn_err_set(err, path, 0, 0, "cannot read: %s", strerror(e));
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		cairn_err_set(err, path, 0, 0, "%s is not a regular file",
-			      path);
+		cairn_err_set(err, path, 0, 0, "not a regular file");
 		return CAIRN_EINVALID;
 	}
 	if ((uint64_t)st.st_size > max)
@@ -365,8 +368,8 @@ read_file(const char *path, size_t max, char **out, size_t *outlen,
 			e = errno;
 			free(buf);
 			close(fd);
-			cairn_err_set(err, path, 0, 0, "cannot read %s: %s",
-				      path, strerror(e));
+			cairn_err_set(err, path, 0, 0, "cannot read: %s",
+			              strerror(e));
 			return -e;
 		}
 		if (n == 0)
@@ -386,8 +389,9 @@ read_file(const char *path, size_t max, char **out, size_t *outlen,
 too_large:
 	if (fd >= 0)
 		close(fd);
-	cairn_err_set(err, path, 0, 0, "%s is too large (at most %zu bytes)",
-		      path, max);
+	cairn_err_set(err, path, 0, 0,
+	              "too large for a configuration file (at most %zu bytes)",
+	              max);
 	return CAIRN_EINVALID;
 nomem:
 	close(fd);
@@ -398,8 +402,7 @@ nomem:
 /* The 1-based line and column of byte offset off in buf (for reader
  * errors, which libyaml reports as an offset); columns count characters. */
 static void
-offset_position(const char *buf, size_t len, size_t off, int *line,
-		int *column)
+offset_position(const char *buf, size_t len, size_t off, int *line, int *column)
 {
 	size_t i;
 
@@ -418,7 +421,7 @@ offset_position(const char *buf, size_t len, size_t off, int *line,
 /* Turns a failed yaml_parser_load into err; returns the code to fail with. */
 static int
 yaml_failure(const yaml_parser_t *p, const char *path, const char *buf,
-	     size_t len, struct cairn_err *err)
+             size_t len, struct cairn_err *err)
 {
 	int line, column;
 
@@ -430,30 +433,80 @@ yaml_failure(const yaml_parser_t *p, const char *path, const char *buf,
 		offset_position(buf, len, p->problem_offset, &line, &column);
 		if (p->problem_value != -1)
 			cairn_err_set(err, path, line, column,
-				      "%s (byte 0x%02x)", p->problem,
-				      (unsigned)p->problem_value & 0xff);
+			              "%s (byte 0x%02x)", p->problem,
+			              (unsigned)p->problem_value & 0xff);
 		else
 			cairn_err_set(err, path, line, column, "%s",
-				      p->problem);
+			              p->problem);
 		return CAIRN_ESYNTAX;
 	default:
 		if (p->context)
 			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
-				      (int)p->problem_mark.column + 1,
-				      "%s %s (line %d, column %d)",
-				      p->problem ? p->problem : "syntax error",
-				      p->context, (int)p->context_mark.line + 1,
-				      (int)p->context_mark.column + 1);
+			              (int)p->problem_mark.column + 1,
+			              "%s %s (line %d, column %d)",
+			              p->problem ? p->problem : "syntax error",
+			              p->context, (int)p->context_mark.line + 1,
+			              (int)p->context_mark.column + 1);
 		else
 			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
-				      (int)p->problem_mark.column + 1, "%s",
-				      p->problem ? p->problem : "syntax error");
+			              (int)p->problem_mark.column + 1, "%s",
+			              p->problem ? p->problem : "syntax error");
 		return CAIRN_ESYNTAX;
 	}
 }
 
+/*
+ * libyaml's scanner spends time proportional to the nesting depth on every
+ * token, so a file of a million '[' would take hours to load. This first
+ * pass reads events only until a node opens deeper than CONFIG_MAX_DEPTH
+ * (the scanner looks at most about 1 KiB ahead of that point) and fails
+ * there. Syntax errors are left to the loader, which stops at the same
+ * place.
+ */
+static int
+check_depth(const char *path, const char *buf, size_t len,
+            struct cairn_err *err)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return 0; /* the loader will say "out of memory" */
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&p, &ev))
+			break;
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CONFIG_MAX_DEPTH) {
+				cairn_err_set(err, path,
+				              (int)ev.start_mark.line + 1,
+				              (int)ev.start_mark.column + 1,
+				              "nested more than %d levels deep",
+				              CONFIG_MAX_DEPTH);
+				rc = CAIRN_EINVALID;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 static int fail(struct loader *ld, int code, const yaml_node_t *n,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Fills ld->err at node n's position and returns code. */
 static int
@@ -467,7 +520,7 @@ fail(struct loader *ld, int code, const yaml_node_t *n, const char *fmt, ...)
 	va_end(ap);
 	if (n)
 		cairn_err_set(ld->err, ld->path, (int)n->start_mark.line + 1,
-			      (int)n->start_mark.column + 1, "%s", msg);
+		              (int)n->start_mark.column + 1, "%s", msg);
 	else
 		cairn_err_set(ld->err, ld->path, 0, 0, "%s", msg);
 	return code;
@@ -496,7 +549,7 @@ node_kind(const yaml_node_t *n)
 static int
 is_null(const yaml_node_t *n)
 {
-	const char *v;
+	const char *v = NULL;
 
 	if (n->type != YAML_SCALAR_NODE ||
 	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -509,17 +562,17 @@ is_null(const yaml_node_t *n)
 /* The value of a non-empty scalar; name and what describe it in errors. */
 static int
 get_scalar(struct loader *ld, const yaml_node_t *n, const char *name,
-	   const char *what, const char **out)
+           const char *what, const char **out)
 {
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not %s",
-			    name, what, node_kind(n));
+		            name, what, node_kind(n));
 	if (is_null(n))
 		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not empty",
-			    name, what);
+		            name, what);
 	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s must not contain a NUL character", name);
+		            "%s must not contain a NUL character", name);
 	*out = (const char *)n->data.scalar.value;
 	return 0;
 }
@@ -531,14 +584,14 @@ get_scalar(struct loader *ld, const yaml_node_t *n, const char *name,
  */
 static int
 check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
-	      const char *where, const char *const *allowed)
+              const char *where, const char *const *allowed)
 {
 	yaml_node_pair_t *p, *q;
 
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s must be a mapping of keys to values, not %s",
-			    name, node_kind(n));
+		            "%s must be a mapping of keys to values, not %s",
+		            name, node_kind(n));
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = node_at(ld, p->key);
@@ -548,8 +601,8 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 
 		if (k->type != YAML_SCALAR_NODE)
 			return fail(ld, CAIRN_EINVALID, k,
-				    "keys %s must be words, not %s", where,
-				    node_kind(k));
+			            "keys %s must be words, not %s", where,
+			            node_kind(k));
 		key = (const char *)k->data.scalar.value;
 		for (i = 0; allowed[i]; i++)
 			if (strcmp(key, allowed[i]) == 0)
@@ -561,9 +614,9 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 				strcat(list, allowed[i]);
 			}
 			return fail(ld, CAIRN_EINVALID, k,
-				    "unknown key '%.64s' %s; expected one of: "
-				    "%s",
-				    key, where, list);
+			            "unknown key '%.64s' %s; expected one of: "
+			            "%s",
+			            key, where, list);
 		}
 		/* keys are known words, so a duplicate shows up within a few
 		 * pairs: this loop stays short even on hostile input */
@@ -573,10 +626,10 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 			if (strcmp((const char *)k2->data.scalar.value, key))
 				continue;
 			return fail(ld, CAIRN_ESYNTAX, k,
-				    "duplicate key '%s' %s (first at line %d, "
-				    "column %d)",
-				    key, where, (int)k2->start_mark.line + 1,
-				    (int)k2->start_mark.column + 1);
+			            "duplicate key '%s' %s (first at line %d, "
+			            "column %d)",
+			            key, where, (int)k2->start_mark.line + 1,
+			            (int)k2->start_mark.column + 1);
 		}
 	}
 	return 0;
@@ -585,9 +638,9 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 /* Joins a relative path with the configuration file's directory. */
 static int
 resolve_path(struct loader *ld, const yaml_node_t *n, const char *name,
-	     char out[CONFIG_PATH_MAX])
+             char out[CONFIG_PATH_MAX])
 {
-	const char *v;
+	const char *v = NULL;
 	int rc, len;
 
 	rc = get_scalar(ld, n, name, "a path", &v);
@@ -599,16 +652,16 @@ resolve_path(struct loader *ld, const yaml_node_t *n, const char *name,
 		len = snprintf(out, CONFIG_PATH_MAX, "%s%s", ld->dir, v);
 	if (len >= CONFIG_PATH_MAX)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s is too long (%d bytes once joined with the "
-			    "configuration file's directory; at most %d)",
-			    name, len, CONFIG_PATH_MAX - 1);
+		            "%s is too long (%d bytes once joined with the "
+		            "configuration file's directory; at most %d)",
+		            name, len, CONFIG_PATH_MAX - 1);
 	return 0;
 }
 
 /* definitions.<kind>: one directory, or a list of at most CONFIG_MAX_DIRS. */
 static int
 load_dirs(struct loader *ld, const yaml_node_t *n, const char *name,
-	  char dirs[][CONFIG_PATH_MAX], int *ndirs)
+          char dirs[][CONFIG_PATH_MAX], int *ndirs)
 {
 	yaml_node_item_t *it;
 	int count = 0, rc;
@@ -616,9 +669,9 @@ load_dirs(struct loader *ld, const yaml_node_t *n, const char *name,
 	if (n->type == YAML_SCALAR_NODE) {
 		if (is_null(n))
 			return fail(ld, CAIRN_EINVALID, n,
-				    "%s must be a directory or a list of "
-				    "directories, not empty",
-				    name);
+			            "%s must be a directory or a list of "
+			            "directories, not empty",
+			            name);
 		rc = resolve_path(ld, n, name, dirs[0]);
 		if (rc < 0)
 			return rc;
@@ -627,18 +680,18 @@ load_dirs(struct loader *ld, const yaml_node_t *n, const char *name,
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s must be a directory or a list of directories, "
-			    "not %s",
-			    name, node_kind(n));
+		            "%s must be a directory or a list of directories, "
+		            "not %s",
+		            name, node_kind(n));
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *item = node_at(ld, *it);
 
 		if (count == CONFIG_MAX_DIRS)
 			return fail(ld, CAIRN_EINVALID, item,
-				    "%s lists too many directories (at most "
-				    "%d)",
-				    name, CONFIG_MAX_DIRS);
+			            "%s lists too many directories (at most "
+			            "%d)",
+			            name, CONFIG_MAX_DIRS);
 		rc = resolve_path(ld, item, name, dirs[count]);
 		if (rc < 0)
 			return rc;
@@ -652,7 +705,7 @@ static int
 load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
 	static const char *const keys[] = {"workflows", "rules", "adapters",
-					   NULL};
+	                                   NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -662,18 +715,18 @@ load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const char *key =
-			(const char *)node_at(ld, p->key)->data.scalar.value;
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
 		yaml_node_t *v = node_at(ld, p->value);
 
 		if (strcmp(key, "workflows") == 0)
 			rc = load_dirs(ld, v, "definitions.workflows",
-				       c->workflows, &c->nworkflows);
+			               c->workflows, &c->nworkflows);
 		else if (strcmp(key, "rules") == 0)
 			rc = load_dirs(ld, v, "definitions.rules", c->rules,
-				       &c->nrules);
+			               &c->nrules);
 		else
 			rc = load_dirs(ld, v, "definitions.adapters",
-				       c->adapters, &c->nadapters);
+			               c->adapters, &c->nadapters);
 		if (rc < 0)
 			return rc;
 	}
@@ -687,9 +740,9 @@ load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
 /* A size; min is the smallest acceptable value (0 or 1). */
 static int
 load_size(struct loader *ld, const yaml_node_t *n, const char *name,
-	  int64_t min, int64_t *out)
+          int64_t min, int64_t *out)
 {
-	const char *v;
+	const char *v = NULL;
 	int64_t b;
 	int rc;
 
@@ -698,22 +751,22 @@ load_size(struct loader *ld, const yaml_node_t *n, const char *name,
 		return rc;
 	if (config_parse_size(v, &b) < 0)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s: '%.64s' is not a size; expected " SIZE_FORMS,
-			    name, v);
+		            "%s: '%.64s' is not a size; expected " SIZE_FORMS,
+		            name, v);
 	if (b < min)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s must be greater than zero; expected a positive "
-			    "size such as 1MiB",
-			    name);
+		            "%s must be greater than zero; expected a positive "
+		            "size such as 1MiB",
+		            name);
 	*out = b;
 	return 0;
 }
 
 static int
 load_duration(struct loader *ld, const yaml_node_t *n, const char *name,
-	      int64_t *out)
+              int64_t *out)
 {
-	const char *v;
+	const char *v = NULL;
 	int64_t ms;
 	int rc;
 
@@ -722,12 +775,12 @@ load_duration(struct loader *ld, const yaml_node_t *n, const char *name,
 		return rc;
 	if (config_parse_duration(v, &ms) < 0)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s: '%.64s' is not a duration; expected a whole "
-			    "number followed by ms, s, m, h or d (e.g. 30s)",
-			    name, v);
+		            "%s: '%.64s' is not a duration; expected a whole "
+		            "number followed by ms, s, m, h or d (e.g. 30s)",
+		            name, v);
 	if (ms <= 0)
 		return fail(ld, CAIRN_EINVALID, n,
-			    "%s must be greater than zero (e.g. 30s)", name);
+		            "%s must be greater than zero (e.g. 30s)", name);
 	*out = ms;
 	return 0;
 }
@@ -735,10 +788,13 @@ load_duration(struct loader *ld, const yaml_node_t *n, const char *name,
 static int
 load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {
-		"max_body",        "max_header",   "request_timeout",
-		"idle_timeout",    "max_connections", "max_database",
-		NULL};
+	static const char *const keys[] = {"max_body",
+	                                   "max_header",
+	                                   "request_timeout",
+	                                   "idle_timeout",
+	                                   "max_connections",
+	                                   "max_database",
+	                                   NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -748,39 +804,39 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const char *key =
-			(const char *)node_at(ld, p->key)->data.scalar.value;
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
 		yaml_node_t *v = node_at(ld, p->value);
 
 		if (strcmp(key, "max_body") == 0) {
 			rc = load_size(ld, v, "limits.max_body", 1,
-				       &c->limits.max_body_bytes);
+			               &c->limits.max_body_bytes);
 		} else if (strcmp(key, "max_header") == 0) {
 			rc = load_size(ld, v, "limits.max_header", 1,
-				       &c->limits.max_header_bytes);
+			               &c->limits.max_header_bytes);
 		} else if (strcmp(key, "request_timeout") == 0) {
 			rc = load_duration(ld, v, "limits.request_timeout",
-					   &c->limits.request_timeout_ms);
+			                   &c->limits.request_timeout_ms);
 		} else if (strcmp(key, "idle_timeout") == 0) {
 			rc = load_duration(ld, v, "limits.idle_timeout",
-					   &c->limits.idle_timeout_ms);
+			                   &c->limits.idle_timeout_ms);
 		} else if (strcmp(key, "max_database") == 0) {
 			rc = load_size(ld, v, "limits.max_database", 0,
-				       &c->limits.max_db_bytes);
+			               &c->limits.max_db_bytes);
 		} else {
-			const char *s, *end;
+			const char *s = NULL, *end;
 			int64_t m;
 
 			rc = get_scalar(ld, v, "limits.max_connections",
-					"a whole number", &s);
+			                "a whole number", &s);
 			if (rc < 0)
 				return rc;
 			if (parse_digits(s, &m, &end) < 0 || *end != '\0' ||
 			    m < 1 || m > 1000000)
 				return fail(ld, CAIRN_EINVALID, v,
-					    "limits.max_connections: '%.64s' "
-					    "is not acceptable; expected a "
-					    "whole number from 1 to 1000000",
-					    s);
+				            "limits.max_connections: '%.64s' "
+				            "is not acceptable; expected a "
+				            "whole number from 1 to 1000000",
+				            s);
 			c->limits.max_connections = (int)m;
 		}
 		if (rc < 0)
@@ -793,11 +849,11 @@ static int
 load_listen(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
 	struct cairn_err e;
-	const char *v;
+	const char *v = NULL;
 	int rc;
 
 	rc = get_scalar(ld, n, "listen", "an address such as 127.0.0.1:8080",
-			&v);
+	                &v);
 	if (rc < 0)
 		return rc;
 	rc = config_set_listen(c, v, &e);
@@ -810,8 +866,8 @@ static int
 load_log_level(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
 	static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN,
-						LOG_ERROR};
-	const char *v;
+	                                        LOG_ERROR};
+	const char *v = NULL;
 	size_t i;
 	int rc;
 
@@ -825,27 +881,27 @@ load_log_level(struct loader *ld, const yaml_node_t *n, struct config *c)
 		}
 	}
 	return fail(ld, CAIRN_EINVALID, n,
-		    "log_level: '%.64s' is not a level; expected debug, info, "
-		    "warn or error",
-		    v);
+	            "log_level: '%.64s' is not a level; expected debug, info, "
+	            "warn or error",
+	            v);
 }
 
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
-	static const char *const keys[] = {"listen", "database", "definitions",
-					   "limits", "log_level", NULL};
+	static const char *const keys[] = {"listen", "database",  "definitions",
+	                                   "limits", "log_level", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
 	rc = check_mapping(ld, root, "the configuration", "at the top level",
-			   keys);
+	                   keys);
 	if (rc < 0)
 		return rc;
 	for (p = root->data.mapping.pairs.start;
 	     p < root->data.mapping.pairs.top; p++) {
 		const char *key =
-			(const char *)node_at(ld, p->key)->data.scalar.value;
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
 		yaml_node_t *v = node_at(ld, p->value);
 
 		if (strcmp(key, "listen") == 0)
@@ -887,19 +943,24 @@ config_load(struct config *c, const char *path, struct cairn_err *err)
 	}
 	if (strlen(path) >= CONFIG_PATH_MAX) {
 		cairn_err_set(err, path, 0, 0,
-			      "configuration file path is too long (at most "
-			      "%d bytes)",
-			      CONFIG_PATH_MAX - 1);
+		              "configuration file path is too long (at most "
+		              "%d bytes)",
+		              CONFIG_PATH_MAX - 1);
 		return CAIRN_EINVALID;
 	}
 	slash = strrchr(path, '/');
 	if (slash)
 		snprintf(ld.dir, sizeof(ld.dir), "%.*s/", (int)(slash - path),
-			 path);
+		         path);
 
 	rc = read_file(path, CONFIG_FILE_MAX, &buf, &len, err);
 	if (rc < 0)
 		return rc;
+	rc = check_depth(path, buf, len, err);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
 
 	/* the copy is heap-allocated: struct config is ~27 KB */
 	tmp = malloc(sizeof(*tmp));
@@ -941,9 +1002,9 @@ config_load(struct config *c, const char *path, struct cairn_err *err)
 	extra = yaml_document_get_root_node(&next);
 	if (extra) {
 		cairn_err_set(err, path, (int)next.start_mark.line + 1,
-			      (int)next.start_mark.column + 1,
-			      "more than one YAML document; a configuration "
-			      "is one mapping");
+		              (int)next.start_mark.column + 1,
+		              "more than one YAML document; a configuration "
+		              "is one mapping");
 		rc = CAIRN_ESYNTAX;
 	}
 	yaml_document_delete(&next);
