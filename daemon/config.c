@@ -11,14 +11,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
+
+#include "../common/yamlfile.h"
 
 /* A configuration is a page of YAML; anything larger is a mistake. */
 #define CONFIG_FILE_MAX (1 << 20)
@@ -98,40 +97,53 @@ parse_digits(const char *s, int64_t *n, const char **end)
 	return 0;
 }
 
-int
-config_parse_duration(const char *s, int64_t *ms)
+/* A multiplier for the unit that follows a number. */
+struct unit {
+	const char *name;
+	int64_t mul;
+};
+
+/*
+ * Parses digits followed by exactly one of the nunits units (as written,
+ * case and all) into the number times the unit's multiplier. Fails on
+ * anything else and on int64 overflow.
+ */
+static int
+parse_with_unit(const char *s, const struct unit *units, size_t nunits,
+                int64_t *out)
 {
-	static const struct {
-		const char *unit;
-		int64_t ms;
-	} units[] = {
-	        {"ms", 1},      {"s", 1000},     {"m", 60 * 1000},
-	        {"h", 3600000}, {"d", 86400000},
-	};
 	const char *p;
 	int64_t n;
 	size_t i;
 
 	if (s == NULL || parse_digits(s, &n, &p) < 0)
 		return CAIRN_EINVALID;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
+	for (i = 0; i < nunits; i++) {
+		if (strcmp(p, units[i].name) != 0)
 			continue;
-		if (n > INT64_MAX / units[i].ms)
+		if (n > INT64_MAX / units[i].mul)
 			return CAIRN_EINVALID;
-		*ms = n * units[i].ms;
+		*out = n * units[i].mul;
 		return 0;
 	}
 	return CAIRN_EINVALID;
 }
 
 int
+config_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct unit units[] = {
+	        {"ms", 1},      {"s", 1000},     {"m", 60 * 1000},
+	        {"h", 3600000}, {"d", 86400000},
+	};
+
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), ms);
+}
+
+int
 config_parse_size(const char *s, int64_t *bytes)
 {
-	static const struct {
-		const char *unit;
-		int64_t mul;
-	} units[] = {
+	static const struct unit units[] = {
 	        {"", 1},
 	        {"B", 1},
 	        {"kB", 1000},
@@ -144,21 +156,9 @@ config_parse_size(const char *s, int64_t *bytes)
 	        {"TB", (int64_t)1000 * 1000 * 1000 * 1000},
 	        {"TiB", (int64_t)1024 * 1024 * 1024 * 1024},
 	};
-	const char *p;
-	int64_t n;
-	size_t i;
 
-	if (s == NULL || parse_digits(s, &n, &p) < 0)
-		return CAIRN_EINVALID;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		if (n > INT64_MAX / units[i].mul)
-			return CAIRN_EINVALID;
-		*bytes = n * units[i].mul;
-		return 0;
-	}
-	return CAIRN_EINVALID;
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]),
+	                       bytes);
 }
 
 /* Host names and IPv4 addresses: letters, digits, '.', '-' and '_'. */
@@ -306,203 +306,6 @@ range:
 	              "(or 0 to let the system pick one)",
 	              port);
 	return CAIRN_EINVALID;
-}
-
-/*
- * Reads the whole of path into a NUL-terminated heap buffer, refusing
- * anything but a regular file of at most max bytes. Reads to the end rather
- * than trusting st_size, which a file being written may outgrow.
- */
-static int
-read_file(const char *path, size_t max, char **out, size_t *outlen,
-          struct cairn_err *err)
-{
-	struct stat st;
-	size_t len = 0, cap;
-	char *buf, *nbuf;
-	int fd, e;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		e = errno;
-		cairn_err_set(err, path, 0, 0, "cannot open: %s", strerror(e));
-		return -e;
-	}
-	if (fstat(fd, &st) < 0) {
-		e = errno;
-		close(fd);
-		cairn_err_set(err, path, 0, 0, "cannot read: %s", strerror(e));
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		cairn_err_set(err, path, 0, 0, "not a regular file");
-		return CAIRN_EINVALID;
-	}
-	if ((uint64_t)st.st_size > max)
-		goto too_large;
-	cap = (size_t)st.st_size + 1; /* +1 to see the end in one read */
-	buf = malloc(cap + 1);
-	if (buf == NULL)
-		goto nomem;
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				goto too_large;
-			}
-			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			nbuf = realloc(buf, cap + 1);
-			if (nbuf == NULL) {
-				free(buf);
-				goto nomem;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			free(buf);
-			close(fd);
-			cairn_err_set(err, path, 0, 0, "cannot read: %s",
-			              strerror(e));
-			return -e;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > max) {
-		free(buf);
-		fd = -1;
-		goto too_large;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-too_large:
-	if (fd >= 0)
-		close(fd);
-	cairn_err_set(err, path, 0, 0,
-	              "too large for a configuration file (at most %zu bytes)",
-	              max);
-	return CAIRN_EINVALID;
-nomem:
-	close(fd);
-	cairn_err_set(err, path, 0, 0, "out of memory");
-	return -ENOMEM;
-}
-
-/* The 1-based line and column of byte offset off in buf (for reader
- * errors, which libyaml reports as an offset); columns count characters. */
-static void
-offset_position(const char *buf, size_t len, size_t off, int *line, int *column)
-{
-	size_t i;
-
-	*line = 1;
-	*column = 1;
-	for (i = 0; i < off && i < len; i++) {
-		if (buf[i] == '\n') {
-			++*line;
-			*column = 1;
-		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
-			++*column;
-		}
-	}
-}
-
-/* Turns a failed yaml_parser_load into err; returns the code to fail with. */
-static int
-yaml_failure(const yaml_parser_t *p, const char *path, const char *buf,
-             size_t len, struct cairn_err *err)
-{
-	int line, column;
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		cairn_err_set(err, path, 0, 0, "out of memory parsing YAML");
-		return -ENOMEM;
-	case YAML_READER_ERROR:
-		offset_position(buf, len, p->problem_offset, &line, &column);
-		if (p->problem_value != -1)
-			cairn_err_set(err, path, line, column,
-			              "%s (byte 0x%02x)", p->problem,
-			              (unsigned)p->problem_value & 0xff);
-		else
-			cairn_err_set(err, path, line, column, "%s",
-			              p->problem);
-		return CAIRN_ESYNTAX;
-	default:
-		if (p->context)
-			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
-			              (int)p->problem_mark.column + 1,
-			              "%s %s (line %d, column %d)",
-			              p->problem ? p->problem : "syntax error",
-			              p->context, (int)p->context_mark.line + 1,
-			              (int)p->context_mark.column + 1);
-		else
-			cairn_err_set(err, path, (int)p->problem_mark.line + 1,
-			              (int)p->problem_mark.column + 1, "%s",
-			              p->problem ? p->problem : "syntax error");
-		return CAIRN_ESYNTAX;
-	}
-}
-
-/*
- * libyaml's scanner spends time proportional to the nesting depth on every
- * token, so a file of a million '[' would take hours to load. This first
- * pass reads events only until a node opens deeper than CONFIG_MAX_DEPTH
- * (the scanner looks at most about 1 KiB ahead of that point) and fails
- * there. Syntax errors are left to the loader, which stops at the same
- * place.
- */
-static int
-check_depth(const char *path, const char *buf, size_t len,
-            struct cairn_err *err)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, rc = 0, done = 0;
-
-	if (!yaml_parser_initialize(&p))
-		return 0; /* the loader will say "out of memory" */
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done && rc == 0) {
-		if (!yaml_parser_parse(&p, &ev))
-			break;
-		switch (ev.type) {
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > CONFIG_MAX_DEPTH) {
-				cairn_err_set(err, path,
-				              (int)ev.start_mark.line + 1,
-				              (int)ev.start_mark.column + 1,
-				              "nested more than %d levels deep",
-				              CONFIG_MAX_DEPTH);
-				rc = CAIRN_EINVALID;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	return rc;
 }
 
 static int fail(struct loader *ld, int code, const yaml_node_t *n,
@@ -925,18 +728,15 @@ config_load(struct config *c, const char *path, struct cairn_err *err)
 {
 	struct config *tmp = NULL;
 	struct loader ld;
-	yaml_parser_t parser;
-	yaml_document_t doc, next;
-	yaml_node_t *root, *extra;
+	struct yamlfile yf;
+	yaml_node_t *root;
 	const char *slash;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc, have_doc = 0;
+	int rc;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.path = path;
 	ld.err = err;
-	ld.doc = &doc;
+	ld.doc = &yf.doc;
 	if (path == NULL || path[0] == '\0') {
 		cairn_err_set(err, "", 0, 0, "no configuration file named");
 		return CAIRN_EINVALID;
@@ -953,68 +753,36 @@ config_load(struct config *c, const char *path, struct cairn_err *err)
 		snprintf(ld.dir, sizeof(ld.dir), "%.*s/", (int)(slash - path),
 		         path);
 
-	rc = read_file(path, CONFIG_FILE_MAX, &buf, &len, err);
+	rc = yamlfile_init(&yf, path, CONFIG_FILE_MAX, CONFIG_MAX_DEPTH,
+	                   "configuration file", err);
 	if (rc < 0)
 		return rc;
-	rc = check_depth(path, buf, len, err);
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-
-	/* the copy is heap-allocated: struct config is ~27 KB */
-	tmp = malloc(sizeof(*tmp));
-	if (tmp == NULL) {
-		free(buf);
-		cairn_err_set(err, path, 0, 0, "out of memory");
-		return -ENOMEM;
-	}
-	*tmp = *c;
-	snprintf(tmp->file, sizeof(tmp->file), "%s", path);
-
-	if (!yaml_parser_initialize(&parser)) {
-		free(tmp);
-		free(buf);
-		cairn_err_set(err, path, 0, 0, "out of memory");
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = yaml_failure(&parser, path, buf, len, err);
-		goto out;
-	}
-	have_doc = 1;
-	root = yaml_document_get_root_node(&doc);
+	root = yaml_document_get_root_node(&yf.doc);
 	if (root == NULL || is_null(root)) {
 		cairn_err_set(err, path, 0, 0, "empty configuration");
 		rc = CAIRN_EINVALID;
 		goto out;
 	}
+
+	/* the copy is heap-allocated: struct config is ~27 KB */
+	tmp = malloc(sizeof(*tmp));
+	if (tmp == NULL) {
+		cairn_err_set(err, path, 0, 0, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	*tmp = *c;
+	snprintf(tmp->file, sizeof(tmp->file), "%s", path);
 	rc = load_top(&ld, root, tmp);
 	if (rc < 0)
 		goto out;
 
 	/* a second document would be silently ignored: refuse it */
-	if (!yaml_parser_load(&parser, &next)) {
-		rc = yaml_failure(&parser, path, buf, len, err);
-		goto out;
-	}
-	extra = yaml_document_get_root_node(&next);
-	if (extra) {
-		cairn_err_set(err, path, (int)next.start_mark.line + 1,
-		              (int)next.start_mark.column + 1,
-		              "more than one YAML document; a configuration "
-		              "is one mapping");
-		rc = CAIRN_ESYNTAX;
-	}
-	yaml_document_delete(&next);
+	rc = yamlfile_expect_end(&yf, "a configuration is one mapping", err);
 	if (rc == 0)
 		*c = *tmp;
 out:
-	if (have_doc)
-		yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	yamlfile_close(&yf);
 	free(tmp);
-	free(buf);
 	return rc;
 }

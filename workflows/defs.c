@@ -13,15 +13,15 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
+
+#include "../common/yamlfile.h"
 
 /* Directories nest at most this deep below a definitions directory (a
  * symbolic link loop ends here). */
@@ -131,183 +131,11 @@ defs_name_valid(const char *s)
 	return 1;
 }
 
-/*
- * Reads the whole of path into a NUL-terminated heap buffer; fails (and
- * reports) on anything but a regular file of at most DEFS_FILE_MAX bytes.
- * Reads to the end rather than trusting st_size.
- */
-static int
-read_file(struct checker *ck, const char *path, char **out, size_t *outlen)
-{
-	const size_t max = DEFS_FILE_MAX;
-	struct stat st;
-	size_t len = 0, cap;
-	char *buf, *nbuf;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		report(ck, 0, path, 0, 0, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		report(ck, 0, path, 0, 0, "not a regular file");
-		return -1;
-	}
-	if ((uint64_t)st.st_size > max)
-		goto too_large;
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap + 1);
-	if (buf == NULL)
-		goto nomem;
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				goto too_large;
-			}
-			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			nbuf = realloc(buf, cap + 1);
-			if (nbuf == NULL) {
-				free(buf);
-				goto nomem;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			report(ck, 0, path, 0, 0, "cannot read: %s",
-			       strerror(errno));
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-too_large:
-	close(fd);
-	report(ck, 0, path, 0, 0,
-	       "too large for a definition file (at most %d bytes)",
-	       DEFS_FILE_MAX);
-	return -1;
-nomem:
-	close(fd);
-	report(ck, 0, path, 0, 0, "out of memory");
-	return -1;
-}
-
-/* The 1-based line and column of byte offset off (columns count UTF-8
- * characters, as libyaml's marks do). */
+/* Reports a failure of a yamlfile_* function (always an error). */
 static void
-offset_position(const char *buf, size_t len, size_t off, int *line, int *column)
+report_err(struct checker *ck, const struct cairn_err *e)
 {
-	size_t i;
-
-	*line = 1;
-	*column = 1;
-	for (i = 0; i < off && i < len; i++) {
-		if (buf[i] == '\n') {
-			++*line;
-			*column = 1;
-		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
-			++*column;
-		}
-	}
-}
-
-/* Reports a failed yaml_parser_load at libyaml's mark (1-based). */
-static void
-yaml_failure(struct checker *ck, const yaml_parser_t *p, const char *path,
-             const char *buf, size_t len)
-{
-	int line, column;
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		report(ck, 0, path, 0, 0, "out of memory parsing YAML");
-		break;
-	case YAML_READER_ERROR:
-		offset_position(buf, len, p->problem_offset, &line, &column);
-		if (p->problem_value != -1)
-			report(ck, 0, path, line, column, "%s (byte 0x%02x)",
-			       p->problem, (unsigned)p->problem_value & 0xff);
-		else
-			report(ck, 0, path, line, column, "%s", p->problem);
-		break;
-	default:
-		if (p->context)
-			report(ck, 0, path, (int)p->problem_mark.line + 1,
-			       (int)p->problem_mark.column + 1,
-			       "%s %s (line %d, column %d)",
-			       p->problem ? p->problem : "syntax error",
-			       p->context, (int)p->context_mark.line + 1,
-			       (int)p->context_mark.column + 1);
-		else
-			report(ck, 0, path, (int)p->problem_mark.line + 1,
-			       (int)p->problem_mark.column + 1, "%s",
-			       p->problem ? p->problem : "syntax error");
-		break;
-	}
-}
-
-/*
- * libyaml's scanner spends time proportional to the nesting depth on every
- * token, so a file of a million '[' would take hours to load. This first
- * pass reads events only until a node opens deeper than DEFS_MAX_DEPTH (the
- * scanner looks at most about 1 KiB ahead of that point) and reports it.
- * Syntax errors are left to the loader, which stops at the same place.
- * Returns 1 if the file is too deep.
- */
-static int
-too_deep(struct checker *ck, const char *path, const char *buf, size_t len)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, deep = 0, done = 0;
-
-	if (!yaml_parser_initialize(&p))
-		return 0; /* the loader will say "out of memory" */
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done && !deep) {
-		if (!yaml_parser_parse(&p, &ev))
-			break;
-		switch (ev.type) {
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > DEFS_MAX_DEPTH) {
-				report(ck, 0, path, (int)ev.start_mark.line + 1,
-				       (int)ev.start_mark.column + 1,
-				       "nested more than %d levels deep",
-				       DEFS_MAX_DEPTH);
-				deep = 1;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	return deep;
+	report(ck, 0, e->file, e->line, e->column, "%s", e->msg);
 }
 
 static const char *
@@ -544,66 +372,42 @@ check_top(struct yfile *yf, const yaml_node_t *root)
 static void
 check_yaml(struct checker *ck, const char *path)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc, next;
+	struct yamlfile yfile;
+	struct cairn_err e;
 	struct yfile yf;
 	yaml_node_t *root;
-	size_t len, nnodes;
-	char *buf;
+	size_t nnodes;
 
-	if (read_file(ck, path, &buf, &len) < 0)
+	if (yamlfile_init(&yfile, path, DEFS_FILE_MAX, DEFS_MAX_DEPTH,
+	                  "definition file", &e) < 0) {
+		report_err(ck, &e);
 		return;
-	if (too_deep(ck, path, buf, len)) {
-		free(buf);
-		return;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		free(buf);
-		report(ck, 0, path, 0, 0, "out of memory");
-		return;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		yaml_failure(ck, &parser, path, buf, len);
-		goto out;
 	}
 	memset(&yf, 0, sizeof(yf));
 	yf.ck = ck;
 	yf.path = path;
-	yf.doc = &doc;
-	root = yaml_document_get_root_node(&doc);
+	yf.doc = &yfile.doc;
+	root = yaml_document_get_root_node(&yfile.doc);
 	if (root == NULL) {
 		report(ck, 0, path, 0, 0,
 		       "empty definition; expected a mapping with a 'name'");
-		yaml_document_delete(&doc);
 		goto out;
 	}
-	nnodes = (size_t)(doc.nodes.top - doc.nodes.start);
+	nnodes = (size_t)(yfile.doc.nodes.top - yfile.doc.nodes.start);
 	yf.seen = calloc(nnodes, 1);
 	if (yf.seen == NULL) {
 		report(ck, 0, path, 0, 0, "out of memory");
-		yaml_document_delete(&doc);
 		goto out;
 	}
 	check_top(&yf, root);
 	walk(&yf, root, 0);
 	free(yf.seen);
-	yaml_document_delete(&doc);
 
 	/* a second document would be ignored by every loader: refuse it */
-	if (!yaml_parser_load(&parser, &next)) {
-		yaml_failure(ck, &parser, path, buf, len);
-		goto out;
-	}
-	if (yaml_document_get_root_node(&next))
-		report(ck, 0, path, (int)next.start_mark.line + 1,
-		       (int)next.start_mark.column + 1,
-		       "more than one YAML document; a definition file holds "
-		       "one");
-	yaml_document_delete(&next);
+	if (yamlfile_expect_end(&yfile, "a definition file holds one", &e) < 0)
+		report_err(ck, &e);
 out:
-	yaml_parser_delete(&parser);
-	free(buf);
+	yamlfile_close(&yfile);
 }
 
 /*
@@ -650,10 +454,14 @@ check_lua(struct checker *ck, const char *path)
 	const unsigned char *s;
 	size_t len, i = 0;
 	int line = 1, column = 1, blank = 1;
+	struct cairn_err e;
 	char *buf;
 
-	if (read_file(ck, path, &buf, &len) < 0)
+	if (yamlfile_read(path, DEFS_FILE_MAX, "definition file", &buf, &len,
+	                  &e) < 0) {
+		report_err(ck, &e);
 		return;
+	}
 	s = (const unsigned char *)buf;
 	while (i < len) {
 		size_t n;
