@@ -49,6 +49,101 @@ static const char *const store_migrations[] = {
         "    created_at INTEGER NOT NULL,\n"
         "    revoked_at INTEGER\n"
         ") STRICT;\n",
+        /* 2: workflows, cases and what hangs off them: history (hash
+         * chained), timers, idempotency keys, the outbox, alerts */
+        "CREATE TABLE workflows (\n"
+        "    name TEXT NOT NULL,\n"
+        "    version INTEGER NOT NULL,\n"
+        "    hash TEXT NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        "    loaded_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (name, version),\n"
+        "    UNIQUE (name, hash)\n"
+        ") STRICT;\n"
+        "CREATE TABLE cases (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    workflow TEXT NOT NULL,\n"
+        "    version INTEGER NOT NULL,\n"
+        "    status TEXT NOT NULL,\n"
+        "    data TEXT NOT NULL,\n"
+        "    parent_id TEXT,\n"
+        "    root_id TEXT NOT NULL,\n"
+        "    spawn_key TEXT,\n"
+        "    subject TEXT NOT NULL,\n"
+        "    owner TEXT NOT NULL DEFAULT '',\n"
+        "    queue TEXT,\n"
+        "    due_at INTEGER,\n"
+        "    revision INTEGER NOT NULL,\n"
+        "    terminal INTEGER NOT NULL DEFAULT 0,\n"
+        "    open_children INTEGER NOT NULL DEFAULT 0,\n"
+        "    history_seq INTEGER NOT NULL DEFAULT 0,\n"
+        "    history_hash BLOB,\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    updated_at INTEGER NOT NULL,\n"
+        "    UNIQUE (parent_id, spawn_key)\n"
+        ") STRICT;\n"
+        "CREATE INDEX cases_by_status ON cases (workflow, status, id);\n"
+        "CREATE INDEX cases_by_subject ON cases (subject, id);\n"
+        "CREATE INDEX cases_by_queue ON cases (queue, id)"
+        " WHERE queue IS NOT NULL;\n"
+        "CREATE INDEX cases_by_parent ON cases (parent_id)"
+        " WHERE parent_id IS NOT NULL;\n"
+        "CREATE TABLE history (\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    seq INTEGER NOT NULL,\n"
+        "    at INTEGER NOT NULL,\n"
+        "    actor TEXT NOT NULL,\n"
+        "    type TEXT NOT NULL,\n"
+        "    from_status TEXT,\n"
+        "    to_status TEXT,\n"
+        "    payload TEXT NOT NULL,\n"
+        "    workflow_version INTEGER NOT NULL,\n"
+        "    hash BLOB NOT NULL CHECK (length(hash) = 32),\n"
+        "    PRIMARY KEY (case_id, seq)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE timers (\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    name TEXT NOT NULL,\n"
+        "    due_at INTEGER NOT NULL,\n"
+        "    event TEXT NOT NULL,\n"
+        "    PRIMARY KEY (case_id, name)\n"
+        ") STRICT;\n"
+        "CREATE INDEX timers_by_due ON timers (due_at);\n"
+        "CREATE TABLE idempotency (\n"
+        "    key TEXT PRIMARY KEY,\n"
+        "    body_hash BLOB NOT NULL,\n"
+        "    status INTEGER NOT NULL,\n"
+        "    response TEXT NOT NULL,\n"
+        "    created_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX idempotency_by_age ON idempotency (created_at);\n"
+        "CREATE TABLE outbox (\n"
+        "    id INTEGER PRIMARY KEY,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    adapter TEXT NOT NULL,\n"
+        "    operation TEXT NOT NULL,\n"
+        "    idem_key TEXT NOT NULL UNIQUE,\n"
+        "    payload TEXT NOT NULL,\n"
+        "    state TEXT NOT NULL DEFAULT 'pending',\n"
+        "    attempts INTEGER NOT NULL DEFAULT 0,\n"
+        "    due_at INTEGER NOT NULL,\n"
+        "    created_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX outbox_by_due ON outbox (due_at)"
+        " WHERE state = 'pending';\n"
+        "CREATE TABLE alerts (\n"
+        "    id INTEGER PRIMARY KEY,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    kind TEXT NOT NULL,\n"
+        "    severity TEXT NOT NULL,\n"
+        "    recipient TEXT NOT NULL,\n"
+        "    message TEXT NOT NULL,\n"
+        "    status TEXT,\n"
+        "    state TEXT NOT NULL DEFAULT 'open',\n"
+        "    created_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE UNIQUE INDEX alerts_open_once ON alerts (case_id, kind)"
+        " WHERE state = 'open';\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -72,7 +167,19 @@ enum store_op_kind {
 	STORE_OP_TOKEN_CREATE,
 	STORE_OP_TOKEN_REVOKE,
 	STORE_OP_META_PUT,
+	STORE_OP_SQL, /* a prepared write statement and its parameters */
 };
+
+enum store_param_type { SP_NULL, SP_INT, SP_TEXT, SP_BLOB };
+
+struct store_param {
+	enum store_param_type type;
+	int64_t i;
+	char *p; /* owned copy for SP_TEXT and SP_BLOB */
+	int len;
+};
+
+#define STORE_MAX_PARAMS 20
 
 struct store_op {
 	enum store_op_kind kind;
@@ -86,6 +193,14 @@ struct store_op {
 			char *key;
 			char *value;
 		} meta;
+		struct {
+			int stmt;   /* WST_* */
+			int expect; /* 1: exactly one row must change */
+			int fail;   /* the code when it does not */
+			const char *what;
+			int np;
+			struct store_param p[STORE_MAX_PARAMS];
+		} sql;
 	} u;
 };
 
@@ -111,6 +226,17 @@ enum {
 	WST_TOKEN_REVOKE,
 	WST_META_PUT,
 	WST_PAGE_COUNT,
+	WST_CASE_INSERT,
+	WST_CASE_UPDATE,
+	WST_HISTORY_INSERT,
+	WST_TIMER_SET,
+	WST_TIMER_CANCEL,
+	WST_TIMER_CANCEL_ALL,
+	WST_TIMER_FIRED,
+	WST_IDEM_PUT,
+	WST_OUTBOX_ADD,
+	WST_ALERT_ADD,
+	WST_WORKFLOW_PUT,
 	WST_N
 };
 
@@ -131,10 +257,65 @@ static const char *const store_wsql[WST_N] = {
                          " SET value = excluded.value,"
                          " updated_at = excluded.updated_at",
         [WST_PAGE_COUNT] = "PRAGMA page_count",
+        [WST_CASE_INSERT] =
+                "INSERT INTO cases (id, workflow, version, status, data,"
+                " parent_id, root_id, spawn_key, subject, owner, queue, due_at,"
+                " revision, terminal, open_children, history_seq,"
+                " history_hash, created_at, updated_at) VALUES (?1, ?2, ?3,"
+                " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                " ?17, ?18, ?19)",
+        [WST_CASE_UPDATE] =
+                "UPDATE cases SET workflow = ?2, version = ?3, status = ?4,"
+                " data = ?5, owner = ?10, queue = ?11, due_at = ?12,"
+                " revision = ?13, terminal = ?14, open_children = ?15,"
+                " history_seq = ?16, history_hash = ?17, updated_at = ?19"
+                " WHERE id = ?1 AND revision = ?20",
+        [WST_HISTORY_INSERT] =
+                "INSERT INTO history (case_id, seq, at, actor, type,"
+                " from_status, to_status, payload, workflow_version, hash)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        [WST_TIMER_SET] = "INSERT INTO timers (case_id, name, due_at, event)"
+                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (case_id,"
+                          " name) DO UPDATE SET due_at = excluded.due_at,"
+                          " event = excluded.event",
+        [WST_TIMER_CANCEL] = "DELETE FROM timers WHERE case_id = ?1"
+                             " AND name = ?2",
+        [WST_TIMER_CANCEL_ALL] = "DELETE FROM timers WHERE case_id = ?1",
+        [WST_TIMER_FIRED] = "DELETE FROM timers WHERE case_id = ?1"
+                            " AND name = ?2 AND due_at = ?3",
+        [WST_IDEM_PUT] = "INSERT INTO idempotency (key, body_hash, status,"
+                         " response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        [WST_OUTBOX_ADD] = "INSERT INTO outbox (case_id, adapter, operation,"
+                           " idem_key, payload, due_at, created_at)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        [WST_ALERT_ADD] = "INSERT INTO alerts (case_id, kind, severity,"
+                          " recipient, message, status, created_at)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                          " ON CONFLICT DO NOTHING",
+        [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
+                             " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                             " ON CONFLICT DO NOTHING",
 };
 
 /* A read connection's statements, prepared once. */
-enum { RST_FIND, RST_LIST, RST_COUNT, RST_N };
+enum {
+	RST_FIND,
+	RST_LIST,
+	RST_COUNT,
+	RST_CASE_GET,
+	RST_CASE_CHILDREN,
+	RST_HISTORY,
+	RST_IDEM_GET,
+	RST_TIMERS_DUE,
+	RST_TIMER_NEXT,
+	RST_WORKFLOWS,
+	RST_N
+};
+
+#define STORE_CASE_COLS                                                        \
+	"id, workflow, version, status, data, parent_id, root_id, spawn_key,"  \
+	" subject, owner, queue, due_at, revision, terminal, open_children,"   \
+	" history_seq, history_hash, created_at, updated_at"
 
 #define STORE_TOKEN_COLS "id, hash, role, scope, label, created_at, revoked_at"
 
@@ -143,6 +324,20 @@ static const char *const store_rsql[RST_N] = {
         [RST_LIST] = "SELECT " STORE_TOKEN_COLS " FROM tokens"
                      " ORDER BY created_at DESC, rowid DESC LIMIT ?1",
         [RST_COUNT] = "SELECT count(*) FROM tokens",
+        [RST_CASE_GET] = "SELECT " STORE_CASE_COLS " FROM cases WHERE id = ?1",
+        [RST_CASE_CHILDREN] = "SELECT id, workflow, status, spawn_key,"
+                              " terminal, updated_at FROM cases"
+                              " WHERE parent_id = ?1 ORDER BY spawn_key",
+        [RST_HISTORY] = "SELECT seq, at, actor, type, from_status, to_status,"
+                        " payload, workflow_version, hash FROM history"
+                        " WHERE case_id = ?1 ORDER BY seq",
+        [RST_IDEM_GET] = "SELECT body_hash, status, response, created_at"
+                         " FROM idempotency WHERE key = ?1",
+        [RST_TIMERS_DUE] = "SELECT case_id, name, due_at, event FROM timers"
+                           " WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
+        [RST_TIMER_NEXT] = "SELECT min(due_at) FROM timers WHERE due_at > ?1",
+        [RST_WORKFLOWS] = "SELECT name, version, hash FROM workflows"
+                          " ORDER BY name, version",
 };
 
 struct store_rconn {
@@ -559,6 +754,10 @@ store_batch_free(struct store_batch *b)
 			free(op->u.meta.key);
 			free(op->u.meta.value);
 			break;
+		case STORE_OP_SQL:
+			for (int j = 0; j < op->u.sql.np; j++)
+				free(op->u.sql.p[j].p);
+			break;
 		}
 	}
 	free(b->ops);
@@ -626,6 +825,264 @@ store_batch_meta_put(struct store_batch *b, const char *key, const char *value)
 	}
 	b->nops++;
 	return 0;
+}
+
+/* --- generic statements ----------------------------------------------- */
+
+/*
+ * The case operations are a statement and its parameters: each builder
+ * below only says which statement and in what order the values go, and
+ * one function binds and runs them all.
+ */
+static struct store_op *
+store_sql_op(struct store_batch *b, int stmt, const char *what)
+{
+	struct store_op *op = store_batch_push(b, STORE_OP_SQL);
+
+	if (op == NULL)
+		return NULL;
+	memset(&op->u.sql, 0, sizeof(op->u.sql));
+	op->u.sql.stmt = stmt;
+	op->u.sql.what = what;
+	return op;
+}
+
+/* Parameter n (1-based) of op. Returns -ENOMEM; the op is then
+ * unwound by store_sql_abort. */
+static int
+store_sql_bind(struct store_op *op, int n, enum store_param_type type,
+               int64_t i, const void *p, int len)
+{
+	struct store_param *sp = &op->u.sql.p[n - 1];
+
+	assert(n >= 1 && n <= STORE_MAX_PARAMS);
+	if (n > op->u.sql.np)
+		op->u.sql.np = n;
+	if ((type == SP_TEXT || type == SP_BLOB) && p == NULL)
+		type = SP_NULL;
+	sp->type = type;
+	sp->i = i;
+	if (type == SP_TEXT || type == SP_BLOB) {
+		if (type == SP_TEXT)
+			len = (int)strlen(p);
+		sp->p = malloc((size_t)len + 1);
+		if (sp->p == NULL)
+			return -ENOMEM;
+		memcpy(sp->p, p, (size_t)len);
+		sp->p[len] = '\0';
+		sp->len = len;
+	}
+	return 0;
+}
+
+#define BIND_INT(op, n, v)     store_sql_bind(op, n, SP_INT, (v), NULL, 0)
+#define BIND_TEXT(op, n, v)    store_sql_bind(op, n, SP_TEXT, 0, (v), 0)
+#define BIND_BLOB(op, n, v, l) store_sql_bind(op, n, SP_BLOB, 0, (v), (l))
+
+/* Commits the op to the batch, or frees what it copied. */
+static int
+store_sql_done(struct store_batch *b, struct store_op *op, int rc)
+{
+	if (rc != 0) {
+		for (int j = 0; j < op->u.sql.np; j++)
+			free(op->u.sql.p[j].p);
+		return -ENOMEM;
+	}
+	b->nops++;
+	return 0;
+}
+
+static int
+store_case_bind(struct store_op *op, const struct store_case_row *c)
+{
+	int rc = 0;
+
+	rc |= BIND_TEXT(op, 1, c->id);
+	rc |= BIND_TEXT(op, 2, c->workflow);
+	rc |= BIND_INT(op, 3, c->version);
+	rc |= BIND_TEXT(op, 4, c->status);
+	rc |= BIND_TEXT(op, 5, c->data);
+	rc |= BIND_TEXT(op, 6, c->parent_id);
+	rc |= BIND_TEXT(op, 7, c->root_id);
+	rc |= BIND_TEXT(op, 8, c->spawn_key);
+	rc |= BIND_TEXT(op, 9, c->subject);
+	rc |= BIND_TEXT(op, 10, c->owner ? c->owner : "");
+	rc |= BIND_TEXT(op, 11, c->queue);
+	if (c->due_at)
+		rc |= BIND_INT(op, 12, c->due_at);
+	rc |= BIND_INT(op, 13, c->revision);
+	rc |= BIND_INT(op, 14, c->terminal);
+	rc |= BIND_INT(op, 15, c->open_children);
+	rc |= BIND_INT(op, 16, c->history_seq);
+	rc |= BIND_BLOB(op, 17, c->history_hash, 32);
+	rc |= BIND_INT(op, 18, c->created_at);
+	rc |= BIND_INT(op, 19, c->updated_at);
+	return rc;
+}
+
+int
+store_batch_case_insert(struct store_batch *b, const struct store_case_row *c)
+{
+	struct store_op *op = store_sql_op(b, WST_CASE_INSERT, "create case");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, store_case_bind(op, c));
+}
+
+int
+store_batch_case_update(struct store_batch *b, const struct store_case_row *c,
+                        int64_t expected_revision)
+{
+	struct store_op *op = store_sql_op(b, WST_CASE_UPDATE, "update case");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(b, op,
+	                      store_case_bind(op, c) |
+	                              BIND_INT(op, 20, expected_revision));
+}
+
+int
+store_batch_history_append(struct store_batch *b,
+                           const struct store_history_row *h)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_HISTORY_INSERT, "append history");
+	int rc = 0;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc |= BIND_TEXT(op, 1, h->case_id);
+	rc |= BIND_INT(op, 2, h->seq);
+	rc |= BIND_INT(op, 3, h->at);
+	rc |= BIND_TEXT(op, 4, h->actor);
+	rc |= BIND_TEXT(op, 5, h->type);
+	rc |= BIND_TEXT(op, 6, h->from_status);
+	rc |= BIND_TEXT(op, 7, h->to_status);
+	rc |= BIND_TEXT(op, 8, h->payload ? h->payload : "{}");
+	rc |= BIND_INT(op, 9, h->workflow_version);
+	rc |= BIND_BLOB(op, 10, h->hash, 32);
+	return store_sql_done(b, op, rc);
+}
+
+int
+store_batch_timer_set(struct store_batch *b, const char *case_id,
+                      const char *name, int64_t due_at, const char *event)
+{
+	struct store_op *op = store_sql_op(b, WST_TIMER_SET, "set timer");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, case_id) | BIND_TEXT(op, 2, name) |
+	                BIND_INT(op, 3, due_at) | BIND_TEXT(op, 4, event));
+}
+
+int
+store_batch_timer_cancel(struct store_batch *b, const char *case_id,
+                         const char *name)
+{
+	struct store_op *op =
+	        store_sql_op(b, name ? WST_TIMER_CANCEL : WST_TIMER_CANCEL_ALL,
+	                     "cancel timer");
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = BIND_TEXT(op, 1, case_id);
+	if (name != NULL)
+		rc |= BIND_TEXT(op, 2, name);
+	return store_sql_done(b, op, rc);
+}
+
+int
+store_batch_timer_fired(struct store_batch *b, const char *case_id,
+                        const char *name, int64_t due_at)
+{
+	struct store_op *op = store_sql_op(b, WST_TIMER_FIRED, "fire timer");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* a timer that is gone or was re-armed has already been handled */
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, name) |
+	                              BIND_INT(op, 3, due_at));
+}
+
+int
+store_batch_idem_put(struct store_batch *b, const char *key,
+                     const uint8_t body_hash[32], int status,
+                     const char *response, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_IDEM_PUT, "idempotency key");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, key) | BIND_BLOB(op, 2, body_hash, 32) |
+	                BIND_INT(op, 3, status) | BIND_TEXT(op, 4, response) |
+	                BIND_INT(op, 5, at));
+}
+
+int
+store_batch_outbox_add(struct store_batch *b, const char *case_id,
+                       const char *adapter, const char *operation,
+                       const char *idem_key, const char *payload,
+                       int64_t due_at)
+{
+	struct store_op *op = store_sql_op(b, WST_OUTBOX_ADD, "queue a call");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, case_id) | BIND_TEXT(op, 2, adapter) |
+	                BIND_TEXT(op, 3, operation) |
+	                BIND_TEXT(op, 4, idem_key) | BIND_TEXT(op, 5, payload) |
+	                BIND_INT(op, 6, due_at));
+}
+
+int
+store_batch_alert_add(struct store_batch *b, const char *case_id,
+                      const char *kind, const char *severity,
+                      const char *recipient, const char *message,
+                      const char *status, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_ALERT_ADD, "raise alert");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, case_id) | BIND_TEXT(op, 2, kind) |
+	                BIND_TEXT(op, 3, severity) |
+	                BIND_TEXT(op, 4, recipient) |
+	                BIND_TEXT(op, 5, message) | BIND_TEXT(op, 6, status) |
+	                BIND_INT(op, 7, at));
+}
+
+int
+store_batch_workflow_put(struct store_batch *b, const char *name, int version,
+                         const char *hash, const char *source, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_WORKFLOW_PUT, "record workflow");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, name) | BIND_INT(op, 2, version) |
+	                BIND_TEXT(op, 3, hash) | BIND_TEXT(op, 4, source) |
+	                BIND_INT(op, 5, at));
 }
 
 /* --- the writer -------------------------------------------------------- */
@@ -720,6 +1177,43 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 		sqlite3_bind_text(st, 2, op->u.meta.value, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, now);
 		rc = store_exec(s, st, &b->msg, "meta put");
+		break;
+	case STORE_OP_SQL:
+		st = s->wst[op->u.sql.stmt];
+		for (int j = 0; j < op->u.sql.np; j++) {
+			const struct store_param *sp = &op->u.sql.p[j];
+
+			switch (sp->type) {
+			case SP_NULL:
+				sqlite3_bind_null(st, j + 1);
+				break;
+			case SP_INT:
+				sqlite3_bind_int64(st, j + 1, sp->i);
+				break;
+			case SP_TEXT:
+				sqlite3_bind_text(st, j + 1, sp->p, sp->len,
+				                  SQLITE_STATIC);
+				break;
+			case SP_BLOB:
+				sqlite3_bind_blob(st, j + 1, sp->p, sp->len,
+				                  SQLITE_STATIC);
+				break;
+			}
+		}
+		rc = store_exec(s, st, &b->msg, op->u.sql.what);
+		if (rc == SQLITE_OK && op->u.sql.expect &&
+		    sqlite3_changes(s->wdb) != 1) {
+			store_batch_fail(b, op->u.sql.fail, "%s: %s",
+			                 op->u.sql.what,
+			                 op->u.sql.fail == CAIRN_ECONFLICT
+			                         ? "it changed meanwhile"
+			                         : "nothing to change");
+			rc = SQLITE_NOTFOUND;
+		} else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+			store_batch_fail(b, CAIRN_ECONFLICT, "%s: %s",
+			                 op->u.sql.what,
+			                 b->msg ? b->msg : "already exists");
+		}
 		break;
 	default:
 		abort();
@@ -1143,7 +1637,15 @@ store_row_token(sqlite3_stmt *st, struct store_token *t)
 	t->revoked_at = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
 }
 
-enum store_read_kind { STORE_READ_FIND, STORE_READ_LIST };
+enum store_read_kind {
+	STORE_READ_FIND,
+	STORE_READ_LIST,
+	STORE_READ_CASE,
+	STORE_READ_HISTORY,
+	STORE_READ_CASES,
+	STORE_READ_IDEM,
+	STORE_READ_TIMERS,
+};
 
 struct store_read {
 	uv_work_t work;
@@ -1159,7 +1661,254 @@ struct store_read {
 	struct store_token tok;
 	struct store_token *toks;
 	size_t n;
+	/* the JSON reads */
+	store_json_cb jcb;
+	json_t *result;
+	char *key;
+	struct store_case_filter f;
+	char *fstr[6]; /* owned copies of the filter's strings */
+	int64_t now;
+	int limit;
 };
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* One row as a JSON object named by its columns. Columns named data and
+ * payload hold JSON text and are parsed; blobs become hex. */
+static json_t *
+store_row_json(sqlite3_stmt *st)
+{
+	json_t *o = json_object();
+	int n = sqlite3_column_count(st);
+
+	for (int i = 0; o != NULL && i < n; i++) {
+		const char *name = sqlite3_column_name(st, i);
+		json_t *v = NULL;
+
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_INTEGER:
+			v = json_integer(sqlite3_column_int64(st, i));
+			break;
+		case SQLITE_FLOAT:
+			v = json_real(sqlite3_column_double(st, i));
+			break;
+		case SQLITE_TEXT: {
+			const char *t =
+			        (const char *)sqlite3_column_text(st, i);
+			size_t len = (size_t)sqlite3_column_bytes(st, i);
+
+			if (!strcmp(name, "data") || !strcmp(name, "payload"))
+				v = json_loadb(t, len, JSON_DECODE_ANY, NULL);
+			if (v == NULL)
+				v = json_stringn(t, len);
+			break;
+		}
+		case SQLITE_BLOB: {
+			const unsigned char *bl = sqlite3_column_blob(st, i);
+			int len = sqlite3_column_bytes(st, i);
+			char *hx = malloc((size_t)len * 2 + 1);
+
+			if (hx != NULL) {
+				for (int j = 0; j < len; j++) {
+					hx[2 * j] = hexdigits[bl[j] >> 4];
+					hx[2 * j + 1] = hexdigits[bl[j] & 15];
+				}
+				hx[2 * len] = '\0';
+				v = json_string(hx);
+				free(hx);
+			}
+			break;
+		}
+		default:
+			v = json_null();
+		}
+		if (v == NULL || json_object_set_new(o, name, v) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* Every row of st (bound by the caller) into a JSON array; resets st. */
+static int
+store_rows_json(sqlite3_stmt *st, json_t **out)
+{
+	json_t *arr = json_array(), *o;
+	int rc;
+
+	while (arr != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o = store_row_json(st);
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (arr == NULL)
+		return -ENOMEM;
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return store_code(rc);
+	}
+	*out = arr;
+	return 0;
+}
+
+/* The case list's statement, built for the filters given: a fixed
+ * statement of "(?1 IS NULL OR workflow = ?1) AND ..." would keep SQLite
+ * from choosing the index that fits. */
+static int
+store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
+{
+	static const char *const cols[] = {"workflow", "status", "subject",
+	                                   "queue", "owner"};
+	const char *vals[] = {f->workflow, f->status, f->subject, f->queue,
+	                      f->owner};
+	char sql[1024];
+	size_t n;
+	sqlite3_stmt *st;
+	json_t *arr = NULL, *o;
+	int rc, k = 0;
+
+	n = (size_t)snprintf(sql, sizeof(sql),
+	                     "SELECT " STORE_CASE_COLS " FROM cases WHERE 1");
+	for (int i = 0; i < 5; i++)
+		if (vals[i] != NULL)
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+			                      " AND %s = ?%d", cols[i], ++k);
+	if (f->after != NULL)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND id > ?%d",
+		                      ++k);
+	snprintf(sql + n, sizeof(sql) - n, " ORDER BY id LIMIT ?%d", k + 1);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_code(rc);
+	k = 0;
+	for (int i = 0; i < 5; i++)
+		if (vals[i] != NULL)
+			sqlite3_bind_text(st, ++k, vals[i], -1, SQLITE_STATIC);
+	if (f->after != NULL)
+		sqlite3_bind_text(st, ++k, f->after, -1, SQLITE_STATIC);
+	/* one more than asked, to know whether there is a next page */
+	sqlite3_bind_int(st, k + 1, f->limit + 1);
+	rc = store_rows_json(st, &arr);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	o = json_object();
+	if (o == NULL) {
+		json_decref(arr);
+		return -ENOMEM;
+	}
+	if (json_array_size(arr) > (size_t)f->limit) {
+		json_array_remove(arr, (size_t)f->limit);
+		json_object_set(
+		        o, "next",
+		        json_object_get(
+		                json_array_get(arr, (size_t)f->limit - 1),
+		                "id"));
+	} else {
+		json_object_set_new(o, "next", json_null());
+	}
+	json_object_set_new(o, "cases", arr);
+	*out = o;
+	return 0;
+}
+
+static int
+store_one_json(sqlite3_stmt *st, json_t **out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*out = store_row_json(st);
+		rc = *out ? 0 : -ENOMEM;
+	} else {
+		rc = rc == SQLITE_DONE ? CAIRN_ENOTFOUND : store_code(rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* The JSON reads, on a thread-pool thread with a read connection. One
+ * read transaction per call, so a case and its children agree. */
+static int
+store_read_json(struct store_read *r, struct store_rconn *c)
+{
+	json_t *a = NULL, *b = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+	switch (r->kind) {
+	case STORE_READ_CASE:
+		st = c->st[RST_CASE_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_one_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_CASE_CHILDREN];
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &b);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "case", a,
+			                      "children", b);
+			a = b = NULL;
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		break;
+	case STORE_READ_HISTORY:
+		st = c->st[RST_HISTORY];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_rows_json(st, &r->result);
+		break;
+	case STORE_READ_CASES:
+		rc = store_list_cases(c->db, &r->f, &r->result);
+		break;
+	case STORE_READ_IDEM:
+		st = c->st[RST_IDEM_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_one_json(st, &r->result);
+		break;
+	case STORE_READ_TIMERS:
+		st = c->st[RST_TIMERS_DUE];
+		sqlite3_bind_int64(st, 1, r->now);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_TIMER_NEXT];
+			sqlite3_bind_int64(st, 1, r->now);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				b = sqlite3_column_type(st, 0) == SQLITE_NULL
+				            ? json_null()
+				            : json_integer(sqlite3_column_int64(
+				                      st, 0));
+				rc = 0;
+			} else {
+				rc = store_code(rc);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "due", a,
+			                      "next_due", b);
+			a = b = NULL;
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		break;
+	default:
+		abort();
+	}
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	json_decref(a);
+	json_decref(b);
+	return rc;
+}
 
 static void
 store_read_work(uv_work_t *w)
@@ -1171,6 +1920,11 @@ store_read_work(uv_work_t *w)
 	size_t cap = 0;
 	int rc;
 
+	if (r->kind >= STORE_READ_CASE) {
+		r->status = store_read_json(r, c);
+		store_rconn_put(r->s, c);
+		return;
+	}
 	if (r->kind == STORE_READ_FIND) {
 		st = c->st[RST_FIND];
 		sqlite3_bind_blob(st, 1, r->hash, sizeof(r->hash),
@@ -1216,6 +1970,18 @@ store_read_after(uv_work_t *w, int status)
 
 	if (status != 0) /* cancelled */
 		r->status = status;
+	if (r->kind >= STORE_READ_CASE) {
+		json_t *res = r->status == 0 ? r->result : NULL;
+
+		if (r->status != 0)
+			json_decref(r->result);
+		r->jcb(r->status, res, r->data);
+		free(r->key);
+		for (int i = 0; i < 6; i++)
+			free(r->fstr[i]);
+		free(r);
+		return;
+	}
 	if (r->kind == STORE_READ_FIND)
 		r->cb.one(r->status, r->status == 0 ? &r->tok : NULL, r->data);
 	else
@@ -1240,6 +2006,128 @@ store_read_queue(struct store *s, struct store_read *r)
 	                   store_read_after);
 	if (rc != 0)
 		free(r);
+	return rc;
+}
+
+/* A JSON read of kind keyed by key (may be NULL). */
+static struct store_read *
+store_read_new(enum store_read_kind kind, const char *key, store_json_cb cb,
+               void *data)
+{
+	struct store_read *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->kind = kind;
+	r->jcb = cb;
+	r->data = data;
+	if (key != NULL && (r->key = strdup(key)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int
+store_read_json_queue(struct store *s, struct store_read *r)
+{
+	char *owned[7] = {r->key};
+	int rc;
+
+	memcpy(owned + 1, r->fstr, sizeof(r->fstr));
+	rc = s->closed ? CAIRN_ECLOSED : 0;
+	if (rc == 0)
+		rc = store_read_queue(s, r); /* frees r on failure */
+	else
+		free(r);
+	if (rc != 0)
+		for (int i = 0; i < 7; i++)
+			free(owned[i]);
+	return rc;
+}
+
+int
+store_case_get(struct store *s, const char *id, store_json_cb cb, void *data)
+{
+	struct store_read *r = store_read_new(STORE_READ_CASE, id, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_case_history(struct store *s, const char *id, store_json_cb cb,
+                   void *data)
+{
+	struct store_read *r = store_read_new(STORE_READ_HISTORY, id, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_idem_get(struct store *s, const char *key, store_json_cb cb, void *data)
+{
+	struct store_read *r = store_read_new(STORE_READ_IDEM, key, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_timers_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                 void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_TIMERS, NULL, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->now = now;
+	r->limit = limit > 0 ? limit : 100;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_case_list(struct store *s, const struct store_case_filter *f,
+                store_json_cb cb, void *data)
+{
+	struct store_read *r = store_read_new(STORE_READ_CASES, NULL, cb, data);
+	const char *in[6] = {f->workflow, f->status, f->subject,
+	                     f->queue,    f->owner,  f->after};
+	const char **out[6];
+
+	if (r == NULL)
+		return -ENOMEM;
+	out[0] = &r->f.workflow;
+	out[1] = &r->f.status;
+	out[2] = &r->f.subject;
+	out[3] = &r->f.queue;
+	out[4] = &r->f.owner;
+	out[5] = &r->f.after;
+	for (int i = 0; i < 6; i++) {
+		if (in[i] == NULL)
+			continue;
+		if ((r->fstr[i] = strdup(in[i])) == NULL) {
+			for (int j = 0; j < i; j++)
+				free(r->fstr[j]);
+			free(r);
+			return -ENOMEM;
+		}
+		*out[i] = r->fstr[i];
+	}
+	r->f.limit = f->limit < 1 ? 1 : f->limit > 1000 ? 1000 : f->limit;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_workflows_sync(struct store *s, json_t **out)
+{
+	struct store_rconn *c;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	rc = store_rows_json(c->st[RST_WORKFLOWS], out);
+	store_rconn_put(s, c);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -112,6 +113,130 @@ int store_token_list(struct store *s, store_tokens_cb cb, void *data);
 
 /* Synchronous count of tokens ever created; for start-up only. */
 int store_token_count_sync(struct store *s, int64_t *n);
+
+/* --- cases ------------------------------------------------------------ */
+
+/*
+ * A case row as the writer takes it. Text fields are borrowed for the
+ * call and copied; data is the case data as JSON text.
+ */
+struct store_case_row {
+	const char *id;
+	const char *workflow;
+	int version;
+	const char *status;
+	const char *data;
+	const char *parent_id; /* NULL for a root case */
+	const char *root_id;   /* the root of its family (itself at the top) */
+	const char *spawn_key; /* unique among the parent's children */
+	const char *subject;
+	const char *owner; /* office or campus; "" when none */
+	const char *queue; /* NULL when the status names none */
+	int64_t due_at;    /* 0: none (an SLA deadline) */
+	int64_t revision;
+	int terminal;
+	int open_children;   /* children not yet terminal */
+	int64_t history_seq; /* the last history event's sequence number */
+	const uint8_t *history_hash; /* and its hash (32 bytes) */
+	int64_t created_at, updated_at;
+};
+
+/* A new case. Fails the batch with CAIRN_ECONFLICT when the id, or the
+ * (parent, spawn key) pair, is taken: a retried spawn never doubles. */
+int store_batch_case_insert(struct store_batch *b,
+                            const struct store_case_row *c);
+/* Rewrites a case whose stored revision is expected_revision; fails the
+ * batch with CAIRN_ECONFLICT when it is not (someone else moved it). */
+int store_batch_case_update(struct store_batch *b,
+                            const struct store_case_row *c,
+                            int64_t expected_revision);
+
+struct store_history_row {
+	const char *case_id;
+	int64_t seq; /* 1, 2, ... per case */
+	int64_t at;
+	const char *actor; /* token id, "system", "timer:<name>", ... */
+	const char *type;  /* the event */
+	const char *from_status, *to_status; /* NULL when not a move */
+	const char *payload;                 /* JSON text */
+	int workflow_version;
+	const uint8_t *hash; /* SHA-256 over the previous hash and this
+				 event (32 bytes) */
+};
+int store_batch_history_append(struct store_batch *b,
+                               const struct store_history_row *h);
+
+/* Starts (or restarts) a named timer of a case. */
+int store_batch_timer_set(struct store_batch *b, const char *case_id,
+                          const char *name, int64_t due_at, const char *event);
+/* Cancels one timer by name, or every timer of the case when name is
+ * NULL. Cancelling a timer that does not exist is not an error. */
+int store_batch_timer_cancel(struct store_batch *b, const char *case_id,
+                             const char *name);
+/* Removes a timer that fired, but only if it is still the one that came
+ * due (same due time): a restart in between keeps the new one. */
+int store_batch_timer_fired(struct store_batch *b, const char *case_id,
+                            const char *name, int64_t due_at);
+
+/* Remembers the reply to a request made with an Idempotency-Key. */
+int store_batch_idem_put(struct store_batch *b, const char *key,
+                         const uint8_t body_hash[32], int status,
+                         const char *response, int64_t at);
+
+/* An institution call, delivered later by the adapters' outbox worker. */
+int store_batch_outbox_add(struct store_batch *b, const char *case_id,
+                           const char *adapter, const char *operation,
+                           const char *idem_key, const char *payload,
+                           int64_t due_at);
+/* An alert; a second open alert of the same kind on a case is dropped. */
+int store_batch_alert_add(struct store_batch *b, const char *case_id,
+                          const char *kind, const char *severity,
+                          const char *recipient, const char *message,
+                          const char *status, int64_t at);
+/* Records a loaded workflow definition; the same (name, hash) twice is
+ * not an error. */
+int store_batch_workflow_put(struct store_batch *b, const char *name,
+                             int version, const char *hash, const char *source,
+                             int64_t at);
+
+/*
+ * Case reads. Results are JSON, built off the loop thread: a case is an
+ * object of its columns (data parsed), a list an array of such objects.
+ * The callback owns what it is given (json_decref it).
+ */
+typedef void (*store_json_cb)(int status, json_t *result, void *data);
+
+/* {"case": {...}, "children": [{id, workflow, status, spawn_key,
+ * terminal}, ...]}; CAIRN_ENOTFOUND when there is no such case. */
+int store_case_get(struct store *s, const char *id, store_json_cb cb,
+                   void *data);
+/* [{seq, at, actor, type, from_status, to_status, payload,
+ * workflow_version, hash}, ...] in order; [] for an unknown case. */
+int store_case_history(struct store *s, const char *id, store_json_cb cb,
+                       void *data);
+
+struct store_case_filter {
+	const char *workflow, *status, *subject, *queue, *owner; /* or NULL */
+	const char *after; /* keyset cursor: ids greater than this */
+	int limit;         /* 1..1000 */
+};
+/* {"cases": [...], "next": "<cursor>" | null}, ordered by id. */
+int store_case_list(struct store *s, const struct store_case_filter *f,
+                    store_json_cb cb, void *data);
+
+/* {"body_hash": hex, "status": n, "response": text, "created_at": ms},
+ * or CAIRN_ENOTFOUND. */
+int store_idem_get(struct store *s, const char *key, store_json_cb cb,
+                   void *data);
+
+/* {"due": [{case_id, name, due_at, event}, ...] (at most limit, due_at <=
+ * now, earliest first), "next_due": ms | null (the earliest after them)} */
+int store_timers_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                     void *data);
+
+/* Synchronous, for start-up: every recorded workflow version as
+ * [{name, version, hash}, ...]. */
+int store_workflows_sync(struct store *s, json_t **out);
 
 /* --- observation ----------------------------------------------------- */
 
