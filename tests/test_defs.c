@@ -200,68 +200,66 @@ struct defs_test_file {
 
 static const struct defs_test_file defs_test_files[] = {
         /* good files */
-        {"workflows", "ok.yaml", "name: ok\ndescription: fine\n", 0, 0, 0,
-         NULL},
-        {"workflows", "ok.yml", "---\nname: \"quoted_1\"\n...\n", 0, 0, 0,
-         NULL},
+        {"adapters", "ok.yaml", "name: ok\ndescription: fine\n", 0, 0, 0, NULL},
+        {"adapters", "ok.yml", "---\nname: \"quoted_1\"\n...\n", 0, 0, 0, NULL},
         {"adapters", "a.yaml", "name: a\nx: &anchor [1, 2]\ny: *anchor\n", 0, 0,
          0, NULL},
-        {"workflows", "n.yaml",
+        {"adapters", "n.yaml",
          "name: a234567890123456789012345678901234567890123456789012345678901"
          "234\n",
          0, 0, 0, NULL},
         /* names */
-        {"workflows", "n.yaml", "description: x\n", 1, 1, 1, "missing 'name'"},
-        {"workflows", "n.yaml", "description: x\nname: Foo\n", 1, 2, 7,
+        {"adapters", "n.yaml", "description: x\n", 1, 1, 1, "missing 'name'"},
+        {"adapters", "n.yaml", "description: x\nname: Foo\n", 1, 2, 7,
          "name 'Foo' is not valid"},
-        {"workflows", "n.yaml", "name: 1abc\n", 1, 1, 7, "not valid"},
-        {"workflows", "n.yaml", "name: a-b\n", 1, 1, 7, "not valid"},
-        {"workflows", "n.yaml", "name: ''\n", 1, 1, 7, "not valid"},
-        {"workflows", "n.yaml",
+        {"adapters", "n.yaml", "name: 1abc\n", 1, 1, 7, "not valid"},
+        {"adapters", "n.yaml", "name: a-b\n", 1, 1, 7, "not valid"},
+        {"adapters", "n.yaml", "name: ''\n", 1, 1, 7, "not valid"},
+        {"adapters", "n.yaml",
          "name: a2345678901234567890123456789012345678901234567890123456789012"
          "345\n",
          1, 1, 7, "not valid"},
-        {"workflows", "n.yaml", "name: [a]\n", 1, 1, 7,
+        {"adapters", "n.yaml", "name: [a]\n", 1, 1, 7,
          "name must be a string, not a list"},
-        {"workflows", "n.yaml", "name:\n  a: b\n", 1, 2, 3,
+        {"adapters", "n.yaml", "name:\n  a: b\n", 1, 2, 3,
          "name must be a string, not a mapping"},
-        {"workflows", "n.yaml", "name: true\n", 1, 1, 7,
+        {"adapters", "n.yaml", "name: true\n", 1, 1, 7,
          "name must be a string"},
-        {"workflows", "n.yaml", "name: null\n", 1, 1, 7,
+        {"adapters", "n.yaml", "name: null\n", 1, 1, 7,
          "name must be a string"},
-        {"workflows", "n.yaml", "name: !!int abc\n", 1, 1, 7,
+        {"adapters", "n.yaml", "name: !!int abc\n", 1, 1, 7,
          "name must be a string"},
-        {"workflows", "n.yaml", "name: \"a\\0b\"\n", 1, 1, 7, "not valid"},
-        {"workflows", "n.yaml", "- name: a\n", 1, 1, 1,
+        {"adapters", "n.yaml", "name: \"a\\0b\"\n", 1, 1, 7, "not valid"},
+        {"adapters", "n.yaml", "- name: a\n", 1, 1, 1,
          "a definition must be a mapping with a 'name', not a list"},
-        {"workflows", "n.yaml", "just words\n", 1, 1, 1, "must be a mapping"},
+        {"adapters", "n.yaml", "just words\n", 1, 1, 1, "must be a mapping"},
         /* keys */
-        {"workflows", "k.yaml", "name: a\nname: b\n", 1, 2, 1,
+        {"adapters", "k.yaml", "name: a\nname: b\n", 1, 2, 1,
          "duplicate key 'name' (first at line 1, column 1)"},
-        {"workflows", "k.yaml",
+        {"adapters", "k.yaml",
          "name: a\nstatuses:\n  s1: {}\n  s2: {}\n  s1: {}\n", 1, 5, 3,
          "duplicate key 's1' (first at line 3, column 3)"},
-        {"workflows", "k.yaml", "name: a\nlist:\n  - {x: 1, y: 2, x: 3}\n", 1,
-         3, 18, "duplicate key 'x' (first at line 3, column 6)"},
-        {"workflows", "k.yaml", "name: a\n\"x\": 1\n'x': 2\n", 1, 3, 1,
+        {"adapters", "k.yaml", "name: a\nlist:\n  - {x: 1, y: 2, x: 3}\n", 1, 3,
+         18, "duplicate key 'x' (first at line 3, column 6)"},
+        {"adapters", "k.yaml", "name: a\n\"x\": 1\n'x': 2\n", 1, 3, 1,
          "duplicate key 'x'"},
-        {"workflows", "k.yaml", "name: a\n? [x]\n: 1\n", 1, 2, 3,
+        {"adapters", "k.yaml", "name: a\n? [x]\n: 1\n", 1, 2, 3,
          "a key must be a scalar, not a list"},
-        {"workflows", "k.yaml", "name: a\nb: {x: 1, x: 2, x: 3}\n", 2, 2, 11,
+        {"adapters", "k.yaml", "name: a\nb: {x: 1, x: 2, x: 3}\n", 2, 2, 11,
          "duplicate key 'x' (first at line 2, column 5)"},
         /* YAML syntax, at libyaml's (1-based) mark */
-        {"workflows", "s.yaml", "name: a\nlist: [a, b\n", 1, 3, 1,
+        {"adapters", "s.yaml", "name: a\nlist: [a, b\n", 1, 3, 1,
          "did not find expected ',' or ']'"},
-        {"workflows", "s.yaml", "name: a\nx:\n\ty: 1\n", 1, 3, 1,
+        {"adapters", "s.yaml", "name: a\nx:\n\ty: 1\n", 1, 3, 1,
          "found character that cannot start any token"},
-        {"workflows", "s.yaml", "name: a\nx: *nowhere\n", 1, 2, 4,
+        {"adapters", "s.yaml", "name: a\nx: *nowhere\n", 1, 2, 4,
          "undefined alias"},
-        {"workflows", "s.yaml", "name: a\nx: \"\xc3\x28\"\n", 1, 2, 6,
+        {"adapters", "s.yaml", "name: a\nx: \"\xc3\x28\"\n", 1, 2, 6,
          "invalid trailing UTF-8 octet"},
-        {"workflows", "s.yaml", "name: a\n---\nname: b\n", 1, 2, 1,
+        {"adapters", "s.yaml", "name: a\n---\nname: b\n", 1, 2, 1,
          "more than one YAML document"},
-        {"workflows", "s.yaml", "", 1, 0, 0, "empty definition"},
-        {"workflows", "s.yaml", "# only a comment\n", 1, 0, 0,
+        {"adapters", "s.yaml", "", 1, 0, 0, "empty definition"},
+        {"adapters", "s.yaml", "# only a comment\n", 1, 0, 0,
          "empty definition"},
         /* Lua rule files */
         {"rules", "r.lua", "return 1\n", 0, 0, 0, NULL},
@@ -278,8 +276,8 @@ static const struct defs_test_file defs_test_files[] = {
         {"rules", "r.lua", "-- \xc3\xa9\xc3\xa9 \xff\n", 1, 1, 7,
          "invalid UTF-8"},
         /* files that are not definitions of the kind */
-        {"workflows", "w.lua", "return 1\n", 1, 0, 0,
-         "not a workflow definition (expected *.yaml or *.yml)"},
+        {"adapters", "w.lua", "return 1\n", 1, 0, 0,
+         "not a adapter definition (expected *.yaml or *.yml)"},
         {"rules", "notes.txt", "hello\n", 1, 0, 0,
          "not a rule definition (expected *.yaml or *.yml or *.lua)"},
         {"adapters", "yaml", "name: a\n", 1, 0, 0, "not a adapter"},
@@ -334,7 +332,7 @@ Test(defs, nul_byte_in_yaml)
 	struct defs_test_log log;
 
 	write_bytes("w.yaml", "name: a\nx: \0\n", 13);
-	cr_expect_eq(check_one("workflows", "w.yaml", &log), 1, "%s",
+	cr_expect_eq(check_one("adapters", "w.yaml", &log), 1, "%s",
 	             dump(&log));
 	cr_expect_eq(log.e[0].line, 2);
 	cr_expect_eq(log.e[0].column, 4);
@@ -344,7 +342,7 @@ Test(defs, missing_file_and_unknown_kind)
 {
 	struct defs_test_log log;
 
-	cr_expect_eq(check_one("workflows", "nope.yaml", &log), 1);
+	cr_expect_eq(check_one("adapters", "nope.yaml", &log), 1);
 	cr_expect_not_null(strstr(log.e[0].msg, strerror(ENOENT)), "%s",
 	                   dump(&log));
 	write_file("w.yaml", "name: a\n");
@@ -386,8 +384,8 @@ Test(defs, duplicate_names)
 	write_file("w/b.yaml", "# another\n\nname: apply\n");
 	write_file("w/c.yaml", "name: other\n");
 	tmp_path(dir, sizeof(dir), "w");
-	cr_expect_eq(defs_check_dir("workflows", dir, collect, &log, &nfiles),
-	             1, "%s", dump(&log));
+	cr_expect_eq(defs_check_dir("adapters", dir, collect, &log, &nfiles), 1,
+	             "%s", dump(&log));
 	cr_expect_eq(nfiles, 3);
 	cr_assert_eq(log.n, 1, "%s", dump(&log));
 	cr_expect_str_eq(log.e[0].file,
@@ -395,7 +393,7 @@ Test(defs, duplicate_names)
 	cr_expect_eq(log.e[0].line, 3);
 	cr_expect_eq(log.e[0].column, 7);
 	snprintf(want, sizeof(want),
-	         "duplicate workflow name 'apply'; first defined at "
+	         "duplicate adapter name 'apply'; first defined at "
 	         "%s/w/a.yaml:1:7",
 	         tmpdir);
 	cr_expect_str_eq(log.e[0].msg, want);
@@ -421,7 +419,7 @@ Test(defs, duplicate_names_across_directories)
 	cr_expect_not_null(strstr(log.e[0].msg, "duplicate adapter name"), "%s",
 	                   dump(&log));
 	memset(&log, 0, sizeof(log));
-	cr_expect_eq(defs_check_dir("workflows", d3, collect, &log, NULL), 0);
+	cr_expect_eq(defs_check_dir("adapters", d3, collect, &log, NULL), 0);
 }
 
 /* Sorted, recursive, dotfiles skipped; other files are warnings. */
@@ -438,8 +436,8 @@ Test(defs, directory_walk)
 	write_file("w/.git/x.yaml", "not: [valid");
 	write_file("w/README.md", "# workflows\n");
 	tmp_path(dir, sizeof(dir), "w");
-	cr_expect_eq(defs_check_dir("workflows", dir, collect, &log, &nfiles),
-	             3, "%s", dump(&log));
+	cr_expect_eq(defs_check_dir("adapters", dir, collect, &log, &nfiles), 3,
+	             "%s", dump(&log));
 	cr_expect_eq(nfiles, 3);
 	cr_assert_eq(log.n, 4, "%s", dump(&log));
 	cr_expect_str_eq(log.e[0].file,
@@ -485,7 +483,7 @@ Test(defs, nesting_depth)
 		buf[n++] = ']';
 	buf[n++] = '\n';
 	write_bytes("ok.yaml", buf, (size_t)n);
-	cr_expect_eq(check_one("workflows", "ok.yaml", &log), 0, "%s",
+	cr_expect_eq(check_one("adapters", "ok.yaml", &log), 0, "%s",
 	             dump(&log));
 
 	/* one more */
@@ -496,7 +494,7 @@ Test(defs, nesting_depth)
 		buf[n++] = ']';
 	buf[n++] = '\n';
 	write_bytes("deep.yaml", buf, (size_t)n);
-	cr_expect_eq(check_one("workflows", "deep.yaml", &log), 1, "%s",
+	cr_expect_eq(check_one("adapters", "deep.yaml", &log), 1, "%s",
 	             dump(&log));
 	cr_expect_eq(log.e[0].line, 2);
 	cr_expect_eq(log.e[0].column, 4 + DEFS_MAX_DEPTH - 1);
@@ -520,7 +518,7 @@ Test(defs, very_deep_nesting)
 		buf[n++] = ']';
 	write_bytes("deep.yaml", buf, n);
 	free(buf);
-	cr_expect_eq(check_one("workflows", "deep.yaml", &log), 1, "%s",
+	cr_expect_eq(check_one("adapters", "deep.yaml", &log), 1, "%s",
 	             dump(&log));
 	cr_expect_eq(log.e[0].line, 2);
 	cr_expect_eq(log.e[0].column, 4 + DEFS_MAX_DEPTH - 1);
@@ -534,7 +532,7 @@ Test(defs, aliases_neither_loop_nor_explode)
 	int n, i, j;
 
 	write_file("loop.yaml", "name: a\nx: &a [1, *a]\ny: &m {k: *m}\n");
-	check_one("workflows", "loop.yaml", &log);
+	check_one("adapters", "loop.yaml", &log);
 
 	n = snprintf(buf, sizeof(buf), "name: a\na0: &a0 [x, x, x]\n");
 	for (i = 1; i < 40; i++) {
@@ -546,7 +544,7 @@ Test(defs, aliases_neither_loop_nor_explode)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "]\n");
 	}
 	write_bytes("laughs.yaml", buf, (size_t)n);
-	cr_expect_eq(check_one("workflows", "laughs.yaml", &log), 0, "%s",
+	cr_expect_eq(check_one("adapters", "laughs.yaml", &log), 0, "%s",
 	             dump(&log));
 }
 
@@ -560,7 +558,7 @@ Test(defs, too_large)
 	memset(big, '#', len);
 	memcpy(big, "name: a\n", 8);
 	write_bytes("big.yaml", big, len);
-	cr_expect_eq(check_one("workflows", "big.yaml", &log), 1);
+	cr_expect_eq(check_one("adapters", "big.yaml", &log), 1);
 	cr_expect_not_null(strstr(log.e[0].msg, "too large"), "%s", dump(&log));
 	write_bytes("big.lua", big, len);
 	cr_expect_eq(check_one("rules", "big.lua", &log), 1);
@@ -573,7 +571,7 @@ Test(defs, too_large)
 	memcpy(big, "name: a\n", 8);
 	write_bytes("cap.yaml", big, DEFS_FILE_MAX);
 	free(big);
-	cr_expect_eq(check_one("workflows", "cap.yaml", &log), 0, "%s",
+	cr_expect_eq(check_one("adapters", "cap.yaml", &log), 0, "%s",
 	             dump(&log));
 }
 
@@ -591,7 +589,7 @@ Test(defs, many_duplicate_keys)
 		n += (size_t)sprintf(buf + n, "k%zu: 1\n", i % 50000);
 	write_bytes("dups.yaml", buf, n);
 	free(buf);
-	rc = check_one("workflows", "dups.yaml", &log);
+	rc = check_one("adapters", "dups.yaml", &log);
 	/* 20 errors, then one saying the rest are not shown */
 	cr_expect_eq(rc, 21, "%d:%s", rc, dump(&log));
 	cr_expect_eq(log.e[0].line, 50002);
@@ -616,7 +614,7 @@ Test(defs, binary_garbage)
 			buf[i] = (char)(seed >> 16);
 		}
 		write_bytes("g.yaml", buf, len);
-		cr_expect_geq(check_one("workflows", "g.yaml", &log), 1,
+		cr_expect_geq(check_one("adapters", "g.yaml", &log), 1,
 		              "round %d", round);
 		write_bytes("g.lua", buf, len);
 		cr_expect_geq(check_one("rules", "g.lua", &log), 1, "round %d",

@@ -10,6 +10,7 @@
  * so aliases can neither loop nor multiply the work.
  */
 #include "defs.h"
+#include "workflow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,10 @@ struct checker {
 	int unique; /* remember names and refuse duplicates */
 	struct defs_name *names;
 	size_t nnames, cap;
+	/* workflow files that passed the generic checks, for the workflow
+	 * language's own pass once every name is known */
+	char **wf_files;
+	size_t nwf, wfcap;
 };
 
 /* The YAML file being checked. */
@@ -369,9 +374,69 @@ check_top(struct yfile *yf, const yaml_node_t *root)
 		note_name(yf, name, v);
 }
 
+/* Queues a clean workflow file for the language pass. */
+static void
+note_workflow_file(struct checker *ck, const char *path)
+{
+	if (ck->nwf == ck->wfcap) {
+		size_t ncap = ck->wfcap ? ck->wfcap * 2 : 16;
+		char **nn = realloc(ck->wf_files, ncap * sizeof(*nn));
+
+		if (nn == NULL) {
+			report(ck, 0, path, 0, 0, "out of memory");
+			return;
+		}
+		ck->wf_files = nn;
+		ck->wfcap = ncap;
+	}
+	if ((ck->wf_files[ck->nwf] = strdup(path)) != NULL)
+		ck->nwf++;
+}
+
+static void
+wf_report(const struct cairn_err *e, int warning, void *data)
+{
+	struct checker *ck = data;
+
+	if (!warning)
+		ck->errors++;
+	if (ck->cb != NULL)
+		ck->cb(e, warning, ck->data);
+}
+
+/*
+ * The workflow language's checks (statuses, transitions, reachability,
+ * references) on every file that passed the generic ones, with every
+ * workflow name of this run known, so a spawn of an unknown workflow is
+ * caught.
+ */
+static void
+check_workflows(struct checker *ck)
+{
+	const char **names = calloc(ck->nnames + 1, sizeof(*names));
+	struct wf_known known = {0};
+
+	if (names == NULL) {
+		report(ck, 0, "", 0, 0, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < ck->nnames; i++)
+		names[i] = ck->names[i].name;
+	known.workflows = names;
+	for (size_t i = 0; i < ck->nwf; i++) {
+		struct wf_def *def = NULL;
+
+		wf_def_load(ck->wf_files[i], ck->unique ? &known : NULL,
+		            wf_report, ck, &def);
+		wf_def_free(def);
+	}
+	free(names);
+}
+
 static void
 check_yaml(struct checker *ck, const char *path)
 {
+	int errors_before = ck->errors;
 	struct yamlfile yfile;
 	struct cairn_err e;
 	struct yfile yf;
@@ -406,6 +471,8 @@ check_yaml(struct checker *ck, const char *path)
 	/* a second document would be ignored by every loader: refuse it */
 	if (yamlfile_expect_end(&yfile, "a definition file holds one", &e) < 0)
 		report_err(ck, &e);
+	if (ck->errors == errors_before && !strcmp(ck->kind, "workflows"))
+		note_workflow_file(ck, path);
 out:
 	yamlfile_close(&yfile);
 }
@@ -668,6 +735,9 @@ checker_close(struct checker *ck)
 		free(ck->names[i].file);
 	}
 	free(ck->names);
+	for (i = 0; i < ck->nwf; i++)
+		free(ck->wf_files[i]);
+	free(ck->wf_files);
 }
 
 int
@@ -702,6 +772,7 @@ defs_check_dirs(const char *kind, const char *const *dirs, int ndirs,
 			rootlen++;
 		walk_dir(&ck, dir, rootlen, 0);
 	}
+	check_workflows(&ck);
 	checker_close(&ck);
 	if (nfiles)
 		*nfiles = ck.nfiles;
@@ -724,6 +795,7 @@ defs_check_file(const char *kind, const char *path, defs_report_cb cb,
 	if (checker_init(&ck, kind, cb, data) < 0)
 		return ck.errors;
 	check_path(&ck, path, path, 0);
+	check_workflows(&ck);
 	checker_close(&ck);
 	return ck.errors;
 }

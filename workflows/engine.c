@@ -87,8 +87,8 @@ status_index(const struct wf_def *d, const char *name)
 static int
 from_covers(const struct wf_transition *t, int status)
 {
-	if (t->from_any)
-		return 1;
+	/* "from: any" means every status that is not terminal; the loader
+	 * lists them in from, which is what is checked */
 	for (int i = 0; i < t->nfrom; i++)
 		if (t->from[i] == status)
 			return 1;
