@@ -31,6 +31,8 @@ enum {
 
 struct opts {
 	const char *url, *token, *db, *role, *scope, *label;
+	const char *subject, *data, *workflow, *status, *queue;
+	const char *idem;
 	int json;
 };
 
@@ -53,6 +55,17 @@ usage(FILE *f)
 	        "into that database\n"
 	        "  token list                   every token (admin)\n"
 	        "  token revoke ID              revoke a token (admin)\n"
+	        "  open WORKFLOW [--subject S] [--data JSON] "
+	        "[--idempotency-key K]\n"
+	        "                               open a case\n"
+	        "  cases [--workflow W] [--status S] [--subject S] [--queue "
+	        "Q]\n"
+	        "                               list the cases you may see\n"
+	        "  case ID                      a case, its children and what "
+	        "you may send\n"
+	        "  history ID                   a case's history\n"
+	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
+	        "                               send an event to a case\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
@@ -115,6 +128,12 @@ call(const struct opts *o, const char *method, const char *path, json_t *body,
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		         o->token);
 		hdrs = curl_slist_append(hdrs, auth);
+	}
+	if (o->idem != NULL) {
+		char ik[200];
+
+		snprintf(ik, sizeof(ik), "Idempotency-Key: %.150s", o->idem);
+		hdrs = curl_slist_append(hdrs, ik);
 	}
 	if (body != NULL) {
 		text = json_dumps(body, JSON_COMPACT);
@@ -437,6 +456,141 @@ cmd_token(const struct opts *o, int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* --data JSON, parsed; sets *bad after saying why when it is not an
+ * object */
+static json_t *
+data_arg(const struct opts *o, int *bad)
+{
+	json_error_t e;
+	json_t *d;
+
+	*bad = 0;
+	if (o->data == NULL)
+		return NULL;
+	d = json_loads(o->data, 0, &e);
+	if (d == NULL || !json_is_object(d)) {
+		fprintf(stderr, "cairn: --data must be a JSON object%s%s\n",
+		        d ? "" : ": ", d ? "" : e.text);
+		json_decref(d);
+		*bad = 1;
+		return NULL;
+	}
+	return d;
+}
+
+/* Prints a reply as indented JSON: cases are documents, not rows. */
+static int
+reply_out(int st, int want, json_t *r)
+{
+	int code = EXIT_OK;
+
+	if (st != want)
+		code = fail_reply(st, r);
+	else
+		print_json(r);
+	json_decref(r);
+	return code;
+}
+
+static int
+cmd_open(const struct opts *o, const char *workflow)
+{
+	int bad, st;
+	json_t *data = data_arg(o, &bad), *body, *r = NULL;
+
+	if (bad)
+		return EXIT_USAGE;
+	body = json_pack("{s:s}", "workflow", workflow);
+	if (o->subject)
+		json_object_set_new(body, "subject", json_string(o->subject));
+	if (data)
+		json_object_set_new(body, "data", data);
+	st = call(o, "POST", "/v1/cases", body, &r);
+	json_decref(body);
+	return reply_out(st, 201, r);
+}
+
+static int
+cmd_send(const struct opts *o, const char *id, const char *event)
+{
+	int bad, st;
+	json_t *data = data_arg(o, &bad), *body, *r = NULL;
+	char path[256];
+
+	if (bad)
+		return EXIT_USAGE;
+	body = json_pack("{s:s}", "type", event);
+	if (data)
+		json_object_set_new(body, "data", data);
+	snprintf(path, sizeof(path), "/v1/cases/%.100s/events", id);
+	st = call(o, "POST", path, body, &r);
+	json_decref(body);
+	return reply_out(st, 200, r);
+}
+
+static int
+cmd_get(const struct opts *o, const char *prefix, const char *id,
+        const char *suffix)
+{
+	char path[300];
+	json_t *r = NULL;
+	int st;
+
+	snprintf(path, sizeof(path), "%s%.100s%s", prefix, id, suffix);
+	st = call(o, "GET", path, NULL, &r);
+	return reply_out(st, 200, r);
+}
+
+/* Appends name=value, percent-encoded, to a query string. */
+static void
+query_add(char *q, size_t len, const char *name, const char *v)
+{
+	size_t n = strlen(q);
+
+	if (v == NULL)
+		return;
+	n += (size_t)snprintf(q + n, len - n, "%s%s=", n ? "&" : "?", name);
+	for (; *v && n + 4 < len; v++) {
+		unsigned char ch = (unsigned char)*v;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~:@", ch))
+			q[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(q + n, len - n, "%%%02X", ch);
+	}
+	q[n] = '\0';
+}
+
+static int
+cmd_cases(const struct opts *o)
+{
+	char q[1024] = "", path[1100];
+	json_t *r = NULL, *c;
+	size_t i;
+	int st;
+
+	query_add(q, sizeof(q), "workflow", o->workflow);
+	query_add(q, sizeof(q), "status", o->status);
+	query_add(q, sizeof(q), "subject", o->subject);
+	query_add(q, sizeof(q), "queue", o->queue);
+	snprintf(path, sizeof(path), "/v1/cases%s", q);
+	st = call(o, "GET", path, NULL, &r);
+	if (st != 200 || o->json)
+		return reply_out(st, 200, r);
+	printf("%-37s %-22s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "SUBJECT");
+	json_array_foreach(json_object_get(r, "cases"), i, c)
+	{
+		printf("%-37s %-22s %-22s %s\n",
+		       json_string_value(json_object_get(c, "id")),
+		       json_string_value(json_object_get(c, "workflow")),
+		       json_string_value(json_object_get(c, "status")),
+		       json_string_value(json_object_get(c, "subject")));
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -463,6 +617,18 @@ main(int argc, char **argv)
 			slot = &o.scope;
 		else if (!strcmp(a, "--label"))
 			slot = &o.label;
+		else if (!strcmp(a, "--subject"))
+			slot = &o.subject;
+		else if (!strcmp(a, "--data"))
+			slot = &o.data;
+		else if (!strcmp(a, "--workflow"))
+			slot = &o.workflow;
+		else if (!strcmp(a, "--status"))
+			slot = &o.status;
+		else if (!strcmp(a, "--queue"))
+			slot = &o.queue;
+		else if (!strcmp(a, "--idempotency-key"))
+			slot = &o.idem;
 		else if (!strcmp(a, "--json")) {
 			o.json = 1;
 			continue;
@@ -511,6 +677,16 @@ main(int argc, char **argv)
 		code = cmd_check(args[1]);
 	else if (!strcmp(args[0], "token"))
 		code = cmd_token(&o, nargs - 1, args + 1);
+	else if (!strcmp(args[0], "open") && nargs == 2)
+		code = cmd_open(&o, args[1]);
+	else if (!strcmp(args[0], "cases") && nargs == 1)
+		code = cmd_cases(&o);
+	else if (!strcmp(args[0], "case") && nargs == 2)
+		code = cmd_get(&o, "/v1/cases/", args[1], "");
+	else if (!strcmp(args[0], "history") && nargs == 2)
+		code = cmd_get(&o, "/v1/cases/", args[1], "/history");
+	else if (!strcmp(args[0], "send") && nargs == 3)
+		code = cmd_send(&o, args[1], args[2]);
 	else if (!strcmp(args[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION);
 		code = EXIT_OK;

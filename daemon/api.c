@@ -16,36 +16,25 @@
 
 #include <openssl/crypto.h>
 
+#include "api_int.h"
 #include "daemon.h"
 #include "log.h"
 #include "router.h"
-
-struct api_call {
-	struct daemon *d;
-	struct http_req *req;
-	const struct route *route;
-	struct route_match m;
-	struct principal who;
-	int authenticated;
-	json_t *body; /* the parsed body for routes that take one */
-	char token[AUTH_TOKEN_LEN + 1];
-	struct store_token tok; /* for token creation */
-};
 
 static const char unmatched_route[] = "unmatched";
 
 /* --- replies ------------------------------------------------------------ */
 
-static void
-call_free(struct api_call *c)
+void
+api_call_free(struct api_call *c)
 {
 	json_decref(c->body);
 	OPENSSL_cleanse(c->token, sizeof(c->token));
 	free(c);
 }
 
-static void
-reply_json(struct api_call *c, int status, json_t *o, const char *headers)
+void
+api_reply_json(struct api_call *c, int status, json_t *o, const char *headers)
 {
 	char *text =
 	        o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -60,38 +49,38 @@ reply_json(struct api_call *c, int status, json_t *o, const char *headers)
 		             strlen(text));
 		free(text);
 	}
-	call_free(c);
+	api_call_free(c);
 }
 
-static void
-reply_problem(struct api_call *c, int status, const char *slug,
-              const char *detail, json_t *extra, const char *headers)
+void
+api_reply_problem(struct api_call *c, int status, const char *slug,
+                  const char *detail, json_t *extra, const char *headers)
 {
 	http_respond_problem(c->req, status, slug, detail, extra, headers);
 	json_decref(extra);
-	call_free(c);
+	api_call_free(c);
 }
 
 /* Maps a store failure to a reply a client can act on. */
-static void
-reply_store_error(struct api_call *c, int status, const char *msg)
+void
+api_reply_store_error(struct api_call *c, int status, const char *msg)
 {
 	switch (status) {
 	case CAIRN_ENOTFOUND:
-		reply_problem(c, 404, "not-found", msg, NULL, NULL);
+		api_reply_problem(c, 404, "not-found", msg, NULL, NULL);
 		return;
 	case CAIRN_ECONFLICT:
-		reply_problem(c, 409, "conflict", msg, NULL, NULL);
+		api_reply_problem(c, 409, "conflict", msg, NULL, NULL);
 		return;
 	default:
 		log_write(LOG_ERROR, c->req->request_id, NULL, NULL,
 		          "write failed: %s",
 		          msg ? msg : cairn_strerror(status));
-		reply_problem(c, 503,
-		              status == CAIRN_EFULL ? "storage-full"
-		                                    : "storage-unavailable",
-		              msg ? msg : cairn_strerror(status), NULL,
-		              "Retry-After: 5\r\n");
+		api_reply_problem(c, 503,
+		                  status == CAIRN_EFULL ? "storage-full"
+		                                        : "storage-unavailable",
+		                  msg ? msg : cairn_strerror(status), NULL,
+		                  "Retry-After: 5\r\n");
 	}
 }
 
@@ -104,7 +93,7 @@ h_healthz(struct api_call *c)
 
 	http_respond(c->req, 200, "application/json", NULL, body,
 	             sizeof(body) - 1);
-	call_free(c);
+	api_call_free(c);
 }
 
 static void
@@ -113,14 +102,14 @@ readyz_done(int status, const char *msg, void *data)
 	struct api_call *c = data;
 
 	if (status != 0) {
-		reply_problem(c, 503, "not-ready", msg, NULL,
-		              "Retry-After: 5\r\n");
+		api_reply_problem(c, 503, "not-ready", msg, NULL,
+		                  "Retry-After: 5\r\n");
 		return;
 	}
-	reply_json(c, 200,
-	           json_pack("{s:s, s:s}", "status", "ready", "database",
-	                     "writable"),
-	           NULL);
+	api_reply_json(c, 200,
+	               json_pack("{s:s, s:s}", "status", "ready", "database",
+	                         "writable"),
+	               NULL);
 }
 
 static void
@@ -130,7 +119,8 @@ h_readyz(struct api_call *c)
 	char now[32];
 
 	if (c->d->stopping) {
-		reply_problem(c, 503, "not-ready", "shutting down", NULL, NULL);
+		api_reply_problem(c, 503, "not-ready", "shutting down", NULL,
+		                  NULL);
 		return;
 	}
 	/* a real durable write: "writable" means a commit just succeeded */
@@ -139,11 +129,13 @@ h_readyz(struct api_call *c)
 	if (b == NULL || store_batch_meta_put(b, "readyz_probe", now) != 0) {
 		if (b)
 			store_batch_free(b);
-		reply_problem(c, 503, "not-ready", "out of memory", NULL, NULL);
+		api_reply_problem(c, 503, "not-ready", "out of memory", NULL,
+		                  NULL);
 		return;
 	}
 	if (store_batch_submit(c->d->store, b, readyz_done, c) != 0)
-		reply_problem(c, 503, "not-ready", "shutting down", NULL, NULL);
+		api_reply_problem(c, 503, "not-ready", "shutting down", NULL,
+		                  NULL);
 }
 
 static void
@@ -156,24 +148,25 @@ h_metrics(struct api_call *c)
 	text = metrics_render(&c->d->metrics, &sm,
 	                      http_server_connections(c->d->http));
 	if (text == NULL) {
-		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		api_reply_problem(c, 500, "internal", "out of memory", NULL,
+		                  NULL);
 		return;
 	}
 	http_respond(c->req, 200, "text/plain; version=0.0.4", NULL, text,
 	             strlen(text));
 	free(text);
-	call_free(c);
+	api_call_free(c);
 }
 
 static void
 h_whoami(struct api_call *c)
 {
-	reply_json(c, 200,
-	           json_pack("{s:s, s:s?, s:s}", "role",
-	                     auth_role_name(c->who.role), "scope",
-	                     c->who.scope[0] ? c->who.scope : NULL, "token_id",
-	                     c->who.token_id),
-	           NULL);
+	api_reply_json(c, 200,
+	               json_pack("{s:s, s:s?, s:s}", "role",
+	                         auth_role_name(c->who.role), "scope",
+	                         c->who.scope[0] ? c->who.scope : NULL,
+	                         "token_id", c->who.token_id),
+	               NULL);
 }
 
 static json_t *
@@ -198,7 +191,7 @@ token_created(int status, const char *msg, void *data)
 	json_t *o;
 
 	if (status != 0) {
-		reply_store_error(c, status, msg);
+		api_reply_store_error(c, status, msg);
 		return;
 	}
 	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
@@ -208,7 +201,7 @@ token_created(int status, const char *msg, void *data)
 	if (o != NULL)
 		json_object_set_new(o, "token", json_string(c->token));
 	snprintf(loc, sizeof(loc), "Location: /v1/tokens/%s\r\n", c->tok.id);
-	reply_json(c, 201, o, loc);
+	api_reply_json(c, 201, o, loc);
 }
 
 static void
@@ -233,30 +226,33 @@ h_token_create(struct api_call *c)
 			        "unknown member '%.64s'; expected role, scope, "
 			        "label",
 			        key);
-			reply_problem(c, 422, "invalid-body", d, NULL, NULL);
+			api_reply_problem(c, 422, "invalid-body", d, NULL,
+			                  NULL);
 			return;
 		}
 	}
 	if (!json_is_string(role) ||
 	    auth_role_parse(json_string_value(role), &r) != 0) {
-		reply_problem(c, 422, "invalid-body",
-		              "'role' must be one of student, counselor, "
-		              "aid_officer, admissions, institution, policy, "
-		              "admin",
-		              NULL, NULL);
+		api_reply_problem(
+		        c, 422, "invalid-body",
+		        "'role' must be one of student, counselor, "
+		        "aid_officer, admissions, institution, policy, "
+		        "admin",
+		        NULL, NULL);
 		return;
 	}
 	if (scope != NULL && !json_is_string(scope)) {
-		reply_problem(c, 422, "invalid-body",
-		              "'scope' must be a string", NULL, NULL);
+		api_reply_problem(c, 422, "invalid-body",
+		                  "'scope' must be a string", NULL, NULL);
 		return;
 	}
 	if (label != NULL &&
 	    (!json_is_string(label) || json_string_length(label) > 128 ||
 	     strlen(json_string_value(label)) != json_string_length(label))) {
-		reply_problem(c, 422, "invalid-body",
-		              "'label' must be a string of at most 128 bytes",
-		              NULL, NULL);
+		api_reply_problem(
+		        c, 422, "invalid-body",
+		        "'label' must be a string of at most 128 bytes", NULL,
+		        NULL);
 		return;
 	}
 	if (auth_scope_check(r, scope ? json_string_value(scope) : "", &why)) {
@@ -264,13 +260,13 @@ h_token_create(struct api_call *c)
 
 		snprintf(d, sizeof(d), "'scope' for role %s: %s",
 		         auth_role_name(r), why);
-		reply_problem(c, 422, "invalid-body", d, NULL, NULL);
+		api_reply_problem(c, 422, "invalid-body", d, NULL, NULL);
 		return;
 	}
 	memset(&c->tok, 0, sizeof(c->tok));
 	if (auth_token_new(c->token, c->tok.hash, c->tok.id) != 0) {
-		reply_problem(c, 500, "internal", "no randomness available",
-		              NULL, NULL);
+		api_reply_problem(c, 500, "internal", "no randomness available",
+		                  NULL, NULL);
 		return;
 	}
 	snprintf(c->tok.role, sizeof(c->tok.role), "%s", auth_role_name(r));
@@ -283,12 +279,13 @@ h_token_create(struct api_call *c)
 	if (b == NULL || store_batch_token_create(b, &c->tok) != 0) {
 		if (b)
 			store_batch_free(b);
-		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		api_reply_problem(c, 500, "internal", "out of memory", NULL,
+		                  NULL);
 		return;
 	}
 	if (store_batch_submit(c->d->store, b, token_created, c) != 0)
-		reply_problem(c, 503, "storage-unavailable", "shutting down",
-		              NULL, NULL);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
 }
 
 static void
@@ -298,21 +295,21 @@ tokens_listed(int status, const struct store_token *toks, size_t n, void *data)
 	json_t *arr;
 
 	if (status != 0) {
-		reply_store_error(c, status, cairn_strerror(status));
+		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++)
 		json_array_append_new(arr, token_json(&toks[i]));
-	reply_json(c, 200, json_pack("{s:o}", "tokens", arr), NULL);
+	api_reply_json(c, 200, json_pack("{s:o}", "tokens", arr), NULL);
 }
 
 static void
 h_token_list(struct api_call *c)
 {
 	if (store_token_list(c->d->store, tokens_listed, c) != 0)
-		reply_problem(c, 503, "storage-unavailable", "shutting down",
-		              NULL, NULL);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
 }
 
 static void
@@ -321,12 +318,12 @@ token_revoked(int status, const char *msg, void *data)
 	struct api_call *c = data;
 
 	if (status == CAIRN_ENOTFOUND) {
-		reply_problem(c, 404, "not-found",
-		              "no active token has that id", NULL, NULL);
+		api_reply_problem(c, 404, "not-found",
+		                  "no active token has that id", NULL, NULL);
 		return;
 	}
 	if (status != 0) {
-		reply_store_error(c, status, msg);
+		api_reply_store_error(c, status, msg);
 		return;
 	}
 	/* the cache must not keep a revoked token alive */
@@ -334,7 +331,7 @@ token_revoked(int status, const char *msg, void *data)
 	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
 	          "token %s revoked by %s", c->m.params[0], c->who.token_id);
 	http_respond(c->req, 204, NULL, NULL, NULL, 0);
-	call_free(c);
+	api_call_free(c);
 }
 
 static void
@@ -346,17 +343,22 @@ h_token_revoke(struct api_call *c)
 	    store_batch_token_revoke(b, c->m.params[0], cairn_now_ms()) != 0) {
 		if (b)
 			store_batch_free(b);
-		reply_problem(c, 500, "internal", "out of memory", NULL, NULL);
+		api_reply_problem(c, 500, "internal", "out of memory", NULL,
+		                  NULL);
 		return;
 	}
 	if (store_batch_submit(c->d->store, b, token_revoked, c) != 0)
-		reply_problem(c, 503, "storage-unavailable", "shutting down",
-		              NULL, NULL);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
 }
 
 /* --- the route table -------------------------------------------------- */
 
 #define ADMIN ROLE_BIT(ROLE_ADMIN)
+/* who may open a case: a student for themselves, the offices, admin */
+#define CASE_OPENERS                                                           \
+	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
+	 ROLE_BIT(ROLE_ADMISSIONS) | ADMIN)
 
 static const struct route routes[] = {
         {"GET", "/healthz", 0, 0, h_healthz},
@@ -366,6 +368,14 @@ static const struct route routes[] = {
         {"GET", "/v1/tokens", ADMIN, 0, h_token_list},
         {"POST", "/v1/tokens", ADMIN, 1, h_token_create},
         {"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke},
+        {"POST", "/v1/cases", CASE_OPENERS, 1, api_h_case_create},
+        {"GET", "/v1/cases", ROLES_ANY, 0, api_h_case_list},
+        {"GET", "/v1/cases/{id}", ROLES_ANY, 0, api_h_case_get},
+        {"GET", "/v1/cases/{id}/history", ROLES_ANY, 0, api_h_case_history},
+        {"POST", "/v1/cases/{id}/events", ROLES_ANY, 1, api_h_case_event},
+        {"GET", "/v1/workflows", ROLES_ANY, 0, api_h_workflow_list},
+        {"GET", "/v1/workflows/{name}", ROLES_ANY, 0, api_h_workflow_get},
+        {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
 };
 
 const struct route *
@@ -436,8 +446,8 @@ run(struct api_call *c)
 		if (api_body_parse(http_req_header(c->req, "Content-Type"),
 		                   c->req->body, c->req->body_len, &c->body,
 		                   &e) != 0) {
-			reply_problem(c, e.status, e.slug, e.detail, e.extra,
-			              NULL);
+			api_reply_problem(c, e.status, e.slug, e.detail,
+			                  e.extra, NULL);
 			return;
 		}
 	}
@@ -452,12 +462,13 @@ authorized(struct api_call *c)
 		run(c);
 		return;
 	case AUTH_FORBIDDEN:
-		reply_problem(c, 403, "forbidden",
-		              "this role may not use this route", NULL, NULL);
+		api_reply_problem(c, 403, "forbidden",
+		                  "this role may not use this route", NULL,
+		                  NULL);
 		return;
 	case AUTH_HIDDEN:
-		reply_problem(c, 404, "not-found", "no such resource", NULL,
-		              NULL);
+		api_reply_problem(c, 404, "not-found", "no such resource", NULL,
+		                  NULL);
 		return;
 	}
 }
@@ -481,8 +492,8 @@ api_token_cache_clear(struct daemon *d)
 static void
 unauthorized(struct api_call *c, const char *detail)
 {
-	reply_problem(c, 401, "unauthorized", detail, NULL,
-	              "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	api_reply_problem(c, 401, "unauthorized", detail, NULL,
+	                  "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
 }
 
 static void
@@ -498,7 +509,7 @@ token_found(int status, const struct store_token *t, void *data)
 		return;
 	}
 	if (status != 0) {
-		reply_store_error(c, status, cairn_strerror(status));
+		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
 	auth_token_hash(c->token, AUTH_TOKEN_LEN, hash);
@@ -544,8 +555,8 @@ authenticate(struct api_call *c)
 		return;
 	}
 	if (store_token_find(c->d->store, hash, token_found, c) != 0)
-		reply_problem(c, 503, "storage-unavailable", "shutting down",
-		              NULL, NULL);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
 }
 
 void

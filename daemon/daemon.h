@@ -9,6 +9,7 @@
 
 #include "../store/store.h"
 #include "auth.h"
+#include "cases.h"
 #include "config.h"
 #include "http.h"
 #include "metrics.h"
@@ -32,6 +33,19 @@ struct daemon {
 	int stopping;
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t shutdown_timer;
+
+	/* workflows and cases (cases.c) */
+	struct registry reg;
+	struct family *families; /* commands queued per case family */
+	int nfamilies_busy;
+	uv_timer_t wf_timer;  /* armed for the earliest due timer */
+	int64_t wf_timer_due; /* 0: not armed */
+	int timers_scanning;
+	int timers_inflight;     /* a scan's timer commands not yet done */
+	int timers_more;         /* the scan saw a full page: scan again */
+	int64_t timers_next_due; /* the earliest timer after the scan's */
+	int test_clock;          /* --test-clock: POST /v1/clock may move it */
+	int64_t clock_offset_ms;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

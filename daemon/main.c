@@ -35,6 +35,8 @@ usage(FILE *f)
 	        "  --db PATH            override the database path\n"
 	        "  --check              validate the configuration and every "
 	        "definition, then exit\n"
+	        "  --test-clock         let an admin move the clock forward "
+	        "(POST /v1/clock); for tests\n"
 	        "  --version            print the version\n");
 }
 
@@ -160,6 +162,7 @@ http_stopped(void *arg)
 	struct daemon *d = arg;
 
 	d->http = NULL;
+	cases_close(d);
 	/* no request is in flight now, so no read either: the writer drains
 	 * its queue, commits, and the database closes */
 	store_close(d->store);
@@ -249,6 +252,15 @@ run(struct daemon *d)
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		return 1;
 	}
+	cases_init(d);
+	if (registry_load(d) != 0) {
+		log_error("the workflow definitions have errors; not starting "
+		          "(run cairnd --check for the list)");
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 
 	ho.host = d->cfg.listen_host;
 	ho.port = d->cfg.listen_port;
@@ -263,6 +275,7 @@ run(struct daemon *d)
 	rc = http_server_start(d->loop, &ho, &d->http, &err);
 	if (rc != 0) {
 		log_error("%s", err.msg);
+		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		return 1;
@@ -288,6 +301,8 @@ run(struct daemon *d)
 		          d->cfg.listen_host, http_server_port(d->http));
 		json_decref(x);
 	}
+	/* timers that came due while cairnd was down fire now, once */
+	cases_timers_scan(d);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	return 0;
 }
@@ -313,6 +328,8 @@ main(int argc, char **argv)
 			db = argv[++i];
 		else if (!strcmp(a, "--check"))
 			check_only = 1;
+		else if (!strcmp(a, "--test-clock"))
+			d.test_clock = 1;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;

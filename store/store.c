@@ -88,6 +88,7 @@ static const char *const store_migrations[] = {
         " WHERE queue IS NOT NULL;\n"
         "CREATE INDEX cases_by_parent ON cases (parent_id)"
         " WHERE parent_id IS NOT NULL;\n"
+        "CREATE INDEX cases_by_root ON cases (root_id);\n"
         "CREATE TABLE history (\n"
         "    case_id TEXT NOT NULL,\n"
         "    seq INTEGER NOT NULL,\n"
@@ -309,6 +310,7 @@ enum {
 	RST_TIMERS_DUE,
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
+	RST_FAMILY,
 	RST_N
 };
 
@@ -336,8 +338,10 @@ static const char *const store_rsql[RST_N] = {
         [RST_TIMERS_DUE] = "SELECT case_id, name, due_at, event FROM timers"
                            " WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
         [RST_TIMER_NEXT] = "SELECT min(due_at) FROM timers WHERE due_at > ?1",
-        [RST_WORKFLOWS] = "SELECT name, version, hash FROM workflows"
+        [RST_WORKFLOWS] = "SELECT name, version, hash, source FROM workflows"
                           " ORDER BY name, version",
+        [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
+                       " WHERE root_id = ?1 ORDER BY created_at, id",
 };
 
 struct store_rconn {
@@ -1645,6 +1649,7 @@ enum store_read_kind {
 	STORE_READ_CASES,
 	STORE_READ_IDEM,
 	STORE_READ_TIMERS,
+	STORE_READ_FAMILY,
 };
 
 struct store_read {
@@ -1868,6 +1873,11 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 	case STORE_READ_CASES:
 		rc = store_list_cases(c->db, &r->f, &r->result);
 		break;
+	case STORE_READ_FAMILY:
+		st = c->st[RST_FAMILY];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_rows_json(st, &r->result);
+		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -2050,6 +2060,16 @@ int
 store_case_get(struct store *s, const char *id, store_json_cb cb, void *data)
 {
 	struct store_read *r = store_read_new(STORE_READ_CASE, id, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_family_get(struct store *s, const char *root_id, store_json_cb cb,
+                 void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_FAMILY, root_id, cb, data);
 
 	return r ? store_read_json_queue(s, r) : -ENOMEM;
 }

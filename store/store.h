@@ -210,6 +210,10 @@ typedef void (*store_json_cb)(int status, json_t *result, void *data);
  * terminal}, ...]}; CAIRN_ENOTFOUND when there is no such case. */
 int store_case_get(struct store *s, const char *id, store_json_cb cb,
                    void *data);
+/* Every case whose root is root_id (the root itself included), oldest
+ * first, as an array of case objects. */
+int store_family_get(struct store *s, const char *root_id, store_json_cb cb,
+		     void *data);
 /* [{seq, at, actor, type, from_status, to_status, payload,
  * workflow_version, hash}, ...] in order; [] for an unknown case. */
 int store_case_history(struct store *s, const char *id, store_json_cb cb,
@@ -235,7 +239,7 @@ int store_timers_due(struct store *s, int64_t now, int limit, store_json_cb cb,
                      void *data);
 
 /* Synchronous, for start-up: every recorded workflow version as
- * [{name, version, hash}, ...]. */
+ * [{name, version, hash, source}, ...], source being the file's text. */
 int store_workflows_sync(struct store *s, json_t **out);
 
 /* --- observation ----------------------------------------------------- */

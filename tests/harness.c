@@ -78,7 +78,7 @@ healthy(const struct td *t)
 }
 
 static void
-spawn(struct td *t)
+spawn(struct td *t, const char *arg)
 {
 	pid_t pid = fork();
 
@@ -91,7 +91,8 @@ spawn(struct td *t)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, (char *)NULL);
+		execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, arg,
+		      (char *)NULL);
 		_exit(127);
 	}
 	t->pid = pid;
@@ -142,7 +143,7 @@ td_start(struct td *t, const char *extra_yaml)
 	        "%s",
 	        t->port, extra_yaml ? extra_yaml : "");
 	fclose(f);
-	spawn(t);
+	spawn(t, NULL);
 	snprintf(tok, sizeof(tok), "%s/var/admin.token", t->dir);
 	f = fopen(tok, "r");
 	cr_assert(f != NULL, "no admin.token beside the database");
@@ -154,7 +155,13 @@ td_start(struct td *t, const char *extra_yaml)
 void
 td_restart(struct td *t)
 {
-	spawn(t);
+	spawn(t, NULL);
+}
+
+void
+td_restart_args(struct td *t, const char *arg)
+{
+	spawn(t, arg);
 }
 
 int
@@ -351,6 +358,15 @@ http_do(const struct td *t, const char *method, const char *path,
         const char *token, const char *ctype, const char *body, size_t body_len,
         struct resp *r)
 {
+	return http_do_idem(t, method, path, token, ctype, body, body_len, NULL,
+	                    r);
+}
+
+int
+http_do_idem(const struct td *t, const char *method, const char *path,
+             const char *token, const char *ctype, const char *body,
+             size_t body_len, const char *idem, struct resp *r)
+{
 	char head[2048];
 	int fd = tcp_connect(t->port), n, rc;
 
@@ -359,12 +375,13 @@ http_do(const struct td *t, const char *method, const char *path,
 	n = snprintf(
 	        head, sizeof(head),
 	        "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-	        "%s%s%s%s%s%s"
+	        "%s%s%s%s%s%s%s%s%s"
 	        "Content-Length: %zu\r\n\r\n",
 	        method, path, token ? "Authorization: Bearer " : "",
 	        token ? token : "", token ? "\r\n" : "",
 	        ctype ? "Content-Type: " : "", ctype ? ctype : "",
-	        ctype ? "\r\n" : "", body_len);
+	        ctype ? "\r\n" : "", idem ? "Idempotency-Key: " : "",
+	        idem ? idem : "", idem ? "\r\n" : "", body_len);
 	send_all(fd, head, (size_t)n);
 	if (body_len)
 		send_all(fd, body, body_len);

@@ -26,6 +26,8 @@ struct td {
 void td_start(struct td *t, const char *extra_yaml);
 /* Starts cairnd again on the same directory and database. */
 void td_restart(struct td *t);
+/* The same, with one more argument for cairnd (e.g. "--test-clock"). */
+void td_restart_args(struct td *t, const char *arg);
 /* SIGTERM; returns the exit status (or -1 if it outlived 5 seconds). */
 int td_stop(struct td *t);
 /* Stops cairnd if running and removes the directory. */
@@ -56,6 +58,11 @@ int wait_closed(int fd, int timeout_ms);
 int http_do(const struct td *t, const char *method, const char *path,
             const char *token, const char *ctype, const char *body,
             size_t body_len, struct resp *r);
+
+/* http_do with an Idempotency-Key header (idem may be NULL). */
+int http_do_idem(const struct td *t, const char *method, const char *path,
+                 const char *token, const char *ctype, const char *body,
+                 size_t body_len, const char *idem, struct resp *r);
 
 /* Runs a shell command; the output (stdout and stderr) goes into out.
  * Returns the exit status, or -1. */

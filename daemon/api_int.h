@@ -1,0 +1,47 @@
+/*
+ * api_int.h: what the API's handler files share: the state of one call on
+ * its way through the pipeline, and the replies every handler ends with.
+ * Each reply ends the call: the call must not be used afterwards.
+ */
+#ifndef CAIRN_API_INT_H
+#define CAIRN_API_INT_H
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "daemon.h"
+#include "router.h"
+
+struct api_call {
+	struct daemon *d;
+	struct http_req *req;
+	const struct route *route;
+	struct route_match m;
+	struct principal who;
+	int authenticated;
+	json_t *body; /* the parsed body for routes that take one */
+	char token[AUTH_TOKEN_LEN + 1];
+	struct store_token tok; /* for token creation */
+};
+
+void api_call_free(struct api_call *c);
+/* Replies with o (stolen) as JSON. */
+void api_reply_json(struct api_call *c, int status, json_t *o,
+                    const char *headers);
+/* Replies with a problem; extra is stolen. */
+void api_reply_problem(struct api_call *c, int status, const char *slug,
+                       const char *detail, json_t *extra, const char *headers);
+/* Maps a store failure to 404, 409 or 503. */
+void api_reply_store_error(struct api_call *c, int status, const char *msg);
+
+/* The case and workflow routes (cases.c). */
+void api_h_case_create(struct api_call *c);
+void api_h_case_get(struct api_call *c);
+void api_h_case_history(struct api_call *c);
+void api_h_case_event(struct api_call *c);
+void api_h_case_list(struct api_call *c);
+void api_h_workflow_list(struct api_call *c);
+void api_h_workflow_get(struct api_call *c);
+void api_h_clock(struct api_call *c);
+
+#endif

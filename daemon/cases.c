@@ -1,0 +1,1941 @@
+/*
+ * cases.c: runs the workflow engine against stored cases.
+ *
+ * A command (create a case, send an event, fire a timer) takes the lock of
+ * the case's family: the root application and every case spawned under
+ * it. Family commands run one at a time, so a child's decision and the
+ * parent's reaction to it never race; different families run side by
+ * side. Under the lock the whole family is read (an application and its
+ * campuses are a handful of rows), the engine is applied in memory, child
+ * status changes cascade to the parent as child.<status> events and
+ * children.settled, and every resulting row (cases, history, timers,
+ * outbox, alerts, the idempotency record) goes into one batch: one
+ * transaction, durable before the reply. Each case update carries the
+ * revision it was read at, so a writer elsewhere can never be overwritten.
+ */
+#include "cases.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "api_int.h"
+#include "daemon.h"
+#include "log.h"
+
+#define CASCADE_MAX 8 /* parent notifications deep; a family is shallow */
+
+/* --- the registry --------------------------------------------------- */
+
+static void
+registry_report(const struct cairn_err *e, int warning, void *data)
+{
+	char line[1200];
+
+	cairn_err_format(e, line, sizeof(line));
+	log_write(warning ? LOG_WARN : LOG_ERROR, NULL, NULL, NULL, "%s", line);
+	if (!warning)
+		++*(int *)data;
+}
+
+void
+registry_free(struct registry *r)
+{
+	for (int i = 0; i < r->n; i++) {
+		for (int j = 0; j < r->entries[i].nversions; j++)
+			wf_def_free(r->entries[i].versions[j].def);
+		free(r->entries[i].versions);
+		free(r->entries[i].name);
+	}
+	free(r->entries);
+	r->entries = NULL;
+	r->n = 0;
+}
+
+static struct wf_entry *
+registry_entry(struct registry *r, const char *name, int create)
+{
+	struct wf_entry *e;
+
+	for (int i = 0; i < r->n; i++)
+		if (!strcmp(r->entries[i].name, name))
+			return &r->entries[i];
+	if (!create)
+		return NULL;
+	e = realloc(r->entries, (size_t)(r->n + 1) * sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	r->entries = e;
+	e = &r->entries[r->n++];
+	memset(e, 0, sizeof(*e));
+	e->name = strdup(name);
+	e->current = -1;
+	return e->name ? e : NULL;
+}
+
+static int
+registry_add(struct wf_entry *e, struct wf_def *def, int version)
+{
+	struct wf_version *v;
+	int i;
+
+	v = realloc(e->versions, (size_t)(e->nversions + 1) * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	e->versions = v;
+	for (i = e->nversions; i > 0 && v[i - 1].version > version; i--)
+		v[i] = v[i - 1];
+	v[i].def = def;
+	v[i].version = version;
+	def->version = version;
+	e->nversions++;
+	return i;
+}
+
+const struct wf_version *
+registry_get(const struct registry *r, const char *name, int version)
+{
+	for (int i = 0; i < r->n; i++) {
+		const struct wf_entry *e = &r->entries[i];
+
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if (version == 0)
+			return e->current >= 0 ? &e->versions[e->current]
+			                       : NULL;
+		for (int j = 0; j < e->nversions; j++)
+			if (e->versions[j].version == version)
+				return &e->versions[j];
+		return NULL;
+	}
+	return NULL;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *.yaml / *.yml file under dir, recursively, sorted; dotfiles
+ * skipped, as the definitions checker walks them. */
+static int
+list_yaml(const char *dir, char ***out, int *n, int *cap)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+
+	if (dh == NULL)
+		return -errno;
+	while ((de = readdir(dh)) != NULL) {
+		char path[2048];
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			list_yaml(path, out, n, cap);
+			continue;
+		}
+		if (!(len > 5 && !strcmp(de->d_name + len - 5, ".yaml")) &&
+		    !(len > 4 && !strcmp(de->d_name + len - 4, ".yml")))
+			continue;
+		if (*n == *cap) {
+			char **p;
+
+			*cap = *cap ? *cap * 2 : 16;
+			p = realloc(*out, (size_t)*cap * sizeof(*p));
+			if (p == NULL)
+				break;
+			*out = p;
+		}
+		if (((*out)[*n] = strdup(path)) != NULL)
+			++*n;
+	}
+	closedir(dh);
+	if (*n > 1)
+		qsort(*out, (size_t)*n, sizeof(**out), cmp_str);
+	return 0;
+}
+
+int
+registry_load(struct daemon *d)
+{
+	struct registry next = {0};
+	json_t *stored = NULL, *row;
+	struct store_batch *b;
+	int errors = 0, rc;
+	size_t i;
+	char msg[256];
+
+	if (store_workflows_sync(d->store, &stored) != 0)
+		stored = json_array();
+	for (int k = 0; k < d->cfg.nworkflows; k++) {
+		char **files = NULL;
+		int nfiles = 0, cap = 0;
+
+		if (list_yaml(d->cfg.workflows[k], &files, &nfiles, &cap) !=
+		    0) {
+			log_error("%s: cannot list the directory",
+			          d->cfg.workflows[k]);
+			errors++;
+			continue;
+		}
+		for (int f = 0; f < nfiles; f++) {
+			struct wf_def *def = NULL;
+			struct wf_entry *e;
+			int version = 0, max = 0;
+
+			if (wf_def_load(files[f], NULL, registry_report,
+			                &errors, &def) != 0 ||
+			    def == NULL)
+				continue;
+			e = registry_entry(&next, def->name, 1);
+			if (e == NULL || e->current >= 0) {
+				if (e != NULL)
+					log_error("%s: a second workflow named "
+					          "'%s'",
+					          files[f], def->name);
+				errors++;
+				wf_def_free(def);
+				continue;
+			}
+			json_array_foreach(stored, i, row)
+			{
+				const char *n = json_string_value(
+				        json_object_get(row, "name"));
+				int v = (int)json_integer_value(
+				        json_object_get(row, "version"));
+
+				if (n == NULL || strcmp(n, def->name) != 0)
+					continue;
+				if (v > max)
+					max = v;
+				if (!strcmp(json_string_value(json_object_get(
+				                    row, "hash")),
+				            def->hash))
+					version = v;
+			}
+			if (version == 0) {
+				char *src = json_dumps(def->source,
+				                       JSON_COMPACT |
+				                               JSON_SORT_KEYS);
+
+				version = max + 1;
+				b = store_batch_new();
+				rc = b ? store_batch_workflow_put(
+				                 b, def->name, version,
+				                 def->hash, src ? src : "{}",
+				                 cairn_now_ms())
+				       : -ENOMEM;
+				free(src);
+				if (rc == 0)
+					rc = store_batch_commit_sync(
+					        d->store, b, msg, sizeof(msg));
+				else if (b != NULL)
+					store_batch_free(b);
+				if (rc != 0) {
+					log_error("cannot record workflow %s "
+					          "version %d: %s",
+					          def->name, version, msg);
+					errors++;
+					wf_def_free(def);
+					continue;
+				}
+				log_info("workflow %s: new version %d (%.12s)",
+				         def->name, version, def->hash);
+			}
+			e->current = registry_add(e, def, version);
+			if (e->current < 0) {
+				wf_def_free(def);
+				errors++;
+			}
+		}
+		for (int f = 0; f < nfiles; f++)
+			free(files[f]);
+		free(files);
+	}
+	json_decref(stored);
+	if (errors) {
+		registry_free(&next);
+		return errors;
+	}
+	/* versions loaded before stay runnable for the cases pinned to
+	 * them: carry them over into the new registry */
+	for (int k = 0; k < d->reg.n; k++) {
+		struct wf_entry *old = &d->reg.entries[k];
+		struct wf_entry *e = registry_entry(&next, old->name, 1);
+
+		for (int j = 0; j < old->nversions; j++) {
+			if (e != NULL &&
+			    !registry_get(&next, old->name,
+			                  old->versions[j].version)) {
+				int at = registry_add(e, old->versions[j].def,
+				                      old->versions[j].version);
+
+				if (at >= 0) {
+					if (e->current >= at)
+						e->current++;
+					old->versions[j].def = NULL;
+				}
+			}
+			wf_def_free(old->versions[j].def);
+		}
+		free(old->versions);
+		free(old->name);
+		old->versions = NULL;
+		old->nversions = 0;
+	}
+	free(d->reg.entries);
+	d->reg = next;
+	return 0;
+}
+
+/* --- small helpers --------------------------------------------------- */
+
+int64_t
+cases_now(const struct daemon *d)
+{
+	return cairn_now_ms() + d->clock_offset_ms;
+}
+
+/* A UUIDv7: 48 bits of milliseconds, then randomness; sorts by time. */
+static void
+uuid7(int64_t ms, char out[37])
+{
+	uint8_t u[16];
+
+	if (RAND_bytes(u, sizeof(u)) != 1)
+		memset(u, 0x5a, sizeof(u));
+	for (int i = 0; i < 6; i++)
+		u[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
+	u[6] = (uint8_t)(0x70 | (u[6] & 0x0f));
+	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
+	snprintf(out, 37,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x"
+	         "%02x%02x",
+	         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+	         u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static int
+unhex(const char *h, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+
+		if (h == NULL || sscanf(h + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int64_t
+jint(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* --- a family in memory ------------------------------------------------ */
+
+struct fcase {
+	json_t *row;      /* the stored columns, updated in place */
+	int64_t read_rev; /* revision as read; 0 for a new case */
+	int dirty;
+	uint8_t hash[32]; /* the last history event's hash */
+};
+
+struct fam {
+	struct daemon *d;
+	struct fcase *cs;
+	int n, cap;
+	struct store_batch *b;
+	int64_t now;
+	int64_t earliest_timer; /* 0: none set */
+	const char *actor;
+	int err_status; /* HTTP status of a failure */
+	char err[512];
+	json_t *err_extra;
+};
+
+static void
+fam_free(struct fam *f)
+{
+	for (int i = 0; i < f->n; i++)
+		json_decref(f->cs[i].row);
+	free(f->cs);
+	if (f->b)
+		store_batch_free(f->b);
+	json_decref(f->err_extra);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+fam_add(struct fam *f, json_t *row, int is_new)
+{
+	struct fcase *c;
+
+	if (f->n == f->cap) {
+		int cap = f->cap ? f->cap * 2 : 8;
+
+		c = realloc(f->cs, (size_t)cap * sizeof(*c));
+		if (c == NULL)
+			return -1;
+		f->cs = c;
+		f->cap = cap;
+	}
+	c = &f->cs[f->n];
+	memset(c, 0, sizeof(*c));
+	c->row = row;
+	c->read_rev = is_new ? 0 : jint(row, "revision");
+	c->dirty = is_new;
+	if (!is_new)
+		unhex(jstr(row, "history_hash"), c->hash, 32);
+	return f->n++;
+}
+
+static int
+fam_find(const struct fam *f, const char *id)
+{
+	for (int i = 0; id && i < f->n; i++)
+		if (!strcmp(jstr(f->cs[i].row, "id"), id))
+			return i;
+	return -1;
+}
+
+static int fam_fail(struct fam *f, int status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int
+fam_fail(struct fam *f, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->err, sizeof(f->err), fmt, ap);
+	va_end(ap);
+	f->err_status = status;
+	return -1;
+}
+
+/* Appends a history event to case i, chaining its hash. */
+static int
+fam_history(struct fam *f, int i, const char *type, const char *from,
+            const char *to, const json_t *payload)
+{
+	struct fcase *c = &f->cs[i];
+	char *text = json_dumps(payload ? payload : json_object(),
+	                        JSON_COMPACT | JSON_SORT_KEYS);
+	int64_t seq = jint(c->row, "history_seq") + 1;
+	int version = (int)jint(c->row, "version");
+	const char *id = jstr(c->row, "id");
+	struct store_history_row h = {0};
+	EVP_MD_CTX *md;
+	char head[512];
+	unsigned int n = 32;
+	int rc;
+
+	if (text == NULL)
+		return -1;
+	/* the chain: previous hash, then every field of this event */
+	snprintf(head, sizeof(head), "%s\n%lld\n%lld\n%s\n%s\n%s\n%s\n%d\n", id,
+	         (long long)seq, (long long)f->now, f->actor, type,
+	         from ? from : "", to ? to : "", version);
+	md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, c->hash, 32) != 1 ||
+	    EVP_DigestUpdate(md, head, strlen(head)) != 1 ||
+	    EVP_DigestUpdate(md, text, strlen(text)) != 1 ||
+	    EVP_DigestFinal_ex(md, c->hash, &n) != 1) {
+		EVP_MD_CTX_free(md);
+		free(text);
+		return -1;
+	}
+	EVP_MD_CTX_free(md);
+	h.case_id = id;
+	h.seq = seq;
+	h.at = f->now;
+	h.actor = f->actor;
+	h.type = type;
+	h.from_status = from;
+	h.to_status = to;
+	h.payload = text;
+	h.workflow_version = version;
+	h.hash = c->hash;
+	rc = store_batch_history_append(f->b, &h);
+	free(text);
+	json_object_set_new(c->row, "history_seq", json_integer(seq));
+	c->dirty = 1;
+	return rc;
+}
+
+static int apply_event(struct fam *f, int i, const char *type,
+                       const json_t *data, unsigned role, int depth,
+                       json_t **allowed);
+static int cases_spawn(struct fam *f, int parent, const struct wf_version *v,
+                       const char *key, const json_t *data);
+
+/* Moves case i into the shape fx describes and queues what fx asks. */
+static int
+apply_effects(struct fam *f, int i, const struct wf_def *def,
+              struct wf_effects *fx, const char *event, const json_t *payload,
+              int depth)
+{
+	struct fcase *c = &f->cs[i];
+	const char *id = jstr(c->row, "id");
+	const char *from = fx->from >= 0 ? def->statuses[fx->from].name : NULL;
+	const struct wf_status *to = &def->statuses[fx->to];
+	char key[256];
+	int rc = 0;
+
+	json_object_set(c->row, "data", fx->data);
+	if (fx->transitioned) {
+		json_object_set_new(c->row, "status", json_string(to->name));
+		json_object_set_new(c->row, "queue",
+		                    to->queue ? json_string(to->queue)
+		                              : json_null());
+		json_object_set_new(c->row, "due_at",
+		                    to->sla_ms
+		                            ? json_integer(f->now + to->sla_ms)
+		                            : json_null());
+		json_object_set_new(c->row, "terminal",
+		                    json_integer(to->terminal));
+	}
+	json_object_set_new(c->row, "revision",
+	                    json_integer(jint(c->row, "revision") + 1));
+	json_object_set_new(c->row, "updated_at", json_integer(f->now));
+	c->dirty = 1;
+	if (fam_history(f, i, event, from, fx->transitioned ? to->name : NULL,
+	                payload) != 0)
+		return -1;
+	if (fx->cancel_all)
+		rc |= store_batch_timer_cancel(f->b, id, NULL);
+	for (int k = 0; k < fx->ncancel; k++)
+		rc |= store_batch_timer_cancel(f->b, id, fx->cancel[k]);
+	for (int k = 0; k < fx->ntimers; k++) {
+		rc |= store_batch_timer_set(f->b, id, fx->timers[k].name,
+		                            fx->timers[k].due_ms,
+		                            fx->timers[k].event);
+		if (f->earliest_timer == 0 ||
+		    fx->timers[k].due_ms < f->earliest_timer)
+			f->earliest_timer = fx->timers[k].due_ms;
+	}
+	for (int k = 0; k < fx->nalerts; k++)
+		rc |= store_batch_alert_add(
+		        f->b, id, fx->alerts[k].kind, fx->alerts[k].severity,
+		        fx->alerts[k].to, fx->alerts[k].message, to->name,
+		        f->now);
+	for (int k = 0; k < fx->ncalls; k++) {
+		char *body = json_dumps(fx->data, JSON_COMPACT);
+
+		/* stable across retries: the case and its history event */
+		snprintf(key, sizeof(key), "%s:%lld:%s.%s", id,
+		         (long long)jint(c->row, "history_seq"),
+		         fx->calls[k].adapter, fx->calls[k].operation);
+		rc |= store_batch_outbox_add(f->b, id, fx->calls[k].adapter,
+		                             fx->calls[k].operation, key,
+		                             body ? body : "{}", f->now);
+		free(body);
+	}
+	if (rc != 0)
+		return -1;
+	for (int k = 0; k < fx->nspawns; k++) {
+		const struct wf_version *cv =
+		        registry_get(&f->d->reg, fx->spawns[k].workflow, 0);
+		int exists = 0;
+
+		for (int j = 0; j < f->n; j++)
+			if (!strcmp(jstr(f->cs[j].row, "parent_id")
+			                    ? jstr(f->cs[j].row, "parent_id")
+			                    : "",
+			            id) &&
+			    jstr(f->cs[j].row, "spawn_key") &&
+			    !strcmp(jstr(f->cs[j].row, "spawn_key"),
+			            fx->spawns[k].key))
+				exists = 1;
+		if (exists)
+			continue; /* a retry: that child is there already */
+		if (cv == NULL)
+			return fam_fail(f, 422, "workflow '%s' is not loaded",
+			                fx->spawns[k].workflow);
+		if (cases_spawn(f, i, cv, fx->spawns[k].key,
+		                fx->spawns[k].data) < 0)
+			return -1;
+	}
+	if (fx->notify_parent && depth < CASCADE_MAX) {
+		int p = fam_find(f, jstr(c->row, "parent_id"));
+
+		if (p >= 0) {
+			char ev[160];
+			json_t *pl = json_pack("{s:s, s:s?, s:s}", "child", id,
+			                       "key", jstr(c->row, "spawn_key"),
+			                       "status", to->name);
+
+			snprintf(ev, sizeof(ev), "child.%s", to->name);
+			if (to->terminal)
+				json_object_set_new(
+				        f->cs[p].row, "open_children",
+				        json_integer(jint(f->cs[p].row,
+				                          "open_children") -
+				                     1));
+			rc = apply_event(f, p, ev, pl, 0, depth + 1, NULL);
+			json_decref(pl);
+			if (rc != 0)
+				return -1;
+			if (to->terminal &&
+			    jint(f->cs[p].row, "open_children") == 0 &&
+			    apply_event(f, p, "children.settled", NULL, 0,
+			                depth + 1, NULL) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- starting cases ------------------------------------------------------ */
+
+/* The engine decides nothing about rules yet: the rules issue brings the
+ * sandbox. Until then a guard or an evaluation fails closed. */
+static enum wf_outcome
+no_rules(const char *rule, const struct wf_case *c, const struct wf_event *ev,
+         json_t **detail, void *data)
+{
+	if (detail != NULL)
+		*detail = json_pack("{s:s}", "reason",
+		                    "no rule engine is loaded");
+	return WF_NEEDS_REVIEW;
+}
+
+static void
+case_view_common(const json_t *row, struct wf_case *wc)
+{
+	memset(wc, 0, sizeof(*wc));
+	wc->id = jstr(row, "id");
+	wc->status = jstr(row, "status");
+	wc->data = json_object_get(row, "data");
+	wc->subject = jstr(row, "subject");
+	wc->parent_id = jstr(row, "parent_id");
+	wc->revision = jint(row, "revision");
+}
+
+static json_t *
+new_row(struct fam *f, const char *id, const struct wf_version *v,
+        const char *subject, const char *owner, const char *parent,
+        const char *root, const char *key, const json_t *data)
+{
+	const struct wf_def *def = v->def;
+
+	return json_pack("{s:s, s:s, s:i, s:s, s:O, s:s?, s:s, s:s?, s:s, s:s,"
+	                 " s:n, s:n, s:I, s:i, s:i, s:I, s:n, s:I, s:I}",
+	                 "id", id, "workflow", def->name, "version", v->version,
+	                 "status", def->statuses[def->initial].name, "data",
+	                 data, "parent_id", parent, "root_id", root,
+	                 "spawn_key", key, "subject", subject, "owner", owner,
+	                 "queue", "due_at", "revision", (json_int_t)0,
+	                 "terminal", 0, "open_children", 0, "history_seq",
+	                 (json_int_t)0, "history_hash", "created_at",
+	                 (json_int_t)f->now, "updated_at", (json_int_t)f->now);
+}
+
+static int
+start_case(struct fam *f, int i, const struct wf_def *def,
+           const json_t *payload, int depth)
+{
+	struct wf_case wc;
+	struct wf_effects fx;
+	char msg[512];
+	enum wf_reject r;
+	int rc;
+
+	memset(&fx, 0, sizeof(fx));
+	case_view_common(f->cs[i].row, &wc);
+	r = wf_start(def, &wc, f->now, no_rules, NULL, &fx, msg, sizeof(msg));
+	if (r != WF_OK)
+		return fam_fail(f, 422, "%s", msg);
+	rc = apply_effects(f, i, def, &fx, "created", payload, depth);
+	wf_effects_free(&fx);
+	return rc;
+}
+
+/* The office or campus a case belongs to: its data's campus or office. */
+static const char *
+owner_of(const json_t *data, const char *fallback)
+{
+	const char *o = jstr(data, "campus");
+
+	if (o == NULL)
+		o = jstr(data, "office");
+	return o ? o : fallback;
+}
+
+static int
+cases_spawn(struct fam *f, int parent, const struct wf_version *v,
+            const char *key, const json_t *data)
+{
+	const json_t *prow = f->cs[parent].row;
+	char id[37];
+	json_t *row;
+	int i;
+
+	uuid7(f->now, id);
+	row = new_row(f, id, v, jstr(prow, "subject"), owner_of(data, ""),
+	              jstr(prow, "id"), jstr(prow, "root_id"), key, data);
+	if (row == NULL || (i = fam_add(f, row, 1)) < 0) {
+		json_decref(row);
+		return fam_fail(f, 503, "out of memory");
+	}
+	json_object_set_new(
+	        f->cs[parent].row, "open_children",
+	        json_integer(jint(f->cs[parent].row, "open_children") + 1));
+	return start_case(f, i, v->def, data, 1);
+}
+
+static int
+apply_event(struct fam *f, int i, const char *type, const json_t *data,
+            unsigned role, int depth, json_t **allowed)
+{
+	const json_t *row = f->cs[i].row;
+	const struct wf_version *v = registry_get(
+	        &f->d->reg, jstr(row, "workflow"), (int)jint(row, "version"));
+	struct wf_case wc;
+	struct wf_event ev = {type, data, role, f->now};
+	struct wf_effects fx;
+	char msg[512];
+	enum wf_reject r;
+	int rc;
+
+	if (v == NULL)
+		return fam_fail(
+		        f, 503, "version %lld of workflow '%s' is not loaded",
+		        (long long)jint(row, "version"), jstr(row, "workflow"));
+	memset(&fx, 0, sizeof(fx));
+	case_view_common(row, &wc);
+	r = wf_apply(v->def, &wc, &ev, no_rules, NULL, &fx, msg, sizeof(msg));
+	if (r != WF_OK && depth > 0) {
+		/* what the system tells a case is on its record even when
+		 * its status does not move */
+		json_object_set_new(f->cs[i].row, "revision",
+		                    json_integer(jint(row, "revision") + 1));
+		return fam_history(f, i, type, NULL, NULL, data);
+	}
+	switch (r) {
+	case WF_OK:
+		break;
+	case WF_REJECT_NOT_ALLOWED:
+	case WF_REJECT_GUARD:
+		if (allowed != NULL)
+			*allowed = wf_allowed_events(v->def, wc.status, role);
+		return fam_fail(f, 409, "%s", msg);
+	case WF_REJECT_ROLE:
+		return fam_fail(f, 403, "%s", msg);
+	case WF_REJECT_DATA:
+		return fam_fail(f, 422, "%s", msg);
+	case WF_ERR_NOMEM:
+		return fam_fail(f, 503, "out of memory");
+	}
+	rc = apply_effects(f, i, v->def, &fx, type, data, depth);
+	wf_effects_free(&fx);
+	return rc;
+}
+
+/* Every changed case into the batch, inserted or updated against the
+ * revision it was read at. */
+static int
+fam_flush(struct fam *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		const json_t *r = f->cs[i].row;
+		struct store_case_row c = {0};
+		int rc;
+
+		if (!f->cs[i].dirty)
+			continue;
+		c.id = jstr(r, "id");
+		c.workflow = jstr(r, "workflow");
+		c.version = (int)jint(r, "version");
+		c.status = jstr(r, "status");
+		c.data = NULL;
+		c.parent_id = jstr(r, "parent_id");
+		c.root_id = jstr(r, "root_id");
+		c.spawn_key = jstr(r, "spawn_key");
+		c.subject = jstr(r, "subject");
+		c.owner = jstr(r, "owner");
+		c.queue = jstr(r, "queue");
+		c.due_at = jint(r, "due_at");
+		c.revision = jint(r, "revision");
+		c.terminal = (int)jint(r, "terminal");
+		c.open_children = (int)jint(r, "open_children");
+		c.history_seq = jint(r, "history_seq");
+		c.history_hash = f->cs[i].hash;
+		c.created_at = jint(r, "created_at");
+		c.updated_at = jint(r, "updated_at");
+		char *data =
+		        json_dumps(json_object_get(r, "data"), JSON_COMPACT);
+		if (data == NULL)
+			return -1;
+		c.data = data;
+		rc = f->cs[i].read_rev == 0
+		             ? store_batch_case_insert(f->b, &c)
+		             : store_batch_case_update(f->b, &c,
+		                                       f->cs[i].read_rev);
+		free(data);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* What a client sees of case i: its row, its children, what it may send. */
+static json_t *
+fam_view(const struct fam *f, int i, unsigned role)
+{
+	const json_t *r = f->cs[i].row;
+	const char *id = jstr(r, "id");
+	const struct wf_version *v = registry_get(
+	        &f->d->reg, jstr(r, "workflow"), (int)jint(r, "version"));
+	json_t *o = json_deep_copy(r), *kids = json_array();
+
+	for (int j = 0; kids && j < f->n; j++) {
+		const json_t *k = f->cs[j].row;
+
+		if (jstr(k, "parent_id") && !strcmp(jstr(k, "parent_id"), id))
+			json_array_append_new(
+			        kids,
+			        json_pack("{s:s, s:s, s:s, s:s?, s:b}", "id",
+			                  jstr(k, "id"), "workflow",
+			                  jstr(k, "workflow"), "status",
+			                  jstr(k, "status"), "spawn_key",
+			                  jstr(k, "spawn_key"), "terminal",
+			                  (int)jint(k, "terminal")));
+	}
+	if (o == NULL) {
+		json_decref(kids);
+		return NULL;
+	}
+	json_object_del(o, "history_hash");
+	json_object_set_new(o, "children", kids);
+	json_object_set_new(
+	        o, "allowed_events",
+	        v ? wf_allowed_events(v->def, jstr(r, "status"), role)
+	          : json_array());
+	return o;
+}
+
+/* --- families: one command at a time ------------------------------------ */
+
+struct pending {
+	void (*run)(void *arg);
+	void *arg;
+	struct pending *next;
+};
+
+struct family {
+	char root[40];
+	struct pending *head, *tail;
+	struct family *next;
+};
+
+/* Runs run(arg) once no other command of the family root is running.
+ * The busy list holds one entry per family with a command in flight, so
+ * it is as long as the number of concurrent clients: a list will do. */
+static void
+family_lock(struct daemon *d, const char *root, void (*run)(void *), void *arg)
+{
+	struct family *fm;
+	struct pending *p;
+
+	for (fm = d->families; fm != NULL; fm = fm->next) {
+		if (strcmp(fm->root, root) != 0)
+			continue;
+		p = calloc(1, sizeof(*p));
+		if (p == NULL) {
+			run(arg); /* degrade: the revision check still holds */
+			return;
+		}
+		p->run = run;
+		p->arg = arg;
+		if (fm->tail)
+			fm->tail->next = p;
+		else
+			fm->head = p;
+		fm->tail = p;
+		return;
+	}
+	fm = calloc(1, sizeof(*fm));
+	if (fm != NULL) {
+		snprintf(fm->root, sizeof(fm->root), "%s", root);
+		fm->next = d->families;
+		d->families = fm;
+	}
+	run(arg);
+}
+
+static void
+family_unlock(struct daemon *d, const char *root)
+{
+	struct family **pp, *fm;
+	struct pending *p;
+
+	for (pp = &d->families; (fm = *pp) != NULL; pp = &fm->next) {
+		if (strcmp(fm->root, root) != 0)
+			continue;
+		p = fm->head;
+		if (p == NULL) {
+			*pp = fm->next;
+			free(fm);
+			return;
+		}
+		fm->head = p->next;
+		if (fm->head == NULL)
+			fm->tail = NULL;
+		p->run(p->arg);
+		free(p);
+		return;
+	}
+}
+
+/* --- commands ---------------------------------------------------------- */
+
+enum cmd_kind { CMD_CREATE, CMD_EVENT, CMD_TIMER };
+
+struct cmd {
+	struct daemon *d;
+	enum cmd_kind kind;
+	struct api_call *call; /* NULL for a timer */
+	char case_id[40], root[40];
+	char *type;
+	json_t *data;
+	const struct wf_version *v; /* CMD_CREATE */
+	char *subject;
+	unsigned role;
+	char actor[48];
+	char *idem_key;
+	uint8_t body_hash[32];
+	char *timer_name;
+	int64_t timer_due;
+	struct fam fam;
+	char *response; /* the reply text, also kept for the idempotency key */
+	int response_status;
+	int64_t earliest_timer;
+};
+
+static void timers_arm(struct daemon *d, int64_t due);
+static void timer_cmd_done(struct cmd *k);
+
+static void
+cmd_free(struct cmd *k)
+{
+	fam_free(&k->fam);
+	free(k->type);
+	json_decref(k->data);
+	free(k->subject);
+	free(k->idem_key);
+	free(k->timer_name);
+	free(k->response);
+	free(k);
+}
+
+/* Ends a command: releases its family and answers. */
+static void
+cmd_finish(struct cmd *k, int status, const char *slug, const char *detail,
+           json_t *extra)
+{
+	struct daemon *d = k->d;
+	char root[40];
+
+	snprintf(root, sizeof(root), "%s", k->root);
+	if (k->call != NULL) {
+		if (status < 300 && k->response != NULL) {
+			http_respond(k->call->req, status, "application/json",
+			             NULL, k->response, strlen(k->response));
+			api_call_free(k->call);
+		} else {
+			api_reply_problem(k->call, status, slug, detail,
+			                  extra ? json_incref(extra) : NULL,
+			                  NULL);
+		}
+		k->call = NULL;
+	}
+	if (k->kind == CMD_TIMER) {
+		if (status >= 300)
+			log_write(LOG_ERROR, NULL, k->case_id, NULL,
+			          "timer %s: %s", k->timer_name,
+			          detail ? detail : "failed");
+		timer_cmd_done(k);
+	}
+	cmd_free(k);
+	if (root[0])
+		family_unlock(d, root);
+}
+
+static const char *
+slug_for(int status)
+{
+	switch (status) {
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not-found";
+	case 409:
+		return "not-allowed-now";
+	case 422:
+		return "invalid-body";
+	default:
+		return "storage-unavailable";
+	}
+}
+
+static void
+cmd_fail(struct cmd *k)
+{
+	json_t *extra = k->fam.err_extra;
+
+	k->fam.err_extra = NULL;
+	cmd_finish(k, k->fam.err_status ? k->fam.err_status : 503,
+	           slug_for(k->fam.err_status),
+	           k->fam.err[0] ? k->fam.err : "out of memory", extra);
+	json_decref(extra);
+}
+
+static void cmd_replay(struct cmd *k);
+
+static void
+cmd_committed(int status, const char *msg, void *data)
+{
+	struct cmd *k = data;
+
+	if (status == 0) {
+		if (k->earliest_timer)
+			timers_arm(k->d, k->earliest_timer);
+		cmd_finish(k, k->response_status, NULL, NULL, NULL);
+		return;
+	}
+	if (status == CAIRN_ECONFLICT && k->idem_key != NULL) {
+		/* the same key committed first, from another request */
+		cmd_replay(k);
+		return;
+	}
+	if (k->kind == CMD_TIMER && status == CAIRN_ENOTFOUND) {
+		/* the timer was cancelled or re-armed meanwhile */
+		cmd_finish(k, 200, NULL, NULL, NULL);
+		return;
+	}
+	cmd_finish(k, status == CAIRN_ECONFLICT ? 409 : 503,
+	           status == CAIRN_ECONFLICT ? "conflict"
+	                                     : "storage-unavailable",
+	           msg ? msg : cairn_strerror(status), NULL);
+}
+
+/* Puts the family's changes, the reply and its key in one batch. */
+static void
+cmd_commit(struct cmd *k, int i, int http_status)
+{
+	json_t *view = i >= 0 ? fam_view(&k->fam, i, k->role) : NULL;
+
+	if (i >= 0) {
+		k->response =
+		        view ? json_dumps(view,
+		                          JSON_COMPACT | JSON_PRESERVE_ORDER)
+		             : NULL;
+		json_decref(view);
+		if (k->response == NULL) {
+			fam_fail(&k->fam, 503, "out of memory");
+			cmd_fail(k);
+			return;
+		}
+	}
+	k->response_status = http_status;
+	k->earliest_timer = k->fam.earliest_timer;
+	if (fam_flush(&k->fam) != 0 ||
+	    (k->idem_key != NULL &&
+	     store_batch_idem_put(k->fam.b, k->idem_key, k->body_hash,
+	                          http_status, k->response, k->fam.now) != 0)) {
+		fam_fail(&k->fam, 503, "out of memory");
+		cmd_fail(k);
+		return;
+	}
+	struct store_batch *b = k->fam.b;
+
+	k->fam.b = NULL;
+	if (store_batch_submit(k->d->store, b, cmd_committed, k) != 0)
+		cmd_finish(k, 503, "storage-unavailable", "shutting down",
+		           NULL);
+}
+
+static void
+fam_loaded(int status, json_t *rows, void *data)
+{
+	struct cmd *k = data;
+	struct fam *f = &k->fam;
+	size_t n;
+	json_t *row;
+	int i = -1;
+
+	if (status != 0 && status != CAIRN_ENOTFOUND) {
+		fam_fail(f, 503, "%s", cairn_strerror(status));
+		cmd_fail(k);
+		return;
+	}
+	f->d = k->d;
+	f->now = cases_now(k->d);
+	f->actor = k->actor;
+	f->b = store_batch_new();
+	json_array_foreach(rows, n, row)
+	{
+		if (fam_add(f, json_incref(row), 0) < 0)
+			json_decref(row);
+	}
+	json_decref(rows);
+	/* a timer's row goes first: what the event then does (leaving the
+	 * status cancels its timers) must not hide that it fired, once */
+	if (f->b == NULL ||
+	    (k->kind == CMD_TIMER &&
+	     store_batch_timer_fired(f->b, k->case_id, k->timer_name,
+	                             k->timer_due) != 0)) {
+		fam_fail(f, 503, "out of memory");
+		cmd_fail(k);
+		return;
+	}
+	switch (k->kind) {
+	case CMD_CREATE: {
+		json_t *r = new_row(f, k->case_id, k->v, k->subject,
+		                    owner_of(k->data, ""), NULL, k->case_id,
+		                    NULL, k->data);
+
+		if (r == NULL || (i = fam_add(f, r, 1)) < 0 ||
+		    start_case(f, i, k->v->def, k->data, 0) != 0) {
+			if (f->err_status == 0)
+				fam_fail(f, 503, "out of memory");
+			cmd_fail(k);
+			return;
+		}
+		cmd_commit(k, i, 201);
+		return;
+	}
+	case CMD_EVENT:
+	case CMD_TIMER: {
+		json_t *allowed = NULL;
+
+		i = fam_find(f, k->case_id);
+		if (i < 0) {
+			fam_fail(f, 404, "no such case");
+			cmd_fail(k);
+			return;
+		}
+		if (apply_event(f, i, k->type, k->data, k->role,
+		                k->kind == CMD_TIMER ? 1 : 0, &allowed) != 0) {
+			if (allowed != NULL)
+				f->err_extra =
+				        json_pack("{s:o}", "allowed", allowed);
+			cmd_fail(k);
+			return;
+		}
+		cmd_commit(k, k->kind == CMD_TIMER ? -1 : i, 200);
+		return;
+	}
+	}
+}
+
+static void
+cmd_run(void *arg)
+{
+	struct cmd *k = arg;
+
+	if (k->kind == CMD_CREATE) {
+		fam_loaded(0, json_array(), k);
+		return;
+	}
+	if (store_family_get(k->d->store, k->root, fam_loaded, k) != 0)
+		cmd_finish(k, 503, "storage-unavailable", "shutting down",
+		           NULL);
+}
+
+/* The first reply to a key, replayed; another body under it is 422. */
+static void
+idem_found(int status, json_t *rec, void *data)
+{
+	struct cmd *k = data;
+	char hex[65];
+
+	if (status == CAIRN_ENOTFOUND) {
+		json_decref(rec);
+		family_lock(k->d, k->root, cmd_run, k);
+		return;
+	}
+	if (status != 0) {
+		k->root[0] = '\0';
+		cmd_finish(k, 503, "storage-unavailable",
+		           cairn_strerror(status), NULL);
+		return;
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", k->body_hash[i]);
+	k->root[0] = '\0'; /* no family lock is held on this path */
+	if (strcmp(hex, jstr(rec, "body_hash") ? jstr(rec, "body_hash") : "")) {
+		json_decref(rec);
+		cmd_finish(k, 422, "idempotency-key-reused",
+		           "this Idempotency-Key was used with a different "
+		           "request body",
+		           NULL);
+		return;
+	}
+	free(k->response);
+	k->response =
+	        strdup(jstr(rec, "response") ? jstr(rec, "response") : "{}");
+	k->kind = CMD_EVENT;
+	cmd_finish(k, (int)jint(rec, "status"), NULL, NULL, NULL);
+	json_decref(rec);
+}
+
+static void
+cmd_replay(struct cmd *k)
+{
+	/* release the family first: the replay holds no lock */
+	char root[40];
+
+	snprintf(root, sizeof(root), "%s", k->root);
+	k->root[0] = '\0';
+	family_unlock(k->d, root);
+	if (store_idem_get(k->d->store, k->idem_key, idem_found, k) != 0)
+		cmd_finish(k, 503, "storage-unavailable", "shutting down",
+		           NULL);
+}
+
+/* Starts a command: the idempotency check first, then the family. */
+static void
+cmd_start(struct cmd *k)
+{
+	if (k->idem_key != NULL) {
+		if (store_idem_get(k->d->store, k->idem_key, idem_found, k) !=
+		    0) {
+			k->root[0] = '\0';
+			cmd_finish(k, 503, "storage-unavailable",
+			           "shutting down", NULL);
+		}
+		return;
+	}
+	family_lock(k->d, k->root, cmd_run, k);
+}
+
+/* --- timers ------------------------------------------------------------ */
+
+static void timers_scan_done(int status, json_t *res, void *data);
+
+static void
+on_wf_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	d->wf_timer_due = 0;
+	cases_timers_scan(d);
+}
+
+/* Arms the one timer for due, unless it is armed for sooner already. */
+static void
+timers_arm(struct daemon *d, int64_t due)
+{
+	int64_t now = cases_now(d);
+
+	if (d->stopping || d->timers_scanning)
+		return; /* the scan re-arms when it ends */
+	if (d->wf_timer_due != 0 && d->wf_timer_due <= due)
+		return;
+	d->wf_timer_due = due;
+	uv_timer_start(&d->wf_timer, on_wf_timer,
+	               due > now ? (uint64_t)(due - now) : 0, 0);
+}
+
+void
+cases_timers_scan(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	if (d->timers_scanning) {
+		/* the clock moved or a timer came due mid-scan: look again
+		 * when this scan ends */
+		d->timers_more = 1;
+		return;
+	}
+	d->timers_scanning = 1;
+	uv_timer_stop(&d->wf_timer);
+	d->wf_timer_due = 0;
+	if (store_timers_due(d->store, cases_now(d), 64, timers_scan_done, d) !=
+	    0)
+		d->timers_scanning = 0;
+}
+
+static void
+timers_scan_end(struct daemon *d)
+{
+	d->timers_scanning = 0;
+	if (d->timers_more) {
+		d->timers_more = 0;
+		cases_timers_scan(d);
+	} else if (d->timers_next_due > 0) {
+		timers_arm(d, d->timers_next_due);
+	}
+}
+
+static void
+timer_cmd_done(struct cmd *k)
+{
+	if (--k->d->timers_inflight == 0)
+		timers_scan_end(k->d);
+}
+
+static void
+timer_case_read(int status, json_t *res, void *data)
+{
+	struct cmd *k = data;
+	const json_t *cs = json_object_get(res, "case");
+
+	if (status != 0 || jstr(cs, "root_id") == NULL) {
+		/* the case is gone: drop the timer with nothing to run */
+		json_decref(res);
+		k->root[0] = '\0';
+		cmd_finish(k, 200, NULL, NULL, NULL);
+		return;
+	}
+	snprintf(k->root, sizeof(k->root), "%s", jstr(cs, "root_id"));
+	json_decref(res);
+	family_lock(k->d, k->root, cmd_run, k);
+}
+
+static void
+timers_scan_done(int status, json_t *res, void *data)
+{
+	struct daemon *d = data;
+	json_t *due = json_object_get(res, "due"), *t;
+	size_t i;
+
+	if (status != 0 || d->stopping) {
+		json_decref(res);
+		d->timers_scanning = 0;
+		if (status != 0)
+			log_error("timer scan failed: %s",
+			          cairn_strerror(status));
+		return;
+	}
+	d->timers_next_due = jint(res, "next_due");
+	d->timers_more |= json_array_size(due) == 64;
+	d->timers_inflight = (int)json_array_size(due) + 1;
+	json_array_foreach(due, i, t)
+	{
+		struct cmd *k = calloc(1, sizeof(*k));
+
+		if (k == NULL) {
+			d->timers_inflight--;
+			continue;
+		}
+		k->d = d;
+		k->kind = CMD_TIMER;
+		snprintf(k->case_id, sizeof(k->case_id), "%s",
+		         jstr(t, "case_id"));
+		k->type = strdup(jstr(t, "event"));
+		k->timer_name = strdup(jstr(t, "name"));
+		k->timer_due = jint(t, "due_at");
+		k->data = json_pack("{s:s, s:I}", "timer", jstr(t, "name"),
+		                    "due_at", (json_int_t)k->timer_due);
+		snprintf(k->actor, sizeof(k->actor), "timer");
+		log_write(LOG_DEBUG, NULL, k->case_id, NULL, "timer %s due",
+		          k->timer_name ? k->timer_name : "?");
+		if (store_case_get(d->store, k->case_id, timer_case_read, k) !=
+		    0) {
+			cmd_free(k);
+			d->timers_inflight--;
+		}
+	}
+	json_decref(res);
+	if (--d->timers_inflight == 0)
+		timers_scan_end(d);
+}
+
+int
+cases_init(struct daemon *d)
+{
+	uv_timer_init(d->loop, &d->wf_timer);
+	d->wf_timer.data = d;
+	return 0;
+}
+
+void
+cases_close(struct daemon *d)
+{
+	uv_timer_stop(&d->wf_timer);
+	if (!uv_is_closing((uv_handle_t *)&d->wf_timer))
+		uv_close((uv_handle_t *)&d->wf_timer, NULL);
+	registry_free(&d->reg);
+}
+
+/* --- the HTTP handlers ---------------------------------------------------- */
+
+static unsigned
+role_bit(const struct api_call *c)
+{
+	return ROLE_BIT(c->who.role);
+}
+
+static int
+ident_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		      ch == ':' || ch == '@' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Reads Idempotency-Key into k (scoped to the caller's token, so one
+ * client's key never answers another's request) and hashes the request.
+ * Returns -1 after replying when the key is malformed. */
+static int
+cmd_idempotency(struct cmd *k, struct api_call *c)
+{
+	const char *key = http_req_header(c->req, "Idempotency-Key");
+	EVP_MD_CTX *md;
+	unsigned int n = 32;
+
+	if (key == NULL)
+		return 0;
+	if (strlen(key) == 0 || strlen(key) > 128) {
+		api_reply_problem(c, 400, "bad-idempotency-key",
+		                  "Idempotency-Key must be 1 to 128 "
+		                  "characters",
+		                  NULL, NULL);
+		return -1;
+	}
+	if (asprintf(&k->idem_key, "%s:%s", c->who.token_id, key) < 0) {
+		k->idem_key = NULL;
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return -1;
+	}
+	md = EVP_MD_CTX_new();
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+		EVP_DigestUpdate(md, c->req->method, strlen(c->req->method));
+		EVP_DigestUpdate(md, c->req->path, strlen(c->req->path));
+		EVP_DigestUpdate(md, c->req->body, c->req->body_len);
+		EVP_DigestFinal_ex(md, k->body_hash, &n);
+	}
+	EVP_MD_CTX_free(md);
+	return 0;
+}
+
+static struct cmd *
+cmd_new(struct api_call *c, enum cmd_kind kind)
+{
+	struct cmd *k = calloc(1, sizeof(*k));
+
+	if (k == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return NULL;
+	}
+	k->d = c->d;
+	k->kind = kind;
+	k->call = c;
+	k->role = role_bit(c);
+	snprintf(k->actor, sizeof(k->actor), "%s", c->who.token_id);
+	if (cmd_idempotency(k, c) != 0) {
+		k->call = NULL;
+		cmd_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void
+api_h_case_create(struct api_call *c)
+{
+	const char *wf = jstr(c->body, "workflow");
+	const char *subject = jstr(c->body, "subject");
+	json_t *data = json_object_get(c->body, "data");
+	const char *key;
+	json_t *v;
+	struct cmd *k;
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "workflow") && strcmp(key, "subject") &&
+		    strcmp(key, "data")) {
+			char d[160];
+
+			snprintf(d, sizeof(d),
+			         "unknown member '%.64s'; expected workflow, "
+			         "subject, data",
+			         key);
+			api_reply_problem(c, 422, "invalid-body", d, NULL,
+			                  NULL);
+			return;
+		}
+	}
+	if (c->who.role == ROLE_STUDENT && subject == NULL)
+		subject = c->who.scope;
+	if (wf == NULL || !ident_ok(subject, 128) ||
+	    (data != NULL && !json_is_object(data))) {
+		api_reply_problem(c, 422, "invalid-body",
+		                  "expected {\"workflow\": name, \"subject\": "
+		                  "student id, \"data\": {...}}",
+		                  NULL, NULL);
+		return;
+	}
+	if (c->who.role == ROLE_STUDENT && strcmp(subject, c->who.scope)) {
+		api_reply_problem(c, 403, "forbidden",
+		                  "a student may open cases only for "
+		                  "themselves",
+		                  NULL, NULL);
+		return;
+	}
+	const struct wf_version *ver = registry_get(&c->d->reg, wf, 0);
+
+	if (ver == NULL) {
+		char d[200];
+
+		snprintf(d, sizeof(d), "no workflow named '%.64s' is loaded",
+		         wf);
+		api_reply_problem(c, 422, "unknown-workflow", d, NULL, NULL);
+		return;
+	}
+	k = cmd_new(c, CMD_CREATE);
+	if (k == NULL)
+		return;
+	k->v = ver;
+	k->subject = strdup(subject);
+	k->data = data ? json_deep_copy(data) : json_object();
+	uuid7(cases_now(c->d), k->case_id);
+	snprintf(k->root, sizeof(k->root), "%s", k->case_id);
+	cmd_start(k);
+}
+
+static struct auth_resource
+case_resource(const json_t *cs)
+{
+	struct auth_resource r = {jstr(cs, "subject"), jstr(cs, "owner"), NULL,
+	                          0};
+
+	if (r.owner != NULL && r.owner[0] == '\0')
+		r.owner = NULL;
+	return r;
+}
+
+/* The scope check on a stored case: 0, or -1 after a 404 (never 403, so
+ * a case out of scope is not confirmed to exist). */
+static int
+case_visible(struct api_call *c, const json_t *cs)
+{
+	struct auth_resource r = case_resource(cs);
+
+	if (auth_authorize(&c->who, c->route->roles, &r) == AUTH_ALLOW)
+		return 0;
+	api_reply_problem(c, 404, "not-found", "no such case", NULL, NULL);
+	return -1;
+}
+
+static void
+event_case_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+	const json_t *cs = json_object_get(res, "case");
+	const char *type = jstr(c->body, "type");
+	json_t *evdata = json_object_get(c->body, "data");
+	struct cmd *k;
+
+	if (status != 0) {
+		json_decref(res);
+		if (status == CAIRN_ENOTFOUND)
+			api_reply_problem(c, 404, "not-found", "no such case",
+			                  NULL, NULL);
+		else
+			api_reply_store_error(c, status,
+			                      cairn_strerror(status));
+		return;
+	}
+	if (case_visible(c, cs) != 0) {
+		json_decref(res);
+		return;
+	}
+	k = cmd_new(c, CMD_EVENT);
+	if (k == NULL) {
+		json_decref(res);
+		return;
+	}
+	snprintf(k->case_id, sizeof(k->case_id), "%s", jstr(cs, "id"));
+	snprintf(k->root, sizeof(k->root), "%s", jstr(cs, "root_id"));
+	json_decref(res);
+	k->type = strdup(type);
+	k->data = evdata ? json_deep_copy(evdata) : json_object();
+	cmd_start(k);
+}
+
+void
+api_h_case_event(struct api_call *c)
+{
+	const char *type = jstr(c->body, "type");
+	json_t *data = json_object_get(c->body, "data");
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "type") && strcmp(key, "data")) {
+			api_reply_problem(
+			        c, 422, "invalid-body",
+			        "expected {\"type\": event, \"data\": "
+			        "{...}}",
+			        NULL, NULL);
+			return;
+		}
+	}
+	if (type == NULL || (data != NULL && !json_is_object(data))) {
+		api_reply_problem(c, 422, "invalid-body",
+		                  "expected {\"type\": event name, \"data\": "
+		                  "an object}",
+		                  NULL, NULL);
+		return;
+	}
+	/* the engine's own events come from the engine, never a client */
+	if (!strncmp(type, "child.", 6) || !strncmp(type, "timer.", 6) ||
+	    !strcmp(type, "children.settled")) {
+		api_reply_problem(c, 403, "forbidden",
+		                  "child.*, timer.* and children.settled are "
+		                  "sent by Cairn itself",
+		                  NULL, NULL);
+		return;
+	}
+	if (store_case_get(c->d->store, c->m.params[0], event_case_read, c) !=
+	    0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+static void
+case_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+	json_t *cs = json_object_get(res, "case");
+	const struct wf_version *v;
+
+	if (status != 0) {
+		json_decref(res);
+		if (status == CAIRN_ENOTFOUND)
+			api_reply_problem(c, 404, "not-found", "no such case",
+			                  NULL, NULL);
+		else
+			api_reply_store_error(c, status,
+			                      cairn_strerror(status));
+		return;
+	}
+	if (case_visible(c, cs) != 0) {
+		json_decref(res);
+		return;
+	}
+	v = registry_get(&c->d->reg, jstr(cs, "workflow"),
+	                 (int)jint(cs, "version"));
+	json_object_del(cs, "history_hash");
+	json_object_set(cs, "children", json_object_get(res, "children"));
+	json_object_set_new(
+	        cs, "allowed_events",
+	        v ? wf_allowed_events(v->def, jstr(cs, "status"), role_bit(c))
+	          : json_array());
+	api_reply_json(c, 200, json_incref(cs), NULL);
+	json_decref(res);
+}
+
+void
+api_h_case_get(struct api_call *c)
+{
+	if (store_case_get(c->d->store, c->m.params[0], case_read, c) != 0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+static void
+history_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		api_reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	api_reply_json(
+	        c, 200,
+	        json_pack("{s:s, s:o}", "case", c->m.params[0], "events", res),
+	        NULL);
+}
+
+static void
+history_case_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		json_decref(res);
+		if (status == CAIRN_ENOTFOUND)
+			api_reply_problem(c, 404, "not-found", "no such case",
+			                  NULL, NULL);
+		else
+			api_reply_store_error(c, status,
+			                      cairn_strerror(status));
+		return;
+	}
+	if (case_visible(c, json_object_get(res, "case")) != 0) {
+		json_decref(res);
+		return;
+	}
+	json_decref(res);
+	if (store_case_history(c->d->store, c->m.params[0], history_read, c) !=
+	    0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+void
+api_h_case_history(struct api_call *c)
+{
+	if (store_case_get(c->d->store, c->m.params[0], history_case_read, c) !=
+	    0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+/* Decodes %XX and '+' in place; -1 on a malformed escape or a NUL. */
+static int
+url_decode(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (*s == '+') {
+			*o++ = ' ';
+		} else if (*s == '%') {
+			unsigned v;
+
+			if (!s[1] || !s[2] || sscanf(s + 1, "%2x", &v) != 1 ||
+			    v == 0)
+				return -1;
+			*o++ = (char)v;
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return 0;
+}
+
+static void
+list_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		api_reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	api_reply_json(c, 200, res, NULL);
+}
+
+void
+api_h_case_list(struct api_call *c)
+{
+	struct store_case_filter f = {.limit = 50};
+	char q[2048], *save = NULL, *kv;
+
+	if (strlen(c->req->query) >= sizeof(q)) {
+		api_reply_problem(c, 400, "bad-query", "query too long", NULL,
+		                  NULL);
+		return;
+	}
+	snprintf(q, sizeof(q), "%s", c->req->query);
+	for (kv = strtok_r(q, "&", &save); kv;
+	     kv = strtok_r(NULL, "&", &save)) {
+		char *v = strchr(kv, '=');
+
+		if (v == NULL || url_decode(v + 1) != 0) {
+			api_reply_problem(c, 400, "bad-query",
+			                  "each parameter must be name=value, "
+			                  "percent-encoded",
+			                  NULL, NULL);
+			return;
+		}
+		*v++ = '\0';
+		if (!strcmp(kv, "workflow"))
+			f.workflow = v;
+		else if (!strcmp(kv, "status"))
+			f.status = v;
+		else if (!strcmp(kv, "subject"))
+			f.subject = v;
+		else if (!strcmp(kv, "queue"))
+			f.queue = v;
+		else if (!strcmp(kv, "cursor"))
+			f.after = v;
+		else if (!strcmp(kv, "limit") && atoi(v) >= 1 &&
+		         atoi(v) <= 1000)
+			f.limit = atoi(v);
+		else {
+			char d[160];
+
+			snprintf(d, sizeof(d),
+			         "unknown or invalid parameter '%.40s'; "
+			         "expected "
+			         "workflow, status, subject, queue, cursor, "
+			         "limit (1-1000)",
+			         kv);
+			api_reply_problem(c, 400, "bad-query", d, NULL, NULL);
+			return;
+		}
+	}
+	/* the scope narrows every listing */
+	switch (c->who.role) {
+	case ROLE_STUDENT:
+		f.subject = c->who.scope;
+		break;
+	case ROLE_AID_OFFICER:
+	case ROLE_ADMISSIONS:
+		f.owner = c->who.scope;
+		break;
+	case ROLE_ADMIN:
+		break;
+	default:
+		api_reply_problem(c, 403, "forbidden",
+		                  "this role has no case listing (caseloads "
+		                  "come with the queues)",
+		                  NULL, NULL);
+		return;
+	}
+	if (store_case_list(c->d->store, &f, list_read, c) != 0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+static json_t *
+versions_json(const struct wf_entry *e)
+{
+	json_t *a = json_array();
+
+	for (int j = 0; a && j < e->nversions; j++)
+		json_array_append_new(a,
+		                      json_pack("{s:i, s:s, s:b}", "version",
+		                                e->versions[j].version, "hash",
+		                                e->versions[j].def->hash,
+		                                "current", j == e->current));
+	return a;
+}
+
+void
+api_h_workflow_list(struct api_call *c)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < c->d->reg.n; i++) {
+		const struct wf_entry *e = &c->d->reg.entries[i];
+		const struct wf_def *def =
+		        e->current >= 0 ? e->versions[e->current].def : NULL;
+
+		json_array_append_new(
+		        a,
+		        json_pack("{s:s, s:s?, s:i, s:o}", "name", e->name,
+		                  "description", def ? def->description : NULL,
+		                  "version", def ? def->version : 0, "versions",
+		                  versions_json(e)));
+	}
+	api_reply_json(c, 200, json_pack("{s:o}", "workflows", a), NULL);
+}
+
+void
+api_h_workflow_get(struct api_call *c)
+{
+	const struct wf_version *v =
+	        registry_get(&c->d->reg, c->m.params[0], 0);
+	const struct wf_entry *e = NULL;
+	json_t *o;
+
+	if (v == NULL) {
+		api_reply_problem(c, 404, "not-found", "no such workflow", NULL,
+		                  NULL);
+		return;
+	}
+	for (int i = 0; i < c->d->reg.n; i++)
+		if (!strcmp(c->d->reg.entries[i].name, c->m.params[0]))
+			e = &c->d->reg.entries[i];
+	if (strstr(c->req->query, "format=dot") != NULL) {
+		char *dot = wf_def_dot(v->def);
+
+		if (dot == NULL) {
+			api_reply_problem(c, 503, "overloaded", "out of memory",
+			                  NULL, NULL);
+			return;
+		}
+		http_respond(c->req, 200, "text/vnd.graphviz", NULL, dot,
+		             strlen(dot));
+		free(dot);
+		api_call_free(c);
+		return;
+	}
+	o = json_deep_copy(v->def->source);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	json_object_set_new(o, "version", json_integer(v->version));
+	json_object_set_new(o, "hash", json_string(v->def->hash));
+	json_object_set_new(o, "versions", versions_json(e));
+	api_reply_json(c, 200, o, NULL);
+}
+
+void
+api_h_clock(struct api_call *c)
+{
+	const char *adv = jstr(c->body, "advance");
+	int64_t ms;
+
+	if (!c->d->test_clock) {
+		api_reply_problem(c, 404, "not-found",
+		                  "the test clock is off (start cairnd with "
+		                  "--test-clock)",
+		                  NULL, NULL);
+		return;
+	}
+	if (adv == NULL || config_parse_duration(adv, &ms) != 0) {
+		api_reply_problem(c, 422, "invalid-body",
+		                  "expected {\"advance\": \"14d\"} (ms, s, m, "
+		                  "h, d)",
+		                  NULL, NULL);
+		return;
+	}
+	c->d->clock_offset_ms += ms;
+	log_info("test clock moved forward by %s", adv);
+	cases_timers_scan(c->d);
+	api_reply_json(c, 200,
+	               json_pack("{s:I, s:I}", "now",
+	                         (json_int_t)cases_now(c->d), "offset_ms",
+	                         (json_int_t)c->d->clock_offset_ms),
+	               NULL);
+}

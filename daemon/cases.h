@@ -1,0 +1,54 @@
+/*
+ * cases.h: the daemon's side of workflows: the registry of loaded
+ * definitions and their versions, the per-family command serializer that
+ * runs the engine and commits its effects in one batch, and the durable
+ * timer service (one libuv timer, armed for the earliest due timer).
+ */
+#ifndef CAIRN_CASES_H
+#define CAIRN_CASES_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "../workflows/workflow.h"
+
+struct daemon;
+
+struct wf_version {
+	struct wf_def *def;
+	int version;
+};
+
+struct wf_entry {
+	char *name;
+	struct wf_version *versions; /* ascending */
+	int nversions;
+	int current; /* index of the version new cases start on */
+};
+
+struct registry {
+	struct wf_entry *entries;
+	int n;
+};
+
+/*
+ * Loads every workflow file of the configuration, gives each a version
+ * (the stored number when its hash is known, the next one otherwise, then
+ * recorded), and keeps older recorded versions runnable. Errors are logged
+ * with file:line:column; returns the number of errors.
+ */
+int registry_load(struct daemon *d);
+void registry_free(struct registry *r);
+/* version 0 means the current one */
+const struct wf_version *registry_get(const struct registry *r,
+                                      const char *name, int version);
+
+/* Cases and timers. */
+int cases_init(struct daemon *d);
+void cases_close(struct daemon *d);
+/* The daemon's clock: the wall clock plus the test clock's offset. */
+int64_t cases_now(const struct daemon *d);
+/* Fires every timer that is due and re-arms for the next. */
+void cases_timers_scan(struct daemon *d);
+
+#endif
