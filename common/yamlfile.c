@@ -206,17 +206,54 @@ check_depth(const struct yamlfile *yf, int max_depth, struct cairn_err *err)
 	return rc;
 }
 
+static int yamlfile_init_owned(struct yamlfile *yf, const char *path, char *buf,
+                               size_t len, int max_depth,
+                               struct cairn_err *err);
+
 int
 yamlfile_init(struct yamlfile *yf, const char *path, size_t max, int max_depth,
               const char *what, struct cairn_err *err)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	rc = yamlfile_read(path, max, what, &buf, &len, err);
+	if (rc < 0) {
+		memset(yf, 0, sizeof(*yf));
+		return rc;
+	}
+	return yamlfile_init_owned(yf, path, buf, len, max_depth, err);
+}
+
+int
+yamlfile_init_mem(struct yamlfile *yf, const char *label, const char *text,
+                  size_t len, int max_depth, struct cairn_err *err)
+{
+	char *buf = malloc(len + 1);
+
+	if (buf == NULL) {
+		memset(yf, 0, sizeof(*yf));
+		cairn_err_set(err, label, 0, 0, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	return yamlfile_init_owned(yf, label, buf, len, max_depth, err);
+}
+
+/* The rest of an init once the text is in buf (taken over, freed on
+ * failure). */
+static int
+yamlfile_init_owned(struct yamlfile *yf, const char *path, char *buf,
+                    size_t len, int max_depth, struct cairn_err *err)
 {
 	int rc;
 
 	memset(yf, 0, sizeof(*yf));
 	yf->path = path;
-	rc = yamlfile_read(path, max, what, &yf->buf, &yf->len, err);
-	if (rc < 0)
-		return rc;
+	yf->buf = buf;
+	yf->len = len;
 	rc = check_depth(yf, max_depth, err);
 	if (rc < 0)
 		goto fail;

@@ -43,6 +43,11 @@ int yamlfile_read(const char *path, size_t max, const char *what, char **out,
 int yamlfile_init(struct yamlfile *yf, const char *path, size_t max,
                   int max_depth, const char *what, struct cairn_err *err);
 
+/* As yamlfile_init() for text already in memory (copied); label stands
+ * for the file name in messages and must outlive yf. */
+int yamlfile_init_mem(struct yamlfile *yf, const char *label, const char *text,
+                      size_t len, int max_depth, struct cairn_err *err);
+
 /*
  * Loads the rest of the stream and fails with CAIRN_ESYNTAX if it holds a
  * second document (err: "more than one YAML document; <why>", at its start)

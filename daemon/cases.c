@@ -26,11 +26,24 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../common/yamlfile.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
 
 #define CASCADE_MAX 8 /* parent notifications deep; a family is shallow */
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int64_t
+jint(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
 
 /* --- the registry --------------------------------------------------- */
 
@@ -43,6 +56,11 @@ registry_report(const struct cairn_err *e, int warning, void *data)
 	log_write(warning ? LOG_WARN : LOG_ERROR, NULL, NULL, NULL, "%s", line);
 	if (!warning)
 		++*(int *)data;
+}
+
+static void
+registry_report_quiet(const struct cairn_err *e, int warning, void *data)
+{
 }
 
 void
@@ -169,18 +187,47 @@ list_yaml(const char *dir, char ***out, int *n, int *cap)
 	return 0;
 }
 
-int
-registry_load(struct daemon *d)
+/* Records a newly seen definition under the next version number, with
+ * the file's text, so cases pinned to it can run after the file changes. */
+static int
+registry_record(struct daemon *d, const struct wf_def *def, int version)
 {
-	struct registry next = {0};
-	json_t *stored = NULL, *row;
+	struct cairn_err e = {0};
 	struct store_batch *b;
-	int errors = 0, rc;
-	size_t i;
-	char msg[256];
+	char *text = NULL, msg[256] = "";
+	size_t len;
+	int rc;
 
-	if (store_workflows_sync(d->store, &stored) != 0)
-		stored = json_array();
+	rc = yamlfile_read(def->file, 4 << 20, "workflow definition", &text,
+	                   &len, &e);
+	if (rc == 0 && strlen(text) != len)
+		rc = CAIRN_EINVALID; /* a NUL byte: the loader refused it */
+	b = rc == 0 ? store_batch_new() : NULL;
+	if (b != NULL)
+		rc = store_batch_workflow_put(b, def->name, version, def->hash,
+		                              text, cairn_now_ms());
+	else if (rc == 0)
+		rc = -ENOMEM;
+	free(text);
+	if (rc == 0)
+		rc = store_batch_commit_sync(d->store, b, msg, sizeof(msg));
+	else if (b != NULL)
+		store_batch_free(b);
+	if (rc != 0)
+		log_error("cannot record workflow %s version %d: %s", def->name,
+		          version, msg[0] ? msg : e.msg);
+	else
+		log_info("workflow %s: new version %d (%.12s)", def->name,
+		         version, def->hash);
+	return rc;
+}
+
+/* Loads the files of the configuration as the current versions. */
+static int
+registry_load_files(struct daemon *d, struct registry *next, json_t *stored)
+{
+	int errors = 0;
+
 	for (int k = 0; k < d->cfg.nworkflows; k++) {
 		char **files = NULL;
 		int nfiles = 0, cap = 0;
@@ -196,12 +243,14 @@ registry_load(struct daemon *d)
 			struct wf_def *def = NULL;
 			struct wf_entry *e;
 			int version = 0, max = 0;
+			size_t i;
+			json_t *row;
 
 			if (wf_def_load(files[f], NULL, registry_report,
 			                &errors, &def) != 0 ||
 			    def == NULL)
 				continue;
-			e = registry_entry(&next, def->name, 1);
+			e = registry_entry(next, def->name, 1);
 			if (e == NULL || e->current >= 0) {
 				if (e != NULL)
 					log_error("%s: a second workflow named "
@@ -213,48 +262,23 @@ registry_load(struct daemon *d)
 			}
 			json_array_foreach(stored, i, row)
 			{
-				const char *n = json_string_value(
-				        json_object_get(row, "name"));
-				int v = (int)json_integer_value(
-				        json_object_get(row, "version"));
+				const char *n = jstr(row, "name");
+				int v = (int)jint(row, "version");
 
 				if (n == NULL || strcmp(n, def->name) != 0)
 					continue;
 				if (v > max)
 					max = v;
-				if (!strcmp(json_string_value(json_object_get(
-				                    row, "hash")),
-				            def->hash))
+				if (!strcmp(jstr(row, "hash"), def->hash))
 					version = v;
 			}
 			if (version == 0) {
-				char *src = json_dumps(def->source,
-				                       JSON_COMPACT |
-				                               JSON_SORT_KEYS);
-
 				version = max + 1;
-				b = store_batch_new();
-				rc = b ? store_batch_workflow_put(
-				                 b, def->name, version,
-				                 def->hash, src ? src : "{}",
-				                 cairn_now_ms())
-				       : -ENOMEM;
-				free(src);
-				if (rc == 0)
-					rc = store_batch_commit_sync(
-					        d->store, b, msg, sizeof(msg));
-				else if (b != NULL)
-					store_batch_free(b);
-				if (rc != 0) {
-					log_error("cannot record workflow %s "
-					          "version %d: %s",
-					          def->name, version, msg);
+				if (registry_record(d, def, version) != 0) {
 					errors++;
 					wf_def_free(def);
 					continue;
 				}
-				log_info("workflow %s: new version %d (%.12s)",
-				         def->name, version, def->hash);
 			}
 			e->current = registry_add(e, def, version);
 			if (e->current < 0) {
@@ -266,38 +290,69 @@ registry_load(struct daemon *d)
 			free(files[f]);
 		free(files);
 	}
+	return errors;
+}
+
+/* Every other recorded version, from the text kept in the store: cases
+ * started on it keep running on it until they are migrated. */
+static void
+registry_load_stored(struct registry *next, json_t *stored)
+{
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(stored, i, row)
+	{
+		const char *name = jstr(row, "name"),
+		           *src = jstr(row, "source");
+		int version = (int)jint(row, "version");
+		struct wf_def *def = NULL;
+		struct wf_entry *e;
+		char label[160];
+		int at;
+
+		if (name == NULL || src == NULL ||
+		    registry_get(next, name, version) != NULL)
+			continue;
+		snprintf(label, sizeof(label), "%s version %d (stored)", name,
+		         version);
+		if (wf_def_load_text(label, src, strlen(src), NULL,
+		                     registry_report_quiet, NULL, &def) != 0) {
+			log_warn("%s no longer loads; its cases wait for a "
+			         "migration",
+			         label);
+			continue;
+		}
+		e = registry_entry(next, name, 1);
+		at = e ? registry_add(e, def, version) : -1;
+		if (at < 0) {
+			wf_def_free(def);
+			continue;
+		}
+		if (e->current >= at)
+			e->current++;
+	}
+}
+
+int
+registry_load(struct daemon *d)
+{
+	struct registry next = {0};
+	json_t *stored = NULL;
+	int errors;
+
+	if (store_workflows_sync(d->store, &stored) != 0)
+		stored = json_array();
+	errors = registry_load_files(d, &next, stored);
+	if (errors == 0)
+		registry_load_stored(&next, stored);
 	json_decref(stored);
 	if (errors) {
+		/* the versions loaded before stay in force */
 		registry_free(&next);
 		return errors;
 	}
-	/* versions loaded before stay runnable for the cases pinned to
-	 * them: carry them over into the new registry */
-	for (int k = 0; k < d->reg.n; k++) {
-		struct wf_entry *old = &d->reg.entries[k];
-		struct wf_entry *e = registry_entry(&next, old->name, 1);
-
-		for (int j = 0; j < old->nversions; j++) {
-			if (e != NULL &&
-			    !registry_get(&next, old->name,
-			                  old->versions[j].version)) {
-				int at = registry_add(e, old->versions[j].def,
-				                      old->versions[j].version);
-
-				if (at >= 0) {
-					if (e->current >= at)
-						e->current++;
-					old->versions[j].def = NULL;
-				}
-			}
-			wf_def_free(old->versions[j].def);
-		}
-		free(old->versions);
-		free(old->name);
-		old->versions = NULL;
-		old->nversions = 0;
-	}
-	free(d->reg.entries);
+	registry_free(&d->reg);
 	d->reg = next;
 	return 0;
 }
@@ -340,18 +395,6 @@ unhex(const char *h, uint8_t *out, size_t n)
 		out[i] = (uint8_t)v;
 	}
 	return 0;
-}
-
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
-static int64_t
-jint(const json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
 }
 
 /* --- a family in memory ------------------------------------------------ */
@@ -914,7 +957,9 @@ family_unlock(struct daemon *d, const char *root)
 
 /* --- commands ---------------------------------------------------------- */
 
-enum cmd_kind { CMD_CREATE, CMD_EVENT, CMD_TIMER };
+enum cmd_kind { CMD_CREATE, CMD_EVENT, CMD_TIMER, CMD_MIGRATE };
+
+struct migration;
 
 struct cmd {
 	struct daemon *d;
@@ -923,7 +968,8 @@ struct cmd {
 	char case_id[40], root[40];
 	char *type;
 	json_t *data;
-	const struct wf_version *v; /* CMD_CREATE */
+	char workflow[72]; /* CMD_CREATE: looked up when it runs, since a
+			      reload may replace the registry meanwhile */
 	char *subject;
 	unsigned role;
 	char actor[48];
@@ -935,8 +981,13 @@ struct cmd {
 	char *response; /* the reply text, also kept for the idempotency key */
 	int response_status;
 	int64_t earliest_timer;
+	/* CMD_MIGRATE: move from (version, status) to (version, status) */
+	struct migration *mig;
+	int from_version, to_version;
+	char from_status[72], to_status[72];
 };
 
+static void migration_case_done(struct migration *m, int ok);
 static void timers_arm(struct daemon *d, int64_t due);
 static void timer_cmd_done(struct cmd *k);
 
@@ -974,6 +1025,8 @@ cmd_finish(struct cmd *k, int status, const char *slug, const char *detail,
 		}
 		k->call = NULL;
 	}
+	if (k->kind == CMD_MIGRATE)
+		migration_case_done(k->mig, status < 300);
 	if (k->kind == CMD_TIMER) {
 		if (status >= 300)
 			log_write(LOG_ERROR, NULL, k->case_id, NULL,
@@ -1080,6 +1133,42 @@ cmd_commit(struct cmd *k, int i, int http_status)
 		           NULL);
 }
 
+/* Moves case i of k's family to the version and status the migration
+ * planned, if it is still where the plan found it. */
+static int
+migrate_case(struct cmd *k, int i)
+{
+	struct fam *f = &k->fam;
+	json_t *row = f->cs[i].row;
+	const struct wf_version *v =
+	        registry_get(&k->d->reg, jstr(row, "workflow"), k->to_version);
+	const struct wf_status *to;
+	json_t *pl;
+	int st, rc;
+
+	if (v == NULL || jint(row, "version") != k->from_version ||
+	    strcmp(jstr(row, "status"), k->from_status) != 0)
+		return -1;
+	st = wf_status_find(v->def, k->to_status);
+	if (st < 0)
+		return -1;
+	to = &v->def->statuses[st];
+	json_object_set_new(row, "version", json_integer(k->to_version));
+	json_object_set_new(row, "status", json_string(to->name));
+	json_object_set_new(row, "queue",
+	                    to->queue ? json_string(to->queue) : json_null());
+	json_object_set_new(row, "terminal", json_integer(to->terminal));
+	json_object_set_new(row, "revision",
+	                    json_integer(jint(row, "revision") + 1));
+	json_object_set_new(row, "updated_at", json_integer(f->now));
+	pl = json_pack("{s:i, s:i}", "from_version", k->from_version,
+	               "to_version", k->to_version);
+	rc = fam_history(f, i, "workflow.migrated", k->from_status, to->name,
+	                 pl);
+	json_decref(pl);
+	return rc;
+}
+
 static void
 fam_loaded(int status, json_t *rows, void *data)
 {
@@ -1116,12 +1205,21 @@ fam_loaded(int status, json_t *rows, void *data)
 	}
 	switch (k->kind) {
 	case CMD_CREATE: {
-		json_t *r = new_row(f, k->case_id, k->v, k->subject,
-		                    owner_of(k->data, ""), NULL, k->case_id,
-		                    NULL, k->data);
+		const struct wf_version *v =
+		        registry_get(&k->d->reg, k->workflow, 0);
+		json_t *r = v ? new_row(f, k->case_id, v, k->subject,
+		                        owner_of(k->data, ""), NULL, k->case_id,
+		                        NULL, k->data)
+		              : NULL;
 
+		if (v == NULL) {
+			fam_fail(f, 422, "workflow '%s' is no longer loaded",
+			         k->workflow);
+			cmd_fail(k);
+			return;
+		}
 		if (r == NULL || (i = fam_add(f, r, 1)) < 0 ||
-		    start_case(f, i, k->v->def, k->data, 0) != 0) {
+		    start_case(f, i, v->def, k->data, 0) != 0) {
 			if (f->err_status == 0)
 				fam_fail(f, 503, "out of memory");
 			cmd_fail(k);
@@ -1130,6 +1228,16 @@ fam_loaded(int status, json_t *rows, void *data)
 		cmd_commit(k, i, 201);
 		return;
 	}
+	case CMD_MIGRATE:
+		i = fam_find(f, k->case_id);
+		if (i < 0 || migrate_case(k, i) != 0) {
+			if (f->err_status == 0)
+				fam_fail(f, 409, "the case moved meanwhile");
+			cmd_fail(k);
+			return;
+		}
+		cmd_commit(k, -1, 200);
+		return;
 	case CMD_EVENT:
 	case CMD_TIMER: {
 		json_t *allowed = NULL;
@@ -1525,7 +1633,7 @@ api_h_case_create(struct api_call *c)
 	k = cmd_new(c, CMD_CREATE);
 	if (k == NULL)
 		return;
-	k->v = ver;
+	snprintf(k->workflow, sizeof(k->workflow), "%s", ver->def->name);
 	k->subject = strdup(subject);
 	k->data = data ? json_deep_copy(data) : json_object();
 	uuid7(cases_now(c->d), k->case_id);
@@ -1938,4 +2046,238 @@ api_h_clock(struct api_call *c)
 	                         (json_int_t)cases_now(c->d), "offset_ms",
 	                         (json_int_t)c->d->clock_offset_ms),
 	               NULL);
+}
+
+/* --- migrations ---------------------------------------------------------- */
+
+#define MIGRATION_PAGE     500 /* cases read, and moved at once, per step */
+#define MIGRATION_UNMAPPED 100 /* ids of unmappable cases in the report */
+
+struct migration {
+	struct daemon *d;
+	struct api_call *c;
+	char name[72];
+	int from_version; /* 0: every version but the target */
+	int to_version;
+	json_t *map; /* {old status: new status} */
+	int dry_run;
+	char cursor[40];
+	int more;
+	json_t *by_status; /* {status: {cases, to}} */
+	json_t *unmapped;
+	int64_t seen, mappable, unmappable, migrated, failed;
+	int inflight;
+};
+
+static void migration_page(struct migration *m);
+
+static void
+migration_reply(struct migration *m)
+{
+	json_t *o = json_pack(
+	        "{s:s, s:i, s:b, s:I, s:I, s:I, s:O, s:O}", "workflow", m->name,
+	        "to_version", m->to_version, "dry_run", m->dry_run, "cases",
+	        (json_int_t)m->seen, "mappable", (json_int_t)m->mappable,
+	        "unmappable", (json_int_t)m->unmappable, "by_status",
+	        m->by_status, "unmapped", m->unmapped);
+
+	if (o != NULL && !m->dry_run) {
+		json_object_set_new(o, "migrated", json_integer(m->migrated));
+		json_object_set_new(o, "failed", json_integer(m->failed));
+	}
+	if (!m->dry_run)
+		log_info("workflow %s: %lld case(s) migrated to version %d, "
+		         "%lld failed, %lld unmappable",
+		         m->name, (long long)m->migrated, m->to_version,
+		         (long long)m->failed, (long long)m->unmappable);
+	api_reply_json(m->c, 200, o, NULL);
+	json_decref(m->map);
+	json_decref(m->by_status);
+	json_decref(m->unmapped);
+	free(m);
+}
+
+/* The page's moves are done: the next page, or the report. */
+static void
+migration_next(struct migration *m)
+{
+	if (m->more && !m->d->stopping)
+		migration_page(m);
+	else
+		migration_reply(m);
+}
+
+static void
+migration_case_done(struct migration *m, int ok)
+{
+	if (ok)
+		m->migrated++;
+	else
+		m->failed++;
+	if (--m->inflight == 0)
+		migration_next(m);
+}
+
+static void
+migration_listed(int status, json_t *res, void *data)
+{
+	struct migration *m = data;
+	const struct wf_version *target =
+	        registry_get(&m->d->reg, m->name, m->to_version);
+	json_t *row;
+	size_t i;
+
+	if (status != 0 || target == NULL) {
+		json_decref(res);
+		m->more = 0;
+		m->failed++;
+		migration_reply(m);
+		return;
+	}
+	m->inflight = 1; /* this function's own hold */
+	json_array_foreach(json_object_get(res, "cases"), i, row)
+	{
+		const char *st = jstr(row, "status");
+		const char *to = jstr(m->map, st) ? jstr(m->map, st) : st;
+		int v = (int)jint(row, "version");
+		int ok = wf_status_find(target->def, to) >= 0;
+		json_t *entry = json_object_get(m->by_status, st);
+		struct cmd *k;
+
+		if (v == m->to_version ||
+		    (m->from_version && v != m->from_version))
+			continue;
+		m->seen++;
+		if (entry == NULL) {
+			entry = json_pack("{s:i, s:s?}", "cases", 0, "to",
+			                  ok ? to : NULL);
+			json_object_set_new(m->by_status, st, entry);
+		}
+		json_object_set_new(entry, "cases",
+		                    json_integer(jint(entry, "cases") + 1));
+		if (!ok) {
+			m->unmappable++;
+			if (json_array_size(m->unmapped) < MIGRATION_UNMAPPED)
+				json_array_append_new(
+				        m->unmapped,
+				        json_pack("{s:s, s:s, s:i}", "id",
+				                  jstr(row, "id"), "status", st,
+				                  "version", v));
+			continue;
+		}
+		m->mappable++;
+		if (m->dry_run)
+			continue;
+		k = calloc(1, sizeof(*k));
+		if (k == NULL) {
+			m->failed++;
+			continue;
+		}
+		k->d = m->d;
+		k->kind = CMD_MIGRATE;
+		k->mig = m;
+		k->from_version = v;
+		k->to_version = m->to_version;
+		snprintf(k->case_id, sizeof(k->case_id), "%s", jstr(row, "id"));
+		snprintf(k->root, sizeof(k->root), "%s", jstr(row, "root_id"));
+		snprintf(k->from_status, sizeof(k->from_status), "%s", st);
+		snprintf(k->to_status, sizeof(k->to_status), "%s", to);
+		snprintf(k->actor, sizeof(k->actor), "%s", m->c->who.token_id);
+		m->inflight++;
+		family_lock(m->d, k->root, cmd_run, k);
+	}
+	m->more = !json_is_null(json_object_get(res, "next"));
+	if (m->more)
+		snprintf(m->cursor, sizeof(m->cursor), "%s", jstr(res, "next"));
+	json_decref(res);
+	if (--m->inflight == 0)
+		migration_next(m);
+}
+
+static void
+migration_page(struct migration *m)
+{
+	struct store_case_filter f = {.workflow = m->name,
+	                              .after = m->cursor[0] ? m->cursor : NULL,
+	                              .limit = MIGRATION_PAGE};
+
+	if (store_case_list(m->d->store, &f, migration_listed, m) != 0) {
+		m->more = 0;
+		migration_reply(m);
+	}
+}
+
+void
+api_h_workflow_migrate(struct api_call *c)
+{
+	const struct wf_version *target;
+	json_t *map = json_object_get(c->body, "status_map");
+	json_t *dry = json_object_get(c->body, "dry_run");
+	json_t *fromv = json_object_get(c->body, "from_version");
+	json_t *tov = json_object_get(c->body, "to_version");
+	struct migration *m;
+	const char *key;
+	json_t *v;
+	char d[256];
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "status_map") && strcmp(key, "dry_run") &&
+		    strcmp(key, "from_version") && strcmp(key, "to_version")) {
+			snprintf(d, sizeof(d),
+			         "unknown member '%.64s'; expected status_map, "
+			         "dry_run, from_version, to_version",
+			         key);
+			api_reply_problem(c, 422, "invalid-body", d, NULL,
+			                  NULL);
+			return;
+		}
+	}
+	if ((map && !json_is_object(map)) || (dry && !json_is_boolean(dry)) ||
+	    (fromv && !json_is_integer(fromv)) ||
+	    (tov && !json_is_integer(tov))) {
+		api_reply_problem(
+		        c, 422, "invalid-body",
+		        "expected {\"status_map\": {old: new}, "
+		        "\"dry_run\": true|false, \"from_version\": n, "
+		        "\"to_version\": n}",
+		        NULL, NULL);
+		return;
+	}
+	target = registry_get(&c->d->reg, c->m.params[0],
+	                      tov ? (int)json_integer_value(tov) : 0);
+	if (target == NULL) {
+		api_reply_problem(c, 404, "not-found",
+		                  "no such workflow or version", NULL, NULL);
+		return;
+	}
+	json_object_foreach(map, key, v)
+	{
+		if (!json_is_string(v) ||
+		    wf_status_find(target->def, json_string_value(v)) < 0) {
+			snprintf(d, sizeof(d),
+			         "status_map['%.64s'] must name a status of "
+			         "version %d",
+			         key, target->version);
+			api_reply_problem(c, 422, "invalid-body", d, NULL,
+			                  NULL);
+			return;
+		}
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	m->d = c->d;
+	m->c = c;
+	snprintf(m->name, sizeof(m->name), "%s", target->def->name);
+	m->to_version = target->version;
+	m->from_version = fromv ? (int)json_integer_value(fromv) : 0;
+	m->map = map ? json_incref(map) : json_object();
+	m->dry_run = dry ? json_is_true(dry) : 0;
+	m->by_status = json_object();
+	m->unmapped = json_array();
+	migration_page(m);
 }

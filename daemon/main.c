@@ -207,12 +207,15 @@ on_sighup(uv_signal_t *s, int signum)
 	struct daemon *d = s->data;
 	struct check_result r;
 
-	/* later issues swap in newly loaded definitions here; until then a
-	 * reload re-validates them so an operator sees mistakes at once */
+	/* a definition with errors changes nothing: what was loaded stays */
 	check_definitions(&d->cfg, NULL, &r);
+	if (r.errors == 0 && registry_load(d) != 0)
+		r.errors++;
 	log_write(r.errors ? LOG_ERROR : LOG_INFO, NULL, NULL, NULL,
-	          "SIGHUP: definitions reloaded: %d file(s), %d error(s), "
-	          "%d warning(s)",
+	          r.errors ? "SIGHUP: %d file(s), %d error(s), %d warning(s); "
+	                     "the definitions loaded before stay in force"
+	                   : "SIGHUP: definitions reloaded: %d file(s), %d "
+	                     "error(s), %d warning(s)",
 	          r.files, r.errors, r.warnings);
 }
 

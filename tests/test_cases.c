@@ -486,6 +486,54 @@ Test(cases, bad_requests_change_nothing)
 	json_decref(c);
 }
 
+/* version 2 of the campus workflow: "received" is now "arrived" */
+static const char child_wf_v2[] =
+        "name: campus\n"
+        "description: one campus's copy, version 2\n"
+        "statuses:\n"
+        "  arrived: {initial: true, queue: admissions_review, sla: 30d}\n"
+        "  incomplete:\n"
+        "    on_enter:\n"
+        "      - start_timer: {name: documents_due, after: 14d}\n"
+        "  closed_incomplete: {terminal: true}\n"
+        "  admitted: {terminal: true}\n"
+        "  denied: {terminal: true}\n"
+        "transitions:\n"
+        "  - on: request_documents\n"
+        "    from: arrived\n"
+        "    to: incomplete\n"
+        "    roles: [admissions]\n"
+        "  - on: documents_received\n"
+        "    from: incomplete\n"
+        "    to: arrived\n"
+        "    roles: [student, admissions]\n"
+        "  - on: timer.documents_due\n"
+        "    from: incomplete\n"
+        "    to: closed_incomplete\n"
+        "  - on: decide\n"
+        "    from: arrived\n"
+        "    to: {field: decision, cases: {admit: admitted, deny: denied}}\n"
+        "    roles: [admissions]\n";
+
+static int
+campus_version(void)
+{
+	json_t *w = call_json("GET", "/v1/workflows/campus", t.token, NULL,
+	                      NULL, 200);
+	int v = (int)json_integer_value(json_object_get(w, "version"));
+
+	json_decref(w);
+	return v;
+}
+
+static void
+wait_version(int want)
+{
+	for (int i = 0; i < 200 && campus_version() != want; i++)
+		usleep(25000);
+	cr_assert_eq(campus_version(), want);
+}
+
 Test(cases, workflows_are_listed_versioned_and_drawn)
 {
 	json_t *w = call_json("GET", "/v1/workflows", t.token, NULL, NULL, 200);
@@ -506,20 +554,91 @@ Test(cases, workflows_are_listed_versioned_and_drawn)
 	resp_free(&r);
 	json_decref(call_json("GET", "/v1/workflows/nope", t.token, NULL, NULL,
 	                      404));
+}
 
-	/* a changed definition is a new version; running cases keep theirs */
-	write_wf("campus", "# edited\n");
-	{
-		char more[sizeof(child_wf) + 16];
+Test(cases, a_new_version_leaves_running_cases_until_they_are_migrated)
+{
+	const char *student = token("student", "S9");
+	const char *davis = token("admissions", "uc-davis");
+	json_t *app = submitted_app(student), *c, *m;
+	char id[64], path[160];
 
-		snprintf(more, sizeof(more), "%s# v2\n", child_wf);
-		write_wf("campus", more);
-	}
+	snprintf(id, sizeof(id), "%s", child_for(app, "uc-davis"));
+	json_decref(app);
+
+	/* a reload (SIGHUP) brings version 2; the case stays on 1 */
+	write_wf("campus", child_wf_v2);
+	kill(t.pid, SIGHUP);
+	wait_version(2);
+	c = get_case(id, davis);
+	cr_assert_eq(json_integer_value(json_object_get(c, "version")), 1);
+	json_decref(c);
+	c = send_event(id, davis, "{\"type\":\"request_documents\"}", NULL,
+	               200);
+	json_decref(c);
+
+	/* a definition with errors changes nothing */
+	write_wf("campus", "name: campus\nstatuses: [\n");
+	kill(t.pid, SIGHUP);
+	usleep(200000);
+	cr_assert_eq(campus_version(), 2);
+	write_wf("campus", child_wf_v2);
+
+	/* after a restart version 1 still runs, from the stored text */
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart_args(&t, "--test-clock");
-	w = call_json("GET", "/v1/workflows/campus", t.token, NULL, NULL, 200);
-	cr_assert_eq(json_integer_value(json_object_get(w, "version")), 2);
-	json_decref(w);
+	c = send_event(id, student, "{\"type\":\"documents_received\"}", NULL,
+	               200);
+	cr_assert_str_eq(status_of(c), "received");
+	json_decref(c);
+
+	/* "received" is not in version 2: a dry run says so */
+	snprintf(path, sizeof(path), "/v1/workflows/campus/migrations");
+	m = call_json("POST", path, t.token, "{\"dry_run\":true}", NULL, 200);
+	cr_assert_eq(json_integer_value(json_object_get(m, "unmappable")), 4);
+	cr_assert_eq(json_array_size(json_object_get(m, "unmapped")), 4);
+	json_decref(m);
+	json_decref(call_json("POST", path, t.token,
+	                      "{\"status_map\":{\"received\":\"nowhere\"}}",
+	                      NULL, 422));
+	m = call_json("POST", path, t.token,
+	              "{\"dry_run\":true,\"status_map\":{\"received\":"
+	              "\"arrived\"}}",
+	              NULL, 200);
+	cr_assert_eq(json_integer_value(json_object_get(m, "mappable")), 4);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_object_get(json_object_get(m, "by_status"),
+	                                     "received"),
+	                     "cases")),
+	             4);
+	json_decref(m);
+	c = get_case(id, davis);
+	cr_assert_eq(json_integer_value(json_object_get(c, "version")), 1);
+	json_decref(c);
+
+	/* the real run moves them, and says so in each history */
+	m = call_json("POST", path, t.token,
+	              "{\"status_map\":{\"received\":\"arrived\"}}", NULL, 200);
+	cr_assert_eq(json_integer_value(json_object_get(m, "migrated")), 4);
+	cr_assert_eq(json_integer_value(json_object_get(m, "failed")), 0);
+	json_decref(m);
+	c = get_case(id, davis);
+	cr_assert_eq(json_integer_value(json_object_get(c, "version")), 2);
+	cr_assert_str_eq(status_of(c), "arrived");
+	cr_assert(has_string(json_object_get(c, "allowed_events"), "decide"));
+	json_decref(c);
+	snprintf(path, sizeof(path), "/v1/cases/%s/history", id);
+	c = call_json("GET", path, davis, NULL, NULL, 200);
+	json_t *events = json_object_get(c, "events");
+	json_t *last = json_array_get(events, json_array_size(events) - 1);
+	cr_assert_str_eq(json_string_value(json_object_get(last, "type")),
+	                 "workflow.migrated");
+	json_decref(c);
+	/* nothing left to move */
+	m = call_json("POST", "/v1/workflows/campus/migrations", t.token,
+	              "{\"status_map\":{\"received\":\"arrived\"}}", NULL, 200);
+	cr_assert_eq(json_integer_value(json_object_get(m, "cases")), 0);
+	json_decref(m);
 }
 
 Test(cases, the_cli_opens_sends_and_reads)

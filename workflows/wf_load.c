@@ -1812,9 +1812,30 @@ parse_def(struct loader *ld, const yaml_node_t *root)
 	check_shadowed(ld);
 }
 
+static int load_def(const char *path, const char *text, size_t len,
+                    const struct wf_known *known, wf_report_cb cb, void *data,
+                    struct wf_def **out);
+
 int
 wf_def_load(const char *path, const struct wf_known *known, wf_report_cb cb,
             void *data, struct wf_def **out)
+{
+	return load_def(path, NULL, 0, known, cb, data, out);
+}
+
+int
+wf_def_load_text(const char *label, const char *text, size_t len,
+                 const struct wf_known *known, wf_report_cb cb, void *data,
+                 struct wf_def **out)
+{
+	return load_def(label, text, len, known, cb, data, out);
+}
+
+/* From the file at path, or from text when it is not NULL. */
+static int
+load_def(const char *path, const char *text, size_t len,
+         const struct wf_known *known, wf_report_cb cb, void *data,
+         struct wf_def **out)
 {
 	struct yamlfile yf;
 	struct cairn_err e;
@@ -1829,8 +1850,18 @@ wf_def_load(const char *path, const struct wf_known *known, wf_report_cb cb,
 	ld.known = known;
 	ld.cb = cb;
 	ld.cbdata = data;
-	rc = yamlfile_init(&yf, path, DEFS_FILE_MAX, DEFS_MAX_DEPTH,
-	                   "workflow definition", &e);
+	if (text != NULL && len > DEFS_FILE_MAX) {
+		cairn_err_set(&e, path, 0, 0,
+		              "too large for a workflow "
+		              "definition");
+		rc = CAIRN_EINVALID;
+	} else if (text != NULL) {
+		rc = yamlfile_init_mem(&yf, path, text, len, DEFS_MAX_DEPTH,
+		                       &e);
+	} else {
+		rc = yamlfile_init(&yf, path, DEFS_FILE_MAX, DEFS_MAX_DEPTH,
+		                   "workflow definition", &e);
+	}
 	if (rc < 0) {
 		if (cb)
 			cb(&e, 0, data);

@@ -52,9 +52,9 @@ struct wf_action {
 			      (RFC 3339 date or date-time, UTC) */
 	char *event;       /* the event it fires; default "timer.<name>" */
 	/* WF_ACT_ALERT */
-	char *alert_kind;  /* deduplication kind, e.g. "documents_overdue" */
-	char *severity;    /* "info" | "warning" | "critical" */
-	char *to;          /* "counselor" | "office" | "role:<role>" */
+	char *alert_kind; /* deduplication kind, e.g. "documents_overdue" */
+	char *severity;   /* "info" | "warning" | "critical" */
+	char *to;         /* "counselor" | "office" | "role:<role>" */
 	char *message;
 	/* WF_ACT_CALL */
 	char *adapter, *operation;
@@ -106,15 +106,15 @@ struct wf_transition {
 struct wf_def {
 	char *name;
 	char *description;
-	char *file;         /* the path it was loaded from */
-	char hash[65];      /* SHA-256 (hex) of the file's bytes */
-	int version;        /* assigned by the registry; 0 until then */
+	char *file;    /* the path it was loaded from */
+	char hash[65]; /* SHA-256 (hex) of the file's bytes */
+	int version;   /* assigned by the registry; 0 until then */
 	struct wf_status *statuses;
 	int nstatuses;
-	int initial;        /* index of the initial status */
+	int initial; /* index of the initial status */
 	struct wf_transition *transitions;
 	int ntransitions;
-	json_t *source;     /* the definition as JSON, for GET /v1/workflows */
+	json_t *source; /* the definition as JSON, for GET /v1/workflows */
 };
 
 /* What the validator may check references against; any member may be
@@ -126,15 +126,20 @@ struct wf_known {
 };
 
 typedef void (*wf_report_cb)(const struct cairn_err *e, int warning,
-			     void *data);
+                             void *data);
 
 /*
  * Loads and validates one workflow file. Errors and warnings go to cb
  * with file:line:column. Returns 0 and *out (free with wf_def_free), or a
  * negative code when there was an error (then *out is NULL).
  */
-int wf_def_load(const char *path, const struct wf_known *known,
-		wf_report_cb cb, void *data, struct wf_def **out);
+int wf_def_load(const char *path, const struct wf_known *known, wf_report_cb cb,
+                void *data, struct wf_def **out);
+/* The same from text in memory (a version kept in the store); label
+ * stands for the file name in messages. */
+int wf_def_load_text(const char *label, const char *text, size_t len,
+                     const struct wf_known *known, wf_report_cb cb, void *data,
+                     struct wf_def **out);
 void wf_def_free(struct wf_def *d);
 
 /* The index of a status by name, or -1. */
@@ -156,7 +161,7 @@ struct wf_campus {
 
 struct wf_campuses {
 	char *file;
-	char hash[65]; /* SHA-256 (hex) of the file's bytes */
+	char hash[65];       /* SHA-256 (hex) of the file's bytes */
 	struct wf_campus *v; /* in file order */
 	int n;
 };
@@ -167,12 +172,12 @@ struct wf_campuses {
  * known->adapters when given. Reports and returns as wf_def_load.
  */
 int wf_campuses_load(const char *path, const struct wf_known *known,
-		     wf_report_cb cb, void *data, struct wf_campuses **out);
+                     wf_report_cb cb, void *data, struct wf_campuses **out);
 void wf_campuses_free(struct wf_campuses *c);
 
 /* The campus with this id, or NULL. */
 const struct wf_campus *wf_campus_find(const struct wf_campuses *c,
-				       const char *id);
+                                       const char *id);
 
 /* --- the engine ------------------------------------------------------ */
 
@@ -187,7 +192,7 @@ struct wf_case {
 
 struct wf_event {
 	const char *type;
-	const json_t *data; /* an object; may be NULL */
+	const json_t *data;  /* an object; may be NULL */
 	unsigned actor_role; /* ROLE_BIT of the sender; 0 for the system */
 	int64_t now_ms;      /* the clock is an input, never read */
 };
@@ -199,8 +204,8 @@ enum wf_outcome { WF_ELIGIBLE, WF_INELIGIBLE, WF_NEEDS_REVIEW };
  * sees the case as it is; an `evaluate` action sees the status its actions
  * belong to and the data as earlier actions left it. */
 typedef enum wf_outcome (*wf_rule_fn)(const char *rule, const struct wf_case *c,
-				      const struct wf_event *ev, json_t **detail,
-				      void *data);
+                                      const struct wf_event *ev,
+                                      json_t **detail, void *data);
 
 /* The event type the rule callback sees during wf_start (no event data,
  * actor_role 0). */
@@ -221,19 +226,19 @@ struct wf_call_effect {
 
 struct wf_spawn_effect {
 	char *workflow;
-	char *key;   /* stable: "<workflow>:<element>" */
+	char *key;    /* stable: "<workflow>:<element>" */
 	json_t *data; /* the child's initial data (owned) */
 };
 
 struct wf_effects {
-	int transitioned;       /* 0: the event was accepted, no move */
-	int from, to;           /* status indices */
-	json_t *data;           /* the case's new data (owned) */
+	int transitioned;               /* 0: the event was accepted, no move */
+	int from, to;                   /* status indices */
+	json_t *data;                   /* the case's new data (owned) */
 	struct wf_timer_effect *timers; /* to start (replacing same name) */
 	int ntimers;
-	char **cancel;          /* timers to cancel by name */
+	char **cancel; /* timers to cancel by name */
 	int ncancel;
-	int cancel_all;         /* leaving the status: cancel every timer
+	int cancel_all; /* leaving the status: cancel every timer
 				   started on entering it is the daemon's
 				   job; this asks for all of the case's */
 	struct wf_alert_effect *alerts;
@@ -242,9 +247,9 @@ struct wf_effects {
 	int ncalls;
 	struct wf_spawn_effect *spawns;
 	int nspawns;
-	json_t *rule_results;   /* {rule: {outcome, detail}} evaluated */
-	int notify_parent;      /* send "child.<to status>" to the parent */
-	int terminal;           /* the new status is terminal */
+	json_t *rule_results; /* {rule: {outcome, detail}} evaluated */
+	int notify_parent;    /* send "child.<to status>" to the parent */
+	int terminal;         /* the new status is terminal */
 };
 
 enum wf_reject {
@@ -264,9 +269,9 @@ enum wf_reject {
  * message names the events allowed in the current status.
  */
 enum wf_reject wf_apply(const struct wf_def *d, const struct wf_case *c,
-			const struct wf_event *ev, wf_rule_fn rules,
-			void *rules_data, struct wf_effects *fx, char *msg,
-			size_t msglen);
+                        const struct wf_event *ev, wf_rule_fn rules,
+                        void *rules_data, struct wf_effects *fx, char *msg,
+                        size_t msglen);
 
 /*
  * Notes on wf_apply (see engine.c for the reasons):
@@ -287,8 +292,8 @@ enum wf_reject wf_apply(const struct wf_def *d, const struct wf_case *c,
  * -1, transitioned 1, cancel_all 0, notify_parent when c->parent_id is set.
  * c->status is ignored. */
 enum wf_reject wf_start(const struct wf_def *d, const struct wf_case *c,
-			int64_t now_ms, wf_rule_fn rules, void *rules_data,
-			struct wf_effects *fx, char *msg, size_t msglen);
+                        int64_t now_ms, wf_rule_fn rules, void *rules_data,
+                        struct wf_effects *fx, char *msg, size_t msglen);
 
 void wf_effects_free(struct wf_effects *fx);
 
@@ -297,6 +302,6 @@ void wf_effects_free(struct wf_effects *fx);
  * unknown status; NULL only when out of memory). The same test as
  * wf_apply's, so role 0 includes system events on "child.*" etc. */
 json_t *wf_allowed_events(const struct wf_def *d, const char *status,
-			  unsigned role);
+                          unsigned role);
 
 #endif
