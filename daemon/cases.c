@@ -341,19 +341,28 @@ registry_load(struct daemon *d)
 	json_t *stored = NULL;
 	int errors;
 
+	struct wf_campuses *campuses = NULL;
+
 	if (store_workflows_sync(d->store, &stored) != 0)
 		stored = json_array();
 	errors = registry_load_files(d, &next, stored);
+	if (d->cfg.campuses[0] &&
+	    wf_campuses_load(d->cfg.campuses, NULL, registry_report, &errors,
+	                     &campuses) != 0)
+		errors += errors ? 0 : 1;
 	if (errors == 0)
 		registry_load_stored(&next, stored);
 	json_decref(stored);
 	if (errors) {
 		/* the versions loaded before stay in force */
 		registry_free(&next);
+		wf_campuses_free(campuses);
 		return errors;
 	}
 	registry_free(&d->reg);
 	d->reg = next;
+	wf_campuses_free(d->campuses);
+	d->campuses = campuses;
 	return 0;
 }
 
@@ -600,6 +609,16 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	}
 	if (rc != 0)
 		return -1;
+	/* a campus must be one the system routes to, before any child */
+	for (int k = 0; f->d->campuses && k < fx->nspawns; k++) {
+		const char *campus = jstr(fx->spawns[k].data, "campus");
+
+		if (campus && !wf_campus_find(f->d->campuses, campus))
+			return fam_fail(f, 422,
+			                "unknown campus '%.64s'; the campuses "
+			                "are listed in %s",
+			                campus, f->d->cfg.campuses);
+	}
 	for (int k = 0; k < fx->nspawns; k++) {
 		const struct wf_version *cv =
 		        registry_get(&f->d->reg, fx->spawns[k].workflow, 0);
@@ -1491,6 +1510,8 @@ cases_close(struct daemon *d)
 	if (!uv_is_closing((uv_handle_t *)&d->wf_timer))
 		uv_close((uv_handle_t *)&d->wf_timer, NULL);
 	registry_free(&d->reg);
+	wf_campuses_free(d->campuses);
+	d->campuses = NULL;
 }
 
 /* --- the HTTP handlers ---------------------------------------------------- */

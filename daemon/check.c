@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "../workflows/defs.h"
+#include "../workflows/workflow.h"
 #include "check.h"
 #include "log.h"
 
@@ -58,4 +59,11 @@ check_definitions(const struct config *c, FILE *err_out, struct check_result *r)
 	check_kind("rules", (char(*)[CONFIG_PATH_MAX])c->rules, c->nrules, &s);
 	check_kind("adapters", (char(*)[CONFIG_PATH_MAX])c->adapters,
 	           c->nadapters, &s);
+	if (c->campuses[0]) {
+		struct wf_campuses *cs = NULL;
+
+		r->files++;
+		wf_campuses_load(c->campuses, NULL, report, &s, &cs);
+		wf_campuses_free(cs);
+	}
 }

@@ -46,6 +46,7 @@ config_defaults(struct config *c)
 	snprintf(c->rules[0], sizeof(c->rules[0]), "examples/rules");
 	c->nrules = 1;
 	snprintf(c->adapters[0], sizeof(c->adapters[0]), "examples/adapters");
+	snprintf(c->campuses, sizeof(c->campuses), "examples/campuses.yaml");
 	c->nadapters = 1;
 	c->limits.max_body_bytes = 1 << 20;
 	c->limits.max_header_bytes = 16 << 10;
@@ -508,7 +509,7 @@ static int
 load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
 	static const char *const keys[] = {"workflows", "rules", "adapters",
-	                                   NULL};
+	                                   "campuses", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -527,6 +528,9 @@ load_definitions(struct loader *ld, const yaml_node_t *n, struct config *c)
 		else if (strcmp(key, "rules") == 0)
 			rc = load_dirs(ld, v, "definitions.rules", c->rules,
 			               &c->nrules);
+		else if (strcmp(key, "campuses") == 0)
+			rc = resolve_path(ld, v, "definitions.campuses",
+			                  c->campuses);
 		else
 			rc = load_dirs(ld, v, "definitions.adapters",
 			               c->adapters, &c->nadapters);

@@ -26,6 +26,8 @@ struct config {
 	int nrules;
 	char adapters[CONFIG_MAX_DIRS][CONFIG_PATH_MAX];
 	int nadapters;
+	/* the campuses spawned children may name; "" for no list */
+	char campuses[CONFIG_PATH_MAX];
 	struct {
 		int64_t max_body_bytes;   /* 1 MiB */
 		int64_t max_header_bytes; /* 16 KiB (request line + headers) */

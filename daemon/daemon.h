@@ -36,7 +36,8 @@ struct daemon {
 
 	/* workflows and cases (cases.c) */
 	struct registry reg;
-	struct family *families; /* commands queued per case family */
+	struct wf_campuses *campuses; /* NULL: no list configured */
+	struct family *families;      /* commands queued per case family */
 	int nfamilies_busy;
 	uv_timer_t wf_timer;  /* armed for the earliest due timer */
 	int64_t wf_timer_due; /* 0: not armed */

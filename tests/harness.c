@@ -139,9 +139,10 @@ td_start(struct td *t, const char *extra_yaml)
 	        "  workflows: [defs/workflows]\n"
 	        "  rules: []\n"
 	        "  adapters: []\n"
+	        "  campuses: %s/examples/campuses.yaml\n"
 	        "log_level: debug\n"
 	        "%s",
-	        t->port, extra_yaml ? extra_yaml : "");
+	        t->port, CAIRN_SOURCE_DIR, extra_yaml ? extra_yaml : "");
 	fclose(f);
 	spawn(t, NULL);
 	snprintf(tok, sizeof(tok), "%s/var/admin.token", t->dir);

@@ -479,10 +479,28 @@ Test(cases, bad_requests_change_nothing)
 	cr_assert_eq(json_integer_value(json_object_get(c, "revision")), 1);
 	json_decref(c);
 	json_decref(send_event(id, student, "{\"type\":\"fly\"}", NULL, 409));
+	/* a campus nobody routes to */
+	c = call_json("POST", "/v1/cases", student,
+	              "{\"workflow\":\"app\",\"data\":{\"campuses\":"
+	              "[\"uc-davis\",\"uc-atlantis\"]}}",
+	              NULL, 201);
+	char id2[64];
+
+	snprintf(id2, sizeof(id2), "%s",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	c = send_event(id2, student, "{\"type\":\"submit\"}", NULL, 422);
+	cr_assert(strstr(json_string_value(json_object_get(c, "detail")),
+	                 "uc-atlantis"));
+	json_decref(c);
+	c = get_case(id2, student);
+	cr_assert_str_eq(status_of(c), "draft");
+	cr_assert_eq(json_array_size(json_object_get(c, "children")), 0);
+	json_decref(c);
 	json_decref(send_event(id, student, "{\"data\":{}}", NULL, 422));
-	/* nothing else was made: the student sees their one case */
+	/* nothing else was made: the student sees their two drafts */
 	c = call_json("GET", "/v1/cases", student, NULL, NULL, 200);
-	cr_assert_eq(json_array_size(json_object_get(c, "cases")), 1);
+	cr_assert_eq(json_array_size(json_object_get(c, "cases")), 2);
 	json_decref(c);
 }
 
