@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -270,6 +271,13 @@ cmd_check(const char *path)
 				memcpy(c.adapters[c.nadapters++], sub,
 				       sizeof(sub));
 		}
+		/* the campus list beside them, when there is one */
+		if (snprintf(c.campuses, sizeof(c.campuses),
+		             "%s/campuses.yaml", path) >= (int)sizeof(c.campuses) ||
+		    access(c.campuses, F_OK) != 0)
+			c.campuses[0] = '\0';
+		else
+			found++;
 		if (!found) {
 			fprintf(stderr,
 			        "%s: no workflows/, rules/ or adapters/ "
