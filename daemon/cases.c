@@ -865,39 +865,81 @@ fam_flush(struct fam *f)
 	return 0;
 }
 
-/* What a client sees of case i: its row, its children, what it may send. */
+static int
+cmp_spawn_key(const void *a, const void *b)
+{
+	const char *x = jstr(*(json_t *const *)a, "spawn_key");
+	const char *y = jstr(*(json_t *const *)b, "spawn_key");
+
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/*
+ * What a client sees of a case, the same whether it comes from a command's
+ * family or from a read: the row (without its chain hash), its children by
+ * spawn key, and the events the caller's role may send now. kids holds
+ * child rows (any columns; borrowed).
+ */
+static json_t *
+case_view(const struct daemon *d, const json_t *row, json_t *const *kids,
+          size_t nkids, unsigned role)
+{
+	const struct wf_version *v = registry_get(
+	        &d->reg, jstr(row, "workflow"), (int)jint(row, "version"));
+	json_t *o = json_deep_copy(row), *arr = json_array();
+	json_t **sorted = calloc(nkids ? nkids : 1, sizeof(*sorted));
+
+	if (o == NULL || arr == NULL || sorted == NULL) {
+		json_decref(o);
+		json_decref(arr);
+		free(sorted);
+		return NULL;
+	}
+	memcpy(sorted, kids, nkids * sizeof(*sorted));
+	if (nkids > 1)
+		qsort(sorted, nkids, sizeof(*sorted), cmp_spawn_key);
+	for (size_t j = 0; j < nkids; j++) {
+		const json_t *k = sorted[j];
+
+		json_array_append_new(
+		        arr, json_pack("{s:s, s:s, s:s, s:s?, s:b, s:I}", "id",
+		                       jstr(k, "id"), "workflow",
+		                       jstr(k, "workflow"), "status",
+		                       jstr(k, "status"), "spawn_key",
+		                       jstr(k, "spawn_key"), "terminal",
+		                       (int)jint(k, "terminal"), "updated_at",
+		                       (json_int_t)jint(k, "updated_at")));
+	}
+	free(sorted);
+	json_object_del(o, "history_hash");
+	json_object_set_new(o, "terminal",
+	                    json_boolean(jint(row, "terminal") != 0));
+	json_object_set_new(o, "children", arr);
+	json_object_set_new(
+	        o, "allowed_events",
+	        v ? wf_allowed_events(v->def, jstr(row, "status"), role)
+	          : json_array());
+	return o;
+}
+
+/* The view of case i of a family. */
 static json_t *
 fam_view(const struct fam *f, int i, unsigned role)
 {
-	const json_t *r = f->cs[i].row;
-	const char *id = jstr(r, "id");
-	const struct wf_version *v = registry_get(
-	        &f->d->reg, jstr(r, "workflow"), (int)jint(r, "version"));
-	json_t *o = json_deep_copy(r), *kids = json_array();
+	const char *id = jstr(f->cs[i].row, "id");
+	json_t **kids = calloc((size_t)f->n + 1, sizeof(*kids)), *o;
+	size_t n = 0;
 
-	for (int j = 0; kids && j < f->n; j++) {
-		const json_t *k = f->cs[j].row;
-
-		if (jstr(k, "parent_id") && !strcmp(jstr(k, "parent_id"), id))
-			json_array_append_new(
-			        kids,
-			        json_pack("{s:s, s:s, s:s, s:s?, s:b}", "id",
-			                  jstr(k, "id"), "workflow",
-			                  jstr(k, "workflow"), "status",
-			                  jstr(k, "status"), "spawn_key",
-			                  jstr(k, "spawn_key"), "terminal",
-			                  (int)jint(k, "terminal")));
-	}
-	if (o == NULL) {
-		json_decref(kids);
+	if (kids == NULL)
 		return NULL;
+	for (int j = 0; j < f->n; j++) {
+		const char *p = jstr(f->cs[j].row, "parent_id");
+
+		if (p != NULL && !strcmp(p, id))
+			kids[n++] = f->cs[j].row;
 	}
-	json_object_del(o, "history_hash");
-	json_object_set_new(o, "children", kids);
-	json_object_set_new(
-	        o, "allowed_events",
-	        v ? wf_allowed_events(v->def, jstr(r, "status"), role)
-	          : json_array());
+	o = case_view(f->d, f->cs[i].row, kids, n, role);
+	free(kids);
 	return o;
 }
 
@@ -994,6 +1036,7 @@ struct cmd {
 	char actor[48];
 	char *idem_key;
 	uint8_t body_hash[32];
+	int idem_locked; /* the key is being checked again under the lock */
 	char *timer_name;
 	int64_t timer_due;
 	struct fam fam;
@@ -1281,11 +1324,23 @@ fam_loaded(int status, json_t *rows, void *data)
 	}
 }
 
+static void idem_found(int status, json_t *rec, void *data);
+
 static void
 cmd_run(void *arg)
 {
 	struct cmd *k = arg;
 
+	/* a retry that waited for the lock behind the first request finds
+	 * that request's answer here, now that it has committed */
+	if (k->idem_key != NULL && !k->idem_locked) {
+		k->idem_locked = 1;
+		if (store_idem_get(k->d->store, k->idem_key, idem_found, k) !=
+		    0)
+			cmd_finish(k, 503, "storage-unavailable",
+			           "shutting down", NULL);
+		return;
+	}
 	if (k->kind == CMD_CREATE) {
 		fam_loaded(0, json_array(), k);
 		return;
@@ -1304,18 +1359,28 @@ idem_found(int status, json_t *rec, void *data)
 
 	if (status == CAIRN_ENOTFOUND) {
 		json_decref(rec);
-		family_lock(k->d, k->root, cmd_run, k);
+		if (k->idem_locked)
+			cmd_run(k); /* still new under the lock: run it */
+		else
+			family_lock(k->d, k->root, cmd_run, k);
 		return;
 	}
-	if (status != 0) {
+	/* from here on the command runs nothing: give the family back */
+	if (k->idem_locked) {
+		char root[40];
+
+		snprintf(root, sizeof(root), "%s", k->root);
 		k->root[0] = '\0';
+		family_unlock(k->d, root);
+	}
+	k->root[0] = '\0';
+	if (status != 0) {
 		cmd_finish(k, 503, "storage-unavailable",
 		           cairn_strerror(status), NULL);
 		return;
 	}
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", k->body_hash[i]);
-	k->root[0] = '\0'; /* no family lock is held on this path */
 	if (strcmp(hex, jstr(rec, "body_hash") ? jstr(rec, "body_hash") : "")) {
 		json_decref(rec);
 		cmd_finish(k, 422, "idempotency-key-reused",
@@ -1768,7 +1833,6 @@ case_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
 	json_t *cs = json_object_get(res, "case");
-	const struct wf_version *v;
 
 	if (status != 0) {
 		json_decref(res);
@@ -1784,16 +1848,24 @@ case_read(int status, json_t *res, void *data)
 		json_decref(res);
 		return;
 	}
-	v = registry_get(&c->d->reg, jstr(cs, "workflow"),
-	                 (int)jint(cs, "version"));
-	json_object_del(cs, "history_hash");
-	json_object_set(cs, "children", json_object_get(res, "children"));
-	json_object_set_new(
-	        cs, "allowed_events",
-	        v ? wf_allowed_events(v->def, jstr(cs, "status"), role_bit(c))
-	          : json_array());
-	api_reply_json(c, 200, json_incref(cs), NULL);
-	json_decref(res);
+	{
+		json_t *kids = json_object_get(res, "children");
+		size_t n = json_array_size(kids);
+		json_t **arr = calloc(n + 1, sizeof(*arr));
+		json_t *view = NULL;
+
+		for (size_t j = 0; arr != NULL && j < n; j++)
+			arr[j] = json_array_get(kids, j);
+		if (arr != NULL)
+			view = case_view(c->d, cs, arr, n, role_bit(c));
+		free(arr);
+		json_decref(res);
+		if (view == NULL)
+			api_reply_problem(c, 503, "overloaded", "out of memory",
+			                  NULL, NULL);
+		else
+			api_reply_json(c, 200, view, NULL);
+	}
 }
 
 void
