@@ -96,7 +96,8 @@ test: deps
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
 
 check: deps
-	@$(MAKE) --no-print-directory BUILD=build-san OPT='-O1 -g -fno-omit-frame-pointer' \
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    $(MAKE) --no-print-directory BUILD=build-san OPT='-O1 -g -fno-omit-frame-pointer' \
 	    SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' test
 
 bench: deps
