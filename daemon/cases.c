@@ -1544,6 +1544,9 @@ timers_scan_done(int status, json_t *res, void *data)
 		k->type = strdup(jstr(t, "event"));
 		k->timer_name = strdup(jstr(t, "name"));
 		k->timer_due = jint(t, "due_at");
+		metrics_observe_timer_lag(
+		        &d->metrics,
+		        (double)(cases_now(d) - k->timer_due) / 1000.0);
 		k->data = json_pack("{s:s, s:I}", "timer", jstr(t, "name"),
 		                    "due_at", (json_int_t)k->timer_due);
 		snprintf(k->actor, sizeof(k->actor), "timer");

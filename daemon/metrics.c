@@ -62,6 +62,21 @@ metrics_observe(struct metrics *m, const char *method, const char *route,
 	m->lat_sum += seconds;
 }
 
+void
+metrics_observe_timer_lag(struct metrics *m, double seconds)
+{
+	int i;
+
+	if (seconds < 0)
+		seconds = 0;
+	for (i = 0; i < METRICS_LAT_BUCKETS && seconds > lat_bounds[i]; i++)
+		;
+	if (i < METRICS_LAT_BUCKETS)
+		m->lag_counts[i]++;
+	m->lag_count++;
+	m->lag_sum += seconds;
+}
+
 struct out {
 	char *buf;
 	size_t len, cap;
@@ -153,6 +168,22 @@ metrics_render(const struct metrics *m, const struct store_metrics *sm,
 	           "cairn_http_request_duration_seconds_count %llu\n",
 	           (unsigned long long)m->lat_count, m->lat_sum,
 	           (unsigned long long)m->lat_count);
+	cum = 0;
+	out_printf(&o, "# HELP cairn_timer_lag_seconds How long after its due "
+	               "time a timer fired.\n"
+	               "# TYPE cairn_timer_lag_seconds histogram\n");
+	for (int i = 0; i < METRICS_LAT_BUCKETS; i++) {
+		cum += m->lag_counts[i];
+		out_printf(&o,
+		           "cairn_timer_lag_seconds_bucket{le=\"%g\"} %llu\n",
+		           lat_bounds[i], (unsigned long long)cum);
+	}
+	out_printf(&o,
+	           "cairn_timer_lag_seconds_bucket{le=\"+Inf\"} %llu\n"
+	           "cairn_timer_lag_seconds_sum %.6f\n"
+	           "cairn_timer_lag_seconds_count %llu\n",
+	           (unsigned long long)m->lag_count, m->lag_sum,
+	           (unsigned long long)m->lag_count);
 	out_printf(&o,
 	           "# HELP cairn_http_connections Open client "
 	           "connections.\n# TYPE cairn_http_connections gauge\n"

@@ -28,6 +28,10 @@ struct metrics {
 	uint64_t lat_counts[METRICS_LAT_BUCKETS]; /* not cumulative */
 	uint64_t lat_count;
 	double lat_sum;
+	/* how late timers fire: due time to the scan that picks them up */
+	uint64_t lag_counts[METRICS_LAT_BUCKETS];
+	uint64_t lag_count;
+	double lag_sum;
 	int64_t start_ms;
 };
 
@@ -37,6 +41,9 @@ void metrics_init(struct metrics *m);
  * "unmatched"), stored by pointer: it must outlive m. */
 void metrics_observe(struct metrics *m, const char *method, const char *route,
                      int status, double seconds);
+
+/* Counts one timer that fired seconds after it was due. */
+void metrics_observe_timer_lag(struct metrics *m, double seconds);
 
 /* Renders everything, with the store's figures and the open connections,
  * into a malloc'd string the caller frees (NULL on no memory). */

@@ -286,6 +286,7 @@ Test(api, probes_and_metrics)
 	                         "status=\"404\"} 1\n"));
 	cr_assert(strstr(r.body, "cairn_http_request_duration_seconds_bucket"));
 	cr_assert(strstr(r.body, "cairn_store_commit_batch_size_bucket"));
+	cr_assert(strstr(r.body, "cairn_timer_lag_seconds_count 0\n"));
 	cr_assert(strstr(r.body, "cairn_store_commit_duration_seconds_count"));
 	cr_assert(strstr(r.body, "cairn_store_database_bytes "));
 	cr_assert_null(strstr(r.body, "cairn_store_database_bytes 0\n"));

@@ -440,6 +440,18 @@ Test(cases, documents_timer_fires_under_the_test_clock_and_survives_restart)
 	json_decref(call_json("POST", "/v1/clock", t.token,
 	                      "{\"advance\":\"15d\"}", NULL, 200));
 	wait_status(merced_id, "closed_incomplete");
+	{
+		struct resp r;
+
+		/* the timer was picked up about a day late on the test
+		 * clock, and the histogram says so */
+		cr_assert_eq(
+		        http_do(&t, "GET", "/metrics", NULL, NULL, NULL, 0, &r),
+		        0);
+		cr_assert(strstr(r.body, "cairn_timer_lag_seconds_count 1\n"),
+		          "%s", r.body);
+		resp_free(&r);
+	}
 	c = get_case(irvine_id, t.token);
 	cr_assert_str_eq(status_of(c), "received");
 	json_decref(c);
