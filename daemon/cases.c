@@ -374,11 +374,14 @@ cases_now(const struct daemon *d)
 	return cairn_now_ms() + d->clock_offset_ms;
 }
 
+static const char hexd[] = "0123456789abcdef";
+
 /* A UUIDv7: 48 bits of milliseconds, then randomness; sorts by time. */
 static void
 uuid7(int64_t ms, char out[37])
 {
 	uint8_t u[16];
+	char *o = out;
 
 	if (RAND_bytes(u, sizeof(u)) != 1)
 		memset(u, 0x5a, sizeof(u));
@@ -386,22 +389,39 @@ uuid7(int64_t ms, char out[37])
 		u[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
 	u[6] = (uint8_t)(0x70 | (u[6] & 0x0f));
 	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
-	snprintf(out, 37,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x"
-	         "%02x%02x",
-	         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-	         u[10], u[11], u[12], u[13], u[14], u[15]);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hexd[u[i] >> 4];
+		*o++ = hexd[u[i] & 15];
+	}
+	*o = '\0';
 }
 
 static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* n bytes from 2n hex digits; -1 when h is short or not hex. */
+static int
 unhex(const char *h, uint8_t *out, size_t n)
 {
+	if (h == NULL)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
+		int hi = hexval(h[2 * i]), lo;
 
-		if (h == NULL || sscanf(h + 2 * i, "%2x", &v) != 1)
+		if (hi < 0 || (lo = hexval(h[2 * i + 1])) < 0)
 			return -1;
-		out[i] = (uint8_t)v;
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
