@@ -1774,6 +1774,26 @@ case_visible(struct api_call *c, const json_t *cs)
 	return -1;
 }
 
+/* After a case read: 1 when it is there and in the caller's scope;
+ * otherwise the reply (404, or the store's error) is sent, res freed. */
+static int
+case_read_ok(struct api_call *c, int status, json_t *res)
+{
+	if (status != 0) {
+		json_decref(res);
+		api_reply_store_error(c, status,
+		                      status == CAIRN_ENOTFOUND
+		                              ? "no such case"
+		                              : cairn_strerror(status));
+		return 0;
+	}
+	if (case_visible(c, json_object_get(res, "case")) != 0) {
+		json_decref(res);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 event_case_read(int status, json_t *res, void *data)
 {
@@ -1783,20 +1803,8 @@ event_case_read(int status, json_t *res, void *data)
 	json_t *evdata = json_object_get(c->body, "data");
 	struct cmd *k;
 
-	if (status != 0) {
-		json_decref(res);
-		if (status == CAIRN_ENOTFOUND)
-			api_reply_problem(c, 404, "not-found", "no such case",
-			                  NULL, NULL);
-		else
-			api_reply_store_error(c, status,
-			                      cairn_strerror(status));
+	if (!case_read_ok(c, status, res))
 		return;
-	}
-	if (case_visible(c, cs) != 0) {
-		json_decref(res);
-		return;
-	}
 	k = cmd_new(c, CMD_EVENT);
 	if (k == NULL) {
 		json_decref(res);
@@ -1857,20 +1865,8 @@ case_read(int status, json_t *res, void *data)
 	struct api_call *c = data;
 	json_t *cs = json_object_get(res, "case");
 
-	if (status != 0) {
-		json_decref(res);
-		if (status == CAIRN_ENOTFOUND)
-			api_reply_problem(c, 404, "not-found", "no such case",
-			                  NULL, NULL);
-		else
-			api_reply_store_error(c, status,
-			                      cairn_strerror(status));
+	if (!case_read_ok(c, status, res))
 		return;
-	}
-	if (case_visible(c, cs) != 0) {
-		json_decref(res);
-		return;
-	}
 	{
 		json_t *kids = json_object_get(res, "children");
 		size_t n = json_array_size(kids);
@@ -1919,20 +1915,8 @@ history_case_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
 
-	if (status != 0) {
-		json_decref(res);
-		if (status == CAIRN_ENOTFOUND)
-			api_reply_problem(c, 404, "not-found", "no such case",
-			                  NULL, NULL);
-		else
-			api_reply_store_error(c, status,
-			                      cairn_strerror(status));
+	if (!case_read_ok(c, status, res))
 		return;
-	}
-	if (case_visible(c, json_object_get(res, "case")) != 0) {
-		json_decref(res);
-		return;
-	}
 	json_decref(res);
 	if (store_case_history(c->d->store, c->m.params[0], history_read, c) !=
 	    0)
