@@ -302,3 +302,16 @@ yamlfile_close(struct yamlfile *yf)
 	free(yf->buf);
 	yf->buf = NULL;
 }
+
+const char *
+yamlfile_node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}

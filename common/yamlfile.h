@@ -56,6 +56,9 @@ int yamlfile_init_mem(struct yamlfile *yf, const char *label, const char *text,
 int yamlfile_expect_end(struct yamlfile *yf, const char *why,
                         struct cairn_err *err);
 
+/* "a mapping", "a list" or "a scalar", for messages. */
+const char *yamlfile_node_kind(const yaml_node_t *n);
+
 /* Frees the document, the parser and the buffer. */
 void yamlfile_close(struct yamlfile *yf);
 

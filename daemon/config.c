@@ -336,19 +336,6 @@ node_at(struct loader *ld, int index)
 	return yaml_document_get_node(ld->doc, index);
 }
 
-static const char *
-node_kind(const yaml_node_t *n)
-{
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return "a scalar";
-	}
-}
-
 /* YAML's null: an empty or "~"/"null" plain scalar. */
 static int
 is_null(const yaml_node_t *n)
@@ -370,7 +357,7 @@ get_scalar(struct loader *ld, const yaml_node_t *n, const char *name,
 {
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not %s",
-		            name, what, node_kind(n));
+		            name, what, yamlfile_node_kind(n));
 	if (is_null(n))
 		return fail(ld, CAIRN_EINVALID, n, "%s must be %s, not empty",
 		            name, what);
@@ -395,7 +382,7 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(ld, CAIRN_EINVALID, n,
 		            "%s must be a mapping of keys to values, not %s",
-		            name, node_kind(n));
+		            name, yamlfile_node_kind(n));
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = node_at(ld, p->key);
@@ -406,7 +393,7 @@ check_mapping(struct loader *ld, const yaml_node_t *n, const char *name,
 		if (k->type != YAML_SCALAR_NODE)
 			return fail(ld, CAIRN_EINVALID, k,
 			            "keys %s must be words, not %s", where,
-			            node_kind(k));
+			            yamlfile_node_kind(k));
 		key = (const char *)k->data.scalar.value;
 		for (i = 0; allowed[i]; i++)
 			if (strcmp(key, allowed[i]) == 0)
@@ -486,7 +473,7 @@ load_dirs(struct loader *ld, const yaml_node_t *n, const char *name,
 		return fail(ld, CAIRN_EINVALID, n,
 		            "%s must be a directory or a list of directories, "
 		            "not %s",
-		            name, node_kind(n));
+		            name, yamlfile_node_kind(n));
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *item = node_at(ld, *it);

@@ -143,19 +143,6 @@ report_err(struct checker *ck, const struct cairn_err *e)
 	report(ck, 0, e->file, e->line, e->column, "%s", e->msg);
 }
 
-static const char *
-node_kind(const yaml_node_t *n)
-{
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return "a scalar";
-	}
-}
-
 /* A mapping key while looking for duplicates. */
 struct key {
 	const yaml_node_t *node;
@@ -208,7 +195,7 @@ check_keys(struct yfile *yf, const yaml_node_t *n)
 		first[i] = i;
 		if (k->type != YAML_SCALAR_NODE) {
 			yreport(yf, k, "a key must be a scalar, not %s",
-			        node_kind(k));
+			        yamlfile_node_kind(k));
 			continue;
 		}
 		keys[nkeys].node = k;
@@ -330,7 +317,7 @@ check_top(struct yfile *yf, const yaml_node_t *root)
 	if (root->type != YAML_MAPPING_NODE) {
 		yreport(yf, root,
 		        "a definition must be a mapping with a 'name', not %s",
-		        node_kind(root));
+		        yamlfile_node_kind(root));
 		return;
 	}
 	for (p = root->data.mapping.pairs.start;
@@ -351,7 +338,8 @@ check_top(struct yfile *yf, const yaml_node_t *root)
 		return;
 	}
 	if (v->type != YAML_SCALAR_NODE) {
-		yreport(yf, v, "name must be a string, not %s", node_kind(v));
+		yreport(yf, v, "name must be a string, not %s",
+		        yamlfile_node_kind(v));
 		return;
 	}
 	name = (const char *)v->data.scalar.value;

@@ -171,19 +171,6 @@ sval(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
-static const char *
-kind_of(const yaml_node_t *n)
-{
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	default:
-		return "a scalar";
-	}
-}
-
 static int
 is_plain(const yaml_node_t *n)
 {
@@ -228,7 +215,7 @@ static const char *
 shown(const yaml_node_t *n, char *buf, size_t len)
 {
 	if (n->type != YAML_SCALAR_NODE)
-		return kind_of(n);
+		return yamlfile_node_kind(n);
 	if (is_null(n))
 		return "empty";
 	snprintf(buf, len, "'%.60s'", sval(n));
@@ -360,7 +347,7 @@ get_fields(struct loader *ld, const yaml_node_t *n, const char *what,
 			return -1;
 		if (k->type != YAML_SCALAR_NODE) {
 			err(ld, k, "a key in %s must be a name, not %s", what,
-			    kind_of(k));
+			    yamlfile_node_kind(k));
 			continue;
 		}
 		for (i = 0; i < nnames; i++)
@@ -493,7 +480,7 @@ to_json(struct loader *ld, const yaml_node_t *n, int depth, int complain)
 				if (complain)
 					err(ld, k,
 					    "a key must be a scalar, not %s",
-					    kind_of(k));
+					    yamlfile_node_kind(k));
 				continue;
 			}
 			if (json_object_getn(j, sval(k),
@@ -686,7 +673,7 @@ act_set(struct loader *ld, const yaml_node_t *v, struct wf_action *a, int *na)
 			return;
 		if (k->type != YAML_SCALAR_NODE) {
 			err(ld, k, "a field in 'set' must be a name, not %s",
-			    kind_of(k));
+			    yamlfile_node_kind(k));
 			continue;
 		}
 		for (q = v->data.mapping.pairs.start; q < p && !dup; q++) {
@@ -1783,7 +1770,7 @@ parse_def(struct loader *ld, const yaml_node_t *root)
 		err(ld, root,
 		    "a workflow must be a mapping with name, statuses and "
 		    "transitions, not %s",
-		    kind_of(root));
+		    yamlfile_node_kind(root));
 		return;
 	}
 	if (get_fields(ld, root, "a workflow", keys, f) < 0)
