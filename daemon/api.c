@@ -375,6 +375,8 @@ static const struct route routes[] = {
         {"POST", "/v1/cases/{id}/events", ROLES_ANY, 1, api_h_case_event},
         {"GET", "/v1/workflows", ROLES_ANY, 0, api_h_workflow_list},
         {"GET", "/v1/workflows/{name}", ROLES_ANY, 0, api_h_workflow_get},
+        {"POST", "/v1/workflows/reload", ADMIN | ROLE_BIT(ROLE_POLICY), 0,
+         api_h_workflow_reload},
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},

@@ -44,5 +44,6 @@ void api_h_workflow_list(struct api_call *c);
 void api_h_workflow_get(struct api_call *c);
 void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
+void api_h_workflow_reload(struct api_call *c);
 
 #endif

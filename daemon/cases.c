@@ -28,6 +28,7 @@
 
 #include "../common/yamlfile.h"
 #include "api_int.h"
+#include "check.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -2380,4 +2381,42 @@ api_h_workflow_migrate(struct api_call *c)
 	m->by_status = json_object();
 	m->unmapped = json_array();
 	migration_page(m);
+}
+
+/* POST /v1/workflows/reload: what SIGHUP does, with the outcome in the
+ * reply. A definition with errors changes nothing; the errors come back
+ * as file:line:column lines. */
+void
+api_h_workflow_reload(struct api_call *c)
+{
+	struct check_result r;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	json_t *lines;
+
+	if (mem == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	check_definitions(&c->d->cfg, mem, &r);
+	fclose(mem);
+	lines = json_array();
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		json_array_append_new(lines, json_string(l));
+	free(text);
+	if (r.errors == 0 && registry_load(c->d) != 0)
+		r.errors++;
+	if (r.errors) {
+		api_reply_problem(c, 422, "invalid-definitions",
+		                  "the definitions have errors; the versions "
+		                  "loaded before stay in force",
+		                  json_pack("{s:o}", "errors", lines), NULL);
+		return;
+	}
+	log_info("definitions reloaded through the API by %s", c->who.token_id);
+	json_decref(lines);
+	api_h_workflow_list(c);
 }

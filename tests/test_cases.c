@@ -715,3 +715,28 @@ Test(cases, the_cli_opens_sends_and_reads)
 	        url, student, td_bin("cairn"), id);
 	cr_assert_eq(rc, 2, "%s", out);
 }
+
+Test(cases, reload_through_the_api_reports_errors_and_keeps_the_old_version)
+{
+	json_t *r;
+	char want[600];
+
+	write_wf("campus", "name: campus\nstatuses: [\n");
+	r = call_json("POST", "/v1/workflows/reload", t.token, NULL, NULL, 422);
+	snprintf(want, sizeof(want), "%s/defs/workflows/campus.yaml:", t.dir);
+	cr_assert(strstr(json_string_value(json_array_get(
+	                         json_object_get(r, "errors"), 0)),
+	                 want),
+	          "%s",
+	          json_string_value(
+	                  json_array_get(json_object_get(r, "errors"), 0)));
+	json_decref(r);
+	cr_assert_eq(campus_version(), 1);
+	json_decref(call_json("POST", "/v1/workflows/reload",
+	                      token("student", "S10"), NULL, NULL, 403));
+	write_wf("campus", child_wf_v2);
+	r = call_json("POST", "/v1/workflows/reload", t.token, NULL, NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(r, "workflows")), 2);
+	json_decref(r);
+	cr_assert_eq(campus_version(), 2);
+}
