@@ -272,8 +272,8 @@ cmd_check(const char *path)
 				       sizeof(sub));
 		}
 		/* the campus list beside them, when there is one */
-		if (snprintf(c.campuses, sizeof(c.campuses),
-		             "%s/campuses.yaml", path) >= (int)sizeof(c.campuses) ||
+		if (snprintf(c.campuses, sizeof(c.campuses), "%s/campuses.yaml",
+		             path) >= (int)sizeof(c.campuses) ||
 		    access(c.campuses, F_OK) != 0)
 			c.campuses[0] = '\0';
 		else

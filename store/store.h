@@ -213,7 +213,7 @@ int store_case_get(struct store *s, const char *id, store_json_cb cb,
 /* Every case whose root is root_id (the root itself included), oldest
  * first, as an array of case objects. */
 int store_family_get(struct store *s, const char *root_id, store_json_cb cb,
-		     void *data);
+                     void *data);
 /* [{seq, at, actor, type, from_status, to_status, payload,
  * workflow_version, hash}, ...] in order; [] for an unknown case. */
 int store_case_history(struct store *s, const char *id, store_json_cb cb,
