@@ -515,8 +515,9 @@ fam_history(struct fam *f, int i, const char *type, const char *from,
             const char *to, const json_t *payload)
 {
 	struct fcase *c = &f->cs[i];
-	char *text = json_dumps(payload ? payload : json_object(),
-	                        JSON_COMPACT | JSON_SORT_KEYS);
+	char *text =
+	        payload ? json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS)
+	                : strdup("{}");
 	int64_t seq = jint(c->row, "history_seq") + 1;
 	int version = (int)jint(c->row, "version");
 	const char *id = jstr(c->row, "id");
@@ -1585,6 +1586,13 @@ timers_scan_done(int status, json_t *res, void *data)
 }
 
 int
+cases_busy(const struct daemon *d)
+{
+	return d->families != NULL || d->timers_scanning ||
+	       d->timers_inflight > 0 || d->migrations > 0;
+}
+
+int
 cases_init(struct daemon *d)
 {
 	uv_timer_init(d->loop, &d->wf_timer);
@@ -2192,6 +2200,7 @@ migration_reply(struct migration *m)
 		         m->name, (long long)m->migrated, m->to_version,
 		         (long long)m->failed, (long long)m->unmappable);
 	api_reply_json(m->c, 200, o, NULL);
+	m->d->migrations--;
 	json_decref(m->map);
 	json_decref(m->by_status);
 	json_decref(m->unmapped);
@@ -2371,6 +2380,7 @@ api_h_workflow_migrate(struct api_call *c)
 		                  NULL);
 		return;
 	}
+	c->d->migrations++;
 	m->d = c->d;
 	m->c = c;
 	snprintf(m->name, sizeof(m->name), "%s", target->def->name);

@@ -48,6 +48,9 @@ int cases_init(struct daemon *d);
 void cases_close(struct daemon *d);
 /* The daemon's clock: the wall clock plus the test clock's offset. */
 int64_t cases_now(const struct daemon *d);
+/* Whether a command, a timer scan or a migration is still running: the
+ * store must not close under them. */
+int cases_busy(const struct daemon *d);
 /* Fires every timer that is due and re-arms for the next. */
 void cases_timers_scan(struct daemon *d);
 

@@ -33,6 +33,7 @@ struct daemon {
 	int stopping;
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t shutdown_timer;
+	uv_timer_t idle_timer; /* waits for commands before the store closes */
 
 	/* workflows and cases (cases.c) */
 	struct registry reg;
@@ -45,6 +46,7 @@ struct daemon {
 	int timers_inflight;     /* a scan's timer commands not yet done */
 	int timers_more;         /* the scan saw a full page: scan again */
 	int64_t timers_next_due; /* the earliest timer after the scan's */
+	int migrations;          /* migrations running */
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
 };

@@ -156,15 +156,20 @@ close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, on_handle_closed);
 }
 
+/* The last step of a stop: once no command is left (a timer or a
+ * migration may outlive the HTTP requests), the writer drains its queue,
+ * commits, and the database closes. */
 static void
-http_stopped(void *arg)
+close_when_idle(uv_timer_t *t)
 {
-	struct daemon *d = arg;
+	struct daemon *d = t->data;
 
-	d->http = NULL;
+	if (cases_busy(d)) {
+		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
+		return;
+	}
+	uv_close((uv_handle_t *)&d->idle_timer, on_handle_closed);
 	cases_close(d);
-	/* no request is in flight now, so no read either: the writer drains
-	 * its queue, commits, and the database closes */
 	store_close(d->store);
 	d->store = NULL;
 	uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
@@ -172,6 +177,17 @@ http_stopped(void *arg)
 	uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
 	uv_close((uv_handle_t *)&d->shutdown_timer, on_handle_closed);
 	log_info("stopped");
+}
+
+static void
+http_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->http = NULL;
+	uv_timer_init(d->loop, &d->idle_timer);
+	d->idle_timer.data = d;
+	close_when_idle(&d->idle_timer);
 }
 
 static void
