@@ -33,6 +33,9 @@ struct store_opts {
 	int64_t max_db_bytes; /* cap on the database size; 0 means none */
 	int max_batch;        /* batches per transaction; 0 means no cap,
 				 1 turns group commit off (for benchmarks) */
+	int64_t check_below;  /* files smaller than this get PRAGMA
+				 quick_check at every open, larger ones only
+				 after an unclean stop; 0 means 256 MiB */
 };
 
 /*

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "../store/store.h"
@@ -384,6 +386,86 @@ Test(store, corrupt_file_fails_quick_check)
 	cr_assert(strstr(fx.err.msg, fx.path) != NULL, "%s", fx.err.msg);
 	cr_assert_gt(strlen(fx.err.msg), strlen(fx.path) + 10, "%s",
 	             fx.err.msg);
+	fx_fini(&fx);
+}
+
+/* Corrupts the middle of a closed database file. */
+static void
+corrupt_middle(struct fixture *fx)
+{
+	uint8_t junk[4096 * 3];
+	int64_t pages, psize;
+	sqlite3 *db = side_open(fx->path);
+
+	pages = side_int(db, "PRAGMA page_count");
+	psize = side_int(db, "PRAGMA page_size");
+	sqlite3_close(db);
+	for (size_t j = 0; j < sizeof(junk); j++)
+		junk[j] = (uint8_t)(j * 37 + 11);
+	write_file(fx->path, junk, sizeof(junk), (long)(pages / 2 * psize));
+}
+
+static void
+fill_tokens(struct fixture *fx)
+{
+	struct store_batch *b = store_batch_new();
+	struct store_token t;
+	char msg[256];
+
+	for (int i = 0; i < 1000; i++) {
+		mk_token(&t, i);
+		cr_assert_eq(store_batch_token_create(b, &t), 0);
+	}
+	cr_assert_eq(store_batch_commit_sync(fx->s, b, msg, sizeof(msg)), 0,
+	             "%s", msg);
+}
+
+/* A large file that was closed cleanly opens without the full check
+ * (that is what keeps a restart of a million cases fast); after an
+ * unclean stop the check runs and finds the damage. check_below = 1
+ * makes this small file count as large. */
+Test(store, large_files_are_checked_after_an_unclean_stop)
+{
+	struct fixture fx;
+	struct store_opts big = {.check_below = 1};
+	pid_t pid;
+	int rc, st;
+
+	fx_init(&fx);
+	cr_assert_eq(fx_open_opts(&fx, &big), 0, "%s", fx.err.msg);
+	fill_tokens(&fx);
+	fx_close_store(&fx);
+	corrupt_middle(&fx);
+	rc = fx_open_opts(&fx, &big);
+	cr_assert_eq(rc, 0, "a clean close should skip the check: %s",
+	             fx.err.msg);
+	fx_close_store(&fx);
+
+	/* a process that dies with the store open leaves it unclean */
+	fx_fini(&fx);
+	fx_init(&fx);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		if (fx_open_opts(&fx, &big) != 0)
+			_exit(1);
+		fill_tokens(&fx);
+		_exit(0); /* no store_close */
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	{
+		/* fold the WAL in, as a later open would, then damage it */
+		sqlite3 *db = side_open(fx.path);
+
+		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+		             NULL);
+		sqlite3_close(db);
+	}
+	corrupt_middle(&fx);
+	rc = fx_open_opts(&fx, &big);
+	cr_assert(rc == CAIRN_ECORRUPT || rc == CAIRN_ESTORE, "rc %d: %s", rc,
+	          fx.err.msg);
 	fx_fini(&fx);
 }
 
