@@ -7,7 +7,8 @@
 #   make run      build and start cairnd on etc/cairnd.yaml
 #   make test     build and run every test
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make bench    the benchmarks, printed as a table
+#   make bench    the benchmarks, printed as a table (make bench-scale:
+#                 the same against a million stored cases)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make clean | make deps | make format
 
@@ -47,7 +48,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench install clean format tidy
+.PHONY: all deps binaries run test check bench bench-scale install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -103,6 +104,11 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
 	sh bench/run.sh $(abspath $(BUILD))
+
+# 1,000,000 cases, 100,000 timers: reads, listings, restart, timer lag
+bench-scale: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/scale.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \

@@ -52,6 +52,64 @@ api_reply_json(struct api_call *c, int status, json_t *o, const char *headers)
 	api_call_free(c);
 }
 
+/* Serializing a large reply (a page of cases, a long history) would hold
+ * the loop thread for milliseconds: it is done on the thread pool. */
+struct dump_work {
+	uv_work_t w;
+	struct api_call *c;
+	int status;
+	json_t *o;
+	char *text;
+};
+
+static void
+dump_run(uv_work_t *w)
+{
+	struct dump_work *dw = w->data;
+
+	dw->text = json_dumps(dw->o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(dw->o);
+	dw->o = NULL;
+}
+
+static void
+dump_done(uv_work_t *w, int status)
+{
+	struct dump_work *dw = w->data;
+
+	if (dw->text == NULL) {
+		http_respond_problem(dw->c->req, 500, "internal",
+		                     "out of memory building the reply", NULL,
+		                     NULL);
+	} else {
+		http_respond(dw->c->req, dw->status, "application/json", NULL,
+		             dw->text, strlen(dw->text));
+		free(dw->text);
+	}
+	api_call_free(dw->c);
+	free(dw);
+}
+
+void
+api_reply_json_bg(struct api_call *c, int status, json_t *o)
+{
+	struct dump_work *dw = calloc(1, sizeof(*dw));
+
+	if (dw == NULL || o == NULL) {
+		free(dw);
+		api_reply_json(c, status, o, NULL);
+		return;
+	}
+	dw->c = c;
+	dw->status = status;
+	dw->o = o;
+	dw->w.data = dw;
+	if (uv_queue_work(c->d->loop, &dw->w, dump_run, dump_done) != 0) {
+		free(dw);
+		api_reply_json(c, status, o, NULL);
+	}
+}
+
 void
 api_reply_problem(struct api_call *c, int status, const char *slug,
                   const char *detail, json_t *extra, const char *headers)

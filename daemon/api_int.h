@@ -28,6 +28,9 @@ void api_call_free(struct api_call *c);
 /* Replies with o (stolen) as JSON. */
 void api_reply_json(struct api_call *c, int status, json_t *o,
                     const char *headers);
+/* The same for a large o, serialized on the thread pool; o must be
+ * referenced by nothing else. */
+void api_reply_json_bg(struct api_call *c, int status, json_t *o);
 /* Replies with a problem; extra is stolen. */
 void api_reply_problem(struct api_call *c, int status, const char *slug,
                        const char *detail, json_t *extra, const char *headers);

@@ -1913,10 +1913,9 @@ history_read(int status, json_t *res, void *data)
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	api_reply_json(
+	api_reply_json_bg(
 	        c, 200,
-	        json_pack("{s:s, s:o}", "case", c->m.params[0], "events", res),
-	        NULL);
+	        json_pack("{s:s, s:o}", "case", c->m.params[0], "events", res));
 }
 
 static void
@@ -1976,7 +1975,7 @@ list_read(int status, json_t *res, void *data)
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	api_reply_json(c, 200, res, NULL);
+	api_reply_json_bg(c, 200, res);
 }
 
 void

@@ -322,6 +322,11 @@ enum {
 	"id, workflow, version, status, data, parent_id, root_id, spawn_key,"  \
 	" subject, owner, queue, due_at, revision, terminal, open_children,"   \
 	" history_seq, history_hash, created_at, updated_at"
+/* a listing leaves out the chain hash, which only the engine needs */
+#define STORE_CASE_LIST_COLS                                                   \
+	"id, workflow, version, status, data, parent_id, root_id, spawn_key,"  \
+	" subject, owner, queue, due_at, revision, terminal, open_children,"   \
+	" history_seq, created_at, updated_at"
 
 #define STORE_TOKEN_COLS "id, hash, role, scope, label, created_at, revoked_at"
 
@@ -1831,7 +1836,8 @@ store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
 	int rc, k = 0;
 
 	n = (size_t)snprintf(sql, sizeof(sql),
-	                     "SELECT " STORE_CASE_COLS " FROM cases WHERE 1");
+	                     "SELECT " STORE_CASE_LIST_COLS
+	                     " FROM cases WHERE 1");
 	for (int i = 0; i < 5; i++)
 		if (vals[i] != NULL)
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n,

@@ -1,0 +1,1713 @@
+/*
+ * scale.c: the tools of the scale benchmark (bench/scale.sh), one binary
+ * with a subcommand each:
+ *
+ *   scale build  -o DIR [-n CASES] [-t TIMERS] [-s SAMPLE] [-r REPO_ROOT]
+ *   scale timers -o DIR -n COUNT -a AFTER_MS -w WINDOW_MS [-k SKIP]
+ *   scale ready  -u URL -z T0_NS [-m TIMEOUT_MS]
+ *   scale load   -m get|list -c CONNS -d SECONDS [-w WARMUP] -T TOKEN_FILE
+ *                -f IDS_FILE URL
+ *   scale verify -T TOKEN_FILE -f IDS_FILE URL
+ *   scale lag    URL
+ *
+ * build: a database of CASES cases (default 1,000,000) written through the
+ * store's own API (store_open, store_batch_case_insert and friends, 2,000
+ * applications to a batch, a few batches in flight), so the schema, the
+ * indexes and the binding are the daemon's. The cases look like what
+ * cairnd writes for bench/apps: student_application parents with 4
+ * campus_application children each (campuses rotating through the nine UC
+ * campuses, subject S0000001..., owner the campus, root_id, parent_id and
+ * spawn_key set), spread over the last 60 days. The children's statuses
+ * are received / under_review / incomplete / admitted / denied; every
+ * incomplete, admitted and denied child carries the timer its status
+ * starts (documents_due, sir_deadline, appeal_window), all in the future,
+ * TIMERS of them in all (default 100,000: half documents_due). A parent
+ * with an admitted child is in offer_received, the others in submitted.
+ * Each case gets the history cairnd would have written (created, submit,
+ * child.<status> on the parent, the campus's moves), hash-chained the way
+ * daemon/cases.c chains it. The example workflow files are recorded as
+ * version 1 with the SHA-256 of their bytes, so cairnd starting on the
+ * database sees its own versions; an admin token is created and written
+ * to DIR/admin.token. Writes DIR/cairn.db, DIR/ids.txt (a uniform sample
+ * of case ids, SAMPLE of them, default 100,000) and DIR/incomplete.txt
+ * (the ids of the incomplete children, whose documents_due timers the
+ * timers step moves).
+ *
+ * timers: with cairnd stopped, moves the documents_due timers of COUNT
+ * incomplete cases (from line SKIP of DIR/incomplete.txt) to fall evenly
+ * between AFTER_MS and AFTER_MS + WINDOW_MS from now (store_batch_timer_set)
+ * and writes their ids to DIR/near.txt.
+ *
+ * ready: polls GET /readyz every 2 ms until it answers 200 and prints the
+ * milliseconds since T0_NS (CLOCK_REALTIME nanoseconds, `date +%s%N`).
+ *
+ * load: closed-loop keep-alive load as bench/loadgen.c does it, but each
+ * request names a random id of IDS_FILE: GET /v1/cases/{id} (-m get), or
+ * a page of the listing GET /v1/cases?workflow=campus_application&
+ * status=under_review&limit=50&cursor={id} (-m list).
+ *
+ * verify: for each id of IDS_FILE reads GET /v1/cases/{id}/history and
+ * counts the cases whose timer.documents_due event moved them to
+ * documents_overdue; the lag of each (event time minus due time) gives
+ * exact percentiles.
+ *
+ * lag: reads cairn_timer_lag_seconds from /metrics and estimates p50 and
+ * p99 from its buckets (linear within a bucket, as Prometheus's
+ * histogram_quantile does).
+ *
+ * Every subcommand prints one line of key=value pairs. Only IPv4 loopback
+ * targets are accepted.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <openssl/evp.h>
+
+#include "common/cairn.h"
+#include "daemon/auth.h"
+#include "store/store.h"
+
+#define DAY_MS     (86400 * INT64_C(1000))
+#define NCAMPUS    9
+#define KIDS       4
+#define ID_LEN     36
+#define TOKEN_MAX  80
+#define MAX_CONNS  4096
+#define CONN_BUF   (64 * 1024)
+#define RETRY_MS   10
+#define APPS_BATCH 2000 /* applications (5 cases each) per store batch */
+#define IN_FLIGHT  3    /* batches queued for the writer at once */
+
+static const char *const campuses[NCAMPUS] = {
+        "uc-berkeley",    "uc-davis",         "uc-irvine",
+        "uc-los-angeles", "uc-merced",        "uc-riverside",
+        "uc-san-diego",   "uc-santa-barbara", "uc-santa-cruz"};
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "scale: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- a small fast PRNG (xorshift64*) --------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* uniform in [0, 1) */
+static double
+rndf(void)
+{
+	return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+/* --- files ------------------------------------------------------------------ */
+
+/* Reads a file of one id a line; *n gets the count. */
+static char **
+read_ids(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char line[128], **ids = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (f == NULL)
+		die("%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			ids = realloc(ids, cap * sizeof(*ids));
+			if (ids == NULL)
+				die("out of memory");
+		}
+		if ((ids[(*n)++] = strdup(line)) == NULL)
+			die("out of memory");
+	}
+	fclose(f);
+	if (*n == 0)
+		die("%s: no ids", path);
+	return ids;
+}
+
+static int
+read_token_file(const char *path, char out[TOKEN_MAX + 1])
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = fread(out, 1, TOKEN_MAX, f);
+	fclose(f);
+	out[n] = '\0';
+	while (n > 0 && isspace((unsigned char)out[n - 1]))
+		out[--n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0)
+		die("%s: %s", path, strerror(errno));
+	buf = malloc((size_t)n + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		die("%s: read failed", path);
+	fclose(f);
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+/* --- the store, synchronously --------------------------------------------- */
+
+static uv_loop_t loop;
+static struct store *st;
+static int inflight, failed;
+static char fail_msg[512];
+
+static void
+open_store(const char *path)
+{
+	struct store_opts o = {0};
+	struct cairn_err err = {0};
+	char buf[1200];
+
+	if (uv_loop_init(&loop) != 0)
+		die("uv_loop_init");
+	o.path = path;
+	if (store_open(&loop, &o, &st, &err) != 0) {
+		cairn_err_format(&err, buf, sizeof(buf));
+		die("store_open %s: %s", path, buf);
+	}
+}
+
+static void
+close_store(void)
+{
+	while (inflight > 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	store_close(st);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (failed)
+		die("a batch failed: %s", fail_msg);
+}
+
+static void
+batch_done(int status, const char *msg, void *data)
+{
+	inflight--;
+	if (status != 0) {
+		failed++;
+		snprintf(fail_msg, sizeof(fail_msg), "%s", msg ? msg : "error");
+	}
+}
+
+static void
+submit(struct store_batch *b)
+{
+	if (store_batch_submit(st, b, batch_done, NULL) != 0)
+		die("store_batch_submit failed");
+	inflight++;
+	while (inflight >= IN_FLIGHT)
+		uv_run(&loop, UV_RUN_ONCE);
+	if (failed)
+		die("a batch failed: %s", fail_msg);
+}
+
+/* --- build ------------------------------------------------------------------ */
+
+static const char hexd[] = "0123456789abcdef";
+
+/* A UUIDv7 as daemon/cases.c makes them: 48 bits of ms, then random. */
+static void
+uuid7(int64_t ms, char out[37])
+{
+	uint8_t u[16];
+	uint64_t r1 = rnd(), r2 = rnd();
+	char *o = out;
+
+	memcpy(u + 6, &r1, 8);
+	memcpy(u + 14, &r2, 2);
+	for (int i = 0; i < 6; i++)
+		u[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
+	u[6] = (uint8_t)(0x70 | (u[6] & 0x0f));
+	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hexd[u[i] >> 4];
+		*o++ = hexd[u[i] & 15];
+	}
+	*o = '\0';
+}
+
+/* RFC 3339 in UTC with milliseconds, as cairnd's $now */
+static void
+iso_ms(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000) % 1000u);
+}
+
+/* A case while it is built: its row, and its history chain. */
+struct bcase {
+	char id[37];
+	int64_t seq;
+	uint8_t hash[32];
+	int64_t last_at;
+};
+
+static uint64_t n_history;
+
+/* Appends a history event, chained as fam_history in daemon/cases.c. */
+static void
+hist(struct store_batch *b, struct bcase *c, int64_t at, const char *actor,
+     const char *type, const char *from, const char *to, const char *payload)
+{
+	struct store_history_row h = {0};
+	char head[512];
+	unsigned int n = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	c->seq++;
+	snprintf(head, sizeof(head), "%s\n%lld\n%lld\n%s\n%s\n%s\n%s\n%d\n",
+	         c->id, (long long)c->seq, (long long)at, actor, type,
+	         from ? from : "", to ? to : "", 1);
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, c->hash, 32) != 1 ||
+	    EVP_DigestUpdate(md, head, strlen(head)) != 1 ||
+	    EVP_DigestUpdate(md, payload, strlen(payload)) != 1 ||
+	    EVP_DigestFinal_ex(md, c->hash, &n) != 1)
+		die("sha256 failed");
+	EVP_MD_CTX_free(md);
+	h.case_id = c->id;
+	h.seq = c->seq;
+	h.at = at;
+	h.actor = actor;
+	h.type = type;
+	h.from_status = from;
+	h.to_status = to;
+	h.payload = payload;
+	h.workflow_version = 1;
+	h.hash = c->hash;
+	if (store_batch_history_append(b, &h) != 0)
+		die("out of memory");
+	c->last_at = at;
+	n_history++;
+}
+
+/* A moment in [max(created, now - max_ago), now]. */
+static int64_t
+recent(int64_t created, int64_t now, int64_t max_ago)
+{
+	int64_t lo = created > now - max_ago ? created : now - max_ago;
+
+	return lo + (int64_t)((double)(now - lo) * rndf());
+}
+
+enum kst { K_RECEIVED, K_UNDER_REVIEW, K_INCOMPLETE, K_ADMITTED, K_DENIED };
+static const char *const kst_name[] = {"received", "under_review", "incomplete",
+                                       "admitted", "denied"};
+
+/* an event on the parent, to be sorted by time */
+struct pev {
+	int64_t at;
+	int kid;
+	const char *status;
+};
+
+static int
+pev_cmp(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at ? 1 : x->kid - y->kid;
+}
+
+/* Records every file of examples/workflows as version 1, hash = SHA-256
+ * of its bytes (registry_record in daemon/cases.c). */
+static int
+put_workflows(struct store_batch *b, const char *root, int64_t now)
+{
+	char dir[2048], path[4096];
+	DIR *dh;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/examples/workflows", root);
+	if ((dh = opendir(dir)) == NULL)
+		die("%s: %s", dir, strerror(errno));
+	while ((de = readdir(dh)) != NULL) {
+		size_t len = strlen(de->d_name), tl;
+		unsigned char md[32];
+		unsigned int mdl = 32;
+		char hex[65], name[128], *text, *p;
+
+		if (de->d_name[0] == '.' || len < 6 ||
+		    strcmp(de->d_name + len - 5, ".yaml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		text = slurp(path, &tl);
+		if (EVP_Digest(text, tl, md, &mdl, EVP_sha256(), NULL) != 1)
+			die("sha256 failed");
+		for (int i = 0; i < 32; i++) {
+			hex[2 * i] = hexd[md[i] >> 4];
+			hex[2 * i + 1] = hexd[md[i] & 15];
+		}
+		hex[64] = '\0';
+		/* the top-level "name:" line */
+		p = text;
+		name[0] = '\0';
+		while (p && *p) {
+			if (!strncmp(p, "name:", 5)) {
+				p += 5;
+				while (*p == ' ')
+					p++;
+				snprintf(name, sizeof(name), "%.*s",
+				         (int)strcspn(p, " \r\n#"), p);
+				break;
+			}
+			p = strchr(p, '\n');
+			if (p)
+				p++;
+		}
+		if (name[0] == '\0')
+			die("%s: no top-level name:", path);
+		if (store_batch_workflow_put(b, name, 1, hex, text, now) != 0)
+			die("out of memory");
+		free(text);
+		n++;
+	}
+	closedir(dh);
+	return n;
+}
+
+static int
+cmd_build(int argc, char **argv)
+{
+	const char *dir = NULL, *root = ".";
+	long long ncases = 1000000, ntimers = 100000, nsample = 100000;
+	char path[4096], token[AUTH_TOKEN_LEN + 1];
+	int opt;
+
+	while ((opt = getopt(argc, argv, "o:n:t:s:r:")) != -1) {
+		switch (opt) {
+		case 'o':
+			dir = optarg;
+			break;
+		case 'n':
+			ncases = atoll(optarg);
+			break;
+		case 't':
+			ntimers = atoll(optarg);
+			break;
+		case 's':
+			nsample = atoll(optarg);
+			break;
+		case 'r':
+			root = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (dir == NULL || ncases < 5 || ntimers < 0 || nsample < 1) {
+		fprintf(stderr, "usage: scale build -o DIR [-n CASES] "
+		                "[-t TIMERS] [-s SAMPLE] [-r REPO_ROOT]\n");
+		return 2;
+	}
+
+	long long apps = ncases / (1 + KIDS), nkids = apps * KIDS;
+	if (ntimers > nkids / 2)
+		ntimers = nkids / 2;
+	/* timers by the status that starts them: half documents_due
+	 * (incomplete), a quarter sir_deadline (admitted), a quarter
+	 * appeal_window (denied); the other children are received (3/7) or
+	 * under review (4/7) */
+	long long need[3] = {ntimers / 2, ntimers / 4,
+	                     ntimers - ntimers / 2 - ntimers / 4};
+	long long left = nkids, counts[5] = {0};
+	double p_sample = (double)nsample / (double)(apps * (1 + KIDS));
+	double t0 = now_s();
+	int64_t now = cairn_now_ms(), span = 60 * DAY_MS;
+	struct store_batch *b;
+	struct store_token tok;
+	FILE *fids, *finc, *ft;
+	int nwf;
+
+	snprintf(path, sizeof(path), "%s/cairn.db", dir);
+	{
+		struct stat sb;
+
+		if (stat(path, &sb) == 0)
+			die("%s exists; build into an empty directory", path);
+	}
+	rng_state ^= (uint64_t)now * 0x9e3779b97f4a7c15ull;
+	open_store(path);
+
+	/* the workflows and an admin token first */
+	b = store_batch_new();
+	nwf = put_workflows(b, root, now);
+	memset(&tok, 0, sizeof(tok));
+	if (auth_token_new(token, tok.hash, tok.id) != 0)
+		die("auth_token_new failed");
+	snprintf(tok.role, sizeof(tok.role), "admin");
+	snprintf(tok.label, sizeof(tok.label), "bench/scale");
+	tok.created_at = now;
+	if (store_batch_token_create(b, &tok) != 0)
+		die("out of memory");
+	if (store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
+		die("workflows and token: %s", fail_msg);
+	snprintf(path, sizeof(path), "%s/admin.token", dir);
+	if ((ft = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fchmod(fileno(ft), 0600); /* a secret, as cairnd writes it */
+	fprintf(ft, "%s\n", token);
+	fclose(ft);
+
+	snprintf(path, sizeof(path), "%s/ids.txt", dir);
+	if ((fids = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/incomplete.txt", dir);
+	if ((finc = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+
+	b = store_batch_new();
+	for (long long a = 0; a < apps; a++) {
+		int64_t created =
+		        now - span +
+		        (int64_t)((double)span * (double)a / (double)apps);
+		struct bcase par = {0}, kid[KIDS];
+		struct store_case_row row;
+		struct pev pe[KIDS * 3];
+		int npe = 0, first = (int)(a % NCAMPUS), admitted = 0;
+		char subject[24], student[24], buf[1024], data[1024], t1[32],
+		        t2[32], sir[16];
+		int64_t sir_due = 0;
+
+		snprintf(subject, sizeof(subject), "S%07lld", a + 1);
+		snprintf(student, sizeof(student), "tok_%016llx",
+		         (unsigned long long)(a * 2654435761u));
+		uuid7(created, par.id);
+		iso_ms(created, t1);
+
+		/* the parent's first two events */
+		{
+			int o = snprintf(buf, sizeof(buf), "{\"campuses\":[");
+
+			for (int k = 0; k < KIDS; k++)
+				o += snprintf(buf + o, sizeof(buf) - (size_t)o,
+				              "%s\"%s\"", k ? "," : "",
+				              campuses[(first + k) % NCAMPUS]);
+			snprintf(buf + o, sizeof(buf) - (size_t)o, "]}");
+		}
+		hist(b, &par, created, student, "created", NULL, "draft", buf);
+		hist(b, &par, created, student, "submit", "draft", "submitted",
+		     "{}");
+		/* parent data: campuses and submitted_at */
+		snprintf(data, sizeof(data), "%.*s,\"submitted_at\":\"%s\"}",
+		         (int)strlen(buf) - 1, buf, t1);
+
+		for (int k = 0; k < KIDS; k++) {
+			const char *campus = campuses[(first + k) % NCAMPUS];
+			char adm[24], key[64], kdata[512];
+			int64_t m1 = 0, m2 = 0, due = 0, tdue = 0;
+			const char *queue = NULL, *tname = NULL;
+			double u = rndf();
+			enum kst s;
+
+			/* selection sampling: exact counts of each status
+			 * that carries a timer */
+			if (u * (double)left < (double)need[0]) {
+				s = K_INCOMPLETE;
+				need[0]--;
+			} else if (u * (double)left <
+			           (double)(need[0] + need[1])) {
+				s = K_ADMITTED;
+				need[1]--;
+			} else if (u * (double)left <
+			           (double)(need[0] + need[1] + need[2])) {
+				s = K_DENIED;
+				need[2]--;
+			} else {
+				s = rndf() < 3.0 / 7 ? K_RECEIVED
+				                     : K_UNDER_REVIEW;
+			}
+			left--;
+			counts[s]++;
+			snprintf(adm, sizeof(adm), "tok_adm%09d",
+			         (first + k) % NCAMPUS);
+			snprintf(key, sizeof(key), "campus_application:%s",
+			         campus);
+			uuid7(created, kid[k].id);
+			kid[k].seq = 0;
+			memset(kid[k].hash, 0, 32);
+			snprintf(buf, sizeof(buf), "{\"campus\":\"%s\"}",
+			         campus);
+			hist(b, &kid[k], created, student, "created", NULL,
+			     "received", buf);
+			pe[npe++] = (struct pev){created, k, "received"};
+			snprintf(kdata, sizeof(kdata), "{\"campus\":\"%s\"}",
+			         campus);
+			switch (s) {
+			case K_RECEIVED:
+				queue = "admissions_intake";
+				due = created + 7 * DAY_MS;
+				break;
+			case K_UNDER_REVIEW:
+				m1 = recent(created, now, span);
+				hist(b, &kid[k], m1, adm, "complete",
+				     "received", "under_review", "{}");
+				queue = "admissions_review";
+				due = m1 + 30 * DAY_MS;
+				break;
+			case K_INCOMPLETE:
+				m1 = recent(created, now, 13 * DAY_MS);
+				hist(b, &kid[k], m1, adm, "request_documents",
+				     "received", "incomplete",
+				     "{\"documents\":[\"transcript\"]}");
+				snprintf(kdata, sizeof(kdata),
+				         "{\"campus\":\"%s\",\"documents_"
+				         "requested\":[\"transcript\"]}",
+				         campus);
+				tname = "documents_due";
+				tdue = m1 + 14 * DAY_MS;
+				break;
+			case K_ADMITTED:
+			case K_DENIED:
+				m2 = recent(created, now,
+				            s == K_DENIED ? 20 * DAY_MS : span);
+				m1 = created +
+				     (int64_t)((double)(m2 - created) * rndf());
+				hist(b, &kid[k], m1, adm, "complete",
+				     "received", "under_review", "{}");
+				pe[npe++] = (struct pev){m1, k, "under_review"};
+				iso_ms(m2, t2);
+				if (s == K_ADMITTED) {
+					/* the intent-to-register deadline,
+					 * 60 to 150 days out */
+					time_t tt;
+					struct tm tm;
+
+					sir_due = now +
+					          (60 + (int64_t)(rnd() % 90)) *
+					                  DAY_MS;
+					sir_due -= sir_due % DAY_MS;
+					tt = (time_t)(sir_due / 1000);
+					gmtime_r(&tt, &tm);
+					strftime(sir, sizeof(sir), "%Y-%m-%d",
+					         &tm);
+					snprintf(buf, sizeof(buf),
+					         "{\"decision\":\"admit\","
+					         "\"sir_deadline\":\"%s\"}",
+					         sir);
+					snprintf(kdata, sizeof(kdata),
+					         "{\"admitted_at\":\"%s\","
+					         "\"campus\":\"%s\","
+					         "\"decided_at\":\"%s\","
+					         "\"decision\":\"admit\","
+					         "\"sir_deadline\":\"%s\"}",
+					         t2, campus, t2, sir);
+					tname = "sir_deadline";
+					tdue = sir_due;
+				} else {
+					snprintf(buf, sizeof(buf),
+					         "{\"decision\":\"deny\"}");
+					snprintf(kdata, sizeof(kdata),
+					         "{\"campus\":\"%s\","
+					         "\"decided_at\":\"%s\","
+					         "\"decision\":\"deny\"}",
+					         campus, t2);
+					tname = "appeal_window";
+					tdue = m2 + 21 * DAY_MS;
+				}
+				hist(b, &kid[k], m2, adm, "decide",
+				     "under_review", kst_name[s], buf);
+				break;
+			}
+			if (m1 && s != K_ADMITTED && s != K_DENIED)
+				pe[npe++] = (struct pev){m1, k, kst_name[s]};
+			if (m2)
+				pe[npe++] = (struct pev){m2, k, kst_name[s]};
+			if (s == K_ADMITTED)
+				admitted = 1;
+
+			memset(&row, 0, sizeof(row));
+			row.id = kid[k].id;
+			row.workflow = "campus_application";
+			row.version = 1;
+			row.status = kst_name[s];
+			row.data = kdata;
+			row.parent_id = par.id;
+			row.root_id = par.id;
+			row.spawn_key = key;
+			row.subject = subject;
+			row.owner = campus;
+			row.queue = queue;
+			row.due_at = due;
+			row.revision = kid[k].seq;
+			row.history_seq = kid[k].seq;
+			row.history_hash = kid[k].hash;
+			row.created_at = created;
+			row.updated_at = kid[k].last_at;
+			/* inserted after the parent, below */
+			if (tname != NULL) {
+				char ev[64];
+
+				snprintf(ev, sizeof(ev), "timer.%s", tname);
+				if (store_batch_timer_set(b, kid[k].id, tname,
+				                          tdue, ev) != 0)
+					die("out of memory");
+			}
+			if (s == K_INCOMPLETE)
+				fprintf(finc, "%s\n", kid[k].id);
+			if (rndf() < p_sample)
+				fprintf(fids, "%s\n", kid[k].id);
+			/* keep the row for after the parent: the row's
+			 * strings live in locals, so insert now; the
+			 * order within a transaction does not matter */
+			if (store_batch_case_insert(b, &row) != 0)
+				die("out of memory");
+		}
+
+		/* the parent hears of every child move, in time order */
+		qsort(pe, (size_t)npe, sizeof(pe[0]), pev_cmp);
+		{
+			const char *pst = "submitted";
+
+			for (int e = 0; e < npe; e++) {
+				char type[64];
+				int moves = !strcmp(pe[e].status, "admitted");
+
+				snprintf(type, sizeof(type), "child.%s",
+				         pe[e].status);
+				snprintf(
+				        buf, sizeof(buf),
+				        "{\"child\":\"%s\",\"key\":\"campus_"
+				        "application:%s\",\"status\":\"%s\"}",
+				        kid[pe[e].kid].id,
+				        campuses[(first + pe[e].kid) % NCAMPUS],
+				        pe[e].status);
+				char who[24];
+
+				/* the actor of the command that moved the
+				 * child: the student, or the campus */
+				snprintf(who, sizeof(who), "tok_adm%09d",
+				         (first + pe[e].kid) % NCAMPUS);
+				hist(b, &par, pe[e].at,
+				     pe[e].at == created ? student : who, type,
+				     moves ? pst : NULL,
+				     moves ? "offer_received" : NULL, buf);
+				if (moves)
+					pst = "offer_received";
+			}
+		}
+		memset(&row, 0, sizeof(row));
+		row.id = par.id;
+		row.workflow = "student_application";
+		row.version = 1;
+		row.status = admitted ? "offer_received" : "submitted";
+		row.data = data;
+		row.root_id = par.id;
+		row.subject = subject;
+		row.owner = "";
+		row.revision = par.seq;
+		row.open_children = KIDS;
+		row.history_seq = par.seq;
+		row.history_hash = par.hash;
+		row.created_at = created;
+		row.updated_at = par.last_at;
+		if (store_batch_case_insert(b, &row) != 0)
+			die("out of memory");
+		if (rndf() < p_sample)
+			fprintf(fids, "%s\n", par.id);
+
+		if ((a + 1) % APPS_BATCH == 0 || a + 1 == apps) {
+			submit(b);
+			b = a + 1 < apps ? store_batch_new() : NULL;
+			if ((a + 1) % (APPS_BATCH * 20) == 0)
+				fprintf(stderr,
+				        "scale: %lld of %lld cases, %.0f s\n",
+				        (a + 1) * (1 + KIDS), apps * (1 + KIDS),
+				        now_s() - t0);
+		}
+	}
+	if (b != NULL)
+		store_batch_free(b);
+	close_store();
+	fclose(fids);
+	fclose(finc);
+
+	{
+		struct stat sb;
+		long long bytes = 0;
+
+		snprintf(path, sizeof(path), "%s/cairn.db", dir);
+		if (stat(path, &sb) == 0)
+			bytes = (long long)sb.st_size;
+		snprintf(path, sizeof(path), "%s/cairn.db-wal", dir);
+		if (stat(path, &sb) == 0)
+			bytes += (long long)sb.st_size;
+		printf("cases=%lld applications=%lld history=%llu timers=%lld "
+		       "received=%lld under_review=%lld incomplete=%lld "
+		       "admitted=%lld denied=%lld workflows=%d db_bytes=%lld "
+		       "build_s=%.1f\n",
+		       apps * (1 + KIDS), apps, (unsigned long long)n_history,
+		       ntimers, counts[K_RECEIVED], counts[K_UNDER_REVIEW],
+		       counts[K_INCOMPLETE], counts[K_ADMITTED],
+		       counts[K_DENIED], nwf, bytes, now_s() - t0);
+	}
+	return 0;
+}
+
+/* --- timers ----------------------------------------------------------------- */
+
+static int
+cmd_timers(int argc, char **argv)
+{
+	const char *dir = NULL;
+	long long count = 10000, skip = 0, after = -1, window = 5000;
+	char path[4096];
+	size_t nids;
+	char **ids;
+	struct store_batch *b;
+	FILE *f;
+	int64_t now;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "o:n:a:w:k:")) != -1) {
+		switch (opt) {
+		case 'o':
+			dir = optarg;
+			break;
+		case 'n':
+			count = atoll(optarg);
+			break;
+		case 'a':
+			after = atoll(optarg);
+			break;
+		case 'w':
+			window = atoll(optarg);
+			break;
+		case 'k':
+			skip = atoll(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (dir == NULL || count < 1 || after < 0 || window < 1) {
+		fprintf(stderr, "usage: scale timers -o DIR -n COUNT "
+		                "-a AFTER_MS -w WINDOW_MS [-k SKIP]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/incomplete.txt", dir);
+	ids = read_ids(path, &nids);
+	if ((size_t)(skip + count) > nids)
+		die("%s has %zu ids; %lld + %lld wanted", path, nids, skip,
+		    count);
+	snprintf(path, sizeof(path), "%s/cairn.db", dir);
+	open_store(path);
+	snprintf(path, sizeof(path), "%s/near.txt", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	/* after store_open, which reads the whole file once (quick_check) */
+	now = cairn_now_ms();
+	b = store_batch_new();
+	for (long long i = 0; i < count; i++) {
+		int64_t due = now + after + window * i / count;
+
+		if (store_batch_timer_set(b, ids[skip + i], "documents_due",
+		                          due, "timer.documents_due") != 0)
+			die("out of memory");
+		fprintf(f, "%s\n", ids[skip + i]);
+	}
+	fclose(f);
+	if (store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
+		die("timers: %s", fail_msg);
+	close_store();
+	printf("timers=%lld first_due_ms=%lld window_ms=%lld\n", count,
+	       (long long)(now + after), window);
+	return 0;
+}
+
+/* --- blocking HTTP ------------------------------------------------------------ */
+
+static struct sockaddr_in target;
+static char authority[128];
+
+/* Fills target and authority from "http://127.x.x.x:PORT"; *rest gets the
+ * path part (may be ""). Loopback only. */
+static int
+parse_url(const char *url, const char **rest)
+{
+	const char *p, *slash, *colon;
+	char host[64];
+	long port = 80;
+	struct in_addr in;
+	size_t hl;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return -1;
+	p = url + 7;
+	slash = strchr(p, '/');
+	if (slash == NULL)
+		slash = p + strlen(p);
+	if ((size_t)(slash - p) >= sizeof(authority))
+		return -1;
+	memcpy(authority, p, (size_t)(slash - p));
+	authority[slash - p] = '\0';
+	if (rest)
+		*rest = slash;
+	colon = strchr(authority, ':');
+	hl = colon ? (size_t)(colon - authority) : strlen(authority);
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, authority, hl);
+	host[hl] = '\0';
+	if (colon)
+		port = strtol(colon + 1, NULL, 10);
+	if (port < 1 || port > 65535)
+		return -1;
+	if (strcasecmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in) != 1 ||
+	    (ntohl(in.s_addr) >> 24) != 127) {
+		fprintf(stderr, "scale: only IPv4 loopback targets\n");
+		return -1;
+	}
+	memset(&target, 0, sizeof(target));
+	target.sin_family = AF_INET;
+	target.sin_port = htons((uint16_t)port);
+	target.sin_addr = in;
+	return 0;
+}
+
+/* One GET on a fresh connection; the body into *out (malloc'd). Returns
+ * the status, or -1. */
+static int
+http_get(const char *path, const char *token, char **out, int timeout_ms)
+{
+	char req[1024], *buf = NULL, *p;
+	size_t got = 0, cap = 0;
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	int fd, n, status;
+
+	*out = NULL;
+	n = snprintf(req, sizeof(req),
+	             "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	             "%s%s%s\r\n",
+	             path, authority, token ? "Authorization: Bearer " : "",
+	             token ? token : "", token ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)&target, sizeof(target)) !=
+	            0 ||
+	    write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (cap - got < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			if ((p = realloc(buf, cap)) == NULL) {
+				free(buf);
+				close(fd);
+				return -1;
+			}
+			buf = p;
+		}
+		r = read(fd, buf + got, cap - got - 1);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (buf == NULL)
+		return -1;
+	buf[got] = '\0';
+	if (got < 12 || sscanf(buf, "HTTP/1.%*d %d", &status) != 1 ||
+	    (p = strstr(buf, "\r\n\r\n")) == NULL) {
+		free(buf);
+		return -1;
+	}
+	memmove(buf, p + 4, strlen(p + 4) + 1);
+	*out = buf;
+	return status;
+}
+
+/* --- ready ---------------------------------------------------------------------- */
+
+static int
+cmd_ready(int argc, char **argv)
+{
+	const char *url = NULL;
+	long long t0 = 0, timeout = 60000;
+	struct timespec ts;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "u:z:m:")) != -1) {
+		switch (opt) {
+		case 'u':
+			url = optarg;
+			break;
+		case 'z':
+			t0 = atoll(optarg);
+			break;
+		case 'm':
+			timeout = atoll(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (url == NULL || t0 <= 0 || parse_url(url, NULL) != 0) {
+		fprintf(stderr, "usage: scale ready -u http://127.0.0.1:PORT "
+		                "-z T0_NS [-m TIMEOUT_MS]\n");
+		return 2;
+	}
+	for (;;) {
+		char *body;
+		int status = http_get("/readyz", NULL, &body, 2000);
+		long long ns;
+
+		free(body);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+		if (status == 200) {
+			printf("ready_ms=%.1f\n", (double)(ns - t0) / 1e6);
+			return 0;
+		}
+		if ((ns - t0) / 1000000 > timeout) {
+			printf("ready_ms=timeout\n");
+			return 1;
+		}
+		usleep(2000);
+	}
+}
+
+/* --- verify ------------------------------------------------------------------------ */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmd_verify(int argc, char **argv)
+{
+	const char *tokfile = NULL, *idfile = NULL;
+	char token[TOKEN_MAX + 1], path[256];
+	size_t nids, moved = 0, bad = 0, nl = 0;
+	char **ids;
+	int64_t *lags;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "T:f:")) != -1) {
+		switch (opt) {
+		case 'T':
+			tokfile = optarg;
+			break;
+		case 'f':
+			idfile = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (tokfile == NULL || idfile == NULL || optind != argc - 1 ||
+	    parse_url(argv[optind], NULL) != 0 ||
+	    read_token_file(tokfile, token) != 0) {
+		fprintf(stderr,
+		        "usage: scale verify -T TOKEN_FILE -f IDS URL\n");
+		return 2;
+	}
+	ids = read_ids(idfile, &nids);
+	lags = calloc(nids, sizeof(*lags));
+	if (lags == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < nids; i++) {
+		char *body;
+		json_t *j, *evs, *e;
+		size_t k;
+		int status, found = 0;
+
+		snprintf(path, sizeof(path), "/v1/cases/%s/history", ids[i]);
+		status = http_get(path, token, &body, 10000);
+		if (status != 200) {
+			bad++;
+			free(body);
+			continue;
+		}
+		j = json_loads(body, 0, NULL);
+		free(body);
+		evs = json_object_get(j, "events");
+		json_array_foreach(evs, k, e)
+		{
+			const char *type =
+			        json_string_value(json_object_get(e, "type"));
+			const char *to = json_string_value(
+			        json_object_get(e, "to_status"));
+			json_t *pl = json_object_get(e, "payload");
+			json_int_t at =
+			        json_integer_value(json_object_get(e, "at"));
+			json_int_t due = json_integer_value(
+			        json_object_get(pl, "due_at"));
+
+			if (type && !strcmp(type, "timer.documents_due") &&
+			    to && !strcmp(to, "documents_overdue")) {
+				found = 1;
+				if (due > 0)
+					lags[nl++] = at - due;
+			}
+		}
+		json_decref(j);
+		if (found)
+			moved++;
+	}
+	qsort(lags, nl, sizeof(*lags), cmp_i64);
+#define PCT(p) (nl ? lags[(size_t)ceil((p) / 100.0 * (double)nl) - 1] : -1)
+	printf("cases=%zu moved=%zu read_errors=%zu lag_n=%zu "
+	       "event_lag_p50_ms=%lld event_lag_p99_ms=%lld "
+	       "event_lag_max_ms=%lld\n",
+	       nids, moved, bad, nl, (long long)PCT(50), (long long)PCT(99),
+	       (long long)(nl ? lags[nl - 1] : -1));
+#undef PCT
+	return moved == nids ? 0 : 1;
+}
+
+/* --- lag (from /metrics) ------------------------------------------------------ */
+
+static int
+cmd_lag(int argc, char **argv)
+{
+	double le[64], cum[64], total = 0;
+	int nb = 0, status;
+	char *body, *line, *save = NULL;
+
+	if (argc != 2 || parse_url(argv[1], NULL) != 0) {
+		fprintf(stderr, "usage: scale lag http://127.0.0.1:PORT\n");
+		return 2;
+	}
+	status = http_get("/metrics", NULL, &body, 10000);
+	if (status != 200)
+		die("GET /metrics: status %d", status);
+	for (line = strtok_r(body, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *pfx = "cairn_timer_lag_seconds_bucket{le=\"";
+		char *q;
+
+		if (strncmp(line, pfx, strlen(pfx)) != 0)
+			continue;
+		q = line + strlen(pfx);
+		if (nb == 64)
+			break;
+		le[nb] =
+		        strncmp(q, "+Inf", 4) == 0 ? INFINITY : strtod(q, NULL);
+		q = strchr(q, ' ');
+		cum[nb] = q ? strtod(q + 1, NULL) : 0;
+		nb++;
+	}
+	free(body);
+	if (nb == 0)
+		die("no cairn_timer_lag_seconds in /metrics");
+	total = cum[nb - 1];
+	printf("lag_count=%.0f", total);
+	for (int pi = 0; pi < 2; pi++) {
+		double q = pi == 0 ? 0.5 : 0.99, want = q * total, v = NAN,
+		       upper = NAN;
+
+		for (int i = 0; total > 0 && i < nb; i++) {
+			if (cum[i] >= want) {
+				double lo = i ? le[i - 1] : 0,
+				       below = i ? cum[i - 1] : 0;
+
+				upper = le[i];
+				if (isinf(le[i]))
+					v = lo; /* as histogram_quantile */
+				else
+					v = lo + (le[i] - lo) * (want - below) /
+					                 (cum[i] - below);
+				break;
+			}
+		}
+		printf(" lag_p%s_ms=%.1f lag_p%s_bucket_le_ms=%g",
+		       pi ? "99" : "50", v * 1000, pi ? "99" : "50",
+		       upper * 1000);
+	}
+	printf("\n");
+	return 0;
+}
+
+/* --- load: closed-loop keep-alive, a random id each request ----------------- */
+
+#define HIST_SUB_BITS 8
+#define HIST_MAX_BITS 36
+#define HIST_SUB      (1u << HIST_SUB_BITS)
+#define HIST_HALF     (HIST_SUB / 2)
+#define HIST_BUCKETS  (HIST_SUB + (HIST_MAX_BITS - HIST_SUB_BITS) * HIST_HALF)
+
+struct hist {
+	uint64_t counts[HIST_BUCKETS];
+	uint64_t n, max, sum;
+};
+
+static unsigned
+hist_index(uint64_t v)
+{
+	unsigned m, shift;
+
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	if (v >= (UINT64_C(1) << HIST_MAX_BITS))
+		v = (UINT64_C(1) << HIST_MAX_BITS) - 1;
+	m = 63 - (unsigned)__builtin_clzll(v);
+	shift = m - HIST_SUB_BITS + 1;
+	return HIST_SUB + (m - HIST_SUB_BITS) * HIST_HALF +
+	       (unsigned)((v >> shift) - HIST_HALF);
+}
+
+static uint64_t
+hist_highest(unsigned i)
+{
+	unsigned k, shift;
+	uint64_t top;
+
+	if (i < HIST_SUB)
+		return i;
+	k = i - HIST_SUB;
+	shift = k / HIST_HALF + 1;
+	top = HIST_HALF + k % HIST_HALF;
+	return (top << shift) + ((UINT64_C(1) << shift) - 1);
+}
+
+static void
+hist_record(struct hist *h, uint64_t v)
+{
+	h->counts[hist_index(v)]++;
+	h->n++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+}
+
+static uint64_t
+hist_percentile(const struct hist *h, double p)
+{
+	uint64_t want, seen = 0, v;
+	unsigned i;
+
+	if (h->n == 0)
+		return 0;
+	want = (uint64_t)ceil(p / 100.0 * (double)h->n);
+	if (want < 1)
+		want = 1;
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->counts[i];
+		if (seen >= want)
+			break;
+	}
+	v = hist_highest(i < HIST_BUCKETS ? i : HIST_BUCKETS - 1);
+	return v < h->max ? v : h->max;
+}
+
+enum parse_state { P_HEAD, P_BODY };
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	uv_timer_t retry;
+	int tcp_open, write_pending, send_next, failed;
+	uint64_t sent_ns;
+	enum parse_state state;
+	int status, close_after;
+	uint64_t body_left;
+	size_t got, len;
+	char req[512];
+	char buf[CONN_BUF];
+};
+
+static struct {
+	int list; /* -m list */
+	char **ids;
+	size_t nids;
+	char token[TOKEN_MAX + 1];
+	struct conn *conns;
+	int nconns;
+	uv_timer_t warm_timer, end_timer;
+	int measuring, stopping, fatal;
+	uint64_t measure_start_ns, measure_end_ns;
+	uint64_t requests, errors, non2xx, warm_requests, reconnects, bytes;
+	char last_error[256];
+	struct hist hist;
+} lg;
+
+static void conn_connect(struct conn *c);
+static void conn_send(struct conn *c);
+
+static void
+on_retry(uv_timer_t *t)
+{
+	if (!lg.stopping)
+		conn_connect(t->data);
+}
+
+static void
+on_tcp_close(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (lg.stopping)
+		return;
+	lg.reconnects++;
+	if (c->failed)
+		uv_timer_start(&c->retry, on_retry, RETRY_MS, 0);
+	else
+		conn_connect(c);
+}
+
+static void
+conn_drop(struct conn *c, int fail)
+{
+	if (!c->tcp_open)
+		return;
+	c->tcp_open = 0;
+	c->failed = fail;
+	uv_close((uv_handle_t *)&c->tcp, on_tcp_close);
+}
+
+static void
+conn_fail(struct conn *c, const char *what)
+{
+	lg.errors++;
+	snprintf(lg.last_error, sizeof(lg.last_error), "%s", what);
+	conn_drop(c, 1);
+}
+
+static int
+parse_head(struct conn *c, size_t n)
+{
+	const char *p = c->buf, *end = c->buf + n - 2, *eol;
+	int have_len = 0;
+
+	if (n < 14 || memcmp(p, "HTTP/1.", 7) != 0)
+		return -1;
+	c->status = atoi(p + 9);
+	c->close_after = p[7] == '0';
+	eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+	if (eol == NULL)
+		return -1;
+	for (p = eol + 2; p < end; p = eol + 2) {
+		eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+		if (eol == NULL)
+			return -1;
+		if (!strncasecmp(p, "content-length:", 15)) {
+			c->body_left = strtoull(p + 15, NULL, 10);
+			have_len = 1;
+		} else if (!strncasecmp(p, "transfer-encoding:", 18)) {
+			return -2;
+		} else if (!strncasecmp(p, "connection:", 11) &&
+		           memmem(p, (size_t)(eol - p), "close", 5)) {
+			c->close_after = 1;
+		}
+	}
+	if (!have_len)
+		return -2;
+	c->state = P_BODY;
+	return 0;
+}
+
+static void
+response_done(struct conn *c)
+{
+	uint64_t now = uv_hrtime();
+
+	if (lg.measuring && c->sent_ns >= lg.measure_start_ns) {
+		lg.requests++;
+		if (c->status < 200 || c->status > 299)
+			lg.non2xx++;
+		hist_record(&lg.hist, (now - c->sent_ns + 500) / 1000);
+	} else {
+		lg.warm_requests++;
+	}
+	c->state = P_HEAD;
+	if (c->close_after) {
+		conn_drop(c, 0);
+		return;
+	}
+	if (c->write_pending)
+		c->send_next = 1;
+	else
+		conn_send(c);
+}
+
+static void
+conn_parse(struct conn *c)
+{
+	while (c->tcp_open) {
+		char *eoh;
+		size_t n;
+		int rc;
+
+		if (c->state == P_HEAD) {
+			eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
+			if (eoh == NULL) {
+				if (c->len == sizeof(c->buf))
+					conn_fail(c, "response head too large");
+				return;
+			}
+			n = (size_t)(eoh - c->buf) + 4;
+			rc = parse_head(c, n);
+			if (rc < 0) {
+				conn_fail(c, rc == -2 ? "no Content-Length"
+				                      : "malformed head");
+				return;
+			}
+			memmove(c->buf, c->buf + n, c->len - n);
+			c->len -= n;
+		} else {
+			n = c->len < c->body_left ? c->len : c->body_left;
+			c->body_left -= n;
+			memmove(c->buf, c->buf + n, c->len - n);
+			c->len -= n;
+			if (c->body_left > 0)
+				return;
+			if (c->len > 0) {
+				conn_fail(c, "unexpected bytes after body");
+				return;
+			}
+			response_done(c);
+			return;
+		}
+	}
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	buf->base = c->buf + c->len;
+	buf->len = sizeof(c->buf) - c->len;
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+
+	if (nread == 0 || !c->tcp_open)
+		return;
+	if (nread < 0) {
+		conn_fail(c, uv_strerror((int)nread));
+		return;
+	}
+	c->len += (size_t)nread;
+	lg.bytes += (uint64_t)nread;
+	conn_parse(c);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->write_pending = 0;
+	if (lg.stopping || !c->tcp_open)
+		return;
+	if (status < 0) {
+		conn_fail(c, uv_strerror(status));
+		return;
+	}
+	if (c->send_next)
+		conn_send(c);
+}
+
+static void
+conn_send(struct conn *c)
+{
+	const char *id = lg.ids[rnd() % lg.nids];
+	uv_buf_t b;
+	int n, rc;
+
+	if (lg.list)
+		n = snprintf(c->req, sizeof(c->req),
+		             "GET /v1/cases?workflow=campus_application&"
+		             "status=under_review&limit=50&cursor=%s "
+		             "HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer "
+		             "%s\r\n\r\n",
+		             id, authority, lg.token);
+	else
+		n = snprintf(c->req, sizeof(c->req),
+		             "GET /v1/cases/%s HTTP/1.1\r\nHost: %s\r\n"
+		             "Authorization: Bearer %s\r\n\r\n",
+		             id, authority, lg.token);
+	b = uv_buf_init(c->req, (unsigned)n);
+	c->send_next = 0;
+	c->state = P_HEAD;
+	c->got = 0;
+	c->len = 0;
+	c->sent_ns = uv_hrtime();
+	rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	if (rc < 0) {
+		conn_fail(c, uv_strerror(rc));
+		return;
+	}
+	c->write_pending = 1;
+}
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (lg.stopping || !c->tcp_open)
+		return;
+	if (status < 0) {
+		conn_fail(c, uv_strerror(status));
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		conn_fail(c, "read_start");
+		return;
+	}
+	conn_send(c);
+}
+
+static void
+conn_connect(struct conn *c)
+{
+	if (uv_tcp_init(&loop, &c->tcp) < 0) {
+		lg.fatal = 1;
+		return;
+	}
+	c->tcp.data = c;
+	c->creq.data = c;
+	c->wreq.data = c;
+	c->tcp_open = 1;
+	c->write_pending = 0;
+	c->send_next = 0;
+	c->state = P_HEAD;
+	c->len = 0;
+	if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&target,
+	                   on_connect) < 0)
+		conn_fail(c, "connect");
+}
+
+static void
+on_warm(uv_timer_t *t)
+{
+	lg.measuring = 1;
+	lg.measure_start_ns = uv_hrtime();
+}
+
+static void
+on_end(uv_timer_t *t)
+{
+	lg.stopping = 1;
+	lg.measure_end_ns = uv_hrtime();
+	if (!lg.measuring)
+		lg.measure_start_ns = lg.measure_end_ns;
+	for (int i = 0; i < lg.nconns; i++) {
+		struct conn *c = &lg.conns[i];
+
+		if (c->tcp_open) {
+			c->tcp_open = 0;
+			uv_close((uv_handle_t *)&c->tcp, on_tcp_close);
+		}
+		uv_close((uv_handle_t *)&c->retry, NULL);
+	}
+	uv_close((uv_handle_t *)&lg.warm_timer, NULL);
+	uv_close((uv_handle_t *)&lg.end_timer, NULL);
+}
+
+static int
+cmd_load(int argc, char **argv)
+{
+	const char *mode = NULL, *tokfile = NULL, *idfile = NULL;
+	double dur = 0, warm = 0, secs;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "m:c:d:w:T:f:")) != -1) {
+		switch (opt) {
+		case 'm':
+			mode = optarg;
+			break;
+		case 'c':
+			lg.nconns = atoi(optarg);
+			break;
+		case 'd':
+			dur = atof(optarg);
+			break;
+		case 'w':
+			warm = atof(optarg);
+			break;
+		case 'T':
+			tokfile = optarg;
+			break;
+		case 'f':
+			idfile = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (mode == NULL || (strcmp(mode, "get") && strcmp(mode, "list")) ||
+	    lg.nconns < 1 || lg.nconns > MAX_CONNS || !(dur > 0) || warm < 0 ||
+	    tokfile == NULL || idfile == NULL || optind != argc - 1 ||
+	    parse_url(argv[optind], NULL) != 0 ||
+	    read_token_file(tokfile, lg.token) != 0) {
+		fprintf(stderr, "usage: scale load -m get|list -c CONNS "
+		                "-d SECONDS [-w WARMUP] -T TOKEN_FILE "
+		                "-f IDS_FILE http://127.0.0.1:PORT\n");
+		return 2;
+	}
+	lg.list = !strcmp(mode, "list");
+	lg.ids = read_ids(idfile, &lg.nids);
+	rng_state ^= uv_hrtime();
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_loop_init(&loop) != 0)
+		die("uv_loop_init");
+	lg.conns = calloc((size_t)lg.nconns, sizeof(*lg.conns));
+	if (lg.conns == NULL)
+		die("out of memory");
+	uv_timer_init(&loop, &lg.warm_timer);
+	uv_timer_init(&loop, &lg.end_timer);
+	if (warm > 0) {
+		uv_timer_start(&lg.warm_timer, on_warm,
+		               (uint64_t)(warm * 1000 + 0.5), 0);
+	} else {
+		lg.measuring = 1;
+		lg.measure_start_ns = uv_hrtime();
+	}
+	uv_timer_start(&lg.end_timer, on_end,
+	               (uint64_t)((warm + dur) * 1000 + 0.5), 0);
+	for (int i = 0; i < lg.nconns; i++) {
+		uv_timer_init(&loop, &lg.conns[i].retry);
+		lg.conns[i].retry.data = &lg.conns[i];
+		conn_connect(&lg.conns[i]);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	secs = (double)(lg.measure_end_ns - lg.measure_start_ns) / 1e9;
+	printf("mode=%s requests=%llu errors=%llu non2xx=%llu rps=%.1f "
+	       "mean_us=%.1f p50_us=%llu p90_us=%llu p99_us=%llu "
+	       "p999_us=%llu max_us=%llu conns=%d duration_s=%.3f "
+	       "bytes_per_req=%.0f warmup_requests=%llu reconnects=%llu\n",
+	       mode, (unsigned long long)lg.requests,
+	       (unsigned long long)lg.errors, (unsigned long long)lg.non2xx,
+	       secs > 0 ? (double)lg.requests / secs : 0.0,
+	       lg.hist.n ? (double)lg.hist.sum / (double)lg.hist.n : 0.0,
+	       (unsigned long long)hist_percentile(&lg.hist, 50),
+	       (unsigned long long)hist_percentile(&lg.hist, 90),
+	       (unsigned long long)hist_percentile(&lg.hist, 99),
+	       (unsigned long long)hist_percentile(&lg.hist, 99.9),
+	       (unsigned long long)lg.hist.max, lg.nconns, secs,
+	       lg.requests + lg.warm_requests
+	               ? (double)lg.bytes /
+	                         (double)(lg.requests + lg.warm_requests)
+	               : 0.0,
+	       (unsigned long long)lg.warm_requests,
+	       (unsigned long long)lg.reconnects);
+	if (lg.errors && lg.last_error[0])
+		fprintf(stderr, "scale: last error: %s\n", lg.last_error);
+	return lg.fatal ? 2 : lg.requests == 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2) {
+		const char *c = argv[1];
+
+		if (!strcmp(c, "build"))
+			return cmd_build(argc - 1, argv + 1);
+		if (!strcmp(c, "timers"))
+			return cmd_timers(argc - 1, argv + 1);
+		if (!strcmp(c, "ready"))
+			return cmd_ready(argc - 1, argv + 1);
+		if (!strcmp(c, "load"))
+			return cmd_load(argc - 1, argv + 1);
+		if (!strcmp(c, "verify"))
+			return cmd_verify(argc - 1, argv + 1);
+		if (!strcmp(c, "lag"))
+			return cmd_lag(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "usage: scale build|timers|ready|load|verify|lag "
+	                "...\n(see the comment at the top of "
+	                "bench/scale.c)\n");
+	return 2;
+}
