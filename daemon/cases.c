@@ -1975,13 +1975,17 @@ list_read(int status, json_t *res, void *data)
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	api_reply_json_bg(c, 200, res);
+	/* the page arrives as text, built on the reader thread */
+	http_respond(c->req, 200, "application/json", NULL,
+	             json_string_value(res), json_string_length(res));
+	json_decref(res);
+	api_call_free(c);
 }
 
 void
 api_h_case_list(struct api_call *c)
 {
-	struct store_case_filter f = {.limit = 50};
+	struct store_case_filter f = {.limit = 50, .as_text = 1};
 	char q[2048], *save = NULL, *kv;
 
 	if (strlen(c->req->query) >= sizeof(q)) {

@@ -1821,9 +1821,11 @@ store_rows_json(sqlite3_stmt *st, json_t **out)
 
 /* The case list's statement, built for the filters given: a fixed
  * statement of "(?1 IS NULL OR workflow = ?1) AND ..." would keep SQLite
- * from choosing the index that fits. */
+ * from choosing the index that fits. Asks for one row more than the page,
+ * to know whether there is a next one. */
 static int
-store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
+store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
+                sqlite3_stmt **out)
 {
 	static const char *const cols[] = {"workflow", "status", "subject",
 	                                   "queue", "owner"};
@@ -1832,7 +1834,6 @@ store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
 	char sql[1024];
 	size_t n;
 	sqlite3_stmt *st;
-	json_t *arr = NULL, *o;
 	int rc, k = 0;
 
 	n = (size_t)snprintf(sql, sizeof(sql),
@@ -1855,8 +1856,155 @@ store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
 			sqlite3_bind_text(st, ++k, vals[i], -1, SQLITE_STATIC);
 	if (f->after != NULL)
 		sqlite3_bind_text(st, ++k, f->after, -1, SQLITE_STATIC);
-	/* one more than asked, to know whether there is a next page */
 	sqlite3_bind_int(st, k + 1, f->limit + 1);
+	*out = st;
+	return 0;
+}
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+tb_put(struct textbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* s as a JSON string: quotes, backslashes and control bytes escaped.
+ * The text stored in these columns is UTF-8 already (it came through
+ * jansson or the id checks). */
+static void
+tb_string(struct textbuf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+
+	tb_put(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		tb_put(b, s + run, i - run);
+		snprintf(esc, sizeof(esc), "\\u%04x", c);
+		tb_put(b, esc, 6);
+		run = i + 1;
+	}
+	tb_put(b, s + run, n - run);
+	tb_put(b, "\"", 1);
+}
+
+/* A page of cases written as JSON text straight from the rows: no jansson
+ * objects are built, parsed or dumped (the data column is the case data's
+ * JSON text, written by the engine, and goes out as it is). */
+static int
+store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
+                      json_t **out)
+{
+	struct textbuf b = {0};
+	sqlite3_stmt *st;
+	char last[64] = "";
+	int rc, rows = 0;
+
+	rc = store_list_stmt(db, f, &st);
+	if (rc != 0)
+		return rc;
+	tb_put(&b, "{\"cases\":[", 10);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int ncol = sqlite3_column_count(st);
+
+		if (rows == f->limit)
+			break; /* the extra row: there is a next page */
+		tb_put(&b, rows ? ",{" : "{", rows ? 2 : 1);
+		for (int i = 0; i < ncol; i++) {
+			const char *name = sqlite3_column_name(st, i);
+			const char *t;
+			char num[32];
+			int len;
+
+			if (i)
+				tb_put(&b, ",", 1);
+			tb_string(&b, name, strlen(name));
+			tb_put(&b, ":", 1);
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				len = snprintf(
+				        num, sizeof(num), "%lld",
+				        (long long)sqlite3_column_int64(st, i));
+				tb_put(&b, num, (size_t)len);
+				break;
+			case SQLITE_TEXT:
+				t = (const char *)sqlite3_column_text(st, i);
+				len = sqlite3_column_bytes(st, i);
+				if (!strcmp(name, "data"))
+					tb_put(&b, t, (size_t)len);
+				else
+					tb_string(&b, t, (size_t)len);
+				if (!strcmp(name, "id"))
+					snprintf(last, sizeof(last), "%.*s",
+					         len, t);
+				break;
+			default:
+				tb_put(&b, "null", 4);
+			}
+		}
+		tb_put(&b, "}", 1);
+		rows++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		free(b.p);
+		return store_code(rc);
+	}
+	tb_put(&b, "],\"next\":", 9);
+	if (rc == SQLITE_ROW && last[0])
+		tb_string(&b, last, strlen(last));
+	else
+		tb_put(&b, "null", 4);
+	tb_put(&b, "}", 1);
+	sqlite3_finalize(st);
+	if (b.oom) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	*out = json_stringn_nocheck(b.p, b.len);
+	free(b.p);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int
+store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr = NULL, *o;
+	int rc;
+
+	if (f->as_text)
+		return store_list_cases_text(db, f, out);
+	rc = store_list_stmt(db, f, &st);
+	if (rc != 0)
+		return rc;
 	rc = store_rows_json(st, &arr);
 	sqlite3_finalize(st);
 	if (rc != 0)
@@ -2193,6 +2341,7 @@ store_case_list(struct store *s, const struct store_case_filter *f,
 		*out[i] = r->fstr[i];
 	}
 	r->f.limit = f->limit < 1 ? 1 : f->limit > 1000 ? 1000 : f->limit;
+	r->f.as_text = f->as_text;
 	return store_read_json_queue(s, r);
 }
 

@@ -226,6 +226,8 @@ struct store_case_filter {
 	const char *workflow, *status, *subject, *queue, *owner; /* or NULL */
 	const char *after; /* keyset cursor: ids greater than this */
 	int limit;         /* 1..1000 */
+	int as_text;       /* the result is a JSON string holding the page as
+			      JSON text, written straight from the rows */
 };
 /* {"cases": [...], "next": "<cursor>" | null}, ordered by id. */
 int store_case_list(struct store *s, const struct store_case_filter *f,
