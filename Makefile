@@ -71,9 +71,9 @@ $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
 $(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(CRIT_LIBS) $(LDLIBS_ALL)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libcairn.a
+$(BUILD)/bench/%: bench/%.c bench/benchlib.h $(BUILD)/libcairn.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL)
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

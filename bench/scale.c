@@ -41,10 +41,11 @@
  * ready: polls GET /readyz every 2 ms until it answers 200 and prints the
  * milliseconds since T0_NS (CLOCK_REALTIME nanoseconds, `date +%s%N`).
  *
- * load: closed-loop keep-alive load as bench/loadgen.c does it, but each
- * request names a random id of IDS_FILE: GET /v1/cases/{id} (-m get), or
- * a page of the listing GET /v1/cases?workflow=campus_application&
- * status=under_review&limit=50&cursor={id} (-m list).
+ * load: closed-loop keep-alive load as bench/loadgen.c does it (the same
+ * code, bench/benchlib.h), but each request names a random id of IDS_FILE:
+ * GET /v1/cases/{id} (-m get), or a page of the listing GET
+ * /v1/cases?workflow=campus_application&status=under_review&limit=50&
+ * cursor={id} (-m list).
  *
  * verify: for each id of IDS_FILE reads GET /v1/cases/{id}/history and
  * counts the cases whose timer.documents_due event moved them to
@@ -82,6 +83,7 @@
 
 #include <openssl/evp.h>
 
+#include "benchlib.h"
 #include "common/cairn.h"
 #include "daemon/auth.h"
 #include "store/store.h"
@@ -92,8 +94,6 @@
 #define ID_LEN     36
 #define TOKEN_MAX  80
 #define MAX_CONNS  4096
-#define CONN_BUF   (64 * 1024)
-#define RETRY_MS   10
 #define APPS_BATCH 2000 /* applications (5 cases each) per store batch */
 #define IN_FLIGHT  3    /* batches queued for the writer at once */
 
@@ -174,24 +174,6 @@ read_ids(const char *path, size_t *n)
 	if (*n == 0)
 		die("%s: no ids", path);
 	return ids;
-}
-
-static int
-read_token_file(const char *path, char out[TOKEN_MAX + 1])
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL) {
-		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = fread(out, 1, TOKEN_MAX, f);
-	fclose(f);
-	out[n] = '\0';
-	while (n > 0 && isspace((unsigned char)out[n - 1]))
-		out[--n] = '\0';
-	return n > 0 ? 0 : -1;
 }
 
 static char *
@@ -894,115 +876,8 @@ cmd_timers(int argc, char **argv)
 
 /* --- blocking HTTP ------------------------------------------------------------ */
 
-static struct sockaddr_in target;
-static char authority[128];
-
-/* Fills target and authority from "http://127.x.x.x:PORT"; *rest gets the
- * path part (may be ""). Loopback only. */
-static int
-parse_url(const char *url, const char **rest)
-{
-	const char *p, *slash, *colon;
-	char host[64];
-	long port = 80;
-	struct in_addr in;
-	size_t hl;
-
-	if (strncmp(url, "http://", 7) != 0)
-		return -1;
-	p = url + 7;
-	slash = strchr(p, '/');
-	if (slash == NULL)
-		slash = p + strlen(p);
-	if ((size_t)(slash - p) >= sizeof(authority))
-		return -1;
-	memcpy(authority, p, (size_t)(slash - p));
-	authority[slash - p] = '\0';
-	if (rest)
-		*rest = slash;
-	colon = strchr(authority, ':');
-	hl = colon ? (size_t)(colon - authority) : strlen(authority);
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, authority, hl);
-	host[hl] = '\0';
-	if (colon)
-		port = strtol(colon + 1, NULL, 10);
-	if (port < 1 || port > 65535)
-		return -1;
-	if (strcasecmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &in) != 1 ||
-	    (ntohl(in.s_addr) >> 24) != 127) {
-		fprintf(stderr, "scale: only IPv4 loopback targets\n");
-		return -1;
-	}
-	memset(&target, 0, sizeof(target));
-	target.sin_family = AF_INET;
-	target.sin_port = htons((uint16_t)port);
-	target.sin_addr = in;
-	return 0;
-}
-
-/* One GET on a fresh connection; the body into *out (malloc'd). Returns
- * the status, or -1. */
-static int
-http_get(const char *path, const char *token, char **out, int timeout_ms)
-{
-	char req[1024], *buf = NULL, *p;
-	size_t got = 0, cap = 0;
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	int fd, n, status;
-
-	*out = NULL;
-	n = snprintf(req, sizeof(req),
-	             "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-	             "%s%s%s\r\n",
-	             path, authority, token ? "Authorization: Bearer " : "",
-	             token ? token : "", token ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(req))
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (const struct sockaddr *)&target, sizeof(target)) !=
-	            0 ||
-	    write(fd, req, (size_t)n) != n) {
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (cap - got < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			if ((p = realloc(buf, cap)) == NULL) {
-				free(buf);
-				close(fd);
-				return -1;
-			}
-			buf = p;
-		}
-		r = read(fd, buf + got, cap - got - 1);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	if (buf == NULL)
-		return -1;
-	buf[got] = '\0';
-	if (got < 12 || sscanf(buf, "HTTP/1.%*d %d", &status) != 1 ||
-	    (p = strstr(buf, "\r\n\r\n")) == NULL) {
-		free(buf);
-		return -1;
-	}
-	memmove(buf, p + 4, strlen(p + 4) + 1);
-	*out = buf;
-	return status;
-}
+/* where ready, verify, lag and load send their requests */
+static struct bl_target target;
 
 /* --- ready ---------------------------------------------------------------------- */
 
@@ -1029,14 +904,16 @@ cmd_ready(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (url == NULL || t0 <= 0 || parse_url(url, NULL) != 0) {
+	if (url == NULL || t0 <= 0 ||
+	    bl_parse_url("scale", url, &target, NULL) != 0) {
 		fprintf(stderr, "usage: scale ready -u http://127.0.0.1:PORT "
 		                "-z T0_NS [-m TIMEOUT_MS]\n");
 		return 2;
 	}
 	for (;;) {
 		char *body;
-		int status = http_get("/readyz", NULL, &body, 2000);
+		int status = bl_http(&target, "GET", "/readyz", NULL, NULL,
+		                     2000, &body);
 		long long ns;
 
 		free(body);
@@ -1087,8 +964,8 @@ cmd_verify(int argc, char **argv)
 		}
 	}
 	if (tokfile == NULL || idfile == NULL || optind != argc - 1 ||
-	    parse_url(argv[optind], NULL) != 0 ||
-	    read_token_file(tokfile, token) != 0) {
+	    bl_parse_url("scale", argv[optind], &target, NULL) != 0 ||
+	    bl_read_token_file("scale", tokfile, token, sizeof(token)) != 0) {
 		fprintf(stderr,
 		        "usage: scale verify -T TOKEN_FILE -f IDS URL\n");
 		return 2;
@@ -1104,7 +981,8 @@ cmd_verify(int argc, char **argv)
 		int status, found = 0;
 
 		snprintf(path, sizeof(path), "/v1/cases/%s/history", ids[i]);
-		status = http_get(path, token, &body, 10000);
+		status = bl_http(&target, "GET", path, token, NULL, 10000,
+		                 &body);
 		if (status != 200) {
 			bad++;
 			free(body);
@@ -1156,11 +1034,11 @@ cmd_lag(int argc, char **argv)
 	int nb = 0, status;
 	char *body, *line, *save = NULL;
 
-	if (argc != 2 || parse_url(argv[1], NULL) != 0) {
+	if (argc != 2 || bl_parse_url("scale", argv[1], &target, NULL) != 0) {
 		fprintf(stderr, "usage: scale lag http://127.0.0.1:PORT\n");
 		return 2;
 	}
-	status = http_get("/metrics", NULL, &body, 10000);
+	status = bl_http(&target, "GET", "/metrics", NULL, NULL, 10000, &body);
 	if (status != 200)
 		die("GET /metrics: status %d", status);
 	for (line = strtok_r(body, "\n", &save); line;
@@ -1212,394 +1090,42 @@ cmd_lag(int argc, char **argv)
 
 /* --- load: closed-loop keep-alive, a random id each request ----------------- */
 
-#define HIST_SUB_BITS 8
-#define HIST_MAX_BITS 36
-#define HIST_SUB      (1u << HIST_SUB_BITS)
-#define HIST_HALF     (HIST_SUB / 2)
-#define HIST_BUCKETS  (HIST_SUB + (HIST_MAX_BITS - HIST_SUB_BITS) * HIST_HALF)
-
-struct hist {
-	uint64_t counts[HIST_BUCKETS];
-	uint64_t n, max, sum;
-};
-
-static unsigned
-hist_index(uint64_t v)
-{
-	unsigned m, shift;
-
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	if (v >= (UINT64_C(1) << HIST_MAX_BITS))
-		v = (UINT64_C(1) << HIST_MAX_BITS) - 1;
-	m = 63 - (unsigned)__builtin_clzll(v);
-	shift = m - HIST_SUB_BITS + 1;
-	return HIST_SUB + (m - HIST_SUB_BITS) * HIST_HALF +
-	       (unsigned)((v >> shift) - HIST_HALF);
-}
-
-static uint64_t
-hist_highest(unsigned i)
-{
-	unsigned k, shift;
-	uint64_t top;
-
-	if (i < HIST_SUB)
-		return i;
-	k = i - HIST_SUB;
-	shift = k / HIST_HALF + 1;
-	top = HIST_HALF + k % HIST_HALF;
-	return (top << shift) + ((UINT64_C(1) << shift) - 1);
-}
-
-static void
-hist_record(struct hist *h, uint64_t v)
-{
-	h->counts[hist_index(v)]++;
-	h->n++;
-	h->sum += v;
-	if (v > h->max)
-		h->max = v;
-}
-
-static uint64_t
-hist_percentile(const struct hist *h, double p)
-{
-	uint64_t want, seen = 0, v;
-	unsigned i;
-
-	if (h->n == 0)
-		return 0;
-	want = (uint64_t)ceil(p / 100.0 * (double)h->n);
-	if (want < 1)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->counts[i];
-		if (seen >= want)
-			break;
-	}
-	v = hist_highest(i < HIST_BUCKETS ? i : HIST_BUCKETS - 1);
-	return v < h->max ? v : h->max;
-}
-
-enum parse_state { P_HEAD, P_BODY };
-
-struct conn {
-	uv_tcp_t tcp;
-	uv_connect_t creq;
-	uv_write_t wreq;
-	uv_timer_t retry;
-	int tcp_open, write_pending, send_next, failed;
-	uint64_t sent_ns;
-	enum parse_state state;
-	int status, close_after;
-	uint64_t body_left;
-	size_t got, len;
-	char req[512];
-	char buf[CONN_BUF];
-};
-
 static struct {
+	struct bl_run run;
 	int list; /* -m list */
 	char **ids;
 	size_t nids;
 	char token[TOKEN_MAX + 1];
-	struct conn *conns;
-	int nconns;
-	uv_timer_t warm_timer, end_timer;
-	int measuring, stopping, fatal;
-	uint64_t measure_start_ns, measure_end_ns;
-	uint64_t requests, errors, non2xx, warm_requests, reconnects, bytes;
-	char last_error[256];
-	struct hist hist;
 } lg;
 
-static void conn_connect(struct conn *c);
-static void conn_send(struct conn *c);
-
+/* The run's next(): a GET of a random id, or a page of the listing from
+ * it. */
 static void
-on_retry(uv_timer_t *t)
-{
-	if (!lg.stopping)
-		conn_connect(t->data);
-}
-
-static void
-on_tcp_close(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-
-	if (lg.stopping)
-		return;
-	lg.reconnects++;
-	if (c->failed)
-		uv_timer_start(&c->retry, on_retry, RETRY_MS, 0);
-	else
-		conn_connect(c);
-}
-
-static void
-conn_drop(struct conn *c, int fail)
-{
-	if (!c->tcp_open)
-		return;
-	c->tcp_open = 0;
-	c->failed = fail;
-	uv_close((uv_handle_t *)&c->tcp, on_tcp_close);
-}
-
-static void
-conn_fail(struct conn *c, const char *what)
-{
-	lg.errors++;
-	snprintf(lg.last_error, sizeof(lg.last_error), "%s", what);
-	conn_drop(c, 1);
-}
-
-static int
-parse_head(struct conn *c, size_t n)
-{
-	const char *p = c->buf, *end = c->buf + n - 2, *eol;
-	int have_len = 0;
-
-	if (n < 14 || memcmp(p, "HTTP/1.", 7) != 0)
-		return -1;
-	c->status = atoi(p + 9);
-	c->close_after = p[7] == '0';
-	eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-	if (eol == NULL)
-		return -1;
-	for (p = eol + 2; p < end; p = eol + 2) {
-		eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
-		if (eol == NULL)
-			return -1;
-		if (!strncasecmp(p, "content-length:", 15)) {
-			c->body_left = strtoull(p + 15, NULL, 10);
-			have_len = 1;
-		} else if (!strncasecmp(p, "transfer-encoding:", 18)) {
-			return -2;
-		} else if (!strncasecmp(p, "connection:", 11) &&
-		           memmem(p, (size_t)(eol - p), "close", 5)) {
-			c->close_after = 1;
-		}
-	}
-	if (!have_len)
-		return -2;
-	c->state = P_BODY;
-	return 0;
-}
-
-static void
-response_done(struct conn *c)
-{
-	uint64_t now = uv_hrtime();
-
-	if (lg.measuring && c->sent_ns >= lg.measure_start_ns) {
-		lg.requests++;
-		if (c->status < 200 || c->status > 299)
-			lg.non2xx++;
-		hist_record(&lg.hist, (now - c->sent_ns + 500) / 1000);
-	} else {
-		lg.warm_requests++;
-	}
-	c->state = P_HEAD;
-	if (c->close_after) {
-		conn_drop(c, 0);
-		return;
-	}
-	if (c->write_pending)
-		c->send_next = 1;
-	else
-		conn_send(c);
-}
-
-static void
-conn_parse(struct conn *c)
-{
-	while (c->tcp_open) {
-		char *eoh;
-		size_t n;
-		int rc;
-
-		if (c->state == P_HEAD) {
-			eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
-			if (eoh == NULL) {
-				if (c->len == sizeof(c->buf))
-					conn_fail(c, "response head too large");
-				return;
-			}
-			n = (size_t)(eoh - c->buf) + 4;
-			rc = parse_head(c, n);
-			if (rc < 0) {
-				conn_fail(c, rc == -2 ? "no Content-Length"
-				                      : "malformed head");
-				return;
-			}
-			memmove(c->buf, c->buf + n, c->len - n);
-			c->len -= n;
-		} else {
-			n = c->len < c->body_left ? c->len : c->body_left;
-			c->body_left -= n;
-			memmove(c->buf, c->buf + n, c->len - n);
-			c->len -= n;
-			if (c->body_left > 0)
-				return;
-			if (c->len > 0) {
-				conn_fail(c, "unexpected bytes after body");
-				return;
-			}
-			response_done(c);
-			return;
-		}
-	}
-}
-
-static void
-on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-
-	buf->base = c->buf + c->len;
-	buf->len = sizeof(c->buf) - c->len;
-}
-
-static void
-on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-
-	if (nread == 0 || !c->tcp_open)
-		return;
-	if (nread < 0) {
-		conn_fail(c, uv_strerror((int)nread));
-		return;
-	}
-	c->len += (size_t)nread;
-	lg.bytes += (uint64_t)nread;
-	conn_parse(c);
-}
-
-static void
-on_write(uv_write_t *req, int status)
-{
-	struct conn *c = req->data;
-
-	c->write_pending = 0;
-	if (lg.stopping || !c->tcp_open)
-		return;
-	if (status < 0) {
-		conn_fail(c, uv_strerror(status));
-		return;
-	}
-	if (c->send_next)
-		conn_send(c);
-}
-
-static void
-conn_send(struct conn *c)
+load_next(struct bl_conn *c)
 {
 	const char *id = lg.ids[rnd() % lg.nids];
-	uv_buf_t b;
-	int n, rc;
+	char path[256];
 
 	if (lg.list)
-		n = snprintf(c->req, sizeof(c->req),
-		             "GET /v1/cases?workflow=campus_application&"
-		             "status=under_review&limit=50&cursor=%s "
-		             "HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer "
-		             "%s\r\n\r\n",
-		             id, authority, lg.token);
+		snprintf(path, sizeof(path),
+		         "/v1/cases?workflow=campus_application&"
+		         "status=under_review&limit=50&cursor=%s",
+		         id);
 	else
-		n = snprintf(c->req, sizeof(c->req),
-		             "GET /v1/cases/%s HTTP/1.1\r\nHost: %s\r\n"
-		             "Authorization: Bearer %s\r\n\r\n",
-		             id, authority, lg.token);
-	b = uv_buf_init(c->req, (unsigned)n);
-	c->send_next = 0;
-	c->state = P_HEAD;
-	c->got = 0;
-	c->len = 0;
-	c->sent_ns = uv_hrtime();
-	rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-	if (rc < 0) {
-		conn_fail(c, uv_strerror(rc));
-		return;
-	}
-	c->write_pending = 1;
+		snprintf(path, sizeof(path), "/v1/cases/%s", id);
+	bl_request(c, "GET", path, lg.token, NULL);
 }
 
-static void
-on_connect(uv_connect_t *req, int status)
-{
-	struct conn *c = req->data;
-
-	if (lg.stopping || !c->tcp_open)
-		return;
-	if (status < 0) {
-		conn_fail(c, uv_strerror(status));
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-		conn_fail(c, "read_start");
-		return;
-	}
-	conn_send(c);
-}
-
-static void
-conn_connect(struct conn *c)
-{
-	if (uv_tcp_init(&loop, &c->tcp) < 0) {
-		lg.fatal = 1;
-		return;
-	}
-	c->tcp.data = c;
-	c->creq.data = c;
-	c->wreq.data = c;
-	c->tcp_open = 1;
-	c->write_pending = 0;
-	c->send_next = 0;
-	c->state = P_HEAD;
-	c->len = 0;
-	if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&target,
-	                   on_connect) < 0)
-		conn_fail(c, "connect");
-}
-
-static void
-on_warm(uv_timer_t *t)
-{
-	lg.measuring = 1;
-	lg.measure_start_ns = uv_hrtime();
-}
-
-static void
-on_end(uv_timer_t *t)
-{
-	lg.stopping = 1;
-	lg.measure_end_ns = uv_hrtime();
-	if (!lg.measuring)
-		lg.measure_start_ns = lg.measure_end_ns;
-	for (int i = 0; i < lg.nconns; i++) {
-		struct conn *c = &lg.conns[i];
-
-		if (c->tcp_open) {
-			c->tcp_open = 0;
-			uv_close((uv_handle_t *)&c->tcp, on_tcp_close);
-		}
-		uv_close((uv_handle_t *)&c->retry, NULL);
-	}
-	uv_close((uv_handle_t *)&lg.warm_timer, NULL);
-	uv_close((uv_handle_t *)&lg.end_timer, NULL);
-}
+static const struct bl_ops load_ops = {.next = load_next};
 
 static int
 cmd_load(int argc, char **argv)
 {
 	const char *mode = NULL, *tokfile = NULL, *idfile = NULL;
 	double dur = 0, warm = 0, secs;
-	int opt;
+	int nconns = 0, opt;
+	struct bl_conn *cs;
+	struct bl_run *r = &lg.run;
 
 	while ((opt = getopt(argc, argv, "m:c:d:w:T:f:")) != -1) {
 		switch (opt) {
@@ -1607,7 +1133,7 @@ cmd_load(int argc, char **argv)
 			mode = optarg;
 			break;
 		case 'c':
-			lg.nconns = atoi(optarg);
+			nconns = atoi(optarg);
 			break;
 		case 'd':
 			dur = atof(optarg);
@@ -1626,10 +1152,11 @@ cmd_load(int argc, char **argv)
 		}
 	}
 	if (mode == NULL || (strcmp(mode, "get") && strcmp(mode, "list")) ||
-	    lg.nconns < 1 || lg.nconns > MAX_CONNS || !(dur > 0) || warm < 0 ||
+	    nconns < 1 || nconns > MAX_CONNS || !(dur > 0) || warm < 0 ||
 	    tokfile == NULL || idfile == NULL || optind != argc - 1 ||
-	    parse_url(argv[optind], NULL) != 0 ||
-	    read_token_file(tokfile, lg.token) != 0) {
+	    bl_parse_url("scale", argv[optind], &r->target, NULL) != 0 ||
+	    bl_read_token_file("scale", tokfile, lg.token, sizeof(lg.token)) !=
+	            0) {
 		fprintf(stderr, "usage: scale load -m get|list -c CONNS "
 		                "-d SECONDS [-w WARMUP] -T TOKEN_FILE "
 		                "-f IDS_FILE http://127.0.0.1:PORT\n");
@@ -1641,50 +1168,33 @@ cmd_load(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (uv_loop_init(&loop) != 0)
 		die("uv_loop_init");
-	lg.conns = calloc((size_t)lg.nconns, sizeof(*lg.conns));
-	if (lg.conns == NULL)
+	cs = calloc((size_t)nconns, sizeof(*cs));
+	if (cs == NULL)
 		die("out of memory");
-	uv_timer_init(&loop, &lg.warm_timer);
-	uv_timer_init(&loop, &lg.end_timer);
-	if (warm > 0) {
-		uv_timer_start(&lg.warm_timer, on_warm,
-		               (uint64_t)(warm * 1000 + 0.5), 0);
-	} else {
-		lg.measuring = 1;
-		lg.measure_start_ns = uv_hrtime();
-	}
-	uv_timer_start(&lg.end_timer, on_end,
-	               (uint64_t)((warm + dur) * 1000 + 0.5), 0);
-	for (int i = 0; i < lg.nconns; i++) {
-		uv_timer_init(&loop, &lg.conns[i].retry);
-		lg.conns[i].retry.data = &lg.conns[i];
-		conn_connect(&lg.conns[i]);
-	}
+	bl_init(r, "scale", &load_ops, &loop, cs, sizeof(*cs), nconns);
+	bl_start(r, warm, dur);
+	bl_connect_all(r);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
-	secs = (double)(lg.measure_end_ns - lg.measure_start_ns) / 1e9;
-	printf("mode=%s requests=%llu errors=%llu non2xx=%llu rps=%.1f "
-	       "mean_us=%.1f p50_us=%llu p90_us=%llu p99_us=%llu "
-	       "p999_us=%llu max_us=%llu conns=%d duration_s=%.3f "
-	       "bytes_per_req=%.0f warmup_requests=%llu reconnects=%llu\n",
-	       mode, (unsigned long long)lg.requests,
-	       (unsigned long long)lg.errors, (unsigned long long)lg.non2xx,
-	       secs > 0 ? (double)lg.requests / secs : 0.0,
-	       lg.hist.n ? (double)lg.hist.sum / (double)lg.hist.n : 0.0,
-	       (unsigned long long)hist_percentile(&lg.hist, 50),
-	       (unsigned long long)hist_percentile(&lg.hist, 90),
-	       (unsigned long long)hist_percentile(&lg.hist, 99),
-	       (unsigned long long)hist_percentile(&lg.hist, 99.9),
-	       (unsigned long long)lg.hist.max, lg.nconns, secs,
-	       lg.requests + lg.warm_requests
-	               ? (double)lg.bytes /
-	                         (double)(lg.requests + lg.warm_requests)
+	secs = bl_seconds(r);
+	printf("mode=%s requests=%llu errors=%llu non2xx=%llu rps=%.1f ", mode,
+	       (unsigned long long)r->requests,
+	       (unsigned long long)(r->errors + r->warm_errors),
+	       (unsigned long long)r->non2xx,
+	       secs > 0 ? (double)r->requests / secs : 0.0);
+	hist_print(&r->hist);
+	printf(" conns=%d duration_s=%.3f bytes_per_req=%.0f "
+	       "warmup_requests=%llu reconnects=%llu\n",
+	       nconns, secs,
+	       r->requests + r->warm_requests
+	               ? (double)r->bytes /
+	                         (double)(r->requests + r->warm_requests)
 	               : 0.0,
-	       (unsigned long long)lg.warm_requests,
-	       (unsigned long long)lg.reconnects);
-	if (lg.errors && lg.last_error[0])
-		fprintf(stderr, "scale: last error: %s\n", lg.last_error);
-	return lg.fatal ? 2 : lg.requests == 0 ? 1 : 0;
+	       (unsigned long long)r->warm_requests,
+	       (unsigned long long)r->reconnects);
+	if (r->errors + r->warm_errors && r->last_error[0])
+		fprintf(stderr, "scale: last error: %s\n", r->last_error);
+	return r->fatal ? 2 : r->requests == 0 ? 1 : 0;
 }
 
 int
