@@ -679,8 +679,15 @@ conn_process(struct http_conn *c)
 	       off < c->in_len) {
 		llhttp_errno_t e;
 
-		if (c->tcp.write_queue_size > WRITE_HIGH)
+		if (c->tcp.write_queue_size > WRITE_HIGH) {
+			/* the client is not reading its replies: stop
+			 * reading its requests too, until it catches up */
+			if (c->reading) {
+				uv_read_stop((uv_stream_t *)&c->tcp);
+				c->reading = 0;
+			}
 			break;
+		}
 		e = llhttp_execute(&c->parser, c->in + off, c->in_len - off);
 		if (e == HPE_OK) {
 			off = c->in_len;
@@ -745,8 +752,9 @@ conn_process(struct http_conn *c)
 	}
 	/* read while there is room; a pipelining client that sends more than
 	 * a request's worth while one is handled waits for us */
-	if (!c->reading && c->in_len < (size_t)(s->o.limits.max_header_bytes +
-	                                        s->o.limits.max_body_bytes)) {
+	if (!c->reading && c->tcp.write_queue_size <= WRITE_HIGH &&
+	    c->in_len < (size_t)(s->o.limits.max_header_bytes +
+	                         s->o.limits.max_body_bytes)) {
 		conn_read_start(c);
 	}
 }
@@ -786,13 +794,14 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
-		if (c->state == C_HANDLING || c->in_process) {
-			if (c->in_len >= limit) {
-				uv_read_stop(st);
-				c->reading = 0;
-			}
-			return;
+		/* unparsed input is bounded whatever the state: a request
+		 * and its body at most */
+		if (c->in_len >= limit) {
+			uv_read_stop(st);
+			c->reading = 0;
 		}
+		if (c->state == C_HANDLING || c->in_process)
+			return;
 		conn_process(c);
 		return;
 	}

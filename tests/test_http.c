@@ -430,3 +430,55 @@ Test(http, sigterm_with_idle_and_partial_connections_exits_zero)
 	close(idle);
 	close(partial);
 }
+
+static long
+daemon_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t.pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+Test(http, a_client_that_never_reads_its_replies_is_held_to_bounded_memory)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char burst[sizeof(req) * 256];
+	int fd = tcp_connect(t.port);
+	long sent = 0, before = daemon_rss_kib(), after;
+	struct timespec t0, now;
+
+	for (size_t i = 0; i < 256; i++)
+		memcpy(burst + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* pipeline for up to 3 s, never reading; the kernel's buffers and
+	 * cairnd's bounded ones fill, and then sending blocks */
+	for (;;) {
+		ssize_t n = send(fd, burst, 256 * (sizeof(req) - 1),
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= 3)
+			break;
+		if (n > 0)
+			sent += n;
+		else
+			usleep(10000);
+	}
+	after = daemon_rss_kib();
+	cr_assert_gt(sent, 0);
+	cr_assert_lt(after - before, 64 * 1024,
+	             "RSS grew from %ld to %ld KiB after %ld bytes sent",
+	             before, after, sent);
+	close(fd);
+	assert_alive();
+}
