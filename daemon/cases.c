@@ -188,14 +188,14 @@ list_yaml(const char *dir, char ***out, int *n, int *cap)
 	return 0;
 }
 
-/* Records a newly seen definition under the next version number, with
- * the file's text, so cases pinned to it can run after the file changes. */
+/* Adds a newly seen definition, under the next version number, to the
+ * batch that records it with the file's text, so cases pinned to it can
+ * run after the file changes. */
 static int
-registry_record(struct daemon *d, const struct wf_def *def, int version)
+registry_record(struct store_batch *b, const struct wf_def *def, int version)
 {
 	struct cairn_err e = {0};
-	struct store_batch *b;
-	char *text = NULL, msg[256] = "";
+	char *text = NULL;
 	size_t len;
 	int rc;
 
@@ -203,20 +203,13 @@ registry_record(struct daemon *d, const struct wf_def *def, int version)
 	                   &len, &e);
 	if (rc == 0 && strlen(text) != len)
 		rc = CAIRN_EINVALID; /* a NUL byte: the loader refused it */
-	b = rc == 0 ? store_batch_new() : NULL;
-	if (b != NULL)
+	if (rc == 0)
 		rc = store_batch_workflow_put(b, def->name, version, def->hash,
 		                              text, cairn_now_ms());
-	else if (rc == 0)
-		rc = -ENOMEM;
 	free(text);
-	if (rc == 0)
-		rc = store_batch_commit_sync(d->store, b, msg, sizeof(msg));
-	else if (b != NULL)
-		store_batch_free(b);
 	if (rc != 0)
 		log_error("cannot record workflow %s version %d: %s", def->name,
-		          version, msg[0] ? msg : e.msg);
+		          version, e.msg[0] ? e.msg : "out of memory");
 	else
 		log_info("workflow %s: new version %d (%.12s)", def->name,
 		         version, def->hash);
@@ -225,7 +218,8 @@ registry_record(struct daemon *d, const struct wf_def *def, int version)
 
 /* Loads the files of the configuration as the current versions. */
 static int
-registry_load_files(struct daemon *d, struct registry *next, json_t *stored)
+registry_load_files(struct daemon *d, struct registry *next, json_t *stored,
+                    struct store_batch *b, int *nnew)
 {
 	int errors = 0;
 
@@ -275,11 +269,12 @@ registry_load_files(struct daemon *d, struct registry *next, json_t *stored)
 			}
 			if (version == 0) {
 				version = max + 1;
-				if (registry_record(d, def, version) != 0) {
+				if (registry_record(b, def, version) != 0) {
 					errors++;
 					wf_def_free(def);
 					continue;
 				}
+				++*nnew;
 			}
 			e->current = registry_add(e, def, version);
 			if (e->current < 0) {
@@ -335,35 +330,141 @@ registry_load_stored(struct registry *next, json_t *stored)
 	}
 }
 
-int
-registry_load(struct daemon *d)
+/* What a load prepares before anything changes: the registry and campus
+ * list to swap in, and the batch recording new versions (empty when none
+ * is new). */
+struct reload {
+	struct daemon *d;
+	struct registry next;
+	struct wf_campuses *campuses;
+	struct store_batch *b;
+	int nnew;
+	void (*done)(int errors, void *arg);
+	void *arg;
+};
+
+static int
+registry_prepare(struct daemon *d, struct reload *r)
 {
-	struct registry next = {0};
 	json_t *stored = NULL;
 	int errors;
 
-	struct wf_campuses *campuses = NULL;
-
+	memset(&r->next, 0, sizeof(r->next));
+	r->campuses = NULL;
+	r->nnew = 0;
+	r->b = store_batch_new();
+	if (r->b == NULL)
+		return 1;
+	/* a small table, read once per reload */
 	if (store_workflows_sync(d->store, &stored) != 0)
 		stored = json_array();
-	errors = registry_load_files(d, &next, stored);
+	errors = registry_load_files(d, &r->next, stored, r->b, &r->nnew);
 	if (d->cfg.campuses[0] &&
 	    wf_campuses_load(d->cfg.campuses, NULL, registry_report, &errors,
-	                     &campuses) != 0)
+	                     &r->campuses) != 0)
 		errors += errors ? 0 : 1;
 	if (errors == 0)
-		registry_load_stored(&next, stored);
+		registry_load_stored(&r->next, stored);
 	json_decref(stored);
+	return errors;
+}
+
+static void
+registry_discard(struct reload *r)
+{
+	registry_free(&r->next);
+	wf_campuses_free(r->campuses);
+	if (r->b != NULL)
+		store_batch_free(r->b);
+	r->b = NULL;
+}
+
+static void
+registry_swap(struct daemon *d, struct reload *r)
+{
+	registry_free(&d->reg);
+	d->reg = r->next;
+	wf_campuses_free(d->campuses);
+	d->campuses = r->campuses;
+	memset(&r->next, 0, sizeof(r->next));
+	r->campuses = NULL;
+}
+
+int
+registry_load(struct daemon *d)
+{
+	struct reload r = {0};
+	char msg[256] = "";
+	int errors = registry_prepare(d, &r), rc;
+
 	if (errors) {
-		/* the versions loaded before stay in force */
-		registry_free(&next);
-		wf_campuses_free(campuses);
+		registry_discard(&r);
 		return errors;
 	}
-	registry_free(&d->reg);
-	d->reg = next;
-	wf_campuses_free(d->campuses);
-	d->campuses = campuses;
+	/* start-up only: the loop is not running yet, so waiting for the
+	 * commit here blocks nobody */
+	rc = store_batch_commit_sync(d->store, r.b, msg, sizeof(msg));
+	r.b = NULL;
+	if (rc != 0) {
+		log_error("cannot record the new workflow versions: %s", msg);
+		registry_discard(&r);
+		return 1;
+	}
+	registry_swap(d, &r);
+	return 0;
+}
+
+static void
+reload_committed(int status, const char *msg, void *data)
+{
+	struct reload *r = data;
+	struct daemon *d = r->d;
+
+	d->reloading = 0;
+	if (status != 0) {
+		log_error("cannot record the new workflow versions: %s",
+		          msg ? msg : cairn_strerror(status));
+		registry_discard(r);
+	} else {
+		registry_swap(d, r);
+	}
+	r->done(status != 0, r->arg);
+	free(r);
+}
+
+int
+registry_reload(struct daemon *d, void (*done)(int errors, void *arg),
+                void *arg)
+{
+	struct reload *r;
+	struct store_batch *b;
+	int errors;
+
+	if (d->reloading)
+		return -EBUSY;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->d = d;
+	r->done = done;
+	r->arg = arg;
+	errors = registry_prepare(d, r);
+	if (errors) {
+		registry_discard(r);
+		free(r);
+		return errors;
+	}
+	/* never wait for the store on the loop thread: the new registry goes
+	 * in once its versions are durable */
+	b = r->b;
+	r->b = NULL;
+	d->reloading = 1;
+	if (store_batch_submit(d->store, b, reload_committed, r) != 0) {
+		d->reloading = 0;
+		registry_discard(r);
+		free(r);
+		return CAIRN_ECLOSED;
+	}
 	return 0;
 }
 
@@ -2399,6 +2500,22 @@ api_h_workflow_migrate(struct api_call *c)
 /* POST /v1/workflows/reload: what SIGHUP does, with the outcome in the
  * reply. A definition with errors changes nothing; the errors come back
  * as file:line:column lines. */
+static void
+reload_done(int errors, void *arg)
+{
+	struct api_call *c = arg;
+
+	if (errors) {
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "the new versions could not be recorded; the "
+		                  "versions loaded before stay in force",
+		                  NULL, NULL);
+		return;
+	}
+	log_info("definitions reloaded through the API by %s", c->who.token_id);
+	api_h_workflow_list(c);
+}
+
 void
 api_h_workflow_reload(struct api_call *c)
 {
@@ -2407,6 +2524,7 @@ api_h_workflow_reload(struct api_call *c)
 	size_t len = 0;
 	FILE *mem = open_memstream(&text, &len);
 	json_t *lines;
+	int rc;
 
 	if (mem == NULL) {
 		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
@@ -2420,16 +2538,22 @@ api_h_workflow_reload(struct api_call *c)
 	     l = strtok_r(NULL, "\n", &save))
 		json_array_append_new(lines, json_string(l));
 	free(text);
-	if (r.errors == 0 && registry_load(c->d) != 0)
-		r.errors++;
-	if (r.errors) {
-		api_reply_problem(c, 422, "invalid-definitions",
-		                  "the definitions have errors; the versions "
-		                  "loaded before stay in force",
-		                  json_pack("{s:o}", "errors", lines), NULL);
-		return;
+	if (r.errors == 0) {
+		rc = registry_reload(c->d, reload_done, c);
+		if (rc == 0) {
+			json_decref(lines);
+			return; /* reload_done replies */
+		}
+		if (rc == -EBUSY) {
+			json_decref(lines);
+			api_reply_problem(c, 409, "reload-under-way",
+			                  "another reload is under way", NULL,
+			                  NULL);
+			return;
+		}
 	}
-	log_info("definitions reloaded through the API by %s", c->who.token_id);
-	json_decref(lines);
-	api_h_workflow_list(c);
+	api_reply_problem(c, 422, "invalid-definitions",
+	                  "the definitions have errors; the versions loaded "
+	                  "before stay in force",
+	                  json_pack("{s:o}", "errors", lines), NULL);
 }

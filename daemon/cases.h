@@ -38,6 +38,15 @@ struct registry {
  * with file:line:column; returns the number of errors.
  */
 int registry_load(struct daemon *d);
+/*
+ * The same while the loop runs (SIGHUP, the API): prepares the new
+ * registry, records new versions without blocking the loop, and swaps the
+ * registry in once they are durable; then calls done. Returns the number
+ * of errors found before anything changed (done is then not called),
+ * -EBUSY while another reload is under way, or 0.
+ */
+int registry_reload(struct daemon *d, void (*done)(int errors, void *arg),
+                    void *arg);
 void registry_free(struct registry *r);
 /* version 0 means the current one */
 const struct wf_version *registry_get(const struct registry *r,

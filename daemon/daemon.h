@@ -47,6 +47,7 @@ struct daemon {
 	int timers_more;         /* the scan saw a full page: scan again */
 	int64_t timers_next_due; /* the earliest timer after the scan's */
 	int migrations;          /* migrations running */
+	int reloading;           /* a reload's versions are being recorded */
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
 };

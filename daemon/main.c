@@ -218,21 +218,35 @@ on_stop_signal(uv_signal_t *s, int signum)
 }
 
 static void
+sighup_done(int errors, void *arg)
+{
+	log_write(errors ? LOG_ERROR : LOG_INFO, NULL, NULL, NULL,
+	          errors ? "SIGHUP: the new versions could not be recorded; "
+	                   "the definitions loaded before stay in force"
+	                 : "SIGHUP: definitions reloaded");
+}
+
+static void
 on_sighup(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
 	struct check_result r;
+	int rc;
 
 	/* a definition with errors changes nothing: what was loaded stays */
 	check_definitions(&d->cfg, NULL, &r);
-	if (r.errors == 0 && registry_load(d) != 0)
-		r.errors++;
-	log_write(r.errors ? LOG_ERROR : LOG_INFO, NULL, NULL, NULL,
-	          r.errors ? "SIGHUP: %d file(s), %d error(s), %d warning(s); "
-	                     "the definitions loaded before stay in force"
-	                   : "SIGHUP: definitions reloaded: %d file(s), %d "
-	                     "error(s), %d warning(s)",
-	          r.files, r.errors, r.warnings);
+	if (r.errors) {
+		log_error("SIGHUP: %d file(s), %d error(s), %d warning(s); the "
+		          "definitions loaded before stay in force",
+		          r.files, r.errors, r.warnings);
+		return;
+	}
+	rc = registry_reload(d, sighup_done, NULL);
+	if (rc == -EBUSY)
+		log_warn("SIGHUP: a reload is already under way");
+	else if (rc != 0)
+		log_error("SIGHUP: the definitions could not be loaded; the "
+		          "ones loaded before stay in force");
 }
 
 static int
