@@ -61,6 +61,8 @@ cairn_strerror(int code)
 		return "conflict";
 	case CAIRN_ECLOSED:
 		return "shutting down";
+	case CAIRN_EREPLAY:
+		return "idempotency key already used";
 	case CAIRN_ENEWER:
 		return "database schema is newer than this program";
 	default:

@@ -22,6 +22,7 @@ enum {
 	CAIRN_ECONFLICT = -20007, /* uniqueness or revision conflict */
 	CAIRN_ECLOSED = -20008,   /* the component is shutting down */
 	CAIRN_ENEWER = -20009,    /* database schema newer than this binary */
+	CAIRN_EREPLAY = -20010,   /* an idempotency key already recorded */
 };
 
 /* Filled by a failing function for a person to read. file may be "". */

@@ -722,8 +722,8 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		char *body = json_dumps(fx->data, JSON_COMPACT);
 
 		/* stable across retries: the case and its history event */
-		snprintf(key, sizeof(key), "%s:%lld:%s.%s", id,
-		         (long long)jint(c->row, "history_seq"),
+		snprintf(key, sizeof(key), "%s:%lld:%d:%s.%s", id,
+		         (long long)jint(c->row, "history_seq"), k,
 		         fx->calls[k].adapter, fx->calls[k].operation);
 		rc |= store_batch_outbox_add(f->b, id, fx->calls[k].adapter,
 		                             fx->calls[k].operation, key,
@@ -1266,7 +1266,7 @@ cmd_committed(int status, const char *msg, void *data)
 		cmd_finish(k, k->response_status, NULL, NULL, NULL);
 		return;
 	}
-	if (status == CAIRN_ECONFLICT && k->idem_key != NULL) {
+	if (status == CAIRN_EREPLAY && k->idem_key != NULL) {
 		/* the same key committed first, from another request */
 		cmd_replay(k);
 		return;
@@ -1480,6 +1480,13 @@ idem_found(int status, json_t *rec, void *data)
 	struct cmd *k = data;
 	char hex[65];
 
+	if (status == CAIRN_ENOTFOUND && k->root[0] == '\0') {
+		/* a replay whose record is gone: nothing to answer with */
+		json_decref(rec);
+		cmd_finish(k, 409, "conflict", "the request conflicted; retry",
+		           NULL);
+		return;
+	}
 	if (status == CAIRN_ENOTFOUND) {
 		json_decref(rec);
 		if (k->idem_locked)

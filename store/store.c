@@ -202,6 +202,8 @@ struct store_op {
 			int stmt;   /* WST_* */
 			int expect; /* 1: exactly one row must change */
 			int fail;   /* the code when it does not */
+			int dup; /* the code for a uniqueness conflict; 0 means
+				    CAIRN_ECONFLICT */
 			const char *what;
 			int np;
 			struct store_param p[STORE_MAX_PARAMS];
@@ -1082,6 +1084,9 @@ store_batch_idem_put(struct store_batch *b, const char *key,
 
 	if (op == NULL)
 		return -ENOMEM;
+	/* told apart from other conflicts: the caller replays the answer
+	 * recorded under the key */
+	op->u.sql.dup = CAIRN_EREPLAY;
 	return store_sql_done(
 	        b, op,
 	        BIND_TEXT(op, 1, key) | BIND_BLOB(op, 2, body_hash, 32) |
@@ -1267,8 +1272,10 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 			                         : "nothing to change");
 			rc = SQLITE_NOTFOUND;
 		} else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-			store_batch_fail(b, CAIRN_ECONFLICT, "%s: %s",
-			                 op->u.sql.what,
+			store_batch_fail(b,
+			                 op->u.sql.dup ? op->u.sql.dup
+			                               : CAIRN_ECONFLICT,
+			                 "%s: %s", op->u.sql.what,
 			                 b->msg ? b->msg : "already exists");
 		}
 		break;

@@ -181,7 +181,8 @@ int store_batch_timer_cancel(struct store_batch *b, const char *case_id,
 int store_batch_timer_fired(struct store_batch *b, const char *case_id,
                             const char *name, int64_t due_at);
 
-/* Remembers the reply to a request made with an Idempotency-Key. */
+/* Remembers the reply to a request made with an Idempotency-Key; a key
+ * recorded already fails the batch with CAIRN_EREPLAY. */
 int store_batch_idem_put(struct store_batch *b, const char *key,
                          const uint8_t body_hash[32], int status,
                          const char *response, int64_t at);

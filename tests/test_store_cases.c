@@ -284,7 +284,7 @@ Test(store_cases, idempotency_keys)
 	json_decref(g.j);
 	b = store_batch_new();
 	store_batch_idem_put(b, "k-1", h, 201, "{}", 6);
-	cr_assert_eq(commit(b, msg), CAIRN_ECONFLICT);
+	cr_assert_eq(commit(b, msg), CAIRN_EREPLAY);
 }
 
 Test(store_cases, keyset_pages_and_filters)
