@@ -1174,7 +1174,7 @@ struct cmd {
 
 static void migration_case_done(struct migration *m, int ok);
 static void timers_arm(struct daemon *d, int64_t due);
-static void timer_cmd_done(struct cmd *k);
+static void timer_cmd_done(struct cmd *k, int ok);
 
 static void
 cmd_free(struct cmd *k)
@@ -1217,7 +1217,7 @@ cmd_finish(struct cmd *k, int status, const char *slug, const char *detail,
 			log_write(LOG_ERROR, NULL, k->case_id, NULL,
 			          "timer %s: %s", k->timer_name,
 			          detail ? detail : "failed");
-		timer_cmd_done(k);
+		timer_cmd_done(k, status < 300);
 	}
 	cmd_free(k);
 	if (root[0])
@@ -1576,8 +1576,15 @@ timers_arm(struct daemon *d, int64_t due)
 {
 	int64_t now = cases_now(d);
 
-	if (d->stopping || d->timers_scanning)
-		return; /* the scan re-arms when it ends */
+	if (d->stopping)
+		return;
+	if (d->timers_scanning) {
+		/* a timer set while a scan runs (often by the timer that
+		 * fired): the scan arms for it when it ends */
+		if (d->timers_pending == 0 || due < d->timers_pending)
+			d->timers_pending = due;
+		return;
+	}
 	if (d->wf_timer_due != 0 && d->wf_timer_due <= due)
 		return;
 	d->wf_timer_due = due;
@@ -1607,18 +1614,33 @@ cases_timers_scan(struct daemon *d)
 static void
 timers_scan_end(struct daemon *d)
 {
+	int64_t due = d->timers_next_due, pending = d->timers_pending;
+
 	d->timers_scanning = 0;
-	if (d->timers_more) {
+	d->timers_pending = 0;
+	if (d->timers_more && d->timers_fired > 0) {
 		d->timers_more = 0;
 		cases_timers_scan(d);
-	} else if (d->timers_next_due > 0) {
-		timers_arm(d, d->timers_next_due);
+		return;
 	}
+	if (d->timers_more) {
+		/* a full page of which none could fire (a version that is
+		 * not loaded, the store failing): try again in a second
+		 * rather than spin on the same rows */
+		d->timers_more = 0;
+		due = cases_now(d) + 1000;
+	}
+	if (pending > 0 && (due <= 0 || pending < due))
+		due = pending;
+	if (due > 0)
+		timers_arm(d, due);
 }
 
 static void
-timer_cmd_done(struct cmd *k)
+timer_cmd_done(struct cmd *k, int ok)
 {
+	if (ok)
+		k->d->timers_fired++;
 	if (--k->d->timers_inflight == 0)
 		timers_scan_end(k->d);
 }
@@ -1651,11 +1673,15 @@ timers_scan_done(int status, json_t *res, void *data)
 	if (status != 0 || d->stopping) {
 		json_decref(res);
 		d->timers_scanning = 0;
-		if (status != 0)
-			log_error("timer scan failed: %s",
+		if (status != 0) {
+			log_error("timer scan failed: %s; trying again in a "
+			          "second",
 			          cairn_strerror(status));
+			timers_arm(d, cases_now(d) + 1000);
+		}
 		return;
 	}
+	d->timers_fired = 0;
 	d->timers_next_due = jint(res, "next_due");
 	d->timers_more |= json_array_size(due) == 64;
 	d->timers_inflight = (int)json_array_size(due) + 1;

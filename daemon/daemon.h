@@ -46,6 +46,8 @@ struct daemon {
 	int timers_inflight;     /* a scan's timer commands not yet done */
 	int timers_more;         /* the scan saw a full page: scan again */
 	int64_t timers_next_due; /* the earliest timer after the scan's */
+	int64_t timers_pending;  /* the earliest timer set during a scan */
+	int timers_fired;        /* timer commands of this scan that worked */
 	int migrations;          /* migrations running */
 	int reloading;           /* a reload's versions are being recorded */
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */

@@ -743,3 +743,41 @@ Test(cases, reload_through_the_api_reports_errors_and_keeps_the_old_version)
 	json_decref(r);
 	cr_assert_eq(campus_version(), 2);
 }
+
+/* A timer that fires starts the next one: the second must not be lost
+ * while the scan that fired the first is still running. Real time, no
+ * test clock. */
+static const char chain_wf[] = "name: chain\n"
+                               "statuses:\n"
+                               "  a:\n"
+                               "    initial: true\n"
+                               "    on_enter:\n"
+                               "      - start_timer: {name: t1, after: 300ms}\n"
+                               "  b:\n"
+                               "    on_enter:\n"
+                               "      - start_timer: {name: t2, after: 300ms}\n"
+                               "  c: {terminal: true}\n"
+                               "transitions:\n"
+                               "  - on: timer.t1\n"
+                               "    from: a\n"
+                               "    to: b\n"
+                               "  - on: timer.t2\n"
+                               "    from: b\n"
+                               "    to: c\n";
+
+Test(cases, a_timer_started_by_a_timer_fires_too)
+{
+	json_t *c;
+	char id[64];
+
+	write_wf("chain", chain_wf);
+	json_decref(call_json("POST", "/v1/workflows/reload", t.token, NULL,
+	                      NULL, 200));
+	c = call_json("POST", "/v1/cases", t.token,
+	              "{\"workflow\":\"chain\",\"subject\":\"S11\"}", NULL,
+	              201);
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	wait_status(id, "c");
+}
