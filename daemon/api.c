@@ -548,6 +548,8 @@ cache_slot(struct daemon *d, const uint8_t hash[32])
 void
 api_token_cache_clear(struct daemon *d)
 {
+	/* a lookup started before this must not cache what it read */
+	d->token_generation++;
 	memset(d->token_cache, 0, sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
 }
 
@@ -583,10 +585,12 @@ token_found(int status, const struct store_token *t, void *data)
 	c->who.role = r;
 	snprintf(c->who.scope, sizeof(c->who.scope), "%s", t->scope);
 	snprintf(c->who.token_id, sizeof(c->who.token_id), "%s", t->id);
-	e = cache_slot(c->d, hash);
-	memcpy(e->hash, hash, 32);
-	e->p = c->who;
-	e->expires_ms = cairn_now_ms() + TOKEN_CACHE_TTL_MS;
+	if (c->token_generation == c->d->token_generation) {
+		e = cache_slot(c->d, hash);
+		memcpy(e->hash, hash, 32);
+		e->p = c->who;
+		e->expires_ms = cairn_now_ms() + TOKEN_CACHE_TTL_MS;
+	}
 	authorized(c);
 }
 
@@ -616,6 +620,7 @@ authenticate(struct api_call *c)
 		authorized(c);
 		return;
 	}
+	c->token_generation = c->d->token_generation;
 	if (store_token_find(c->d->store, hash, token_found, c) != 0)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);

@@ -20,6 +20,7 @@ struct api_call {
 	struct principal who;
 	int authenticated;
 	json_t *body; /* the parsed body for routes that take one */
+	uint64_t token_generation; /* the cache's, when the lookup began */
 	char token[AUTH_TOKEN_LEN + 1];
 	struct store_token tok; /* for token creation */
 };

@@ -765,6 +765,7 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		                fx->spawns[k].data) < 0)
 			return -1;
 	}
+	c = &f->cs[i]; /* spawning may have moved the family's array */
 	if (fx->notify_parent && depth < CASCADE_MAX) {
 		int p = fam_find(f, jstr(c->row, "parent_id"));
 
@@ -1084,7 +1085,8 @@ struct family {
  * The busy list holds one entry per family with a command in flight, so
  * it is as long as the number of concurrent clients: a list will do. */
 static void
-family_lock(struct daemon *d, const char *root, void (*run)(void *), void *arg)
+family_lock(struct daemon *d, const char *root, struct pending *node,
+            void (*run)(void *), void *arg)
 {
 	struct family *fm;
 	struct pending *p;
@@ -1092,13 +1094,12 @@ family_lock(struct daemon *d, const char *root, void (*run)(void *), void *arg)
 	for (fm = d->families; fm != NULL; fm = fm->next) {
 		if (strcmp(fm->root, root) != 0)
 			continue;
-		p = calloc(1, sizeof(*p));
-		if (p == NULL) {
-			run(arg); /* degrade: the revision check still holds */
-			return;
-		}
+		/* the waiting node lives in the command: queueing never
+		 * allocates, so it never has to run a command unlocked */
+		p = node;
 		p->run = run;
 		p->arg = arg;
+		p->next = NULL;
 		if (fm->tail)
 			fm->tail->next = p;
 		else
@@ -1134,7 +1135,6 @@ family_unlock(struct daemon *d, const char *root)
 		if (fm->head == NULL)
 			fm->tail = NULL;
 		p->run(p->arg);
-		free(p);
 		return;
 	}
 }
@@ -1147,6 +1147,7 @@ struct migration;
 
 struct cmd {
 	struct daemon *d;
+	struct pending wait; /* its place in its family's queue */
 	enum cmd_kind kind;
 	struct api_call *call; /* NULL for a timer */
 	char case_id[40], root[40];
@@ -1492,7 +1493,7 @@ idem_found(int status, json_t *rec, void *data)
 		if (k->idem_locked)
 			cmd_run(k); /* still new under the lock: run it */
 		else
-			family_lock(k->d, k->root, cmd_run, k);
+			family_lock(k->d, k->root, &k->wait, cmd_run, k);
 		return;
 	}
 	/* from here on the command runs nothing: give the family back */
@@ -1554,7 +1555,7 @@ cmd_start(struct cmd *k)
 		}
 		return;
 	}
-	family_lock(k->d, k->root, cmd_run, k);
+	family_lock(k->d, k->root, &k->wait, cmd_run, k);
 }
 
 /* --- timers ------------------------------------------------------------ */
@@ -1660,7 +1661,7 @@ timer_case_read(int status, json_t *res, void *data)
 	}
 	snprintf(k->root, sizeof(k->root), "%s", jstr(cs, "root_id"));
 	json_decref(res);
-	family_lock(k->d, k->root, cmd_run, k);
+	family_lock(k->d, k->root, &k->wait, cmd_run, k);
 }
 
 static void
@@ -1882,12 +1883,29 @@ api_h_case_create(struct api_call *c)
 		api_reply_problem(c, 422, "unknown-workflow", d, NULL, NULL);
 		return;
 	}
+	/* an office or campus opens cases it owns, and no other's */
+	if ((c->who.role == ROLE_AID_OFFICER ||
+	     c->who.role == ROLE_ADMISSIONS) &&
+	    owner_of(data, NULL) != NULL &&
+	    strcmp(owner_of(data, NULL), c->who.scope) != 0) {
+		api_reply_problem(
+		        c, 403, "forbidden",
+		        "an office may open cases only for itself: "
+		        "data.campus or data.office must be your scope",
+		        NULL, NULL);
+		return;
+	}
 	k = cmd_new(c, CMD_CREATE);
 	if (k == NULL)
 		return;
 	snprintf(k->workflow, sizeof(k->workflow), "%s", ver->def->name);
 	k->subject = strdup(subject);
 	k->data = data ? json_deep_copy(data) : json_object();
+	if ((c->who.role == ROLE_AID_OFFICER ||
+	     c->who.role == ROLE_ADMISSIONS) &&
+	    owner_of(k->data, NULL) == NULL)
+		json_object_set_new(k->data, "office",
+		                    json_string(c->who.scope));
 	uuid7(cases_now(c->d), k->case_id);
 	snprintf(k->root, sizeof(k->root), "%s", k->case_id);
 	cmd_start(k);
@@ -2431,7 +2449,7 @@ migration_listed(int status, json_t *res, void *data)
 		snprintf(k->to_status, sizeof(k->to_status), "%s", to);
 		snprintf(k->actor, sizeof(k->actor), "%s", m->c->who.token_id);
 		m->inflight++;
-		family_lock(m->d, k->root, cmd_run, k);
+		family_lock(m->d, k->root, &k->wait, cmd_run, k);
 	}
 	m->more = !json_is_null(json_object_get(res, "next"));
 	if (m->more)

@@ -30,6 +30,7 @@ struct daemon {
 	struct http_server *http;
 	struct metrics metrics;
 	struct token_cache_entry *token_cache;
+	uint64_t token_generation; /* bumped by every revocation */
 	int stopping;
 	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t shutdown_timer;

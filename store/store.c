@@ -365,6 +365,7 @@ struct store {
 	char *path;
 	char *wal_path;
 	int max_batch;
+	int lost_txn; /* the writer lost a transaction (I/O, full disk) */
 	int64_t check_below;
 	int64_t page_size;
 
@@ -1351,6 +1352,7 @@ store_write(struct store *s, struct store_batch *first, int n)
 	return;
 
 lost:
+	s->lost_txn = 1; /* check the file at the next open */
 	if (!sqlite3_get_autocommit(s->wdb))
 		store_exec(s, s->wst[WST_ROLLBACK], NULL, NULL);
 	for (b = first; b != NULL; b = b->next) {
@@ -1388,8 +1390,10 @@ store_writer_main(void *arg)
 		if (s->qhead == NULL) {
 			uv_mutex_unlock(&s->qmu);
 			/* everything queued is committed: the next open may
-			 * skip the full check of a large file */
-			store_mark_clean(s, 1);
+			 * skip the full check of a large file, unless this
+			 * run lost a transaction to an I/O error */
+			if (!s->lost_txn)
+				store_mark_clean(s, 1);
 			break;
 		}
 		first = last = s->qhead;

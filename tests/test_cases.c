@@ -781,3 +781,24 @@ Test(cases, a_timer_started_by_a_timer_fires_too)
 	json_decref(c);
 	wait_status(id, "c");
 }
+
+Test(cases, an_office_opens_cases_only_for_itself)
+{
+	const char *davis = token("admissions", "uc-davis");
+	json_t *c;
+
+	json_decref(call_json("POST", "/v1/cases", davis,
+	                      "{\"workflow\":\"campus\",\"subject\":\"S12\","
+	                      "\"data\":{\"campus\":\"uc-merced\"}}",
+	                      NULL, 403));
+	c = call_json("POST", "/v1/cases", davis,
+	              "{\"workflow\":\"campus\",\"subject\":\"S12\"}", NULL,
+	              201);
+	cr_assert_str_eq(json_string_value(json_object_get(c, "owner")),
+	                 "uc-davis");
+	json_decref(c);
+	c = call_json("GET", "/v1/cases", token("admissions", "uc-merced"),
+	              NULL, NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(c, "cases")), 0);
+	json_decref(c);
+}
