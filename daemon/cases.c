@@ -1330,7 +1330,7 @@ migrate_case(struct cmd *k, int i)
 	        registry_get(&k->d->reg, jstr(row, "workflow"), k->to_version);
 	const struct wf_status *to;
 	json_t *pl;
-	int st, rc;
+	int st, rc, p, was_terminal;
 
 	if (v == NULL || jint(row, "version") != k->from_version ||
 	    strcmp(jstr(row, "status"), k->from_status) != 0)
@@ -1339,6 +1339,7 @@ migrate_case(struct cmd *k, int i)
 	if (st < 0)
 		return -1;
 	to = &v->def->statuses[st];
+	was_terminal = jint(row, "terminal") != 0;
 	json_object_set_new(row, "version", json_integer(k->to_version));
 	json_object_set_new(row, "status", json_string(to->name));
 	json_object_set_new(row, "queue",
@@ -1352,6 +1353,28 @@ migrate_case(struct cmd *k, int i)
 	rc = fam_history(f, i, "workflow.migrated", k->from_status, to->name,
 	                 pl);
 	json_decref(pl);
+	if (rc != 0)
+		return rc;
+	/* timers belong to the status that started them */
+	if (strcmp(k->from_status, to->name) != 0 &&
+	    store_batch_timer_cancel(f->b, k->case_id, NULL) != 0)
+		return -1;
+	/* the parent counts its open children and settles on the last */
+	p = fam_find(f, jstr(row, "parent_id"));
+	if (p >= 0 && was_terminal != (to->terminal != 0)) {
+		int64_t open = jint(f->cs[p].row, "open_children") +
+		               (to->terminal ? -1 : 1);
+
+		json_object_set_new(f->cs[p].row, "open_children",
+		                    json_integer(open < 0 ? 0 : open));
+		json_object_set_new(
+		        f->cs[p].row, "revision",
+		        json_integer(jint(f->cs[p].row, "revision") + 1));
+		f->cs[p].dirty = 1;
+		if (to->terminal && open == 0)
+			rc = apply_event(f, p, "children.settled", NULL, 0, 1,
+			                 NULL);
+	}
 	return rc;
 }
 
