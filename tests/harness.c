@@ -391,6 +391,43 @@ http_do_idem(const struct td *t, const char *method, const char *path,
 	return rc;
 }
 
+json_t *
+td_call(const struct td *t, const char *method, const char *path,
+        const char *token, const char *body, const char *idem, int want)
+{
+	struct resp r;
+	json_t *j;
+
+	cr_assert_eq(http_do_idem(t, method, path, token,
+	                          body ? "application/json" : NULL, body,
+	                          body ? strlen(body) : 0, idem, &r),
+	             0, "%s %s: no response", method, path);
+	cr_assert_eq(r.status, want, "%s %s %s: want %d, got %d %s", method,
+	             path, body ? body : "", want, r.status, r.body);
+	j = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+	resp_free(&r);
+	return j;
+}
+
+const char *
+td_token(const struct td *t, const char *role, const char *scope)
+{
+	static char tok[16][128];
+	static int n;
+	char body[256];
+	json_t *j;
+	char *out = tok[n++ % 16];
+
+	snprintf(body, sizeof(body), "{\"role\":\"%s\"%s%s%s}", role,
+	         scope ? ",\"scope\":\"" : "", scope ? scope : "",
+	         scope ? "\"" : "");
+	j = td_call(t, "POST", "/v1/tokens", t->token, body, NULL, 201);
+	snprintf(out, 128, "%s",
+	         json_string_value(json_object_get(j, "token")));
+	json_decref(j);
+	return out;
+}
+
 int
 run_cmd(char *out, size_t outlen, const char *fmt, ...)
 {

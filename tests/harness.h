@@ -7,6 +7,7 @@
 #ifndef CAIRN_TEST_HARNESS_H
 #define CAIRN_TEST_HARNESS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -63,6 +64,15 @@ int http_do(const struct td *t, const char *method, const char *path,
 int http_do_idem(const struct td *t, const char *method, const char *path,
                  const char *token, const char *ctype, const char *body,
                  size_t body_len, const char *idem, struct resp *r);
+
+/* A JSON request (body may be NULL) that must answer want; returns the
+ * parsed reply (NULL when empty), which the caller frees. */
+json_t *td_call(const struct td *t, const char *method, const char *path,
+                const char *token, const char *body, const char *idem,
+                int want);
+/* A new token for role (scope may be NULL), made with the admin token;
+ * the string stays valid for the next 15 calls. */
+const char *td_token(const struct td *t, const char *role, const char *scope);
 
 /* Runs a shell command; the output (stdout and stderr) goes into out.
  * Returns the exit status, or -1. */

@@ -109,42 +109,10 @@ TestSuite(cases, .init = setup, .fini = teardown, .timeout = 60);
 
 /* --- helpers ------------------------------------------------------------- */
 
-static json_t *
-call_json(const char *method, const char *path, const char *token,
-          const char *body, const char *idem, int want)
-{
-	struct resp r;
-	json_t *j;
-
-	cr_assert_eq(http_do_idem(&t, method, path, token,
-	                          body ? "application/json" : NULL, body,
-	                          body ? strlen(body) : 0, idem, &r),
-	             0);
-	cr_assert_eq(r.status, want, "%s %s: %d %s", method, path, r.status,
-	             r.body);
-	j = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-	resp_free(&r);
-	return j;
-}
-
-static const char *
-token(const char *role, const char *scope)
-{
-	static char tok[8][128];
-	static int n;
-	char body[200];
-	json_t *j;
-	char *out = tok[n++ % 8];
-
-	snprintf(body, sizeof(body), "{\"role\":\"%s\"%s%s%s}", role,
-	         scope ? ",\"scope\":\"" : "", scope ? scope : "",
-	         scope ? "\"" : "");
-	j = call_json("POST", "/v1/tokens", t.token, body, NULL, 201);
-	snprintf(out, 128, "%s",
-	         json_string_value(json_object_get(j, "token")));
-	json_decref(j);
-	return out;
-}
+/* the harness's request and token helpers, on this suite's daemon */
+#define call_json(m, p, tok, b, idem, want)                                    \
+	td_call(&t, m, p, tok, b, idem, want)
+#define token(role, scope) td_token(&t, role, scope)
 
 static const char *
 child_for(json_t *parent, const char *campus)
