@@ -69,29 +69,10 @@ done
 
 TMP=$(mktemp -d "${SCALE_TMPDIR:-$BUILD}/scale.XXXXXX") || exit 1
 PID=""
+BENCH_NAME=scale
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 LOADPID=""
-
-pstate() {
-	sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" \
-		2>/dev/null
-}
-
-alive() {
-	case $(pstate "$1") in
-	"" | Z | X) return 1 ;;
-	*) return 0 ;;
-	esac
-}
-
-# Waits up to $2 tenths of a second for pid $1 to exit.
-wait_gone() {
-	_i=0
-	while alive "$1" && [ "$_i" -lt "$2" ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	! alive "$1"
-}
 
 # shellcheck disable=SC2317 # reached through the trap
 cleanup() {
@@ -111,85 +92,15 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-die() {
-	echo "scale: $*" >&2
-	if [ -s "$TMP/cairnd.log" ]; then
-		echo "scale: last lines of cairnd's log:" >&2
-		tail -n 20 "$TMP/cairnd.log" >&2
-	fi
-	exit 1
-}
-
-now_ms() {
-	date +%s%3N
-}
-
-# --- statistics (as in run.sh) --------------------------------------------------
-
-values() {
-	awk -v k="$2" '{
-		for (i = 1; i <= NF; i++) {
-			j = index($i, "=")
-			if (j > 0 && substr($i, 1, j - 1) == k)
-				print substr($i, j + 1)
-		}
-	}' "$1"
-}
-
-# "median min max" of key $2 over the lines of file $1
-stats() {
-	values "$1" "$2" | sort -n | awk '
-		{ a[NR] = $1 }
-		END {
-			if (NR == 0) { print "n/a n/a n/a"; exit }
-			if (NR % 2) m = a[(NR + 1) / 2]
-			else m = (a[NR / 2] + a[NR / 2 + 1]) / 2
-			print m, a[1], a[NR]
-		}'
-}
-
-# sum of keys $2... over every line of file $1
-total() {
-	_f=$1
-	shift
-	awk -v keys="$*" '
-		BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) w[k[i]] = 1 }
-		{
-			for (i = 1; i <= NF; i++) {
-				j = index($i, "=")
-				if (substr($i, 1, j - 1) in w)
-					s += substr($i, j + 1)
-			}
-		}
-		END { print s + 0 }' "$_f"
-}
-
-num() {
-	awk -v x="$1" -v d="${2:-0}" 'BEGIN {
-		if (x == "n/a" || x == "") { printf "n/a"; exit }
-		s = sprintf("%." d "f", x)
-		i = index(s, ".")
-		ip = i ? substr(s, 1, i - 1) : s
-		fp = i ? substr(s, i) : ""
-		neg = substr(ip, 1, 1) == "-"
-		if (neg) ip = substr(ip, 2)
-		out = ""
-		while (length(ip) > 3) {
-			out = "," substr(ip, length(ip) - 2) out
-			ip = substr(ip, 1, length(ip) - 3)
-		}
-		printf "%s%s%s%s", neg ? "-" : "", ip, out, fp
-	}'
-}
+# --- statistics (the rest are in lib.sh) -------------------------------------
 
 # "yes" when $1 <= $2, else "no"
 atmost() {
 	awk -v a="$1" -v b="$2" 'BEGIN { print (a != "n/a" && a != "" && a != "nan" && a + 0 <= b + 0) ? "yes" : "no" }'
 }
 
-# µs to ms
-ms() {
-	awk -v x="$1" 'BEGIN { if (x == "" || x == "n/a") print "n/a"; else print x / 1000 }'
+now_ms() {
+	date +%s%3N
 }
 
 # --- the daemon -------------------------------------------------------------------
@@ -259,7 +170,6 @@ B_UR=$(values "$TMP/build.txt" under_review)
 echo "scale: disk: $(df -h "$TMP" | awk 'NR == 2 { print $4 " free of " $2 }')" >&2
 
 # --- 2. restart to ready -------------------------------------------------------------
-
 
 pick_port
 URL="http://127.0.0.1:$PORT"
