@@ -1171,6 +1171,10 @@ struct cmd {
 	struct migration *mig;
 	int from_version, to_version;
 	char from_status[72], to_status[72];
+	/* a command from inside the daemon (cases_submit): no call */
+	int (*extend)(struct store_batch *b, const json_t *row, void *arg);
+	void (*done)(int status, const char *body, void *arg);
+	void *arg;
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1210,6 +1214,14 @@ cmd_finish(struct cmd *k, int status, const char *slug, const char *detail,
 			                  NULL);
 		}
 		k->call = NULL;
+	} else if (k->done != NULL) {
+		k->done(status,
+		        status < 300 ? k->response
+		                     : (detail ? detail
+		                        : slug ? slug
+		                               : ""),
+		        k->arg);
+		k->done = NULL;
 	}
 	if (k->kind == CMD_MIGRATE)
 		migration_case_done(k->mig, status < 300);
@@ -1303,6 +1315,13 @@ cmd_commit(struct cmd *k, int i, int http_status)
 	}
 	k->response_status = http_status;
 	k->earliest_timer = k->fam.earliest_timer;
+	if (k->extend != NULL && i >= 0 &&
+	    k->extend(k->fam.b, k->fam.cs[i].row, k->arg) != 0) {
+		if (k->fam.err_status == 0)
+			fam_fail(&k->fam, 503, "out of memory");
+		cmd_fail(k);
+		return;
+	}
 	if (fam_flush(&k->fam) != 0 ||
 	    (k->idem_key != NULL &&
 	     store_batch_idem_put(k->fam.b, k->idem_key, k->body_hash,
@@ -1852,6 +1871,105 @@ cmd_new(struct api_call *c, enum cmd_kind kind)
 		return NULL;
 	}
 	return k;
+}
+
+/* --- commands from inside the daemon ------------------------------------ */
+
+static void
+submit_case_read(int status, json_t *res, void *data)
+{
+	struct cmd *k = data;
+	const json_t *cs = json_object_get(res, "case");
+
+	if (status != 0) {
+		json_decref(res);
+		k->root[0] = '\0';
+		cmd_finish(k, status == CAIRN_ENOTFOUND ? 404 : 503,
+		           status == CAIRN_ENOTFOUND ? "not-found"
+		                                     : "storage-unavailable",
+		           status == CAIRN_ENOTFOUND ? "no such case"
+		                                     : cairn_strerror(status),
+		           NULL);
+		return;
+	}
+	snprintf(k->case_id, sizeof(k->case_id), "%s", jstr(cs, "id"));
+	snprintf(k->root, sizeof(k->root), "%s", jstr(cs, "root_id"));
+	json_decref(res);
+	cmd_start(k);
+}
+
+int
+cases_submit(struct daemon *d, const struct cases_req *r)
+{
+	struct cmd *k;
+	const struct wf_version *ver = NULL;
+
+	if (r->done == NULL || (r->case_id == NULL) == (r->workflow == NULL) ||
+	    (r->case_id != NULL && r->type == NULL) ||
+	    (r->workflow != NULL && r->subject == NULL) ||
+	    (r->data != NULL && !json_is_object(r->data)))
+		return CAIRN_EINVALID;
+	if (r->workflow != NULL &&
+	    (ver = registry_get(&d->reg, r->workflow, 0)) == NULL)
+		return CAIRN_ENOTFOUND;
+	if (d->stopping)
+		return CAIRN_ECLOSED;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return -ENOMEM;
+	k->d = d;
+	k->kind = r->workflow ? CMD_CREATE : CMD_EVENT;
+	k->role = r->role;
+	snprintf(k->actor, sizeof(k->actor), "%s",
+	         r->actor ? r->actor : "system");
+	k->extend = r->extend;
+	k->done = r->done;
+	k->arg = r->arg;
+	k->data = r->data ? json_deep_copy(r->data) : json_object();
+	if (r->idem_key != NULL) {
+		char *text = json_dumps(k->data, JSON_COMPACT | JSON_SORT_KEYS);
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		unsigned int n = 32;
+
+		k->idem_key = strdup(r->idem_key);
+		if (md != NULL && text != NULL &&
+		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+			const char *what = r->type ? r->type : r->workflow;
+
+			EVP_DigestUpdate(md, what, strlen(what));
+			EVP_DigestUpdate(md, "\n", 1);
+			EVP_DigestUpdate(md, text, strlen(text));
+			EVP_DigestFinal_ex(md, k->body_hash, &n);
+		}
+		EVP_MD_CTX_free(md);
+		free(text);
+		if (k->idem_key == NULL) {
+			k->done = NULL;
+			cmd_free(k);
+			return -ENOMEM;
+		}
+	}
+	if (k->data == NULL) {
+		k->done = NULL;
+		cmd_free(k);
+		return -ENOMEM;
+	}
+	if (k->kind == CMD_CREATE) {
+		snprintf(k->workflow, sizeof(k->workflow), "%s",
+		         ver->def->name);
+		k->subject = strdup(r->subject);
+		uuid7(cases_now(d), k->case_id);
+		snprintf(k->root, sizeof(k->root), "%s", k->case_id);
+		cmd_start(k);
+		return 0;
+	}
+	k->type = strdup(r->type);
+	if (store_case_get(d->store, r->case_id, submit_case_read, k) != 0) {
+		k->done = NULL;
+		cmd_free(k);
+		return CAIRN_ECLOSED;
+	}
+	return 0;
 }
 
 void

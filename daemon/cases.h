@@ -60,6 +60,37 @@ int64_t cases_now(const struct daemon *d);
 /* Whether a command, a timer scan or a migration is still running: the
  * store must not close under them. */
 int cases_busy(const struct daemon *d);
+/*
+ * A command from inside the daemon (an institution's reply or callback,
+ * an ISIR record, an expired lease): it takes the same path as an API
+ * request: the case family's serializer, the engine, one batch, the
+ * durable commit. Exactly one of case_id (send event `type`) and workflow
+ * (create a case for subject) is set.
+ */
+struct store_batch;
+struct cases_req {
+	const char *case_id, *type;
+	const char *workflow, *subject;
+	const json_t *data; /* the event's or new case's data; may be NULL */
+	unsigned role;      /* ROLE_BIT it acts as; 0: the system */
+	const char *actor;  /* in the history: "adapter:uc_campus" */
+	/* a replay with the same key answers the first reply again (a
+	 * different type or data under it: 422); NULL: none */
+	const char *idem_key;
+	/* may add rows to the command's batch (row: the case as it will be
+	 * committed); nonzero fails the command with 503, nothing changed */
+	int (*extend)(struct store_batch *b, const json_t *row, void *arg);
+	/* the outcome, always called once, after the commit: an HTTP status
+	 * (200 event, 201 created, 404, 409, 422, 503) and the case view
+	 * (JSON text) on success or what went wrong */
+	void (*done)(int status, const char *body, void *arg);
+	void *arg;
+};
+/* 0 (done will be called), or CAIRN_EINVALID, CAIRN_ENOTFOUND (no such
+ * workflow), CAIRN_ECLOSED (stopping), -ENOMEM; done is then not
+ * called. */
+int cases_submit(struct daemon *d, const struct cases_req *r);
+
 /* Fires every timer that is due and re-arms for the next. */
 void cases_timers_scan(struct daemon *d);
 
