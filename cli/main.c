@@ -22,19 +22,15 @@
 #include "../daemon/config.h"
 #include "../store/store.h"
 
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,
-	EXIT_AUTH = 4,
-};
+#include "cli.h"
 
-struct opts {
-	const char *url, *token, *db, *role, *scope, *label;
-	const char *subject, *data, *workflow, *status, *queue;
-	const char *idem;
-	int json;
+/* The command groups that live in their own files (cli/<group>.c): each
+ * reads its own arguments and options after its name. */
+static const struct {
+	const char *name;
+	cli_group_fn fn;
+} groups[] = {
+        {NULL, NULL},
 };
 
 static void
@@ -98,13 +94,9 @@ on_data(char *ptr, size_t size, size_t n, void *data)
 	return add;
 }
 
-/*
- * One request. Returns the HTTP status, or -1 when cairnd could not be
- * reached (the reason is printed). *out gets the parsed JSON reply or NULL.
- */
-static int
-call(const struct opts *o, const char *method, const char *path, json_t *body,
-     json_t **out)
+int
+cli_call(const struct cli_opts *o, const char *method, const char *path,
+         json_t *body, json_t **out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -161,8 +153,8 @@ call(const struct opts *o, const char *method, const char *path, json_t *body,
 }
 
 /* Prints a problem+json reply and maps the status to an exit code. */
-static int
-fail_reply(int status, json_t *reply)
+int
+cli_fail_reply(int status, json_t *reply)
 {
 	const char *detail =
 	        json_string_value(json_object_get(reply, "detail"));
@@ -175,8 +167,8 @@ fail_reply(int status, json_t *reply)
 	return status == 401 || status == 403 ? EXIT_AUTH : EXIT_FAIL;
 }
 
-static void
-print_json(json_t *j)
+void
+cli_print_json(json_t *j)
 {
 	char *t = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -188,22 +180,22 @@ print_json(json_t *j)
 /* --- commands ----------------------------------------------------------- */
 
 static int
-cmd_status(const struct opts *o)
+cmd_status(const struct cli_opts *o)
 {
 	json_t *r = NULL;
 	int st, code = EXIT_OK;
 
-	st = call(o, "GET", "/healthz", NULL, &r);
+	st = cli_call(o, "GET", "/healthz", NULL, &r);
 	json_decref(r);
 	if (st < 0)
 		return EXIT_UNREACHABLE;
 	printf("cairnd at %s: %s\n", o->url, st == 200 ? "alive" : "unwell");
 	if (st != 200)
 		code = EXIT_FAIL;
-	st = call(o, "GET", "/readyz", NULL, &r);
+	st = cli_call(o, "GET", "/readyz", NULL, &r);
 	printf("database: %s\n", st == 200 ? "writable" : "NOT ready");
 	if (st != 200) {
-		fail_reply(st, r);
+		cli_fail_reply(st, r);
 		code = EXIT_FAIL;
 	}
 	json_decref(r);
@@ -211,7 +203,7 @@ cmd_status(const struct opts *o)
 		printf("token: none (set CAIRN_TOKEN or --token)\n");
 		return code;
 	}
-	st = call(o, "GET", "/v1/whoami", NULL, &r);
+	st = cli_call(o, "GET", "/v1/whoami", NULL, &r);
 	if (st == 200) {
 		const char *scope =
 		        json_string_value(json_object_get(r, "scope"));
@@ -221,7 +213,7 @@ cmd_status(const struct opts *o)
 		       scope ? ", scope " : "", scope ? scope : "",
 		       json_string_value(json_object_get(r, "token_id")));
 	} else {
-		code = fail_reply(st, r);
+		code = cli_fail_reply(st, r);
 	}
 	json_decref(r);
 	return code;
@@ -297,7 +289,7 @@ cmd_check(const char *path)
 }
 
 static int
-token_create_offline(const struct opts *o, enum role role)
+token_create_offline(const struct cli_opts *o, enum role role)
 {
 	uv_loop_t loop;
 	struct store *s;
@@ -350,7 +342,7 @@ token_create_offline(const struct opts *o, enum role role)
 		        json_pack("{s:s, s:s, s:s, s:s}", "id", t.id, "token",
 		                  token, "role", t.role, "scope", t.scope);
 
-		print_json(j);
+		cli_print_json(j);
 		json_decref(j);
 	} else {
 		printf("%s\n", token);
@@ -362,7 +354,7 @@ token_create_offline(const struct opts *o, enum role role)
 }
 
 static int
-cmd_token(const struct opts *o, int argc, char **argv)
+cmd_token(const struct cli_opts *o, int argc, char **argv)
 {
 	json_t *r = NULL, *body;
 	int st;
@@ -396,16 +388,16 @@ cmd_token(const struct opts *o, int argc, char **argv)
 		if (o->label)
 			json_object_set_new(body, "label",
 			                    json_string(o->label));
-		st = call(o, "POST", "/v1/tokens", body, &r);
+		st = cli_call(o, "POST", "/v1/tokens", body, &r);
 		json_decref(body);
 		if (st != 201) {
-			int code = fail_reply(st, r);
+			int code = cli_fail_reply(st, r);
 
 			json_decref(r);
 			return code;
 		}
 		if (o->json)
-			print_json(r);
+			cli_print_json(r);
 		else
 			printf("%s\n",
 			       json_string_value(json_object_get(r, "token")));
@@ -416,15 +408,15 @@ cmd_token(const struct opts *o, int argc, char **argv)
 		json_t *t;
 		size_t i;
 
-		st = call(o, "GET", "/v1/tokens", NULL, &r);
+		st = cli_call(o, "GET", "/v1/tokens", NULL, &r);
 		if (st != 200) {
-			int code = fail_reply(st, r);
+			int code = cli_fail_reply(st, r);
 
 			json_decref(r);
 			return code;
 		}
 		if (o->json) {
-			print_json(r);
+			cli_print_json(r);
 		} else {
 			printf("%-21s %-12s %-24s %s\n", "ID", "ROLE", "SCOPE",
 			       "STATE");
@@ -450,9 +442,9 @@ cmd_token(const struct opts *o, int argc, char **argv)
 		char path[256];
 
 		snprintf(path, sizeof(path), "/v1/tokens/%.64s", argv[1]);
-		st = call(o, "DELETE", path, NULL, &r);
+		st = cli_call(o, "DELETE", path, NULL, &r);
 		if (st != 204) {
-			int code = fail_reply(st, r);
+			int code = cli_fail_reply(st, r);
 
 			json_decref(r);
 			return code;
@@ -467,7 +459,7 @@ cmd_token(const struct opts *o, int argc, char **argv)
 /* --data JSON, parsed; sets *bad after saying why when it is not an
  * object */
 static json_t *
-data_arg(const struct opts *o, int *bad)
+data_arg(const struct cli_opts *o, int *bad)
 {
 	json_error_t e;
 	json_t *d;
@@ -493,15 +485,15 @@ reply_out(int st, int want, json_t *r)
 	int code = EXIT_OK;
 
 	if (st != want)
-		code = fail_reply(st, r);
+		code = cli_fail_reply(st, r);
 	else
-		print_json(r);
+		cli_print_json(r);
 	json_decref(r);
 	return code;
 }
 
 static int
-cmd_open(const struct opts *o, const char *workflow)
+cmd_open(const struct cli_opts *o, const char *workflow)
 {
 	int bad, st;
 	json_t *data = data_arg(o, &bad), *body, *r = NULL;
@@ -513,13 +505,13 @@ cmd_open(const struct opts *o, const char *workflow)
 		json_object_set_new(body, "subject", json_string(o->subject));
 	if (data)
 		json_object_set_new(body, "data", data);
-	st = call(o, "POST", "/v1/cases", body, &r);
+	st = cli_call(o, "POST", "/v1/cases", body, &r);
 	json_decref(body);
 	return reply_out(st, 201, r);
 }
 
 static int
-cmd_send(const struct opts *o, const char *id, const char *event)
+cmd_send(const struct cli_opts *o, const char *id, const char *event)
 {
 	int bad, st;
 	json_t *data = data_arg(o, &bad), *body, *r = NULL;
@@ -531,13 +523,13 @@ cmd_send(const struct opts *o, const char *id, const char *event)
 	if (data)
 		json_object_set_new(body, "data", data);
 	snprintf(path, sizeof(path), "/v1/cases/%.100s/events", id);
-	st = call(o, "POST", path, body, &r);
+	st = cli_call(o, "POST", path, body, &r);
 	json_decref(body);
 	return reply_out(st, 200, r);
 }
 
 static int
-cmd_get(const struct opts *o, const char *prefix, const char *id,
+cmd_get(const struct cli_opts *o, const char *prefix, const char *id,
         const char *suffix)
 {
 	char path[300];
@@ -545,7 +537,7 @@ cmd_get(const struct opts *o, const char *prefix, const char *id,
 	int st;
 
 	snprintf(path, sizeof(path), "%s%.100s%s", prefix, id, suffix);
-	st = call(o, "GET", path, NULL, &r);
+	st = cli_call(o, "GET", path, NULL, &r);
 	return reply_out(st, 200, r);
 }
 
@@ -571,7 +563,7 @@ query_add(char *q, size_t len, const char *name, const char *v)
 }
 
 static int
-cmd_cases(const struct opts *o)
+cmd_cases(const struct cli_opts *o)
 {
 	char q[1024] = "", path[1100];
 	json_t *r = NULL, *c;
@@ -583,7 +575,7 @@ cmd_cases(const struct opts *o)
 	query_add(q, sizeof(q), "subject", o->subject);
 	query_add(q, sizeof(q), "queue", o->queue);
 	snprintf(path, sizeof(path), "/v1/cases%s", q);
-	st = call(o, "GET", path, NULL, &r);
+	st = cli_call(o, "GET", path, NULL, &r);
 	if (st != 200 || o->json)
 		return reply_out(st, 200, r);
 	printf("%-37s %-22s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "SUBJECT");
@@ -602,9 +594,11 @@ cmd_cases(const struct opts *o)
 int
 main(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct cli_opts o = {0};
 	char *args[16];
 	int nargs = 0, code;
+	int group = -1, group_argc = 0;
+	char **group_argv = NULL;
 
 	o.url = getenv("CAIRN_URL") ? getenv("CAIRN_URL")
 	                            : "http://127.0.0.1:8080";
@@ -655,6 +649,14 @@ main(int argc, char **argv)
 			*slot = argv[++i];
 			continue;
 		}
+		for (int g = 0; nargs == 0 && groups[g].name != NULL; g++)
+			if (!strcmp(a, groups[g].name)) {
+				group = g;
+				group_argc = argc - i - 1;
+				group_argv = argv + i + 1;
+			}
+		if (group >= 0)
+			break;
 		if (nargs == (int)(sizeof(args) / sizeof(args[0]))) {
 			fprintf(stderr, "cairn: too many arguments\n");
 			return EXIT_USAGE;
@@ -673,6 +675,12 @@ main(int argc, char **argv)
 		while (n > 0 && url[n - 1] == '/')
 			url[--n] = '\0';
 		o.url = url;
+	}
+	if (group >= 0) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		code = groups[group].fn(&o, group_argc, group_argv);
+		curl_global_cleanup();
+		return code;
 	}
 	if (nargs == 0) {
 		usage(stderr);
