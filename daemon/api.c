@@ -438,6 +438,8 @@ static const struct route routes[] = {
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
+         api_h_isir_import},
 };
 
 const struct route *

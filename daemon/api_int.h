@@ -50,4 +50,7 @@ void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
 void api_h_workflow_reload(struct api_call *c);
 
+/* ISIR import (isir.c). */
+void api_h_isir_import(struct api_call *c);
+
 #endif

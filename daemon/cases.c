@@ -1175,6 +1175,8 @@ struct cmd {
 	int (*extend)(struct store_batch *b, const json_t *row, void *arg);
 	void (*done)(int status, const char *body, void *arg);
 	void *arg;
+	char *then_type; /* CMD_CREATE: an event right after, same batch */
+	json_t *then_data;
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1191,6 +1193,8 @@ cmd_free(struct cmd *k)
 	free(k->idem_key);
 	free(k->timer_name);
 	free(k->response);
+	free(k->then_type);
+	json_decref(k->then_data);
 	free(k);
 }
 
@@ -1447,7 +1451,10 @@ fam_loaded(int status, json_t *rows, void *data)
 			return;
 		}
 		if (r == NULL || (i = fam_add(f, r, 1)) < 0 ||
-		    start_case(f, i, v->def, k->data, 0) != 0) {
+		    start_case(f, i, v->def, k->data, 0) != 0 ||
+		    (k->then_type != NULL &&
+		     apply_event(f, i, k->then_type, k->then_data, k->role, 0,
+		                 NULL) != 0)) {
 			if (f->err_status == 0)
 				fam_fail(f, 503, "out of memory");
 			cmd_fail(k);
@@ -1907,7 +1914,8 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	if (r->done == NULL || (r->case_id == NULL) == (r->workflow == NULL) ||
 	    (r->case_id != NULL && r->type == NULL) ||
 	    (r->workflow != NULL && r->subject == NULL) ||
-	    (r->data != NULL && !json_is_object(r->data)))
+	    (r->data != NULL && !json_is_object(r->data)) ||
+	    (r->then_data != NULL && !json_is_object(r->then_data)))
 		return CAIRN_EINVALID;
 	if (r->workflow != NULL &&
 	    (ver = registry_get(&d->reg, r->workflow, 0)) == NULL)
@@ -1950,6 +1958,14 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 		}
 	}
 	if (k->data == NULL) {
+		k->done = NULL;
+		cmd_free(k);
+		return -ENOMEM;
+	}
+	if (k->kind == CMD_CREATE && r->then_type != NULL &&
+	    ((k->then_type = strdup(r->then_type)) == NULL ||
+	     (k->then_data = r->then_data ? json_deep_copy(r->then_data)
+	                                  : json_object()) == NULL)) {
 		k->done = NULL;
 		cmd_free(k);
 		return -ENOMEM;

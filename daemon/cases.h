@@ -77,6 +77,11 @@ struct cases_req {
 	/* a replay with the same key answers the first reply again (a
 	 * different type or data under it: 422); NULL: none */
 	const char *idem_key;
+	/* a create only, may be NULL: an event sent to the new case in the
+	 * same command and batch, as role (the ISIR import routes a file
+	 * selected for verification this way); then_data may be NULL */
+	const char *then_type;
+	const json_t *then_data;
 	/* may add rows to the command's batch (row: the case as it will be
 	 * committed); nonzero fails the command with 503, nothing changed */
 	int (*extend)(struct store_batch *b, const json_t *row, void *arg);

@@ -149,6 +149,25 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
+        /* 3: ISIR import: each office's financial-aid file per FAFSA, and
+         * every ISIR transaction imported into it (by the record's hash,
+         * so importing the same file again changes nothing) */
+        "CREATE TABLE isir_files (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE isir_records (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    record_hash BLOB NOT NULL CHECK (length(record_hash) = 32),\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    imported_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid, txn)\n"
+        ") STRICT, WITHOUT ROWID;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -244,6 +263,9 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	WST_ISIR_FILE_INSERT,
+	WST_ISIR_FILE_ADVANCE,
+	WST_ISIR_RECORD_PUT,
 	WST_N
 };
 
@@ -302,6 +324,15 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        [WST_ISIR_FILE_INSERT] = "INSERT INTO isir_files (office, fafsa_uuid,"
+                                 " case_id, txn) VALUES (?1, ?2, ?3, ?4)",
+        [WST_ISIR_FILE_ADVANCE] = "UPDATE isir_files SET txn = ?4"
+                                  " WHERE office = ?1 AND fafsa_uuid = ?2"
+                                  " AND case_id = ?3 AND txn = ?5",
+        [WST_ISIR_RECORD_PUT] =
+                "INSERT INTO isir_records (office, fafsa_uuid, txn,"
+                " record_hash, case_id, imported_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* A read connection's statements, prepared once. */
@@ -1719,6 +1750,7 @@ enum store_read_kind {
 	STORE_READ_IDEM,
 	STORE_READ_TIMERS,
 	STORE_READ_FAMILY,
+	STORE_READ_ISIR,
 };
 
 struct store_read {
@@ -1743,7 +1775,11 @@ struct store_read {
 	char *fstr[6]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
+	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	size_t nkeys;
 };
+
+static int store_isir_read(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2096,6 +2132,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
 		rc = store_rows_json(st, &r->result);
 		break;
+	case STORE_READ_ISIR:
+		rc = store_isir_read(r, c->db);
+		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -2207,6 +2246,9 @@ store_read_after(uv_work_t *w, int status)
 		free(r->key);
 		for (int i = 0; i < 6; i++)
 			free(r->fstr[i]);
+		for (size_t i = 0; i < r->nkeys; i++)
+			free(r->keys[i]);
+		free(r->keys);
 		free(r);
 		return;
 	}
@@ -2419,4 +2461,184 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- ISIR import ------------------------------------------------------ */
+
+/*
+ * The ISIR importer's rows (daemon/isir.c). They go into the same batch
+ * as the case change they record, so a record counts as imported exactly
+ * when its case change is durable.
+ */
+
+int
+store_batch_isir_file_insert(struct store_batch *b, const char *office,
+                             const char *fafsa_uuid, const char *case_id,
+                             int txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_INSERT, "open an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* another import opened this file first: the record is retried */
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, office) |
+	                              BIND_TEXT(op, 2, fafsa_uuid) |
+	                              BIND_TEXT(op, 3, case_id) |
+	                              BIND_INT(op, 4, txn));
+}
+
+int
+store_batch_isir_file_advance(struct store_batch *b, const char *office,
+                              const char *fafsa_uuid, const char *case_id,
+                              int from_txn, int to_txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_ADVANCE, "advance an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, to_txn) |
+	                BIND_INT(op, 5, from_txn));
+}
+
+int
+store_batch_isir_record_put(struct store_batch *b, const char *office,
+                            const char *fafsa_uuid, int txn,
+                            const uint8_t hash[32], const char *case_id,
+                            int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_RECORD_PUT, "record an ISIR");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_INT(op, 3, txn) | BIND_BLOB(op, 4, hash, 32) |
+	                BIND_TEXT(op, 5, case_id) | BIND_INT(op, 6, at));
+}
+
+/* On a reader thread: one statement pair for every key of the read. */
+static int
+store_isir_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *fst = NULL, *rst = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT case_id, txn FROM isir_files"
+	                        " WHERE office = ?1 AND fafsa_uuid = ?2",
+	                        -1, &fst, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db,
+		                        "SELECT txn, record_hash FROM"
+		                        " isir_records WHERE office = ?1 AND"
+		                        " fafsa_uuid = ?2",
+		                        -1, &rst, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		json_t *recs, *o;
+
+		if (json_object_get(out, r->keys[i]) != NULL)
+			continue;
+		sqlite3_bind_text(fst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(fst, 2, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(fst);
+		if (rc == SQLITE_DONE) {
+			sqlite3_reset(fst);
+			rc = SQLITE_OK;
+			continue;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		recs = json_object();
+		o = json_pack("{s:s, s:I, s:o}", "case_id",
+		              (const char *)sqlite3_column_text(fst, 0), "txn",
+		              (json_int_t)sqlite3_column_int64(fst, 1),
+		              "records", recs);
+		sqlite3_reset(fst);
+		if (o == NULL || json_object_set_new(out, r->keys[i], o)) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		sqlite3_bind_text(rst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(rst, 2, r->keys[i], -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(rst)) == SQLITE_ROW) {
+			const unsigned char *h = sqlite3_column_blob(rst, 1);
+			char txn[16], hex[65];
+
+			if (h == NULL || sqlite3_column_bytes(rst, 1) != 32)
+				continue;
+			for (int k = 0; k < 32; k++) {
+				hex[2 * k] = hexdigits[h[k] >> 4];
+				hex[2 * k + 1] = hexdigits[h[k] & 15];
+			}
+			hex[64] = '\0';
+			snprintf(txn, sizeof(txn), "%lld",
+			         (long long)sqlite3_column_int64(rst, 0));
+			json_object_set_new(recs, txn, json_string(hex));
+		}
+		sqlite3_reset(rst);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(fst);
+	sqlite3_finalize(rst);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	char **keys;
+	size_t nkeys;
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->keys = calloc(n ? n : 1, sizeof(*r->keys));
+	if (r->keys == NULL) {
+		free(r->key);
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+			break;
+	keys = r->keys;
+	nkeys = r->nkeys;
+	if (nkeys < n || (rc = store_read_json_queue(s, r)) != 0) {
+		if (nkeys < n) {
+			free(r->key);
+			free(r);
+			rc = -ENOMEM;
+		}
+		for (size_t i = 0; i < nkeys; i++)
+			free(keys[i]);
+		free(keys);
+		return rc;
+	}
+	return 0;
 }

@@ -248,6 +248,31 @@ int store_timers_due(struct store *s, int64_t now, int limit, store_json_cb cb,
  * [{name, version, hash, source}, ...], source being the file's text. */
 int store_workflows_sync(struct store *s, json_t **out);
 
+/* --- ISIR import ------------------------------------------------------ */
+
+/* An office's financial-aid file for a FAFSA, opened at transaction txn;
+ * fails the batch with CAIRN_ECONFLICT when another import opened it. */
+int store_batch_isir_file_insert(struct store_batch *b, const char *office,
+                                 const char *fafsa_uuid, const char *case_id,
+                                 int txn);
+/* Moves the file from transaction from_txn to to_txn; CAIRN_ECONFLICT
+ * when it is no longer at from_txn (another import moved it). */
+int store_batch_isir_file_advance(struct store_batch *b, const char *office,
+                                  const char *fafsa_uuid, const char *case_id,
+                                  int from_txn, int to_txn);
+/* One imported transaction and its record's hash; CAIRN_ECONFLICT when
+ * that transaction was recorded already. */
+int store_batch_isir_record_put(struct store_batch *b, const char *office,
+                                const char *fafsa_uuid, int txn,
+                                const uint8_t hash[32], const char *case_id,
+                                int64_t at);
+/* What is known of the office's files for these FAFSAs, read in one
+ * transaction: {uuid: {"case_id", "txn", "records": {"<txn>": hex hash}}},
+ * with no member for a FAFSA the office has no file for. */
+int store_isir_lookup(struct store *s, const char *office,
+                      const char *const *fafsa_uuids, size_t n,
+                      store_json_cb cb, void *data);
+
 /* --- observation ----------------------------------------------------- */
 
 #define STORE_HIST_BUCKETS 12
