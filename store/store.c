@@ -2482,11 +2482,10 @@ store_batch_isir_file_insert(struct store_batch *b, const char *office,
 	if (op == NULL)
 		return -ENOMEM;
 	/* another import opened this file first: the record is retried */
-	return store_sql_done(b, op,
-	                      BIND_TEXT(op, 1, office) |
-	                              BIND_TEXT(op, 2, fafsa_uuid) |
-	                              BIND_TEXT(op, 3, case_id) |
-	                              BIND_INT(op, 4, txn));
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, txn));
 }
 
 int
