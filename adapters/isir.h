@@ -101,9 +101,22 @@ json_t *isir_errors_json(const struct isir_record *r);
 
 /*
  * What a correction changed: the members of two "isir" objects that
- * differ, as [{"field", "name", "from", "to"}] in layout order, leaving
- * out the ones every transaction changes (its number, UUID and dates).
+ * differ, as [{"field", "name", "key", "from", "to"}] in layout order,
+ * leaving out the ones every transaction changes (its number, UUID and
+ * dates).
  */
 json_t *isir_changes(const json_t *before, const json_t *after);
+
+/*
+ * Building records, for tests, benchmarks and demo data: a record of
+ * blanks, then a value written into an embedded field (left-justified,
+ * cut at the field's length, as FSA writes them). isir_record_set returns
+ * CAIRN_EINVALID for a field number that is not embedded.
+ */
+void isir_record_blank(char rec[ISIR_RECORD_LEN]);
+int isir_record_set(char rec[ISIR_RECORD_LEN], int num, const char *value);
+/* A valid, made-up record: FAFSA number seq (its UUID is made from seq),
+ * transaction txn; every third one independent, the rest dependent. */
+void isir_record_synthetic(char rec[ISIR_RECORD_LEN], uint64_t seq, int txn);
 
 #endif

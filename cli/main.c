@@ -30,6 +30,7 @@ static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"isir", cli_isir},
         {NULL, NULL},
 };
 
@@ -63,6 +64,13 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  isir import FILE [--office O] [--records N]\n"
+	        "                               import ISIR records into "
+	        "aid_file cases\n"
+	        "  isir check FILE              validate ISIR records "
+	        "(offline)\n"
+	        "  isir generate N              N made-up valid records, for "
+	        "tests\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

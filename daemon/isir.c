@@ -49,8 +49,9 @@ struct group {
 	int txn;          /* the latest transaction applied */
 	json_t *hashes;   /* {"<txn>": hex hash} already imported */
 	int retries;
-	int extended; /* the command reached its batch (not refused) */
-	int created;  /* the command creates the case */
+	int extended;        /* the command reached its batch (not refused) */
+	int created;         /* the command creates the case */
+	int stepping, again; /* group_step's loop */
 };
 
 struct job {
@@ -67,7 +68,8 @@ struct job {
 	struct group *groups;
 	size_t ngroups, next_group;
 	int inflight;
-	int lookups; /* reads in flight */
+	int lookups;             /* reads in flight */
+	int pumping, pump_again; /* job_pump's loop */
 };
 
 static void group_step(struct group *g);
@@ -224,19 +226,10 @@ group_submitted(int status, const char *body, void *arg)
 			snprintf(hex + 2 * k, 3, "%02x", r->hash[k]);
 		snprintf(key, sizeof(key), "%d", r->transaction);
 		json_object_set_new(g->hashes, key, json_string(hex));
-		if (g->created) {
-			json_t *v = json_loads(body ? body : "", 0, NULL);
-			const char *id =
-			        json_string_value(json_object_get(v, "id"));
-
-			if (id != NULL)
-				snprintf(g->case_id, sizeof(g->case_id), "%s",
-				         id);
-			json_decref(v);
-			if (g->case_id[0] == '\0')
-				snprintf(g->case_id, sizeof(g->case_id), "%s",
-				         j->case_ids[i]);
-		}
+		/* the extend hook saw the case's id */
+		if (g->created)
+			snprintf(g->case_id, sizeof(g->case_id), "%s",
+			         j->case_ids[i]);
 		snprintf(j->case_ids[i], 40, "%s", g->case_id);
 		g->txn = r->transaction;
 		j->result[i] = R_ACCEPTED;
@@ -425,7 +418,7 @@ group_create(struct group *g, size_t i)
 
 /* Decides the group's next record: unchanged, rejected, or a command. */
 static void
-group_step(struct group *g)
+group_decide(struct group *g)
 {
 	struct job *j = g->job;
 	size_t i;
@@ -480,14 +473,46 @@ group_step(struct group *g)
 	}
 }
 
-/* Starts groups while there is room; replies when every one is done. */
+/*
+ * Runs the group's records until one waits for a read or a command. A
+ * record decided at once (unchanged, rejected) comes back here through
+ * group_next: the loop takes it instead of the stack, however many
+ * records of one FAFSA a file repeats.
+ */
+static void
+group_step(struct group *g)
+{
+	if (g->stepping) {
+		g->again = 1;
+		return;
+	}
+	g->stepping = 1;
+	do {
+		g->again = 0;
+		group_decide(g);
+	} while (g->again);
+	g->stepping = 0;
+}
+
+/* Starts groups while there is room; replies when every one is done.
+ * Groups that finish at once come back here: the loop takes them. */
 static void
 job_pump(struct job *j)
 {
-	while (j->inflight < ISIR_INFLIGHT && j->next_group < j->ngroups) {
-		j->inflight++;
-		group_step(&j->groups[j->next_group++]);
+	if (j->pumping) {
+		j->pump_again = 1;
+		return;
 	}
+	j->pumping = 1;
+	do {
+		j->pump_again = 0;
+		while (j->inflight < ISIR_INFLIGHT &&
+		       j->next_group < j->ngroups) {
+			j->inflight++;
+			group_step(&j->groups[j->next_group++]);
+		}
+	} while (j->pump_again);
+	j->pumping = 0;
 	if (j->inflight == 0 && j->next_group == j->ngroups && j->c != NULL)
 		job_reply(j);
 }
