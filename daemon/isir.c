@@ -164,6 +164,19 @@ reject(struct job *j, size_t i, int field, const char *fmt, ...)
 	                         f ? f->name : "record", "reason", reason);
 }
 
+/* A record's hash as the store keeps it in the lookup: 64 hex digits. */
+static void
+hex_of(const uint8_t h[32], char out[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int k = 0; k < 32; k++) {
+		out[2 * k] = digits[h[k] >> 4];
+		out[2 * k + 1] = digits[h[k] & 15];
+	}
+	out[64] = '\0';
+}
+
 /* --- one FAFSA --------------------------------------------------------------- */
 
 static void
@@ -222,8 +235,7 @@ group_submitted(int status, const char *body, void *arg)
 	if (status == 200 || status == 201) {
 		char key[16];
 
-		for (int k = 0; k < 32; k++)
-			snprintf(hex + 2 * k, 3, "%02x", r->hash[k]);
+		hex_of(r->hash, hex);
 		snprintf(key, sizeof(key), "%d", r->transaction);
 		json_object_set_new(g->hashes, key, json_string(hex));
 		/* the extend hook saw the case's id */
@@ -435,8 +447,7 @@ group_decide(struct group *g)
 	r = &j->file.recs[i];
 	snprintf(key, sizeof(key), "%d", r->transaction);
 	seen = json_string_value(json_object_get(g->hashes, key));
-	for (int k = 0; k < 32; k++)
-		snprintf(hex + 2 * k, 3, "%02x", r->hash[k]);
+	hex_of(r->hash, hex);
 	if (seen != NULL) {
 		snprintf(j->case_ids[i], 40, "%s", g->case_id);
 		if (strcmp(seen, hex) == 0) {
