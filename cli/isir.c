@@ -136,17 +136,23 @@ stream_done(struct stream *s, CURLcode rc)
 
 /* Runs the transfers until stream s (or, with s NULL, every stream) is
  * idle. */
+static int
+import_idle(const struct import *im, const struct stream *s)
+{
+	int busy = 0;
+
+	for (int i = 0; i < STREAMS; i++)
+		busy |= im->st[i].busy;
+	return s ? !s->busy : !busy;
+}
+
 static void
 import_wait(struct import *im, struct stream *s)
 {
-	for (;;) {
-		int running, left, busy = 0;
+	while (!import_idle(im, s)) {
+		int running, left;
 		CURLMsg *m;
 
-		for (int i = 0; i < STREAMS; i++)
-			busy |= im->st[i].busy;
-		if (s ? !s->busy : !busy)
-			return;
 		curl_multi_perform(im->multi, &running);
 		while ((m = curl_multi_info_read(im->multi, &left)) != NULL) {
 			struct stream *done = NULL;
@@ -158,7 +164,7 @@ import_wait(struct import *im, struct stream *s)
 			curl_multi_remove_handle(im->multi, m->easy_handle);
 			stream_done(done, m->data.result);
 		}
-		if (s ? s->busy : 1)
+		if (!import_idle(im, s))
 			curl_multi_poll(im->multi, NULL, 0, 100, NULL);
 	}
 }
