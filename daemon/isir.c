@@ -428,8 +428,9 @@ group_create(struct group *g, size_t i)
 	}
 }
 
-/* Decides the group's next record: unchanged, rejected, or a command. */
-static void
+/* Decides the group's next record: unchanged, rejected, or a command.
+ * Returns 1 when the group has no record left. */
+static int
 group_decide(struct group *g)
 {
 	struct job *j = g->job;
@@ -439,10 +440,8 @@ group_decide(struct group *g)
 	const char *seen;
 	char hex[65];
 
-	if (g->next == g->n) {
-		group_done(g);
-		return;
-	}
+	if (g->next == g->n)
+		return 1;
 	i = g->idx[g->next];
 	r = &j->file.recs[i];
 	snprintf(key, sizeof(key), "%d", r->transaction);
@@ -460,11 +459,11 @@ group_decide(struct group *g)
 			       r->transaction, r->fafsa_uuid);
 		}
 		group_next(g);
-		return;
+		return 0;
 	}
 	if (g->case_id[0] == '\0') {
 		group_create(g, i);
-		return;
+		return 0;
 	}
 	if (r->transaction < g->txn) {
 		snprintf(j->case_ids[i], 40, "%s", g->case_id);
@@ -473,7 +472,7 @@ group_decide(struct group *g)
 		       "already imported; it would undo a later correction",
 		       r->transaction, g->txn);
 		group_next(g);
-		return;
+		return 0;
 	}
 	j->lookups++;
 	if (store_case_get(j->d->store, g->case_id, correction_case_read, g) !=
@@ -482,6 +481,7 @@ group_decide(struct group *g)
 		reject(j, i, 0, "not imported: cairnd is stopping");
 		group_next(g);
 	}
+	return 0;
 }
 
 /*
@@ -493,6 +493,8 @@ group_decide(struct group *g)
 static void
 group_step(struct group *g)
 {
+	int done;
+
 	if (g->stepping) {
 		g->again = 1;
 		return;
@@ -500,9 +502,12 @@ group_step(struct group *g)
 	g->stepping = 1;
 	do {
 		g->again = 0;
-		group_decide(g);
-	} while (g->again);
+		done = group_decide(g);
+	} while (!done && g->again);
 	g->stepping = 0;
+	/* last: finishing the group may finish the import and free g */
+	if (done)
+		group_done(g);
 }
 
 /* Starts groups while there is room; replies when every one is done.
