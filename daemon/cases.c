@@ -1177,6 +1177,7 @@ struct cmd {
 	void *arg;
 	char *then_type; /* CMD_CREATE: an event right after, same batch */
 	json_t *then_data;
+	int no_view; /* cases_submit's caller needs no case view */
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1303,9 +1304,10 @@ cmd_committed(int status, const char *msg, void *data)
 static void
 cmd_commit(struct cmd *k, int i, int http_status)
 {
-	json_t *view = i >= 0 ? fam_view(&k->fam, i, k->role) : NULL;
+	json_t *view =
+	        i >= 0 && !k->no_view ? fam_view(&k->fam, i, k->role) : NULL;
 
-	if (i >= 0) {
+	if (i >= 0 && !k->no_view) {
 		k->response =
 		        view ? json_dumps(view,
 		                          JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -1915,7 +1917,8 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	    (r->case_id != NULL && r->type == NULL) ||
 	    (r->workflow != NULL && r->subject == NULL) ||
 	    (r->data != NULL && !json_is_object(r->data)) ||
-	    (r->then_data != NULL && !json_is_object(r->then_data)))
+	    (r->then_data != NULL && !json_is_object(r->then_data)) ||
+	    (r->no_view && r->idem_key != NULL))
 		return CAIRN_EINVALID;
 	if (r->workflow != NULL &&
 	    (ver = registry_get(&d->reg, r->workflow, 0)) == NULL)
@@ -1933,6 +1936,7 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	k->extend = r->extend;
 	k->done = r->done;
 	k->arg = r->arg;
+	k->no_view = r->no_view;
 	k->data = r->data ? json_deep_copy(r->data) : json_object();
 	if (r->idem_key != NULL) {
 		char *text = json_dumps(k->data, JSON_COMPACT | JSON_SORT_KEYS);

@@ -90,6 +90,10 @@ struct cases_req {
 	 * (JSON text) on success or what went wrong */
 	void (*done)(int status, const char *body, void *arg);
 	void *arg;
+	/* done gets NULL instead of the case view on success, which is then
+	 * never built (a bulk import saves serializing it); not with
+	 * idem_key, whose record keeps the view */
+	int no_view;
 };
 /* 0 (done will be called), or CAIRN_EINVALID, CAIRN_ENOTFOUND (no such
  * workflow), CAIRN_ECLOSED (stopping), -ENOMEM; done is then not

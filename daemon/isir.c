@@ -90,8 +90,9 @@ result_name(enum rec_result r)
 	}
 }
 
+/* Everything but j itself, which holds the work request. */
 static void
-job_free(struct job *j)
+job_free_parts(struct job *j)
 {
 	for (size_t i = 0; i < j->ngroups; i++) {
 		free(j->groups[i].idx);
@@ -104,7 +105,38 @@ job_free(struct job *j)
 	free(j->result);
 	free(j->case_ids);
 	isir_file_free(&j->file);
-	free(j);
+	j->errors = NULL;
+	j->groups = NULL;
+	j->result = NULL;
+	j->case_ids = NULL;
+	j->ngroups = 0;
+}
+
+static void
+free_work(uv_work_t *w)
+{
+	job_free_parts(w->data);
+}
+
+static void
+free_done(uv_work_t *w, int status)
+{
+	if (status != 0) /* cancelled: the loop is stopping */
+		job_free_parts(w->data);
+	free(w->data);
+}
+
+/* An import's records are thousands of small JSON values: they are freed
+ * on the thread pool, not on the loop. Nothing else refers to them by
+ * now (every command copied what it took). */
+static void
+job_free(struct job *j)
+{
+	j->work.data = j;
+	if (uv_queue_work(j->d->loop, &j->work, free_work, free_done) != 0) {
+		job_free_parts(j);
+		free(j);
+	}
 }
 
 static void
@@ -365,6 +397,7 @@ correction_case_read(int status, json_t *res, void *arg)
 	q.extend = group_extend;
 	q.done = group_submitted;
 	q.arg = g;
+	q.no_view = 1;
 	g->created = 0;
 	g->extended = 0;
 	rc = cases_submit(j->d, &q);
@@ -414,6 +447,7 @@ group_create(struct group *g, size_t i)
 	q.extend = group_extend;
 	q.done = group_submitted;
 	q.arg = g;
+	q.no_view = 1;
 	g->created = 1;
 	g->extended = 0;
 	rc = cases_submit(j->d, &q);
