@@ -284,6 +284,11 @@ group_submitted(int status, const char *body, void *arg)
 		/* another import committed this FAFSA meanwhile: decide
 		 * again from what it left */
 		g->retries++;
+		log_write(LOG_DEBUG, NULL, g->case_id[0] ? g->case_id : NULL,
+		          NULL,
+		          "isir: FAFSA %s: another import committed first; "
+		          "deciding again",
+		          j->file.recs[i].fafsa_uuid);
 		j->case_ids[i][0] = '\0';
 		group_lookup(g);
 		return;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../adapters/isir.h"
 #include "harness.h"
@@ -365,8 +366,84 @@ Test(isir_api, stale_and_conflicting_transactions_are_refused)
 	h = history(id);
 	cr_assert_eq(json_array_size(h), 2);
 	json_decref(h);
+	/* a closed file takes no new ISIR, and says so */
+	{
+		char path[128];
+		struct file c = {0};
+
+		snprintf(path, sizeof(path), "/v1/cases/%s/events", id);
+		json_decref(td_call(&t, "POST", path, officer,
+		                    "{\"type\":\"cancel\"}", NULL, 200));
+		add(&c, 20, 4, 0, NULL, 0, NULL);
+		r = import(officer, NULL, &c, 200);
+		expect_error(record(r, 0), 1, 5, "does not take a new ISIR");
+		json_decref(r);
+		h = history(id);
+		cr_assert_eq(json_array_size(h), 3); /* + the cancel */
+		json_decref(h);
+		free(c.p);
+	}
 	free(a.p);
 	free(b.p);
+}
+
+/* Two imports of one file at once: every record goes in exactly once. */
+Test(isir_api, concurrent_imports_of_one_file_apply_each_record_once)
+{
+	const char *officer = td_token(&t, "aid_officer", "ucla-aid");
+	struct file f = {0};
+	char head[512];
+	int fd[2], n;
+	json_int_t accepted = 0, unchanged = 0;
+
+	for (uint64_t seq = 100; seq < 160; seq++) {
+		add(&f, seq, 1, 0, NULL, 0, NULL);
+		if (seq % 4 == 0)
+			add(&f, seq, 2, 205, "45000", 0, NULL);
+	}
+	n = snprintf(head, sizeof(head),
+	             "POST /v1/isir HTTP/1.1\r\nHost: x\r\n"
+	             "Authorization: Bearer %s\r\n"
+	             "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	             "\r\n",
+	             officer, f.len);
+	for (int k = 0; k < 2; k++) {
+		fd[k] = tcp_connect(t.port);
+		cr_assert(fd[k] >= 0);
+		send_all(fd[k], head, (size_t)n);
+	}
+	/* the bodies interleave, so the two imports overlap */
+	for (size_t off = 0; off < f.len; off += 65536)
+		for (int k = 0; k < 2; k++)
+			send_all(fd[k], f.p + off,
+			         f.len - off < 65536 ? f.len - off : 65536);
+	for (int k = 0; k < 2; k++) {
+		struct resp r;
+		json_t *j;
+
+		cr_assert_eq(read_response(fd[k], 30000, &r), 0);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		j = json_loadb(r.body, r.body_len, 0, NULL);
+		accepted += count(j, "accepted");
+		unchanged += count(j, "unchanged");
+		cr_assert_eq(count(j, "rejected"), 0, "%s", r.body);
+		json_decref(j);
+		resp_free(&r);
+		close(fd[k]);
+	}
+	cr_assert_eq(accepted, 75, "accepted %lld", (long long)accepted);
+	cr_assert_eq(unchanged, 75);
+	cr_assert_eq(aid_files(), 60);
+	{
+		/* how often the two met on a FAFSA (the race is real, its
+		 * count is not fixed) */
+		char out[64];
+
+		run_cmd(out, sizeof(out), "grep -c 'deciding again' '%s'",
+		        t.log);
+		cr_log_info("records decided again after a conflict: %s", out);
+	}
+	free(f.p);
 }
 
 Test(isir_api, who_may_import_and_where)
