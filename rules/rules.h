@@ -3,7 +3,7 @@
  *
  * A rule set is a directory (examples/rules/cal_grant/): *.lua files that
  * define rules, params/<award year>.yaml parameter tables, and
- * tests/*.yaml test cases. Its version is the SHA-256 of its files (sorted
+ * tests/ (YAML files) test cases. Its version is the SHA-256 of its files (sorted
  * relative paths and bytes), so the same files are always the same
  * version. A loaded set (struct rs_set) is immutable and may be shared by
  * threads; evaluating it takes an evaluator (struct rs_eval), one
@@ -103,7 +103,7 @@ json_t *rs_evaluate(struct rs_eval *ev, int rule, const json_t *input,
 enum rs_outcome rs_combined(const json_t *decisions);
 
 /*
- * Runs the set's tests (tests/*.yaml). Returns the number of failures (0:
+ * Runs the set's tests (tests/ (YAML files)). Returns the number of failures (0:
  * all pass, -1: could not run) and *report:
  * {"passed": N, "failed": N, "cases": [{"file", "line", "name",
  *  "ok", "expected": {...}, "actual": {...}}]}.
