@@ -1358,7 +1358,8 @@ struct dry {
 	struct cand c;     /* the candidate */
 	struct rver *to_v; /* or an earlier version, loaded from files */
 	struct rs_eval *ev_from, *ev_to; /* the scan thread's */
-	char award_year[8];              /* "": each case's own */
+	struct rs_result *ra, *rb;
+	char award_year[8]; /* "": each case's own */
 	char today[11];
 	char workflow[72], status[72];
 	int include_terminal;
@@ -1371,9 +1372,11 @@ struct dry {
 	int counted; /* in h->inflight */
 };
 
+static json_t *result_reasons(const struct rs_result *r, const char *rule);
+
 static void
 dry_count(struct dry *y, const char *rule, const char *from, const char *to,
-          const char *id, json_t *reasons)
+          const char *id, const struct rs_result *r)
 {
 	struct dry_trans *t = NULL;
 
@@ -1402,11 +1405,28 @@ dry_count(struct dry *y, const char *rule, const char *from, const char *to,
 		t->examples = json_array();
 	}
 	t->count++;
-	if (json_array_size(t->examples) < DRY_EXAMPLES)
+	if (json_array_size(t->examples) < DRY_EXAMPLES) {
+		json_t *reasons = r ? result_reasons(r, rule) : NULL;
+
 		json_array_append_new(
 		        t->examples,
-		        json_pack("{s:s, s:O}", "case", id, "reasons",
+		        json_pack("{s:s, s:o}", "case", id, "reasons",
 		                  reasons ? reasons : json_array()));
+	}
+}
+
+/* The reasons a decision gave, from a result (for an example). */
+static json_t *
+result_reasons(const struct rs_result *r, const char *rule)
+{
+	json_t *all = rs_result_json(r);
+	json_t *reasons = json_object_get(
+	        json_object_get(json_object_get(all, "decisions"), rule),
+	        "reasons");
+
+	json_incref(reasons);
+	json_decref(all);
+	return reasons;
 }
 
 static int
@@ -1417,9 +1437,7 @@ dry_row(const char *id, const char *workflow, const char *status,
 	json_t *in = json_loadb(data, len, 0, NULL);
 	const char *ay;
 	char year[8];
-	json_t *a, *b, *da, *db, *v;
-	const char *rule;
-	int changed = 0;
+	int changed = 0, na, nb;
 
 	y->cases++;
 	if (in == NULL) {
@@ -1435,46 +1453,45 @@ dry_row(const char *id, const char *workflow, const char *status,
 		json_decref(in);
 		return 0;
 	}
-	a = rs_evaluate(y->ev_from, -1, in, ay, y->today);
-	b = rs_evaluate(y->ev_to, -1, in, ay, y->today);
-	json_decref(in);
-	if (a == NULL || b == NULL) {
-		json_decref(a);
-		json_decref(b);
-		y->oom = 1;
-		return 1;
+	/* the fast path: outcomes in C arrays, JSON only for examples */
+	if (rs_run(y->ev_from, -1, in, ay, y->today, y->ra) != 0 ||
+	    rs_run(y->ev_to, -1, in, ay, y->today, y->rb) != 0) {
+		json_decref(in);
+		y->skipped++;
+		return 0;
 	}
+	json_decref(in);
 	y->evaluated++;
-	da = json_object_get(a, "decisions");
-	db = json_object_get(b, "decisions");
-	json_object_foreach(db, rule, v)
-	{
-		const char *to =
-		        json_string_value(json_object_get(v, "outcome"));
-		const char *from = json_string_value(
-		        json_object_get(json_object_get(da, rule), "outcome"));
+	na = rs_result_count(y->ra);
+	nb = rs_result_count(y->rb);
+	for (int j = 0; j < nb; j++) {
+		const char *rule = rs_result_rule(y->rb, j);
+		const char *to = rs_outcome_name(rs_result_outcome(y->rb, j));
+		const char *from = "absent";
 
-		if (from == NULL)
-			from = "absent";
-		if (to != NULL && strcmp(from, to)) {
-			dry_count(y, rule, from, to, id,
-			          json_object_get(v, "reasons"));
+		for (int k = 0; k < na; k++)
+			if (!strcmp(rs_result_rule(y->ra, k), rule))
+				from = rs_outcome_name(
+				        rs_result_outcome(y->ra, k));
+		if (strcmp(from, to)) {
+			dry_count(y, rule, from, to, id, y->rb);
 			changed = 1;
 		}
 	}
-	json_object_foreach(da, rule, v)
-	{
-		if (json_object_get(db, rule) == NULL) {
+	for (int k = 0; k < na; k++) {
+		const char *rule = rs_result_rule(y->ra, k);
+		int found = 0;
+
+		for (int j = 0; j < nb; j++)
+			found |= !strcmp(rs_result_rule(y->rb, j), rule);
+		if (!found) {
 			dry_count(y, rule,
-			          json_string_value(
-			                  json_object_get(v, "outcome")),
+			          rs_outcome_name(rs_result_outcome(y->ra, k)),
 			          "absent", id, NULL);
 			changed = 1;
 		}
 	}
 	y->changed += changed;
-	json_decref(a);
-	json_decref(b);
 	return y->oom;
 }
 
@@ -1490,6 +1507,10 @@ dry_free(struct dry *y)
 		rs_eval_free(y->ev_from);
 	if (y->ev_to)
 		rs_eval_free(y->ev_to);
+	if (y->ra)
+		rs_result_free(y->ra);
+	if (y->rb)
+		rs_result_free(y->rb);
 	for (int i = 0; i < y->ntr; i++)
 		json_decref(y->tr[i].examples);
 	free(y->tr);
@@ -1561,6 +1582,12 @@ dry_prepare(uv_work_t *w)
 			cand_reason(&y->c, y->error, sizeof(y->error));
 			return;
 		}
+	}
+	y->ra = rs_result_new();
+	y->rb = rs_result_new();
+	if (y->ra == NULL || y->rb == NULL) {
+		snprintf(y->error, sizeof(y->error), "out of memory");
+		return;
 	}
 	if (rs_eval_new(y->from->set, &host_limits, &y->ev_from, &e) != 0 ||
 	    rs_eval_new(y->to_v ? y->to_v->set : y->c.set, &host_limits,
