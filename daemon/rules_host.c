@@ -1340,13 +1340,30 @@ api_h_rules_rollback(struct api_call *c)
 	}
 }
 
-/* --- dry runs ---------------------------------------------------------------
- */
+/* --- dry runs ---------------------------------------------------------- */
+
+/* A dry run scans the cases in DRY_PARTS slices at once, each on its own
+ * pool thread with its own evaluators, and adds them up at the end. */
+#define DRY_PARTS 2
 
 struct dry_trans {
 	char rule[72], from[16], to[16];
 	int64_t count;
 	json_t *examples;
+};
+
+struct dry;
+
+struct dry_part {
+	struct dry *y;
+	struct rs_eval *ev_from, *ev_to;
+	struct rs_result *ra, *rb;
+	int64_t cases, evaluated, changed, skipped;
+	struct dry_trans *tr;
+	int ntr, cap;
+	int oom;
+	int status;
+	char msg[256];
 };
 
 struct dry {
@@ -1357,63 +1374,16 @@ struct dry {
 	struct rver *from; /* the live version (a reference) */
 	struct cand c;     /* the candidate */
 	struct rver *to_v; /* or an earlier version, loaded from files */
-	struct rs_eval *ev_from, *ev_to; /* the scan thread's */
-	struct rs_result *ra, *rb;
+	struct dry_part parts[DRY_PARTS];
+	int parts_left;
 	char award_year[8]; /* "": each case's own */
 	char today[11];
 	char workflow[72], status[72];
 	int include_terminal;
-	int64_t cases, evaluated, changed, skipped;
-	struct dry_trans *tr;
-	int ntr, cap;
-	int oom;
 	int64_t t0;
 	char error[512];
 	int counted; /* in h->inflight */
 };
-
-static json_t *result_reasons(const struct rs_result *r, const char *rule);
-
-static void
-dry_count(struct dry *y, const char *rule, const char *from, const char *to,
-          const char *id, const struct rs_result *r)
-{
-	struct dry_trans *t = NULL;
-
-	for (int i = 0; i < y->ntr; i++)
-		if (!strcmp(y->tr[i].rule, rule) &&
-		    !strcmp(y->tr[i].from, from) && !strcmp(y->tr[i].to, to))
-			t = &y->tr[i];
-	if (t == NULL) {
-		if (y->ntr == y->cap) {
-			int cap = y->cap ? y->cap * 2 : 8;
-			struct dry_trans *g =
-			        realloc(y->tr, (size_t)cap * sizeof(*g));
-
-			if (g == NULL) {
-				y->oom = 1;
-				return;
-			}
-			y->tr = g;
-			y->cap = cap;
-		}
-		t = &y->tr[y->ntr++];
-		memset(t, 0, sizeof(*t));
-		snprintf(t->rule, sizeof(t->rule), "%s", rule);
-		snprintf(t->from, sizeof(t->from), "%s", from);
-		snprintf(t->to, sizeof(t->to), "%s", to);
-		t->examples = json_array();
-	}
-	t->count++;
-	if (json_array_size(t->examples) < DRY_EXAMPLES) {
-		json_t *reasons = r ? result_reasons(r, rule) : NULL;
-
-		json_array_append_new(
-		        t->examples,
-		        json_pack("{s:s, s:o}", "case", id, "reasons",
-		                  reasons ? reasons : json_array()));
-	}
-}
 
 /* The reasons a decision gave, from a result (for an example). */
 static json_t *
@@ -1429,19 +1399,70 @@ result_reasons(const struct rs_result *r, const char *rule)
 	return reasons;
 }
 
+static struct dry_trans *
+trans_get(struct dry_trans **tr, int *n, int *cap, const char *rule,
+          const char *from, const char *to)
+{
+	struct dry_trans *t;
+
+	for (int i = 0; i < *n; i++)
+		if (!strcmp((*tr)[i].rule, rule) &&
+		    !strcmp((*tr)[i].from, from) && !strcmp((*tr)[i].to, to))
+			return &(*tr)[i];
+	if (*n == *cap) {
+		int c = *cap ? *cap * 2 : 8;
+		struct dry_trans *g = realloc(*tr, (size_t)c * sizeof(*g));
+
+		if (g == NULL)
+			return NULL;
+		*tr = g;
+		*cap = c;
+	}
+	t = &(*tr)[(*n)++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->rule, sizeof(t->rule), "%s", rule);
+	snprintf(t->from, sizeof(t->from), "%s", from);
+	snprintf(t->to, sizeof(t->to), "%s", to);
+	t->examples = json_array();
+	return t;
+}
+
+static void
+dry_count(struct dry_part *p, const char *rule, const char *from,
+          const char *to, const char *id, const struct rs_result *r)
+{
+	struct dry_trans *t =
+	        trans_get(&p->tr, &p->ntr, &p->cap, rule, from, to);
+
+	if (t == NULL) {
+		p->oom = 1;
+		return;
+	}
+	t->count++;
+	if (json_array_size(t->examples) < DRY_EXAMPLES) {
+		json_t *reasons = r ? result_reasons(r, rule) : NULL;
+
+		json_array_append_new(
+		        t->examples,
+		        json_pack("{s:s, s:o}", "case", id, "reasons",
+		                  reasons ? reasons : json_array()));
+	}
+}
+
 static int
 dry_row(const char *id, const char *workflow, const char *status,
         const char *data, size_t len, void *arg)
 {
-	struct dry *y = arg;
+	struct dry_part *p = arg;
+	struct dry *y = p->y;
 	json_t *in = json_loadb(data, len, 0, NULL);
 	const char *ay;
 	char year[8];
 	int changed = 0, na, nb;
 
-	y->cases++;
+	p->cases++;
 	if (in == NULL) {
-		y->skipped++;
+		p->skipped++;
 		return 0;
 	}
 	ay = json_string_value(json_object_get(in, "award_year"));
@@ -1454,45 +1475,45 @@ dry_row(const char *id, const char *workflow, const char *status,
 		return 0;
 	}
 	/* the fast path: outcomes in C arrays, JSON only for examples */
-	if (rs_run(y->ev_from, -1, in, ay, y->today, y->ra) != 0 ||
-	    rs_run(y->ev_to, -1, in, ay, y->today, y->rb) != 0) {
+	if (rs_run(p->ev_from, -1, in, ay, y->today, p->ra) != 0 ||
+	    rs_run(p->ev_to, -1, in, ay, y->today, p->rb) != 0) {
 		json_decref(in);
-		y->skipped++;
+		p->skipped++;
 		return 0;
 	}
 	json_decref(in);
-	y->evaluated++;
-	na = rs_result_count(y->ra);
-	nb = rs_result_count(y->rb);
+	p->evaluated++;
+	na = rs_result_count(p->ra);
+	nb = rs_result_count(p->rb);
 	for (int j = 0; j < nb; j++) {
-		const char *rule = rs_result_rule(y->rb, j);
-		const char *to = rs_outcome_name(rs_result_outcome(y->rb, j));
+		const char *rule = rs_result_rule(p->rb, j);
+		const char *to = rs_outcome_name(rs_result_outcome(p->rb, j));
 		const char *from = "absent";
 
 		for (int k = 0; k < na; k++)
-			if (!strcmp(rs_result_rule(y->ra, k), rule))
+			if (!strcmp(rs_result_rule(p->ra, k), rule))
 				from = rs_outcome_name(
-				        rs_result_outcome(y->ra, k));
+				        rs_result_outcome(p->ra, k));
 		if (strcmp(from, to)) {
-			dry_count(y, rule, from, to, id, y->rb);
+			dry_count(p, rule, from, to, id, p->rb);
 			changed = 1;
 		}
 	}
 	for (int k = 0; k < na; k++) {
-		const char *rule = rs_result_rule(y->ra, k);
+		const char *rule = rs_result_rule(p->ra, k);
 		int found = 0;
 
 		for (int j = 0; j < nb; j++)
-			found |= !strcmp(rs_result_rule(y->rb, j), rule);
+			found |= !strcmp(rs_result_rule(p->rb, j), rule);
 		if (!found) {
-			dry_count(y, rule,
-			          rs_outcome_name(rs_result_outcome(y->ra, k)),
+			dry_count(p, rule,
+			          rs_outcome_name(rs_result_outcome(p->ra, k)),
 			          "absent", id, NULL);
 			changed = 1;
 		}
 	}
-	y->changed += changed;
-	return y->oom;
+	p->changed += changed;
+	return p->oom;
 }
 
 static void
@@ -1503,17 +1524,21 @@ dry_free(struct dry *y)
 	rver_put(y->from);
 	rver_put(y->to_v);
 	cand_free(&y->c);
-	if (y->ev_from)
-		rs_eval_free(y->ev_from);
-	if (y->ev_to)
-		rs_eval_free(y->ev_to);
-	if (y->ra)
-		rs_result_free(y->ra);
-	if (y->rb)
-		rs_result_free(y->rb);
-	for (int i = 0; i < y->ntr; i++)
-		json_decref(y->tr[i].examples);
-	free(y->tr);
+	for (int i = 0; i < DRY_PARTS; i++) {
+		struct dry_part *p = &y->parts[i];
+
+		if (p->ev_from)
+			rs_eval_free(p->ev_from);
+		if (p->ev_to)
+			rs_eval_free(p->ev_to);
+		if (p->ra)
+			rs_result_free(p->ra);
+		if (p->rb)
+			rs_result_free(p->rb);
+		for (int k = 0; k < p->ntr; k++)
+			json_decref(p->tr[k].examples);
+		free(p->tr);
+	}
 	free(y);
 }
 
@@ -1527,45 +1552,92 @@ cmp_trans(const void *a, const void *b)
 	return strcmp(x->rule, y->rule);
 }
 
+/* Adds the slices up and answers, once the last one is done. */
 static void
-dry_scanned(int status, const char *msg, void *data)
+dry_part_done(int status, const char *msg, void *data)
 {
-	struct dry *y = data;
-	json_t *arr = json_array();
+	struct dry_part *part = data;
+	struct dry *y = part->y;
 	const struct rs_set *to = y->to_v ? y->to_v->set : y->c.set;
+	struct dry_trans *tr = NULL;
+	int ntr = 0, cap = 0, oom = 0;
+	int64_t cases = 0, evaluated = 0, changed = 0, skipped = 0;
+	json_t *arr;
 
-	if (status != 0 || y->oom) {
-		api_reply_problem(y->call, 503, "storage-unavailable",
-		                  y->oom ? "out of memory"
-		                         : (msg ? msg : "the scan failed"),
+	part->status = status;
+	snprintf(part->msg, sizeof(part->msg), "%s", msg ? msg : "");
+	if (--y->parts_left > 0)
+		return;
+	for (int i = 0; i < DRY_PARTS; i++) {
+		struct dry_part *p = &y->parts[i];
+
+		if (p->status != 0 || p->oom) {
+			api_reply_problem(y->call, 503, "storage-unavailable",
+			                  p->oom      ? "out of memory"
+			                  : p->msg[0] ? p->msg
+			                              : "the scan failed",
+			                  NULL, NULL);
+			dry_free(y);
+			return;
+		}
+		cases += p->cases;
+		evaluated += p->evaluated;
+		changed += p->changed;
+		skipped += p->skipped;
+		for (int k = 0; k < p->ntr; k++) {
+			struct dry_trans *t =
+			        trans_get(&tr, &ntr, &cap, p->tr[k].rule,
+			                  p->tr[k].from, p->tr[k].to);
+			size_t j;
+			json_t *ex;
+
+			if (t == NULL) {
+				oom = 1;
+				break;
+			}
+			t->count += p->tr[k].count;
+			json_array_foreach(p->tr[k].examples, j, ex)
+			{
+				if (json_array_size(t->examples) < DRY_EXAMPLES)
+					json_array_append(t->examples, ex);
+			}
+		}
+	}
+	arr = json_array();
+	qsort(tr, (size_t)ntr, sizeof(*tr), cmp_trans);
+	for (int i = 0; arr && i < ntr; i++)
+		json_array_append_new(
+		        arr,
+		        json_pack("{s:s, s:s, s:s, s:I, s:O}", "rule",
+		                  tr[i].rule, "from", tr[i].from, "to",
+		                  tr[i].to, "count", (json_int_t)tr[i].count,
+		                  "examples", tr[i].examples));
+	for (int i = 0; i < ntr; i++)
+		json_decref(tr[i].examples);
+	free(tr);
+	if (oom || arr == NULL) {
+		json_decref(arr);
+		api_reply_problem(y->call, 503, "overloaded", "out of memory",
 		                  NULL, NULL);
 		dry_free(y);
 		return;
 	}
-	qsort(y->tr, (size_t)y->ntr, sizeof(*y->tr), cmp_trans);
-	for (int i = 0; arr && i < y->ntr; i++)
-		json_array_append_new(
-		        arr, json_pack("{s:s, s:s, s:s, s:I, s:O}", "rule",
-		                       y->tr[i].rule, "from", y->tr[i].from,
-		                       "to", y->tr[i].to, "count",
-		                       (json_int_t)y->tr[i].count, "examples",
-		                       y->tr[i].examples));
 	api_reply_json_bg(
 	        y->call, 200,
 	        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:I}",
 	                  "rule_set", y->name, "from_version",
 	                  rs_version(y->from->set), "to_version",
 	                  rs_version(to), "today", y->today, "cases",
-	                  (json_int_t)y->cases, "evaluated",
-	                  (json_int_t)y->evaluated, "changed",
-	                  (json_int_t)y->changed, "unreadable",
-	                  (json_int_t)y->skipped, "transitions", arr,
-	                  "elapsed_ms", (json_int_t)(cairn_now_ms() - y->t0)));
+	                  (json_int_t)cases, "evaluated", (json_int_t)evaluated,
+	                  "changed", (json_int_t)changed, "unreadable",
+	                  (json_int_t)skipped, "transitions", arr, "elapsed_ms",
+	                  (json_int_t)(cairn_now_ms() - y->t0)));
 	y->call = NULL;
 	dry_free(y);
 }
 
-/* Off the loop: load the candidate (if uploaded) and make evaluators. */
+/* Off the loop: load the candidate (if uploaded) and make each slice's
+ * evaluators. */
 static void
 dry_prepare(uv_work_t *w)
 {
@@ -1583,17 +1655,25 @@ dry_prepare(uv_work_t *w)
 			return;
 		}
 	}
-	y->ra = rs_result_new();
-	y->rb = rs_result_new();
-	if (y->ra == NULL || y->rb == NULL) {
-		snprintf(y->error, sizeof(y->error), "out of memory");
-		return;
+	for (int i = 0; i < DRY_PARTS; i++) {
+		struct dry_part *p = &y->parts[i];
+
+		p->y = y;
+		p->ra = rs_result_new();
+		p->rb = rs_result_new();
+		if (p->ra == NULL || p->rb == NULL) {
+			snprintf(y->error, sizeof(y->error), "out of memory");
+			return;
+		}
+		if (rs_eval_new(y->from->set, &host_limits, &p->ev_from, &e) !=
+		            0 ||
+		    rs_eval_new(y->to_v ? y->to_v->set : y->c.set, &host_limits,
+		                &p->ev_to, &e) != 0) {
+			snprintf(y->error, sizeof(y->error), "%s",
+			         e.msg[0] ? e.msg : "cannot make an evaluator");
+			return;
+		}
 	}
-	if (rs_eval_new(y->from->set, &host_limits, &y->ev_from, &e) != 0 ||
-	    rs_eval_new(y->to_v ? y->to_v->set : y->c.set, &host_limits,
-	                &y->ev_to, &e) != 0)
-		snprintf(y->error, sizeof(y->error), "%s",
-		         e.msg[0] ? e.msg : "cannot make an evaluator");
 }
 
 static void
@@ -1610,13 +1690,22 @@ dry_prepared(uv_work_t *w, int status)
 		dry_free(y);
 		return;
 	}
-	if (store_case_scan(y->h->d->store, y->workflow[0] ? y->workflow : NULL,
-	                    y->status[0] ? y->status : NULL,
-	                    y->include_terminal, dry_row, dry_scanned,
-	                    y) != 0) {
-		api_reply_problem(y->call, 503, "storage-unavailable",
-		                  "shutting down", NULL, NULL);
-		dry_free(y);
+	for (int i = 0; i < DRY_PARTS; i++) {
+		if (store_case_scan(y->h->d->store,
+		                    y->workflow[0] ? y->workflow : NULL,
+		                    y->status[0] ? y->status : NULL,
+		                    y->include_terminal, i, DRY_PARTS, dry_row,
+		                    dry_part_done, &y->parts[i]) != 0) {
+			/* the slices already started answer for it */
+			y->parts[i].status = CAIRN_ECLOSED;
+			snprintf(y->parts[i].msg, sizeof(y->parts[i].msg),
+			         "shutting down");
+			y->parts_left--;
+		}
+	}
+	if (y->parts_left == 0) {
+		y->parts_left = 1;
+		dry_part_done(CAIRN_ECLOSED, "shutting down", &y->parts[0]);
 	}
 }
 
@@ -1684,6 +1773,7 @@ api_h_rules_dry_run(struct api_call *c)
 	y->call = c;
 	y->h = h;
 	y->t0 = cairn_now_ms();
+	y->parts_left = DRY_PARTS;
 	snprintf(y->name, sizeof(y->name), "%s", s->name);
 	if (filter_str(c, filter, "workflow", y->workflow,
 	               sizeof(y->workflow)) ||

@@ -2502,6 +2502,7 @@ struct store_scan {
 	struct store *s;
 	char *workflow, *status;
 	int include_terminal;
+	int part, nparts;
 	store_scan_row_fn row;
 	store_done_cb done;
 	void *arg;
@@ -2515,14 +2516,29 @@ store_scan_work(uv_work_t *w)
 	struct store_scan *sc = w->data;
 	struct store_rconn *c = store_rconn_get(sc->s);
 	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
 	int rc;
 
+	/* a slice is a range of rowids: each slice reads only its own pages */
+	rc = sqlite3_prepare_v2(c->db,
+	                        "SELECT min(rowid), max(rowid) FROM cases", -1,
+	                        &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t a = sqlite3_column_int64(st, 0);
+		int64_t span = sqlite3_column_int64(st, 1) - a + 1;
+
+		lo = a + span * sc->part / sc->nparts;
+		hi = a + span * (sc->part + 1) / sc->nparts - 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
 	rc = sqlite3_prepare_v2(
 	        c->db,
 	        "SELECT id, workflow, status, data FROM cases"
-	        " WHERE (?1 IS NULL OR workflow = ?1)"
-	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)"
-	        " ORDER BY id",
+	        " WHERE rowid BETWEEN ?4 AND ?5"
+	        " AND (?1 IS NULL OR workflow = ?1)"
+	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)",
 	        -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		sc->rc = store_code(rc);
@@ -2533,6 +2549,8 @@ store_scan_work(uv_work_t *w)
 	sqlite3_bind_text(st, 1, sc->workflow, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sc->status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, sc->include_terminal);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *data = (const char *)sqlite3_column_text(st, 3);
 
@@ -2565,8 +2583,8 @@ store_scan_after(uv_work_t *w, int status)
 
 int
 store_case_scan(struct store *s, const char *workflow, const char *status,
-                int include_terminal, store_scan_row_fn row, store_done_cb done,
-                void *arg)
+                int include_terminal, int part, int nparts,
+                store_scan_row_fn row, store_done_cb done, void *arg)
 {
 	struct store_scan *sc;
 	int rc;
@@ -2580,6 +2598,8 @@ store_case_scan(struct store *s, const char *workflow, const char *status,
 	sc->workflow = workflow ? strdup(workflow) : NULL;
 	sc->status = status ? strdup(status) : NULL;
 	sc->include_terminal = include_terminal;
+	sc->part = part;
+	sc->nparts = nparts > 0 ? nparts : 1;
 	sc->row = row;
 	sc->done = done;
 	sc->arg = arg;

@@ -266,17 +266,19 @@ int store_rules_sync(struct store *s, json_t **out);
 
 /*
  * Calls row for every case the filter selects (workflow and status may be
- * NULL for any; terminal cases only with include_terminal), in id order,
- * ON A POOL THREAD, with the case's data as JSON text; the strings are
- * valid during the call; a nonzero return stops the scan. done then runs
- * on the loop thread. One read connection is held for the whole scan.
+ * NULL for any; terminal cases only with include_terminal) in slice part
+ * of nparts (0 <= part < nparts: disjoint slices that together cover every
+ * case, so nparts scans can run at once), in storage order, ON A POOL
+ * THREAD, with the case's data as JSON text; the strings are valid during
+ * the call; a nonzero return stops the scan. done then runs on the loop
+ * thread. One read connection is held for the whole scan.
  */
 typedef int (*store_scan_row_fn)(const char *id, const char *workflow,
                                  const char *status, const char *data,
                                  size_t data_len, void *arg);
 int store_case_scan(struct store *s, const char *workflow, const char *status,
-                    int include_terminal, store_scan_row_fn row,
-                    store_done_cb done, void *arg);
+                    int include_terminal, int part, int nparts,
+                    store_scan_row_fn row, store_done_cb done, void *arg);
 
 /* --- observation ----------------------------------------------------- */
 
