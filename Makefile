@@ -49,8 +49,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale bench-isir install \
-        clean format
+.PHONY: all deps binaries run test check bench bench-scale bench-rules \
+        bench-isir install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -111,6 +111,10 @@ bench: deps
 bench-scale: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/scale.sh $(abspath $(BUILD))
+
+bench-rules: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/rules-host.sh $(abspath $(BUILD))
 
 # ISIR import: FSA's 78-record test file and 100,000 generated records
 bench-isir: deps

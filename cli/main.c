@@ -26,10 +26,12 @@
 
 /* The command groups that live in their own files (cli/<group>.c): each
  * reads its own arguments and options after its name. */
+int cli_rules(const struct cli_opts *o, int argc, char **argv);
 static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"rules", cli_rules},
         {"isir", cli_isir},
         {NULL, NULL},
 };
@@ -64,6 +66,11 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  rules COMMAND                rule sets: test, eval, lint "
+	        "(offline);\n"
+	        "                               list, versions, publish, "
+	        "rollback, dry-run\n"
+	        "                               (cairn rules --help)\n"
 	        "  isir import FILE [--office O] [--records N]\n"
 	        "                               import ISIR records into "
 	        "aid_file cases\n"

@@ -149,7 +149,24 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
-        /* 3: ISIR import: each office's financial-aid file per FAFSA, and
+        /* 3: rule-set versions: every version seen (its files, so any can
+         * be rolled back to or dry-run years later), its test report, and
+         * which one is live (at most one per set) */
+        "CREATE TABLE rule_versions (\n"
+        "    rule_set TEXT NOT NULL,\n"
+        "    version TEXT NOT NULL,\n"
+        "    files TEXT NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        "    state TEXT NOT NULL,\n"
+        "    tests TEXT,\n"
+        "    error TEXT,\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    published_at INTEGER,\n"
+        "    PRIMARY KEY (rule_set, version)\n"
+        ") STRICT;\n"
+        "CREATE UNIQUE INDEX rule_versions_live ON rule_versions (rule_set)"
+        " WHERE state = 'live';\n",
+        /* 4: ISIR import: each office's financial-aid file per FAFSA, and
          * every ISIR transaction imported into it (by the record's hash,
          * so importing the same file again changes nothing) */
         "CREATE TABLE isir_files (\n"
@@ -263,6 +280,8 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	WST_RULE_DEMOTE,
+	WST_RULE_PUT,
 	WST_ISIR_FILE_INSERT,
 	WST_ISIR_FILE_ADVANCE,
 	WST_ISIR_RECORD_PUT,
@@ -324,6 +343,16 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        [WST_RULE_DEMOTE] = "UPDATE rule_versions SET state = 'previous'"
+                            " WHERE rule_set = ?1 AND state = 'live'",
+        [WST_RULE_PUT] =
+                "INSERT INTO rule_versions (rule_set, version, files, source,"
+                " state, tests, error, created_at, published_at) VALUES (?1,"
+                " ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?5 = 'live' THEN ?8"
+                " END) ON CONFLICT (rule_set, version) DO UPDATE SET"
+                " state = excluded.state, tests = coalesce(excluded.tests,"
+                " tests), error = excluded.error, published_at ="
+                " coalesce(excluded.published_at, published_at)",
         [WST_ISIR_FILE_INSERT] = "INSERT INTO isir_files (office, fafsa_uuid,"
                                  " case_id, txn) VALUES (?1, ?2, ?3, ?4)",
         [WST_ISIR_FILE_ADVANCE] = "UPDATE isir_files SET txn = ?4"
@@ -348,6 +377,7 @@ enum {
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
 	RST_FAMILY,
+	RST_RULES,
 	RST_N
 };
 
@@ -384,6 +414,9 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
+        [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
+                      " error, created_at, published_at FROM rule_versions"
+                      " ORDER BY rule_set, created_at, version",
 };
 
 struct store_rconn {
@@ -2461,6 +2494,167 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- rule-set versions --------------------------------------------------- */
+
+int
+store_batch_rule_put(struct store_batch *b, const char *rule_set,
+                     const char *version, const char *files, const char *source,
+                     const char *state, const char *tests, const char *error,
+                     int64_t at)
+{
+	struct store_op *op;
+
+	if (!strcmp(state, "live")) {
+		op = store_sql_op(b, WST_RULE_DEMOTE, "retire the live rules");
+		if (op == NULL ||
+		    store_sql_done(b, op, BIND_TEXT(op, 1, rule_set)) != 0)
+			return -ENOMEM;
+	}
+	op = store_sql_op(b, WST_RULE_PUT, "record a rule-set version");
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, rule_set) | BIND_TEXT(op, 2, version) |
+	                BIND_TEXT(op, 3, files) | BIND_TEXT(op, 4, source) |
+	                BIND_TEXT(op, 5, state) | BIND_TEXT(op, 6, tests) |
+	                BIND_TEXT(op, 7, error) | BIND_INT(op, 8, at));
+}
+
+int
+store_rules_sync(struct store *s, json_t **out)
+{
+	struct store_rconn *c;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	rc = store_rows_json(c->st[RST_RULES], out);
+	store_rconn_put(s, c);
+	return rc;
+}
+
+/* --- scanning cases ------------------------------------------------------ */
+
+struct store_scan {
+	uv_work_t work;
+	struct store *s;
+	char *workflow, *status;
+	int include_terminal;
+	int part, nparts;
+	store_scan_row_fn row;
+	store_done_cb done;
+	void *arg;
+	int rc;
+	char msg[256];
+};
+
+static void
+store_scan_work(uv_work_t *w)
+{
+	struct store_scan *sc = w->data;
+	struct store_rconn *c = store_rconn_get(sc->s);
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
+	int rc;
+
+	/* a slice is a range of rowids: each slice reads only its own pages */
+	rc = sqlite3_prepare_v2(c->db,
+	                        "SELECT min(rowid), max(rowid) FROM cases", -1,
+	                        &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t a = sqlite3_column_int64(st, 0);
+		int64_t span = sqlite3_column_int64(st, 1) - a + 1;
+
+		lo = a + span * sc->part / sc->nparts;
+		hi = a + span * (sc->part + 1) / sc->nparts - 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(
+	        c->db,
+	        "SELECT id, workflow, status, data FROM cases"
+	        " WHERE rowid BETWEEN ?4 AND ?5"
+	        " AND (?1 IS NULL OR workflow = ?1)"
+	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)",
+	        -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sc->rc = store_code(rc);
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+		store_rconn_put(sc->s, c);
+		return;
+	}
+	sqlite3_bind_text(st, 1, sc->workflow, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, sc->include_terminal);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *data = (const char *)sqlite3_column_text(st, 3);
+
+		if (sc->row((const char *)sqlite3_column_text(st, 0),
+		            (const char *)sqlite3_column_text(st, 1),
+		            (const char *)sqlite3_column_text(st, 2),
+		            data ? data : "{}",
+		            (size_t)sqlite3_column_bytes(st, 3), sc->arg) != 0)
+			break;
+	}
+	sc->rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_code(rc);
+	if (sc->rc != 0)
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	store_rconn_put(sc->s, c);
+}
+
+static void
+store_scan_after(uv_work_t *w, int status)
+{
+	struct store_scan *sc = w->data;
+
+	if (status != 0)
+		sc->rc = status;
+	sc->done(sc->rc, sc->rc ? sc->msg : NULL, sc->arg);
+	free(sc->workflow);
+	free(sc->status);
+	free(sc);
+}
+
+int
+store_case_scan(struct store *s, const char *workflow, const char *status,
+                int include_terminal, int part, int nparts,
+                store_scan_row_fn row, store_done_cb done, void *arg)
+{
+	struct store_scan *sc;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return -ENOMEM;
+	sc->s = s;
+	sc->workflow = workflow ? strdup(workflow) : NULL;
+	sc->status = status ? strdup(status) : NULL;
+	sc->include_terminal = include_terminal;
+	sc->part = part;
+	sc->nparts = nparts > 0 ? nparts : 1;
+	sc->row = row;
+	sc->done = done;
+	sc->arg = arg;
+	sc->work.data = sc;
+	if ((workflow && !sc->workflow) || (status && !sc->status) ||
+	    (rc = uv_queue_work(s->loop, &sc->work, store_scan_work,
+	                        store_scan_after)) != 0) {
+		free(sc->workflow);
+		free(sc->status);
+		free(sc);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* --- ISIR import ------------------------------------------------------ */
