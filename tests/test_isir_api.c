@@ -31,10 +31,16 @@ setup(void)
 	char out[4096];
 
 	td_start(&t, NULL);
+	/* the example aid_file workflow and the Cal Grant rule it evaluates
+	 * on entering packaging */
 	cr_assert_eq(run_cmd(out, sizeof(out),
 	                     "cp '%s'/examples/workflows/aid_file.yaml "
-	                     "'%s/defs/workflows/'",
-	                     CAIRN_SOURCE_DIR, t.dir),
+	                     "'%s/defs/workflows/' && mkdir -p '%s/defs/rules' "
+	                     "&& cp -r '%s'/examples/rules/cal_grant "
+	                     "'%s/defs/rules/' && sed -i 's|rules: \\[\\]|"
+	                     "rules: [defs/rules]|' '%s'",
+	                     CAIRN_SOURCE_DIR, t.dir, t.dir, CAIRN_SOURCE_DIR,
+	                     t.dir, t.cfg),
 	             0, "%s", out);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart(&t);
@@ -626,4 +632,73 @@ Test(isir_api, the_real_test_files)
 	free(apps.p);
 	free(corr.p);
 	free(push.p);
+}
+
+/* The check of a Cal Grant decision named name. */
+static const json_t *
+check_of(const json_t *decision, const char *name)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(decision, "checks"), i, c)
+	{
+		if (!strcmp(jstr(c, "name") ?: "", name))
+			return c;
+	}
+	return NULL;
+}
+
+/* The ISIR's student object is what the Cal Grant rule reads: its income,
+ * family size, assets and residency are checked from it, and what the
+ * ISIR cannot know (segment, GPA) is named as missing. */
+Test(isir_api, the_cal_grant_rule_evaluates_the_isirs_student)
+{
+	const char *officer = td_token(&t, "aid_officer", "ucla-aid");
+	struct file f = {0};
+	json_t *r, *c;
+	const json_t *a, *chk;
+	char id[64], path[128];
+
+	/* a dependent Californian, family of 5, parents' income 150,000:
+	 * over the 2025-26 ceiling for A and C */
+	add(&f, 50, 1, 183, "5", 945, "150000");
+	r = import(officer, NULL, &f, 200);
+	cr_assert_eq(count(r, "accepted"), 1);
+	snprintf(id, sizeof(id), "%s", jstr(record(r, 0), "case"));
+	json_decref(r);
+	snprintf(path, sizeof(path), "/v1/cases/%s/events", id);
+	json_decref(td_call(&t, "POST", path, officer,
+	                    "{\"type\":\"review_isir\",\"data\":{\"next\":"
+	                    "\"package\"}}",
+	                    NULL, 200));
+	c = get_case(id);
+	cr_assert_str_eq(jstr(c, "status"), "packaging");
+	a = json_object_get(
+	        json_object_get(
+	                json_object_get(
+	                        json_object_get(json_object_get(c, "data"),
+	                                        "eligibility"),
+	                        "cal_grant"),
+	                "detail"),
+	        "decisions");
+	a = json_object_get(a, "cal_grant_a");
+	cr_assert_not_null(a, "no Cal Grant A decision: %s",
+	                   json_dumps(json_object_get(c, "data"), 0));
+	chk = check_of(a, "income");
+	cr_assert_not_null(chk);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_object_get(chk, "values"), "value")),
+	             150000);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_object_get(chk, "values"), "family_size")),
+	             5);
+	cr_assert_str_neq(jstr(chk, "outcome"), "pass");
+	chk = check_of(a, "residency");
+	cr_assert_str_eq(jstr(chk, "outcome"), "pass");
+	chk = check_of(a, "segment");
+	cr_assert_str_eq(jstr(chk, "outcome"), "missing");
+	cr_assert_str_eq(jstr(a, "outcome"), "ineligible");
+	json_decref(c);
+	free(f.p);
 }
