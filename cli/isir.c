@@ -417,64 +417,70 @@ cmd_import(const struct cli_opts *o, const char *path, const char *office,
 	return code;
 }
 
+/* Validates line by line, so a file of any size is never held whole. */
 static int
 cmd_check(const struct cli_opts *o, const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	struct buf b = {0};
-	struct isir_file file;
-	char chunk[65536];
-	size_t n;
-	json_t *recs;
+	char *line = NULL;
+	size_t cap = 0, valid = 0, rejected = 0;
+	ssize_t len;
+	int lineno = 0, code = EXIT_OK;
+	json_t *recs = json_array();
 
 	if (f == NULL) {
 		fprintf(stderr, "cairn: %s: %s\n", path, strerror(errno));
+		json_decref(recs);
 		return EXIT_FAIL;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_add(&b, chunk, n) != 0) {
-			fprintf(stderr, "cairn: out of memory\n");
-			fclose(f);
-			free(b.p);
-			return EXIT_FAIL;
-		}
-	fclose(f);
-	if (isir_parse_file(b.p ? b.p : "", b.len, &file) != 0) {
-		fprintf(stderr, "cairn: out of memory\n");
-		free(b.p);
-		return EXIT_FAIL;
-	}
-	free(b.p);
-	recs = json_array();
-	for (size_t i = 0; i < file.n; i++) {
-		const struct isir_record *r = &file.recs[i];
-		json_t *tx =
-		        r->transaction ? json_integer(r->transaction) : NULL;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		struct isir_record r;
+		json_t *tx;
+		int rc;
 
+		if (len > 0 && line[len - 1] == '\n')
+			len--;
+		rc = isir_parse_record(line, (size_t)len, ++lineno, &r);
+		if (rc == -ENOMEM) {
+			fprintf(stderr, "cairn: out of memory\n");
+			code = EXIT_FAIL;
+			break;
+		}
+		rc == 0 ? valid++ : rejected++;
+		/* only the rejected ones are listed unless --json asks */
+		if (r.ok && !o->json) {
+			isir_record_clear(&r);
+			continue;
+		}
+		tx = r.transaction ? json_integer(r.transaction) : NULL;
 		json_array_append_new(
 		        recs, json_pack("{s:i, s:s?, s:o?, s:s, s:o}", "line",
-		                        r->line, "fafsa_uuid",
-		                        r->fafsa_uuid[0] ? r->fafsa_uuid : NULL,
+		                        r.line, "fafsa_uuid",
+		                        r.fafsa_uuid[0] ? r.fafsa_uuid : NULL,
 		                        "transaction", tx, "result",
-		                        r->ok ? "valid" : "rejected", "errors",
-		                        isir_errors_json(r)));
+		                        r.ok ? "valid" : "rejected", "errors",
+		                        isir_errors_json(&r)));
+		isir_record_clear(&r);
 	}
-	if (o->json) {
-		json_t *r = json_pack(
-		        "{s:I, s:I, s:o}", "valid", (json_int_t)file.accepted,
-		        "rejected", (json_int_t)file.rejected, "records", recs);
+	if (code == EXIT_OK && ferror(f)) {
+		fprintf(stderr, "cairn: %s: %s\n", path, strerror(errno));
+		code = EXIT_FAIL;
+	}
+	fclose(f);
+	free(line);
+	if (code == EXIT_OK && o->json) {
+		json_t *r = json_pack("{s:I, s:I, s:O}", "valid",
+		                      (json_int_t)valid, "rejected",
+		                      (json_int_t)rejected, "records", recs);
 
 		cli_print_json(r);
 		json_decref(r);
-	} else {
-		printf("%s: %zu valid, %zu rejected\n", path, file.accepted,
-		       file.rejected);
+	} else if (code == EXIT_OK) {
+		printf("%s: %zu valid, %zu rejected\n", path, valid, rejected);
 		print_rejections(recs);
-		json_decref(recs);
 	}
-	n = file.rejected;
-	isir_file_free(&file);
-	return n > 0 ? EXIT_FAIL : EXIT_OK;
+	json_decref(recs);
+	return code != EXIT_OK ? code : rejected > 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 static int
