@@ -68,7 +68,6 @@ struct job {
 	struct group *groups;
 	size_t ngroups, next_group;
 	int inflight;
-	int lookups;             /* reads in flight */
 	int pumping, pump_again; /* job_pump's loop */
 };
 
@@ -139,42 +138,6 @@ job_free(struct job *j)
 	}
 }
 
-static void
-job_reply(struct job *j)
-{
-	json_t *recs = json_array(), *o;
-	size_t n[4] = {0};
-
-	for (size_t i = 0; recs && i < j->file.n; i++) {
-		const struct isir_record *r = &j->file.recs[i];
-		enum rec_result res = j->result[i];
-		json_t *errs = j->errors[i] ? json_incref(j->errors[i])
-		                            : isir_errors_json(r);
-
-		n[res]++;
-		json_array_append_new(
-		        recs,
-		        json_pack("{s:i, s:s?, s:o?, s:s, s:s?, s:o}", "line",
-		                  r->line, "fafsa_uuid",
-		                  r->fafsa_uuid[0] ? r->fafsa_uuid : NULL,
-		                  "transaction",
-		                  r->transaction ? json_integer(r->transaction)
-		                                 : NULL,
-		                  "result", result_name(res), "case",
-		                  j->case_ids[i][0] ? j->case_ids[i] : NULL,
-		                  "errors", errs ? errs : json_array()));
-	}
-	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "office", j->office,
-	              "award_year", ISIR_AWARD_YEAR, "accepted",
-	              (json_int_t)n[R_ACCEPTED], "unchanged",
-	              (json_int_t)n[R_UNCHANGED], "rejected",
-	              (json_int_t)(n[R_REJECTED] + n[R_PENDING]), "records",
-	              recs);
-	api_reply_json_bg(j->c, 200, o);
-	j->c = NULL;
-	job_free(j);
-}
-
 /* A record is rejected by the import (not by its content): field and
  * reason as the parser would give them. */
 static void reject(struct job *j, size_t i, int field, const char *fmt, ...)
@@ -194,6 +157,49 @@ reject(struct job *j, size_t i, int field, const char *fmt, ...)
 	json_decref(j->errors[i]);
 	j->errors[i] = json_pack("[{s:i, s:s, s:s}]", "field", field, "name",
 	                         f ? f->name : "record", "reason", reason);
+}
+
+static void
+job_reply(struct job *j)
+{
+	json_t *recs = json_array(), *o;
+	size_t n[4] = {0};
+
+	for (size_t i = 0; recs && i < j->file.n; i++) {
+		const struct isir_record *r = &j->file.recs[i];
+		enum rec_result res = j->result[i];
+		json_t *errs;
+
+		/* a record no group took (out of memory while grouping) */
+		if (res == R_PENDING)
+			reject(j, i, 0,
+			       "not imported: cairnd ran out of memory; "
+			       "nothing changed, import the file again");
+		res = j->result[i];
+		errs = j->errors[i] ? json_incref(j->errors[i])
+		                    : isir_errors_json(r);
+
+		n[res]++;
+		json_array_append_new(
+		        recs,
+		        json_pack("{s:i, s:s?, s:o?, s:s, s:s?, s:o}", "line",
+		                  r->line, "fafsa_uuid",
+		                  r->fafsa_uuid[0] ? r->fafsa_uuid : NULL,
+		                  "transaction",
+		                  r->transaction ? json_integer(r->transaction)
+		                                 : NULL,
+		                  "result", result_name(res), "case",
+		                  j->case_ids[i][0] ? j->case_ids[i] : NULL,
+		                  "errors", errs ? errs : json_array()));
+	}
+	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "office", j->office,
+	              "award_year", ISIR_AWARD_YEAR, "accepted",
+	              (json_int_t)n[R_ACCEPTED], "unchanged",
+	              (json_int_t)n[R_UNCHANGED], "rejected",
+	              (json_int_t)n[R_REJECTED], "records", recs);
+	api_reply_json_bg(j->c, 200, o);
+	j->c = NULL;
+	job_free(j);
 }
 
 /* A record's hash as the store keeps it in the lookup: 64 hex digits. */
@@ -296,7 +302,11 @@ group_submitted(int status, const char *body, void *arg)
 	j->case_ids[i][0] = '\0';
 	if (status == 409 && g->case_id[0])
 		snprintf(j->case_ids[i], 40, "%s", g->case_id);
-	if (status == 409 && !g->extended)
+	if (status == 409 && !g->extended && g->created)
+		reject(j, i, 0,
+		       "the aid_file workflow refused the new file: %s",
+		       body ? body : "");
+	else if (status == 409 && !g->extended)
 		reject(j, i, 5,
 		       "the aid file %s does not take a new ISIR now: %s",
 		       g->case_id, body ? body : "");
@@ -316,7 +326,6 @@ group_lookup_done(int status, json_t *res, void *arg)
 	const struct isir_record *r = &j->file.recs[g->idx[g->next]];
 	const json_t *known = json_object_get(res, r->fafsa_uuid);
 
-	j->lookups--;
 	if (status != 0) {
 		json_decref(res);
 		reject(j, g->idx[g->next], 0,
@@ -343,10 +352,8 @@ group_lookup(struct group *g)
 	struct job *j = g->job;
 	const char *uuid = j->file.recs[g->idx[g->next]].fafsa_uuid;
 
-	j->lookups++;
 	if (store_isir_lookup(j->d->store, j->office, &uuid, 1,
 	                      group_lookup_done, g) != 0) {
-		j->lookups--;
 		reject(j, g->idx[g->next], 0,
 		       "not imported: cairnd is stopping");
 		group_next(g);
@@ -368,7 +375,6 @@ correction_case_read(int status, json_t *res, void *arg)
 	struct cases_req q = {0};
 	int rc;
 
-	j->lookups--;
 	if (status != 0) {
 		json_decref(res);
 		reject(j, i, 0, "not imported: the aid file %s: %s", g->case_id,
@@ -513,10 +519,8 @@ group_decide(struct group *g)
 		group_next(g);
 		return 0;
 	}
-	j->lookups++;
 	if (store_case_get(j->d->store, g->case_id, correction_case_read, g) !=
 	    0) {
-		j->lookups--;
 		reject(j, i, 0, "not imported: cairnd is stopping");
 		group_next(g);
 	}
@@ -590,7 +594,6 @@ known_read(int status, json_t *res, void *arg)
 {
 	struct job *j = arg;
 
-	j->lookups--;
 	if (status != 0) {
 		json_decref(res);
 		api_reply_store_error(j->c, status, cairn_strerror(status));
@@ -662,12 +665,10 @@ job_start(struct job *j)
 		k = e;
 	}
 	free(order);
-	j->lookups++;
 	rc = store_isir_lookup(j->d->store, j->office, uuids, j->ngroups,
 	                       known_read, j);
 	free(uuids);
 	if (rc != 0) {
-		j->lookups--;
 		api_reply_problem(j->c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 		j->c = NULL;
