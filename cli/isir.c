@@ -114,8 +114,14 @@ stream_done(struct stream *s, CURLcode rc)
 	s->busy = 0;
 	s->reply.len = 0;
 	if (status != 200) {
-		if (im->code == EXIT_OK)
+		if (im->code == EXIT_OK) {
 			im->code = cli_fail_reply((int)status, r);
+			if (status == 413)
+				fprintf(stderr,
+				        "cairn: send fewer records a request "
+				        "(--records N; now %zu)\n",
+				        im->per_request);
+		}
 		json_decref(r);
 		return;
 	}
