@@ -275,6 +275,21 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	free(text);
 	json_decref(c);
 
+	/* nor anywhere in the database's files */
+	{
+		char out[256];
+
+		/* the files are read: the FAFSA UUID is there */
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "cat '%s'* | grep -c -a "
+		                     "00000000-0000-4000-8000-000000000001",
+		                     t.db),
+		             0, "%s", out);
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "cat '%s'* | grep -c -a 578110002", t.db),
+		             1, "the SSN is in the database: %s", out);
+	}
+
 	/* FAFSA 2 waits for review, not verification */
 	c = get_case(id2);
 	cr_assert_str_eq(jstr(c, "queue"), "isir_review");
