@@ -11,6 +11,8 @@
 #                 the same against a million stored cases; make bench-isir:
 #                 ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make fuzz     each fuzz target for FUZZ_SECONDS (60) with libFuzzer
+#                 (make fuzz-replay: the corpora once each, part of make test)
 #   make clean | make deps | make format
 
 PREFIX  ?= /usr/local
@@ -50,7 +52,7 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir install clean format
+        bench-isir install clean format fuzz fuzz-bins fuzz-replay
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -97,6 +99,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz-replay
 
 check: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
@@ -121,6 +124,38 @@ bench-isir: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 	sh bench/isir.sh $(abspath $(BUILD))
 
+# Fuzzing (fuzz/): `make fuzz` builds each target with clang's libFuzzer
+# under ASan and UBSan in build-fuzz/ and runs it for FUZZ_SECONDS from its
+# corpus in fuzz/corpus/<target>/; `make fuzz-replay` (part of make test)
+# runs every corpus file once through the same entry points, built with
+# the suite's compiler and sanitizers and no libFuzzer.
+FUZZ_TARGETS = http json workflow isir rules
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined
+FUZZ_COMMON = fuzz/common.c fuzz/fuzz.h
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-fuzz CC=clang \
+	    OPT='-O1 -g -fno-omit-frame-pointer' SAN='$(FUZZ_SAN)' fuzz-bins
+	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_COMMON) $(BUILD)/libcairn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< fuzz/common.c \
+	      $(BUILD)/libcairn.a $(LDLIBS_ALL)
+
+$(BUILD)/fuzz-replay/%: fuzz/%.c fuzz/replay.c $(FUZZ_COMMON) $(BUILD)/libcairn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay.c fuzz/common.c \
+	      $(BUILD)/libcairn.a $(LDLIBS_ALL)
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/%)
+	@for t in $(FUZZ_TARGETS); do \
+	    $(BUILD)/fuzz-replay/$$t fuzz/corpus/$$t || exit 1; done
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \
 	    $(DESTDIR)$(PREFIX)/share/doc/cairn
@@ -130,7 +165,7 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
