@@ -52,7 +52,8 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir install clean format fuzz fuzz-bins fuzz-replay
+        bench-isir bench-audit install clean format fuzz fuzz-bins \
+        fuzz-replay
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -118,6 +119,11 @@ bench-scale: deps
 bench-rules: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/rules-host.sh $(abspath $(BUILD))
+
+# cairn audit verify over 1,000,000 cases' hash chains
+bench-audit: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/audit.sh $(abspath $(BUILD))
 
 # ISIR import: FSA's 78-record test file and 100,000 generated records
 bench-isir: deps

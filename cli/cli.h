@@ -42,5 +42,7 @@ void cli_print_json(json_t *j);
 
 /* cairn isir ... (cli/isir.c) */
 int cli_isir(const struct cli_opts *o, int argc, char **argv);
+/* cairn audit ... (cli/audit.c) */
+int cli_audit(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -33,6 +33,7 @@ static const struct {
 } groups[] = {
         {"rules", cli_rules},
         {"isir", cli_isir},
+        {"audit", cli_audit},
         {NULL, NULL},
 };
 
@@ -78,6 +79,8 @@ usage(FILE *f)
 	        "(offline)\n"
 	        "  isir generate N              N made-up valid records, for "
 	        "tests\n"
+	        "  audit verify [--db PATH]     check every case's history "
+	        "hash chain (offline)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
