@@ -438,6 +438,11 @@ static const struct route routes[] = {
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        /* signed by the institution: the signature authenticates */
+        {"POST", "/v1/callbacks/{adapter}", 0, 0, api_h_callback},
+        {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list},
+        {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0,
+         api_h_adapter_redrive},
 };
 
 const struct route *

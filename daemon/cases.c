@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../adapters/outbox.h"
 #include "../common/yamlfile.h"
 #include "api_int.h"
 #include "check.h"
@@ -545,6 +546,7 @@ struct fam {
 	int64_t now;
 	int64_t earliest_timer; /* 0: none set */
 	const char *actor;
+	int outbox_rows; /* calls queued: wake the outbox after the commit */
 	int err_status; /* HTTP status of a failure */
 	char err[512];
 	json_t *err_extra;
@@ -729,6 +731,7 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		                             fx->calls[k].operation, key,
 		                             body ? body : "{}", f->now);
 		free(body);
+		f->outbox_rows++;
 	}
 	if (rc != 0)
 		return -1;
@@ -1276,6 +1279,8 @@ cmd_committed(int status, const char *msg, void *data)
 	if (status == 0) {
 		if (k->earliest_timer)
 			timers_arm(k->d, k->earliest_timer);
+		if (k->fam.outbox_rows)
+			outbox_wake(k->d);
 		cmd_finish(k, k->response_status, NULL, NULL, NULL);
 		return;
 	}
