@@ -344,8 +344,8 @@ load_secret(struct aload *ld, const yaml_node_t *n, const char *what,
 	secret_resolve(s);
 	if (s->value == NULL && s->why[0])
 		aerr(ld, n, 1,
-		     "%s: %s; calls that need it will fail until it "
-		     "is available",
+		     "%s: %s; what needs it fails until it is "
+		     "available",
 		     what, s->why);
 }
 
