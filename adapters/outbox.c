@@ -101,6 +101,8 @@ struct outbox {
 	int64_t *ids;
 	size_t idcap, nids;
 	int scanning, rescan, full;
+	int64_t *retire; /* ids done while a scan was under way */
+	size_t nretire, retire_cap;
 	int pending; /* commits and case commands not yet done */
 	int stopping;
 	uint64_t rnd;
@@ -192,11 +194,31 @@ row_free(struct orow *r)
 	free(r);
 }
 
-/* The row's outcome is committed (or abandoned): forget it. */
+/* The row's outcome is committed (or abandoned): forget it. A scan that
+ * began before the commit may still return it as pending, so while one
+ * is under way its id stays known until that scan's rows are in. */
 static void
 row_done(struct outbox *ob, struct orow *r)
 {
-	id_del(ob, r->id);
+	if (ob->scanning && !ob->stopping) {
+		if (ob->nretire == ob->retire_cap) {
+			size_t cap = ob->retire_cap ? ob->retire_cap * 2 : 256;
+			int64_t *v = realloc(ob->retire, cap * sizeof(*v));
+
+			if (v == NULL) {
+				/* without memory, a re-send (same key) is the
+				 * lesser harm */
+				id_del(ob, r->id);
+				row_free(r);
+				return;
+			}
+			ob->retire = v;
+			ob->retire_cap = cap;
+		}
+		ob->retire[ob->nretire++] = r->id;
+	} else {
+		id_del(ob, r->id);
+	}
 	row_free(r);
 	if (!ob->stopping && ob->full && (int)ob->nids < ob->max_rows / 2) {
 		ob->full = 0;
@@ -1087,12 +1109,16 @@ scanned(int status, json_t *res, void *data)
 	size_t i, n = 0;
 
 	ob->pending--;
-	ob->scanning = 0;
 	if (ob->stopping) {
+		ob->scanning = 0;
 		json_decref(res);
 		return;
 	}
 	if (status != 0) {
+		ob->scanning = 0;
+		for (i = 0; i < ob->nretire; i++)
+			id_del(ob, ob->retire[i]);
+		ob->nretire = 0;
 		log_write(LOG_WARN, NULL, NULL, NULL,
 		          "outbox: reading due rows failed: %s",
 		          cairn_strerror(status));
@@ -1151,6 +1177,11 @@ scanned(int status, json_t *res, void *data)
 		as->qtail = r;
 		as->nq++;
 	}
+	/* the rows that were done meanwhile were skipped above: forget them */
+	ob->scanning = 0;
+	for (i = 0; i < ob->nretire; i++)
+		id_del(ob, ob->retire[i]);
+	ob->nretire = 0;
 	if ((int)n >= ob->max_rows && !ob->full)
 		wait = 0; /* a full page: more are due */
 	else if (json_is_integer(next) && json_integer_value(next) - now < wait)
@@ -1356,6 +1387,7 @@ outbox_free(struct daemon *d)
 	}
 	adp_set_unref(ob->set);
 	free(ob->ids);
+	free(ob->retire);
 	free(ob);
 	d->outbox = NULL;
 }

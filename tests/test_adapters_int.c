@@ -381,6 +381,25 @@ calls_wanted(void)
 #endif
 }
 
+Test(adapters_int, without_faults_no_call_is_sent_twice, .timeout = 120)
+{
+	struct td t;
+	struct mockp m;
+	int n = 3000;
+
+	start_all(&t, &m, NULL, 64);
+	cr_assert_eq(td_stop(&t), 0);
+	queue_rows(&t, n, 0);
+	td_restart(&t);
+	wait_delivered(&t, n, 100);
+	cr_assert_eq(mock_stat(&m, "unique"), n);
+	cr_assert_eq(mock_stat(&m, "duplicates"), 0);
+	/* keep-alive: the 3,000 calls shared about 64 connections */
+	cr_assert_leq(mock_stat(&m, "connections"), 64 + 2);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
+
 static const char fast_retries[] =
         "timeouts: {connect: 1s, total: 300ms}\n"
         "retry: {max_attempts: 40, initial: 10ms, max: 100ms}\n"

@@ -16,7 +16,8 @@
  * - It sends signed callbacks (HMAC-SHA256 over "timestamp.body").
  *
  * Control API, under /_mock/ (JSON):
- *   GET  /_mock/stats      {received, unique, duplicates, faults: {...}}
+ *   GET  /_mock/stats      {received, unique, duplicates, connections
+ *                          (open now), faults: {...}}
  *   GET  /_mock/calls      {"calls": [{key, method, path, body, attempts,
  *                          authorization, signature}]}
  *   POST /_mock/config     {fail_rate, faults: ["500", "429", "timeout",
@@ -318,11 +319,12 @@ ctl_stats(struct mock *m, struct http_req *r)
 		json_object_set_new(f, fault_names[i],
 		                    json_integer((json_int_t)m->faulted[i]));
 	reply_json(r, 200,
-	           json_pack("{s:I, s:I, s:I, s:o}", "received",
+	           json_pack("{s:I, s:I, s:I, s:i, s:o}", "received",
 	                     (json_int_t)m->received, "unique",
 	                     (json_int_t)json_object_size(m->calls),
-	                     "duplicates", (json_int_t)m->duplicates, "faults",
-	                     f),
+	                     "duplicates", (json_int_t)m->duplicates,
+	                     "connections", http_server_connections(m->srv),
+	                     "faults", f),
 	           NULL);
 }
 
