@@ -1153,7 +1153,7 @@ adp_def_load(const char *path, adp_report_cb cb, void *data,
 	if (slash)
 		snprintf(ld.dir, sizeof(ld.dir), "%.*s/", (int)(slash - path),
 		         path);
-	if (yamlfile_init(&yf, path, ADP_FILE_MAX, ADP_MAX_DEPTH,
+	if (yamlfile_init(&yf, path, DEFS_FILE_MAX, DEFS_MAX_DEPTH,
 	                  "adapter definition", &e) < 0) {
 		if (cb)
 			cb(&e, 0, data);

@@ -22,8 +22,6 @@
 
 #include "../common/cairn.h"
 
-#define ADP_FILE_MAX (1 << 20) /* bytes in one adapter file */
-
 typedef void (*adp_report_cb)(const struct cairn_err *e, int warning,
                               void *data);
 

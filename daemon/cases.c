@@ -547,7 +547,7 @@ struct fam {
 	int64_t earliest_timer; /* 0: none set */
 	const char *actor;
 	int outbox_rows; /* calls queued: wake the outbox after the commit */
-	int err_status; /* HTTP status of a failure */
+	int err_status;  /* HTTP status of a failure */
 	char err[512];
 	json_t *err_extra;
 };

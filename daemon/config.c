@@ -715,9 +715,8 @@ load_outbox(struct loader *ld, const yaml_node_t *n, struct config *c)
 			    hi = strcmp(key, "max_rows") == 0 ? 1000000 : 10000;
 
 			rc = get_scalar(ld, v, key, "a whole number", &s);
-			if (rc == 0 &&
-			    (parse_digits(s, &m, &end) < 0 || *end != '\0' ||
-			     m < lo || m > hi))
+			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
+			                *end != '\0' || m < lo || m > hi))
 				rc = fail(ld, CAIRN_EINVALID, v,
 				          "outbox.%s: '%.64s' is not a whole "
 				          "number from %d to %d",
@@ -736,9 +735,9 @@ load_outbox(struct loader *ld, const yaml_node_t *n, struct config *c)
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
-	static const char *const keys[] = {"listen",    "database",
-	                                   "definitions", "limits",
-	                                   "log_level", "outbox", NULL};
+	static const char *const keys[] = {"listen", "database",  "definitions",
+	                                   "limits", "log_level", "outbox",
+	                                   NULL};
 	yaml_node_pair_t *p;
 	int rc;
 

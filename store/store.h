@@ -282,9 +282,9 @@ void store_metrics_get(struct store *s, struct store_metrics *out);
  * reply). A row no longer pending is left alone.
  */
 int store_batch_outbox_mark(struct store_batch *b, int64_t id,
-                            const char *state, int add_attempts,
-                            int64_t due_at, int last_status,
-                            const char *last_error, int64_t at);
+                            const char *state, int add_attempts, int64_t due_at,
+                            int last_status, const char *last_error,
+                            int64_t at);
 /* Makes an adapter's dead letters pending again, due at now, with their
  * attempts reset; *changed (written before the callback) gets how many. */
 int store_batch_outbox_redrive(struct store_batch *b, const char *adapter,

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../adapters/adapter.h"
+#include "harness.h"
 
 #ifndef CAIRN_SOURCE_DIR
 #define CAIRN_SOURCE_DIR "."
@@ -326,4 +328,32 @@ Test(adapters, signatures_verify_and_anything_changed_does_not)
 	cr_assert_not(
 	        adp_verify(&s, "1700000000", body, strlen(body), "sha256=00"));
 	cr_assert_not(adp_verify(&s, "1700000000", body, strlen(body), NULL));
+}
+
+/* `cairn check` and `cairnd --check` run the adapter format's checks. */
+Test(adapters, cairn_check_reports_a_bad_adapter_at_its_line)
+{
+	char dir[] = "/tmp/cairn-adpchk-XXXXXX", path[256], out[4096];
+	FILE *f;
+	int rc;
+
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/adapters", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/adapters/inst.yaml", dir);
+	f = fopen(path, "w");
+	cr_assert(f != NULL);
+	fputs("name: inst\nbase_url: http://x\noperations:\n  send:\n"
+	      "    method: POST\n    path: /a\n    body: {who: $dat.who}\n",
+	      f);
+	fclose(f);
+	rc = run_cmd(out, sizeof(out), "%s check %s", td_bin("cairn"), dir);
+	cr_assert_eq(rc, 1, "%s", out);
+	snprintf(path, sizeof(path),
+	         "%s/adapters/inst.yaml:7:17: template '$dat.who': unknown "
+	         "source",
+	         dir);
+	cr_assert_not_null(strstr(out, path), "%s", out);
+	rc = run_cmd(out, sizeof(out), "rm -rf %s", dir);
+	cr_assert_eq(rc, 0);
 }

@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#include "../adapters/adapter.h"
 #include "../common/yamlfile.h"
 
 /* Directories nest at most this deep below a definitions directory (a
@@ -462,9 +461,6 @@ check_yaml(struct checker *ck, const char *path)
 		report_err(ck, &e);
 	if (ck->errors == errors_before && !strcmp(ck->kind, "workflows"))
 		note_workflow_file(ck, path);
-	/* the adapter format's own checks, at file:line:column */
-	if (ck->errors == errors_before && !strcmp(ck->kind, "adapters"))
-		adp_def_load(path, wf_report, ck, NULL);
 out:
 	yamlfile_close(&yfile);
 }

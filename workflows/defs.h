@@ -1,12 +1,11 @@
 /*
  * defs.h: the definitions checker behind `cairnd --check` and `cairn check`.
- * Every definition file must be readable, at most DEFS_FILE_MAX bytes and
- * well-formed (one YAML document whose top is a mapping with a valid,
- * unique `name`, no duplicate keys; Lua rule files non-empty UTF-8 text
- * without NUL bytes); workflow files then get the workflow language's
- * checks and adapter files the adapter format's (adapters/adapter.h).
- * Problems go to a callback, each with file, line and column; the
- * functions return how many were errors.
+ * It validates what can be validated before the workflow language, the rule
+ * sandbox and the adapter format exist: every definition file is readable,
+ * at most DEFS_FILE_MAX bytes, well-formed (one YAML document whose top is a
+ * mapping with a valid, unique `name`, no duplicate keys; Lua rule files
+ * non-empty UTF-8 text without NUL bytes). Problems go to a callback, each
+ * with file, line and column; the functions return how many were errors.
  */
 #ifndef CAIRN_DEFS_H
 #define CAIRN_DEFS_H
