@@ -842,6 +842,8 @@ add_header(struct xfer *x, const char *fmt, ...)
 	return 0;
 }
 
+static void park(struct outbox *ob, struct orow *r);
+
 /* Builds and starts the call for r; on a failure that no retry can fix
  * (a template naming a missing field) the row is dead-lettered at once. */
 static void
@@ -856,6 +858,10 @@ start_call(struct outbox *ob, struct astate *as, struct orow *r)
 	const char *k;
 	json_t *v;
 
+	if (def == NULL) { /* a reload took the adapter away */
+		park(ob, r);
+		return;
+	}
 	if (op == NULL) {
 		snprintf(err, sizeof(err), "adapter '%s' has no operation '%s'",
 		         r->adapter, r->operation);
@@ -1037,6 +1043,16 @@ dispatch(struct outbox *ob)
 		return;
 	for (as = ob->states; as; as = as->next) {
 		const struct adp_def *def = adp_set_find(ob->set, as->name);
+
+		while (def == NULL && as->qhead) {
+			struct orow *r = as->qhead;
+
+			as->qhead = r->next;
+			if (as->qhead == NULL)
+				as->qtail = NULL;
+			as->nq--;
+			park(ob, r);
+		}
 
 		while (def && as->qhead && as->inflight < def->concurrency) {
 			struct orow *r;

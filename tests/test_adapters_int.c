@@ -411,6 +411,7 @@ Test(adapters_int, with_30_percent_faults_every_call_arrives_exactly_once,
 	struct td t;
 	struct mockp m;
 	int n = calls_wanted();
+	char *faults;
 	json_t *j;
 
 	start_all(&t, &m, fast_retries, 64);
@@ -426,13 +427,15 @@ Test(adapters_int, with_30_percent_faults_every_call_arrives_exactly_once,
 	 * and none is missing */
 	cr_assert_eq(mock_stat(&m, "unique"), n);
 	j = mock_call(&m, "GET", "/_mock/stats", NULL);
+	faults = json_dumps(json_object_get(j, "faults"), JSON_COMPACT);
 	cr_log_info(
 	        "%d calls: %lld requests, %lld duplicates (lost replies), "
 	        "faults %s",
 	        n,
 	        (long long)json_integer_value(json_object_get(j, "received")),
 	        (long long)json_integer_value(json_object_get(j, "duplicates")),
-	        json_dumps(json_object_get(j, "faults"), JSON_COMPACT));
+	        faults ? faults : "?");
+	free(faults);
 	cr_assert_gt(json_integer_value(json_object_get(j, "received")), n,
 	             "the faults were injected");
 	json_decref(j);
@@ -611,10 +614,10 @@ Test(adapters_int, a_permanent_failure_dead_letters_alerts_and_redrives,
 	wait_delivered(&t, 1, 30);
 	cr_assert_eq(mock_stat(&m, "unique"), 1);
 	cr_assert_eq(mock_stat(&m, "duplicates"), 1);
-	td_call(&t, "POST", "/v1/adapters/nope/redrive", t.token, NULL, NULL,
-	        404);
-	td_call(&t, "GET", "/v1/adapters", td_token(&t, "counselor", "C-1"),
-	        NULL, NULL, 403);
+	json_decref(td_call(&t, "POST", "/v1/adapters/nope/redrive", t.token,
+	                    NULL, NULL, 404));
+	json_decref(td_call(&t, "GET", "/v1/adapters",
+	                    td_token(&t, "counselor", "C-1"), NULL, NULL, 403));
 	mock_stop(&m);
 	td_cleanup(&t);
 }
