@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../adapters/adapter.h"
+#include "../daemon/config.h"
 #include "harness.h"
 
 #ifndef CAIRN_SOURCE_DIR
@@ -356,4 +357,42 @@ Test(adapters, cairn_check_reports_a_bad_adapter_at_its_line)
 	cr_assert_not_null(strstr(out, path), "%s", out);
 	rc = run_cmd(out, sizeof(out), "rm -rf %s", dir);
 	cr_assert_eq(rc, 0);
+}
+
+/* The worker's block of the configuration, with defaults that need none. */
+Test(adapters, the_outbox_configuration_block)
+{
+	char dir[] = "/tmp/cairn-adpcfg-XXXXXX", path[256];
+	struct config c;
+	struct cairn_err e;
+	FILE *f;
+
+	config_defaults(&c);
+	cr_assert_eq(c.outbox.max_rows, 4096);
+	cr_assert_eq(c.outbox.poll_ms, 2000);
+	cr_assert_eq(c.outbox.max_connections, 256);
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	f = fopen(path, "w");
+	fputs("outbox:\n  max_rows: 100\n  poll: 250ms\n  max_connections: 8\n",
+	      f);
+	fclose(f);
+	cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.outbox.max_rows, 100);
+	cr_assert_eq(c.outbox.poll_ms, 250);
+	cr_assert_eq(c.outbox.max_connections, 8);
+	f = fopen(path, "w");
+	fputs("outbox:\n  max_rows: 0\n", f);
+	fclose(f);
+	cr_assert_neq(config_load(&c, path, &e), 0);
+	cr_assert_eq(e.line, 2);
+	cr_assert_eq(e.column, 13);
+	cr_assert_eq(c.outbox.max_rows, 100, "nothing changed");
+	f = fopen(path, "w");
+	fputs("outbox:\n  polls: 1s\n", f);
+	fclose(f);
+	cr_assert_neq(config_load(&c, path, &e), 0);
+	cr_assert_not_null(strstr(e.msg, "unknown key 'polls'"), "%s", e.msg);
+	unlink(path);
+	rmdir(dir);
 }
