@@ -786,3 +786,111 @@ Test(adapters_int, callbacks_good_and_bad, .timeout = 60)
 	mock_stop(&m);
 	td_cleanup(&t);
 }
+
+Test(adapters_int, a_429_waits_for_retry_after_and_the_rate_limit_paces,
+     .timeout = 90)
+{
+	struct td t;
+	struct mockp m;
+	json_t *j, *c;
+	char id[64];
+	double t0, took;
+
+	start_all(&t, &m,
+	          "retry: {max_attempts: 5, initial: 10ms, max: 10s}\n"
+	          "rate_limit: {per_second: 20, burst: 1}\n",
+	          8);
+	j = mock_call(&m, "POST", "/_mock/config",
+	              "{\"fail_next\":[\"429\"],\"retry_after\":1}");
+	json_decref(j);
+	t0 = now_ms();
+	c = new_case(&t, "{\"who\":\"a\"}");
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	json_decref(wait_status(&t, id, "sent"));
+	took = now_ms() - t0;
+	/* the backoff alone would have retried after 10 ms */
+	cr_assert_geq(took, 900, "retried after %.0f ms", took);
+	cr_assert_eq(mock_stat(&m, "received"), 2);
+	cr_assert_eq(mock_stat(&m, "unique"), 1);
+
+	/* 20 calls at 20 per second, one at a time: about a second */
+	cr_assert_eq(td_stop(&t), 0);
+	queue_rows(&t, 21, 0);
+	td_restart(&t);
+	t0 = now_ms();
+	wait_delivered(&t, 22, 60);
+	took = now_ms() - t0;
+	cr_assert_geq(took, 900, "21 calls in %.0f ms", took);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
+
+/* Waits until cairnd's log holds what at least n times. */
+static void
+wait_log(const struct td *t, const char *what, int n)
+{
+	char out[256];
+
+	for (int i = 0; i < 400; i++) {
+		run_cmd(out, sizeof(out), "grep -c '%s' %s", what, t->log);
+		if (atoi(out) >= n)
+			return;
+		msleep(25);
+	}
+	cr_assert_fail("'%s' not logged %d time(s)", what, n);
+}
+
+Test(adapters_int, sighup_reloads_the_adapters_and_a_bad_one_changes_nothing,
+     .timeout = 60)
+{
+	struct td t;
+	struct mockp m;
+	json_t *calls, *c;
+	char path[600], id[64], out[512];
+	FILE *f;
+
+	start_all(&t, &m, NULL, 2);
+	/* a broken definition: the one loaded stays in force */
+	snprintf(path, sizeof(path), "%s/defs/adapters/inst.yaml", t.dir);
+	f = fopen(path, "a");
+	cr_assert(f != NULL);
+	fputs("bogus_key: 1\n", f);
+	fclose(f);
+	kill(t.pid, SIGHUP);
+	wait_log(&t, "the definitions loaded before stay in force", 1);
+	c = new_case(&t, "{\"who\":\"a\"}");
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	json_decref(wait_status(&t, id, "sent"));
+	/* a good change: a new path for the operation */
+	write_defs(&t, m.t.port, NULL, 2);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "sed -i 's|path: /applications|path: "
+	                     "/v2/applications|' %s",
+	                     path),
+	             0, "%s", out);
+	kill(t.pid, SIGHUP);
+	wait_log(&t, "SIGHUP: definitions reloaded", 1);
+	c = new_case(&t, "{\"who\":\"b\"}");
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	json_decref(wait_status(&t, id, "sent"));
+	calls = mock_call(&m, "GET", "/_mock/calls", NULL);
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(
+	                json_array_get(json_object_get(calls, "calls"), 0),
+	                "path")),
+	        "/uc/applications");
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(
+	                json_array_get(json_object_get(calls, "calls"), 1),
+	                "path")),
+	        "/uc/v2/applications");
+	json_decref(calls);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
