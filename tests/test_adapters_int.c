@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "../adapters/adapter.h"
 #include "../store/store.h"
 #include "harness.h"
 
@@ -890,6 +891,47 @@ Test(adapters_int, sighup_reloads_the_adapters_and_a_bad_one_changes_nothing,
 	                json_array_get(json_object_get(calls, "calls"), 1),
 	                "path")),
 	        "/uc/v2/applications");
+	json_decref(calls);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
+
+/* A webhook receiver's adapter: the payload as is, signed, with the
+ * credentials header. */
+Test(adapters_int, signed_outbound_calls_verify_with_the_shared_secret,
+     .timeout = 60)
+{
+	struct td t;
+	struct mockp m;
+	json_t *calls, *call;
+	struct adp_secret s = {0};
+	const char *raw;
+
+	setenv("CAIRN_TEST_SIGN_KEY", "webhook-key", 1);
+	setenv("CAIRN_TEST_TOKEN", "tok-123", 1);
+	start_all(&t, &m,
+	          "sign: {secret: {env: CAIRN_TEST_SIGN_KEY}}\n"
+	          "credentials: {secret: {env: CAIRN_TEST_TOKEN}}\n",
+	          2);
+	cr_assert_eq(td_stop(&t), 0);
+	queue_rows(&t, 1, 7);
+	td_restart(&t);
+	wait_delivered(&t, 1, 30);
+	calls = mock_call(&m, "GET", "/_mock/calls", NULL);
+	call = json_array_get(json_object_get(calls, "calls"), 0);
+	raw = json_string_value(json_object_get(call, "raw"));
+	cr_assert_str_eq(raw, "{\"n\":7}", "the payload as is");
+	cr_assert_str_eq(json_string_value(json_object_get(call, "path")),
+	                 "/uc/bulk/case-000007");
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(call, "authorization")),
+	        "Bearer tok-123");
+	s.value = "webhook-key";
+	s.len = strlen(s.value);
+	cr_assert(adp_verify(
+	        &s, json_string_value(json_object_get(call, "timestamp")), raw,
+	        strlen(raw),
+	        json_string_value(json_object_get(call, "signature"))));
 	json_decref(calls);
 	mock_stop(&m);
 	td_cleanup(&t);

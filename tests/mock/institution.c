@@ -18,8 +18,9 @@
  * Control API, under /_mock/ (JSON):
  *   GET  /_mock/stats      {received, unique, duplicates, connections
  *                          (open now), faults: {...}}
- *   GET  /_mock/calls      {"calls": [{key, method, path, body, attempts,
- *                          authorization, signature}]}
+ *   GET  /_mock/calls      {"calls": [{key, method, path, body, raw,
+ *                          attempts, authorization, signature,
+ *                          timestamp}]}
  *   POST /_mock/config     {fail_rate, faults: ["500", "429", "timeout",
  *                          "reset", "slow", "garbage", "huge"], fail_next:
  *                          [...], slow_ms, hang_ms, retry_after, next,
@@ -197,6 +198,7 @@ institution(struct mock *m, struct http_req *r)
 	const char *key = http_req_header(r, "Idempotency-Key");
 	const char *auth = http_req_header(r, "Authorization");
 	const char *sig = http_req_header(r, "X-Cairn-Signature");
+	const char *ts = http_req_header(r, "X-Cairn-Timestamp");
 	enum fault f;
 	json_t *rec, *answer;
 	int after;
@@ -258,12 +260,14 @@ institution(struct mock *m, struct http_req *r)
 		answer = json_pack("{s:s+, s:s, s:s}", "reference", "M-", key,
 		                   "next", m->next_event, "decision",
 		                   m->decision);
-		rec = json_pack("{s:s, s:s, s:o, s:i, s:O, s:s?, s:s?}",
-		                "method", r->method, "path", r->path, "body",
-		                body ? body
-		                     : json_stringn(r->body, r->body_len),
-		                "attempts", 1, "answer", answer,
-		                "authorization", auth, "signature", sig);
+		rec = json_pack(
+		        "{s:s, s:s, s:o, s:s%, s:i, s:O, s:s?, s:s?, "
+		        "s:s?}",
+		        "method", r->method, "path", r->path, "body",
+		        body ? body : json_stringn(r->body, r->body_len), "raw",
+		        r->body ? r->body : "", r->body_len, "attempts", 1,
+		        "answer", answer, "authorization", auth, "signature",
+		        sig, "timestamp", ts);
 		json_object_set_new(m->calls, key, rec);
 		json_array_append_new(m->order, json_string(key));
 	}
