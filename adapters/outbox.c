@@ -621,6 +621,23 @@ xfer_free(struct outbox *ob, struct xfer *x)
 	free(x);
 }
 
+/* "HTTP <code>: <the start of the body>", printable ASCII only: it goes
+ * into logs, an alert and the dead letter's event data. */
+static void
+status_text(char *err, size_t len, long code, const struct xfer *x)
+{
+	char body[201];
+	size_t n = x->rlen < 200 ? x->rlen : 200;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)x->resp[i];
+
+		body[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	body[n] = '\0';
+	snprintf(err, len, "HTTP %ld%s%s", code, n ? ": " : "", body);
+}
+
 static void
 finished(struct outbox *ob, struct xfer *x, CURLcode res)
 {
@@ -646,16 +663,14 @@ finished(struct outbox *ob, struct xfer *x, CURLcode res)
 				adp_breaker_record(&as->br, x->def, 0, now);
 			else if (as->br.state == ADP_HALF_OPEN)
 				as->br.probing = 0;
-			snprintf(err, sizeof(err), "HTTP %ld%s%.200s", code,
-			         x->rlen ? ": " : "", x->rlen ? x->resp : "");
+			status_text(err, sizeof(err), code, x);
 			retry_or_die(ob, r, x->def, x->op, (int)code, err,
 			             x->retry_after_ms, as);
 		} else {
 			/* any other answer will not change on a retry */
 			as->failed++;
 			adp_breaker_record(&as->br, x->def, 1, now);
-			snprintf(err, sizeof(err), "HTTP %ld%s%.200s", code,
-			         x->rlen ? ": " : "", x->rlen ? x->resp : "");
+			status_text(err, sizeof(err), code, x);
 			dead_letter(ob, r, x->op, (int)code, err, as);
 		}
 	} else {
