@@ -722,12 +722,22 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		        f->now);
 	for (int k = 0; k < fx->ncalls; k++) {
 		char *body = json_dumps(fx->data, JSON_COMPACT);
+		const char *adapter = fx->calls[k].adapter;
+		const char *campus = jstr(fx->data, "campus");
+		const struct wf_campus *cp =
+		        f->d->campuses && campus
+		                ? wf_campus_find(f->d->campuses, campus)
+		                : NULL;
 
+		/* a campus's case reaches that campus's system: the campus
+		 * list names its adapter (a CSU campus is not a UC one) */
+		if (cp != NULL && cp->adapter != NULL)
+			adapter = cp->adapter;
 		/* stable across retries: the case and its history event */
 		snprintf(key, sizeof(key), "%s:%lld:%d:%s.%s", id,
-		         (long long)jint(c->row, "history_seq"), k,
-		         fx->calls[k].adapter, fx->calls[k].operation);
-		rc |= store_batch_outbox_add(f->b, id, fx->calls[k].adapter,
+		         (long long)jint(c->row, "history_seq"), k, adapter,
+		         fx->calls[k].operation);
+		rc |= store_batch_outbox_add(f->b, id, adapter,
 		                             fx->calls[k].operation, key,
 		                             body ? body : "{}", f->now);
 		free(body);

@@ -192,9 +192,10 @@ write_defs(const struct td *t, int mock_port, const char *adapter_extra,
 	        "  workflows: [defs/workflows]\n"
 	        "  rules: []\n"
 	        "  adapters: [defs/adapters]\n"
+	        "  campuses: %s/examples/campuses.yaml\n"
 	        "log_level: info\n"
 	        "outbox: {poll: 200ms}\n",
-	        t->port);
+	        t->port, CAIRN_SOURCE_DIR);
 	fclose(f);
 }
 
@@ -932,6 +933,81 @@ Test(adapters_int, signed_outbound_calls_verify_with_the_shared_secret,
 	        &s, json_string_value(json_object_get(call, "timestamp")), raw,
 	        strlen(raw),
 	        json_string_value(json_object_get(call, "signature"))));
+	json_decref(calls);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
+
+/* The example workflows: a student's application routed to a UC and a
+ * CSU campus reaches each campus's own system, as the campus list says. */
+Test(adapters_int, each_campus_is_reached_through_its_own_adapter,
+     .timeout = 60)
+{
+	struct td t;
+	struct mockp m;
+	char out[4096], path[600], body[256];
+	const char *student;
+	json_t *c, *calls, *v;
+	size_t i;
+	int uc = 0, csu = 0;
+	FILE *f;
+
+	setenv("CAIRN_TEST_CB_SECRET", SECRET, 1);
+	td_start(&t, NULL);
+	mock_start(&m, t.dir);
+	cr_assert_eq(td_stop(&t), 0);
+	write_defs(&t, m.t.port, NULL, 2);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "rm %s/defs/workflows/app.yaml && cp "
+	                     "'%s'/examples/workflows/student_application.yaml "
+	                     "'%s'/examples/workflows/campus_application.yaml "
+	                     "'%s/defs/workflows/'",
+	                     t.dir, CAIRN_SOURCE_DIR, CAIRN_SOURCE_DIR, t.dir),
+	             0, "%s", out);
+	for (int k = 0; k < 2; k++) {
+		snprintf(path, sizeof(path), "%s/defs/adapters/%s.yaml", t.dir,
+		         k ? "csu_campus" : "uc_campus");
+		f = fopen(path, "w");
+		cr_assert(f != NULL);
+		fprintf(f,
+		        "name: %s\nbase_url: http://127.0.0.1:%d/%s\n"
+		        "operations:\n"
+		        "  send_application: {method: POST, path: /apps, body: "
+		        "{campus: $data.campus}}\n"
+		        "  send_intent_to_register: {method: POST, path: "
+		        "/sir}\n"
+		        "  send_withdrawal: {method: POST, path: /withdraw}\n",
+		        k ? "csu_campus" : "uc_campus", m.t.port,
+		        k ? "csu" : "uc");
+		fclose(f);
+	}
+	td_restart(&t);
+	student = td_token(&t, "student", "S2025-0001");
+	c = td_call(&t, "POST", "/v1/cases", student,
+	            "{\"workflow\":\"student_application\",\"data\":{"
+	            "\"campuses\":[\"uc-davis\",\"csu-fresno\"]}}",
+	            NULL, 201);
+	snprintf(path, sizeof(path), "/v1/cases/%s/events",
+	         json_string_value(json_object_get(c, "id")));
+	json_decref(c);
+	snprintf(body, sizeof(body), "{\"type\":\"submit\"}");
+	json_decref(td_call(&t, "POST", path, student, body, NULL, 200));
+	for (int k = 0; k < 200 && mock_stat(&m, "unique") < 2; k++)
+		msleep(25);
+	calls = mock_call(&m, "GET", "/_mock/calls", NULL);
+	json_array_foreach(json_object_get(calls, "calls"), i, v)
+	{
+		const char *p = json_string_value(json_object_get(v, "path"));
+		const char *campus = json_string_value(
+		        json_object_get(json_object_get(v, "body"), "campus"));
+
+		if (!strcmp(p, "/uc/apps") && !strcmp(campus, "uc-davis"))
+			uc++;
+		if (!strcmp(p, "/csu/apps") && !strcmp(campus, "csu-fresno"))
+			csu++;
+	}
+	cr_assert(uc == 1 && csu == 1, "calls: %s",
+	          json_dumps(calls, JSON_COMPACT));
 	json_decref(calls);
 	mock_stop(&m);
 	td_cleanup(&t);
