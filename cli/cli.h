@@ -40,4 +40,7 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path,
 int cli_fail_reply(int status, json_t *reply);
 void cli_print_json(json_t *j);
 
+/* The command groups (one file each). */
+int cli_group_adapters(const struct cli_opts *o, int argc, char **argv);
+
 #endif

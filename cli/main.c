@@ -30,6 +30,7 @@ static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"adapters", cli_group_adapters},
         {NULL, NULL},
 };
 
@@ -63,6 +64,10 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  adapters [redrive NAME]      institution adapters' health; "
+	        "redrive\n"
+	        "                               an adapter's dead letters "
+	        "(admin)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

@@ -606,6 +606,18 @@ Test(adapters_int, a_permanent_failure_dead_letters_alerts_and_redrives,
 	cr_assert_not_null(strstr(out, "admin critical"), "%s", out);
 	cr_assert_not_null(strstr(out, "HTTP 422"), "%s", out);
 
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s %s "
+	                     "adapters",
+	                     t.port, t.token, td_bin("cairn")),
+	             0, "%s", out);
+	cr_assert_not_null(strstr(out, "inst"), "%s", out);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s %s "
+	                     "adapters redrive nope",
+	                     t.port, t.token, td_bin("cairn")),
+	             1, "%s", out);
+
 	/* fixed at the institution: redrive sends it again, same key */
 	j = mock_call(&m, "POST", "/_mock/config", "{\"status\":200}");
 	json_decref(j);
