@@ -1477,3 +1477,60 @@ outbox_live_json(const struct daemon *d)
 	}
 	return o;
 }
+
+char *
+outbox_metrics_text(const struct daemon *d)
+{
+	struct outbox *ob = d->outbox;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct astate *as;
+
+	if (f == NULL)
+		return NULL;
+	fputs("# HELP cairn_adapter_calls_total Institution call attempts by "
+	      "outcome, since start.\n"
+	      "# TYPE cairn_adapter_calls_total counter\n",
+	      f);
+	for (as = ob ? ob->states : NULL; as; as = as->next) {
+		fprintf(f,
+		        "cairn_adapter_calls_total{adapter=\"%s\",outcome="
+		        "\"delivered\"} %llu\n",
+		        as->name, (unsigned long long)as->delivered);
+		fprintf(f,
+		        "cairn_adapter_calls_total{adapter=\"%s\",outcome="
+		        "\"failed\"} %llu\n",
+		        as->name, (unsigned long long)as->failed);
+		fprintf(f,
+		        "cairn_adapter_calls_total{adapter=\"%s\",outcome="
+		        "\"dead_letter\"} %llu\n",
+		        as->name, (unsigned long long)as->dead);
+	}
+	fputs("# HELP cairn_adapter_in_flight Calls waiting on the "
+	      "institution.\n"
+	      "# TYPE cairn_adapter_in_flight gauge\n",
+	      f);
+	for (as = ob ? ob->states : NULL; as; as = as->next)
+		fprintf(f, "cairn_adapter_in_flight{adapter=\"%s\"} %d\n",
+		        as->name, as->inflight);
+	fputs("# HELP cairn_adapter_queued Due calls held back by the "
+	      "concurrency limit, the rate limit or the breaker.\n"
+	      "# TYPE cairn_adapter_queued gauge\n",
+	      f);
+	for (as = ob ? ob->states : NULL; as; as = as->next)
+		fprintf(f, "cairn_adapter_queued{adapter=\"%s\"} %d\n",
+		        as->name, as->nq);
+	fputs("# HELP cairn_adapter_breaker_open 1 when the adapter's circuit "
+	      "breaker is open or half-open.\n"
+	      "# TYPE cairn_adapter_breaker_open gauge\n",
+	      f);
+	for (as = ob ? ob->states : NULL; as; as = as->next)
+		fprintf(f, "cairn_adapter_breaker_open{adapter=\"%s\"} %d\n",
+		        as->name, as->br.state != ADP_CLOSED);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -43,4 +43,8 @@ const struct adp_def *outbox_adapter(const struct daemon *d, const char *name);
  * {p50, p90, p99}}}. The caller owns the result. */
 json_t *outbox_live_json(const struct daemon *d);
 
+/* Prometheus text for the adapters (calls by outcome, in flight, queued,
+ * breaker state); malloc'd, or NULL when out of memory. */
+char *outbox_metrics_text(const struct daemon *d);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../adapters/outbox.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
@@ -205,6 +206,15 @@ h_metrics(struct api_call *c)
 	store_metrics_get(c->d->store, &sm);
 	text = metrics_render(&c->d->metrics, &sm,
 	                      http_server_connections(c->d->http));
+	if (text != NULL) {
+		char *more = outbox_metrics_text(c->d), *all = NULL;
+
+		if (more != NULL && asprintf(&all, "%s%s", text, more) > 0) {
+			free(text);
+			text = all;
+		}
+		free(more);
+	}
 	if (text == NULL) {
 		api_reply_problem(c, 500, "internal", "out of memory", NULL,
 		                  NULL);

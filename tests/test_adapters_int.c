@@ -338,6 +338,7 @@ Test(adapters_int, a_call_arrives_once_and_its_reply_moves_the_case,
 	struct mockp m;
 	json_t *c, *calls, *call;
 	char id[64], want_key[128], ref[160];
+	struct resp r;
 
 	start_all(&t, &m, NULL, 4);
 	c = new_case(&t, "{\"who\":\"ana\"}");
@@ -366,6 +367,12 @@ Test(adapters_int, a_call_arrives_once_and_its_reply_moves_the_case,
 	json_decref(calls);
 	cr_assert_eq(mock_stat(&m, "unique"), 1);
 	cr_assert_eq(mock_stat(&m, "duplicates"), 0);
+	cr_assert_eq(http_do(&t, "GET", "/metrics", NULL, NULL, NULL, 0, &r),
+	             0);
+	cr_assert_not_null(strstr(r.body, "cairn_adapter_calls_total{adapter="
+	                                  "\"inst\",outcome=\"delivered\"} 1"),
+	                   "%s", r.body);
+	resp_free(&r);
 	mock_stop(&m);
 	td_cleanup(&t);
 }
