@@ -48,7 +48,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale install clean format
+.PHONY: all deps binaries run test check bench bench-scale bench-rules install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -113,6 +113,10 @@ bench: deps
 bench-scale: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/scale.sh $(abspath $(BUILD))
+
+bench-rules: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/rules-host.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \

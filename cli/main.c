@@ -26,11 +26,13 @@
 
 /* The command groups that live in their own files (cli/<group>.c): each
  * reads its own arguments and options after its name. */
+int cli_rules(const struct cli_opts *o, int argc, char **argv);
 static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
         {"adapters", cli_group_adapters},
+        {"rules", cli_rules},
         {NULL, NULL},
 };
 
@@ -68,6 +70,11 @@ usage(FILE *f)
 	        "redrive\n"
 	        "                               an adapter's dead letters "
 	        "(admin)\n"
+	        "  rules COMMAND                rule sets: test, eval, lint "
+	        "(offline);\n"
+	        "                               list, versions, publish, "
+	        "rollback, dry-run\n"
+	        "                               (cairn rules --help)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

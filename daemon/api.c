@@ -428,6 +428,12 @@ h_token_revoke(struct api_call *c)
 	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
 	 ROLE_BIT(ROLE_ADMISSIONS) | ADMIN)
 
+/* rule sets: staff read them; policy staff (and admin) change them */
+#define RULE_READERS                                                           \
+	(ROLE_BIT(ROLE_COUNSELOR) | ROLE_BIT(ROLE_AID_OFFICER) |               \
+	 ROLE_BIT(ROLE_ADMISSIONS) | ROLE_BIT(ROLE_POLICY) | ADMIN)
+#define RULE_WRITERS (ROLE_BIT(ROLE_POLICY) | ADMIN)
+
 static const struct route routes[] = {
         {"GET", "/healthz", 0, 0, h_healthz},
         {"GET", "/readyz", 0, 0, h_readyz},
@@ -453,6 +459,14 @@ static const struct route routes[] = {
         {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list},
         {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0,
          api_h_adapter_redrive},
+        {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list},
+        {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
+         api_h_rules_versions},
+        {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put},
+        {"POST", "/v1/rules/{set}/rollback", RULE_WRITERS, 1,
+         api_h_rules_rollback},
+        {"POST", "/v1/rules/{set}/dry-run", RULE_WRITERS, 1,
+         api_h_rules_dry_run},
 };
 
 const struct route *

@@ -703,6 +703,12 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	if (fam_history(f, i, event, from, fx->transitioned ? to->name : NULL,
 	                payload) != 0)
 		return -1;
+	/* every decision on the record: rule-set version, award year, the
+	 * checks and the input it was given */
+	if (json_object_size(fx->rule_results) > 0 &&
+	    fam_history(f, i, "rules.decided", NULL, NULL, fx->rule_results) !=
+	            0)
+		return -1;
 	if (fx->cancel_all)
 		rc |= store_batch_timer_cancel(f->b, id, NULL);
 	for (int k = 0; k < fx->ncancel; k++)
@@ -811,16 +817,15 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 
 /* --- starting cases ------------------------------------------------------ */
 
-/* The engine decides nothing about rules yet: the rules issue brings the
- * sandbox. Until then a guard or an evaluation fails closed. */
+/* The engine's rule callback: the live version of the rule set decides
+ * (rules_host.c); data is the command's family. */
 static enum wf_outcome
-no_rules(const char *rule, const struct wf_case *c, const struct wf_event *ev,
+fam_rule(const char *rule, const struct wf_case *c, const struct wf_event *ev,
          json_t **detail, void *data)
 {
-	if (detail != NULL)
-		*detail = json_pack("{s:s}", "reason",
-		                    "no rule engine is loaded");
-	return WF_NEEDS_REVIEW;
+	struct fam *f = data;
+
+	return rules_host_decide(f->d, rule, c->data, ev->now_ms, detail);
 }
 
 static void
@@ -866,7 +871,7 @@ start_case(struct fam *f, int i, const struct wf_def *def,
 
 	memset(&fx, 0, sizeof(fx));
 	case_view_common(f->cs[i].row, &wc);
-	r = wf_start(def, &wc, f->now, no_rules, NULL, &fx, msg, sizeof(msg));
+	r = wf_start(def, &wc, f->now, fam_rule, f, &fx, msg, sizeof(msg));
 	if (r != WF_OK)
 		return fam_fail(f, 422, "%s", msg);
 	rc = apply_effects(f, i, def, &fx, "created", payload, depth);
@@ -927,7 +932,7 @@ apply_event(struct fam *f, int i, const char *type, const json_t *data,
 		        (long long)jint(row, "version"), jstr(row, "workflow"));
 	memset(&fx, 0, sizeof(fx));
 	case_view_common(row, &wc);
-	r = wf_apply(v->def, &wc, &ev, no_rules, NULL, &fx, msg, sizeof(msg));
+	r = wf_apply(v->def, &wc, &ev, fam_rule, f, &fx, msg, sizeof(msg));
 	if (r != WF_OK && depth > 0) {
 		/* what the system tells a case is on its record even when
 		 * its status does not move */

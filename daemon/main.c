@@ -165,7 +165,8 @@ close_when_idle(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
-	if (cases_busy(d) || outbox_busy(d)) {
+	rules_host_close(d); /* no new publishes or watching */
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -248,6 +249,7 @@ on_sighup(uv_signal_t *s, int signum)
 	if (outbox_reload(d) != 0)
 		log_error("SIGHUP: the adapter definitions could not be "
 		          "loaded; the ones loaded before stay in force");
+	rules_host_rescan(d);
 	rc = registry_reload(d, sighup_done, NULL);
 	if (rc == -EBUSY)
 		log_warn("SIGHUP: a reload is already under way");
@@ -293,9 +295,18 @@ run(struct daemon *d)
 		return 1;
 	}
 	cases_init(d);
+	if (rules_host_init(d) != 0) {
+		log_error("the rule sets cannot be loaded; not starting");
+		rules_host_close(d);
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	if (registry_load(d) != 0) {
 		log_error("the workflow definitions have errors; not starting "
 		          "(run cairnd --check for the list)");
+		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -328,6 +339,7 @@ run(struct daemon *d)
 		while (outbox_busy(d))
 			uv_run(d->loop, UV_RUN_ONCE);
 		outbox_free(d);
+		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -444,6 +456,7 @@ main(int argc, char **argv)
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("event loop closed with handles still open");
+	rules_host_destroy(&d);
 	free(d.token_cache);
 	return rc;
 }

@@ -149,7 +149,24 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
-        /* 3: adapters: the outcome of each outbox row's last attempt, and
+        /* 3: rule-set versions: every version seen (its files, so any can
+         * be rolled back to or dry-run years later), its test report, and
+         * which one is live (at most one per set) */
+        "CREATE TABLE rule_versions (\n"
+        "    rule_set TEXT NOT NULL,\n"
+        "    version TEXT NOT NULL,\n"
+        "    files TEXT NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        "    state TEXT NOT NULL,\n"
+        "    tests TEXT,\n"
+        "    error TEXT,\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    published_at INTEGER,\n"
+        "    PRIMARY KEY (rule_set, version)\n"
+        ") STRICT;\n"
+        "CREATE UNIQUE INDEX rule_versions_live ON rule_versions (rule_set)"
+        " WHERE state = 'live';\n",
+        /* 4: adapters: the outcome of each outbox row's last attempt, and
          * the institutions' callback event ids already applied */
         "ALTER TABLE outbox ADD COLUMN last_status INTEGER;\n"
         "ALTER TABLE outbox ADD COLUMN last_error TEXT;\n"
@@ -262,6 +279,8 @@ enum {
 	WST_OUTBOX_MARK,
 	WST_OUTBOX_REDRIVE,
 	WST_CALLBACK_PUT,
+	WST_RULE_DEMOTE,
+	WST_RULE_PUT,
 	WST_N
 };
 
@@ -333,6 +352,16 @@ static const char *const store_wsql[WST_N] = {
         [WST_CALLBACK_PUT] = "INSERT INTO callbacks (adapter, event_id,"
                              " case_id, type, received_at)"
                              " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [WST_RULE_DEMOTE] = "UPDATE rule_versions SET state = 'previous'"
+                            " WHERE rule_set = ?1 AND state = 'live'",
+        [WST_RULE_PUT] =
+                "INSERT INTO rule_versions (rule_set, version, files, source,"
+                " state, tests, error, created_at, published_at) VALUES (?1,"
+                " ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?5 = 'live' THEN ?8"
+                " END) ON CONFLICT (rule_set, version) DO UPDATE SET"
+                " state = excluded.state, tests = coalesce(excluded.tests,"
+                " tests), error = excluded.error, published_at ="
+                " coalesce(excluded.published_at, published_at)",
 };
 
 /* A read connection's statements, prepared once. */
@@ -352,6 +381,7 @@ enum {
 	RST_OUTBOX_NEXT,
 	RST_OUTBOX_STATS,
 	RST_CALLBACK_GET,
+	RST_RULES,
 	RST_N
 };
 
@@ -400,6 +430,9 @@ static const char *const store_rsql[RST_N] = {
         [RST_CALLBACK_GET] = "SELECT adapter, event_id, case_id, type,"
                              " received_at FROM callbacks"
                              " WHERE adapter = ?1 AND event_id = ?2",
+        [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
+                      " error, created_at, published_at FROM rule_versions"
+                      " ORDER BY rule_set, created_at, version",
 };
 
 struct store_rconn {
@@ -2627,4 +2660,165 @@ store_callback_get(struct store *s, const char *adapter, const char *event_id,
 		return -ENOMEM;
 	}
 	return store_read_json_queue(s, r);
+}
+
+/* --- rule-set versions --------------------------------------------------- */
+
+int
+store_batch_rule_put(struct store_batch *b, const char *rule_set,
+                     const char *version, const char *files, const char *source,
+                     const char *state, const char *tests, const char *error,
+                     int64_t at)
+{
+	struct store_op *op;
+
+	if (!strcmp(state, "live")) {
+		op = store_sql_op(b, WST_RULE_DEMOTE, "retire the live rules");
+		if (op == NULL ||
+		    store_sql_done(b, op, BIND_TEXT(op, 1, rule_set)) != 0)
+			return -ENOMEM;
+	}
+	op = store_sql_op(b, WST_RULE_PUT, "record a rule-set version");
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, rule_set) | BIND_TEXT(op, 2, version) |
+	                BIND_TEXT(op, 3, files) | BIND_TEXT(op, 4, source) |
+	                BIND_TEXT(op, 5, state) | BIND_TEXT(op, 6, tests) |
+	                BIND_TEXT(op, 7, error) | BIND_INT(op, 8, at));
+}
+
+int
+store_rules_sync(struct store *s, json_t **out)
+{
+	struct store_rconn *c;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	rc = store_rows_json(c->st[RST_RULES], out);
+	store_rconn_put(s, c);
+	return rc;
+}
+
+/* --- scanning cases ------------------------------------------------------ */
+
+struct store_scan {
+	uv_work_t work;
+	struct store *s;
+	char *workflow, *status;
+	int include_terminal;
+	int part, nparts;
+	store_scan_row_fn row;
+	store_done_cb done;
+	void *arg;
+	int rc;
+	char msg[256];
+};
+
+static void
+store_scan_work(uv_work_t *w)
+{
+	struct store_scan *sc = w->data;
+	struct store_rconn *c = store_rconn_get(sc->s);
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
+	int rc;
+
+	/* a slice is a range of rowids: each slice reads only its own pages */
+	rc = sqlite3_prepare_v2(c->db,
+	                        "SELECT min(rowid), max(rowid) FROM cases", -1,
+	                        &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t a = sqlite3_column_int64(st, 0);
+		int64_t span = sqlite3_column_int64(st, 1) - a + 1;
+
+		lo = a + span * sc->part / sc->nparts;
+		hi = a + span * (sc->part + 1) / sc->nparts - 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(
+	        c->db,
+	        "SELECT id, workflow, status, data FROM cases"
+	        " WHERE rowid BETWEEN ?4 AND ?5"
+	        " AND (?1 IS NULL OR workflow = ?1)"
+	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)",
+	        -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sc->rc = store_code(rc);
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+		store_rconn_put(sc->s, c);
+		return;
+	}
+	sqlite3_bind_text(st, 1, sc->workflow, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, sc->include_terminal);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *data = (const char *)sqlite3_column_text(st, 3);
+
+		if (sc->row((const char *)sqlite3_column_text(st, 0),
+		            (const char *)sqlite3_column_text(st, 1),
+		            (const char *)sqlite3_column_text(st, 2),
+		            data ? data : "{}",
+		            (size_t)sqlite3_column_bytes(st, 3), sc->arg) != 0)
+			break;
+	}
+	sc->rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_code(rc);
+	if (sc->rc != 0)
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	store_rconn_put(sc->s, c);
+}
+
+static void
+store_scan_after(uv_work_t *w, int status)
+{
+	struct store_scan *sc = w->data;
+
+	if (status != 0)
+		sc->rc = status;
+	sc->done(sc->rc, sc->rc ? sc->msg : NULL, sc->arg);
+	free(sc->workflow);
+	free(sc->status);
+	free(sc);
+}
+
+int
+store_case_scan(struct store *s, const char *workflow, const char *status,
+                int include_terminal, int part, int nparts,
+                store_scan_row_fn row, store_done_cb done, void *arg)
+{
+	struct store_scan *sc;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return -ENOMEM;
+	sc->s = s;
+	sc->workflow = workflow ? strdup(workflow) : NULL;
+	sc->status = status ? strdup(status) : NULL;
+	sc->include_terminal = include_terminal;
+	sc->part = part;
+	sc->nparts = nparts > 0 ? nparts : 1;
+	sc->row = row;
+	sc->done = done;
+	sc->arg = arg;
+	sc->work.data = sc;
+	if ((workflow && !sc->workflow) || (status && !sc->status) ||
+	    (rc = uv_queue_work(s->loop, &sc->work, store_scan_work,
+	                        store_scan_after)) != 0) {
+		free(sc->workflow);
+		free(sc->status);
+		free(sc);
+		return -ENOMEM;
+	}
+	return 0;
 }
