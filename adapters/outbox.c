@@ -1251,10 +1251,15 @@ scan(struct outbox *ob)
 
 /* --- the public functions ------------------------------------------------------ */
 
+/* Errors only: check_definitions, which runs first at start and on
+ * SIGHUP, has reported the warnings already. */
 static void
 load_report(const struct cairn_err *e, int warning, void *data)
 {
 	char line[1200];
+
+	if (warning)
+		return;
 
 	cairn_err_format(e, line, sizeof(line));
 	log_write(warning ? LOG_WARN : LOG_ERROR, NULL, NULL, NULL, "%s", line);
