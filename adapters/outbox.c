@@ -1262,7 +1262,7 @@ load_report(const struct cairn_err *e, int warning, void *data)
 		return;
 
 	cairn_err_format(e, line, sizeof(line));
-	log_write(warning ? LOG_WARN : LOG_ERROR, NULL, NULL, NULL, "%s", line);
+	log_write(LOG_ERROR, NULL, NULL, NULL, "%s", line);
 }
 
 static int
