@@ -250,8 +250,8 @@ Test(rules_host, a_broken_edit_changes_nothing_and_says_why)
 		            NULL, NULL, 200);
 		lf = json_object_get(v, "last_failure");
 		if (json_is_object(lf)) {
-			const char *err = json_string_value(
-			        json_object_get(lf, "error"));
+			const char *err =
+			        json_string_value(json_object_get(lf, "error"));
 
 			rejected = 1;
 			cr_assert_not_null(err);
@@ -369,8 +369,8 @@ Test(rules_host, dry_run_counts_what_a_candidate_would_change)
 	after = live_version();
 	cr_assert_str_eq(after, ver);
 	/* a student may not, a counselor may not change rules */
-	td_call(&t, "POST", "/v1/rules/cal_grant/dry-run",
-	        td_token(&t, "counselor", "c1"), text, NULL, 403);
+	json_decref(td_call(&t, "POST", "/v1/rules/cal_grant/dry-run",
+	                    td_token(&t, "counselor", "c1"), text, NULL, 403));
 	free(text);
 	json_decref(body);
 	free(ver);
