@@ -139,7 +139,7 @@ bench-isir: deps
 # corpus in fuzz/corpus/<target>/; `make fuzz-replay` (part of make test)
 # runs every corpus file once through the same entry points, built with
 # the suite's compiler and sanitizers and no libFuzzer.
-FUZZ_TARGETS = http json workflow isir rules
+FUZZ_TARGETS = http json workflow isir rules adapter
 FUZZ_SECONDS ?= 60
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined
