@@ -2,6 +2,8 @@
  * audit.c: cairn audit: checks an auditor runs.
  *
  *   cairn audit verify [--db PATH] [--json]
+ *   cairn audit verify --online [--json]    (cairnd walks its database;
+ *                                            an admin token)
  *
  * verify walks every hash chain in the database (each case's history) on
  * a read-only connection of its own, so it never changes the file and may
@@ -23,32 +25,15 @@
 static void
 audit_usage(FILE *f)
 {
-	fprintf(f, "usage: cairn audit verify [--db PATH] [--json]\n");
+	fprintf(f, "usage: cairn audit verify [--db PATH] [--json]\n"
+	           "       cairn audit verify --online [--json]\n");
 }
 
 static int
 audit_print_json(const struct audit_report *rep)
 {
-	json_t *chains = json_array();
-	json_t *o;
+	json_t *o = audit_report_json(rep);
 
-	for (int i = 0; i < rep->n; i++) {
-		const struct audit_chain_result *r = &rep->r[i];
-		json_t *c = json_pack(
-		        "{s:s, s:I, s:I, s:I, s:s}", "chain", r->name, "chains",
-		        (json_int_t)r->chains, "links", (json_int_t)r->links,
-		        "broken", (json_int_t)r->broken, "anchor", r->anchor);
-
-		if (c != NULL && r->broken)
-			json_object_set_new(c, "first_broken",
-			                    json_pack("{s:s, s:I, s:s}", "key",
-			                              r->first, "seq",
-			                              (json_int_t)r->first_seq,
-			                              "what", r->what));
-		json_array_append_new(chains, c);
-	}
-	o = json_pack("{s:b, s:f, s:o}", "ok", !audit_report_broken(rep),
-	              "seconds", rep->seconds, "chains", chains);
 	cli_print_json(o);
 	json_decref(o);
 	return audit_report_broken(rep) ? EXIT_FAIL : EXIT_OK;
@@ -82,11 +67,72 @@ audit_print(const struct audit_report *rep)
 	return audit_report_broken(rep) ? EXIT_FAIL : EXIT_OK;
 }
 
+/* The same summary from cairnd's reply to GET /v1/audit/verify. */
+static int
+audit_print_reply(json_t *r)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(r, "chains"), i, c)
+	{
+		const char *name =
+		        json_string_value(json_object_get(c, "chain"));
+		json_t *fb = json_object_get(c, "first_broken");
+		long long chains = json_integer_value(
+		                  json_object_get(c, "chains")),
+		          links = json_integer_value(
+		                  json_object_get(c, "links"));
+
+		if (fb == NULL) {
+			printf("%s: %lld chains, %lld links, all hold\n", name,
+			       chains, links);
+			printf("%s: anchor %s\n", name,
+			       json_string_value(json_object_get(c, "anchor")));
+			continue;
+		}
+		printf("%s: BROKEN: %lld of %lld chains\n", name,
+		       (long long)json_integer_value(
+		               json_object_get(c, "broken")),
+		       chains);
+		printf("%s: first broken link: case %s, event %lld: %s\n", name,
+		       json_string_value(json_object_get(fb, "key")),
+		       (long long)json_integer_value(
+		               json_object_get(fb, "seq")),
+		       json_string_value(json_object_get(fb, "what")));
+	}
+	printf("verified by cairnd in %.2f s\n",
+	       json_real_value(json_object_get(r, "seconds")));
+	return json_is_true(json_object_get(r, "ok")) ? EXIT_OK : EXIT_FAIL;
+}
+
+static int
+audit_verify_online(const struct cli_opts *o, int json)
+{
+	json_t *r = NULL;
+	int st = cli_call(o, "GET", "/v1/audit/verify", NULL, &r);
+	int code;
+
+	if (st < 0)
+		return EXIT_UNREACHABLE;
+	if (st != 200)
+		return cli_fail_reply(st, r);
+	if (json) {
+		cli_print_json(r);
+		code = json_is_true(json_object_get(r, "ok")) ? EXIT_OK
+		                                              : EXIT_FAIL;
+	} else {
+		code = audit_print_reply(r);
+	}
+	json_decref(r);
+	return code;
+}
+
 static int
 audit_cmd_verify(const struct cli_opts *o, int argc, char **argv)
 {
 	const char *db = o->db ? o->db : "var/cairn.db";
-	int json = o->json;
+	int json = o->json, online = 0;
 	struct audit_report rep;
 	struct cairn_err err = {0};
 	char buf[1200];
@@ -96,12 +142,16 @@ audit_cmd_verify(const struct cli_opts *o, int argc, char **argv)
 			db = argv[++i];
 		} else if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--online")) {
+			online = 1;
 		} else {
 			audit_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (audit_verify(db, &rep, &err) != 0) {
+	if (online)
+		return audit_verify_online(o, json);
+	if (audit_verify(db, NULL, &rep, &err) != 0) {
 		cairn_err_format(&err, buf, sizeof(buf));
 		fprintf(stderr, "cairn: audit: %s\n", buf);
 		return EXIT_FAIL;

@@ -469,6 +469,7 @@ static const struct route routes[] = {
          api_h_rules_dry_run},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
          api_h_isir_import},
+        {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify},
 };
 
 const struct route *

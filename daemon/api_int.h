@@ -62,5 +62,7 @@ void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
 /* ISIR import (isir.c). */
 void api_h_isir_import(struct api_call *c);
+/* cairn audit verify, online (audit_api.c). */
+void api_h_audit_verify(struct api_call *c);
 
 #endif

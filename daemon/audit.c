@@ -133,6 +133,8 @@ struct hist_walk {
 	int64_t seq;      /* the last event judged */
 	int broken;       /* this chain broke already */
 	int failed;       /* libcrypto failed: the walk is void */
+	const atomic_int *cancel;
+	int cancelled;
 };
 
 /* Records a break in the current chain (the first one is named). */
@@ -158,6 +160,11 @@ hist_link(const struct store_chain_link *l, void *arg)
 	uint8_t h[32];
 	char want[65], got[65];
 
+	if (w->cancel != NULL &&
+	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
+		w->cancelled = 1;
+		return 1;
+	}
 	if (w->broken)
 		return 0;
 	w->res->links++;
@@ -212,6 +219,11 @@ hist_head(const struct store_chain_head *h, void *arg)
 	char line[256];
 	int n;
 
+	if (w->cancel != NULL &&
+	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
+		w->cancelled = 1;
+		return 1;
+	}
 	w->res->chains++;
 	if (w->res->broken == 0)
 		snprintf(w->res->first, sizeof(w->res->first), "%s", h->key);
@@ -259,8 +271,8 @@ hist_head(const struct store_chain_head *h, void *arg)
 }
 
 static int
-verify_case_history(struct store_audit *a, struct audit_chain_result *r,
-                    struct cairn_err *err)
+verify_case_history(struct store_audit *a, const atomic_int *cancel,
+                    struct audit_chain_result *r, struct cairn_err *err)
 {
 	static const struct store_chain_ops ops = {hist_link, hist_head};
 	struct hist_walk w;
@@ -270,6 +282,7 @@ verify_case_history(struct store_audit *a, struct audit_chain_result *r,
 
 	memset(&w, 0, sizeof(w));
 	w.res = r;
+	w.cancel = cancel;
 	w.anchor = EVP_MD_CTX_new();
 	w.md = EVP_MD_CTX_new();
 	w.sha = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -282,7 +295,10 @@ verify_case_history(struct store_audit *a, struct audit_chain_result *r,
 		return -ENOMEM;
 	}
 	rc = store_audit_case_chains(a, &ops, &w, err);
-	if (rc == 0 && w.failed) {
+	if (rc == 0 && w.cancelled) {
+		cairn_err_set(err, "", 0, 0, "the walk was stopped");
+		rc = CAIRN_ECLOSED;
+	} else if (rc == 0 && w.failed) {
 		cairn_err_set(err, "", 0, 0, "SHA-256 failed");
 		rc = -ENOMEM;
 	}
@@ -300,8 +316,8 @@ verify_case_history(struct store_audit *a, struct audit_chain_result *r,
 
 static const struct {
 	const char *name;
-	int (*verify)(struct store_audit *a, struct audit_chain_result *r,
-	              struct cairn_err *err);
+	int (*verify)(struct store_audit *a, const atomic_int *cancel,
+	              struct audit_chain_result *r, struct cairn_err *err);
 } chains[] = {
         {"case history", verify_case_history},
 };
@@ -309,7 +325,8 @@ _Static_assert(sizeof(chains) / sizeof(chains[0]) <= AUDIT_MAX_CHAINS,
                "struct audit_report holds every kind of chain");
 
 int
-audit_verify(const char *path, struct audit_report *rep, struct cairn_err *err)
+audit_verify(const char *path, const atomic_int *cancel,
+             struct audit_report *rep, struct cairn_err *err)
 {
 	struct store_audit *a;
 	uint64_t t0 = uv_hrtime();
@@ -323,7 +340,7 @@ audit_verify(const char *path, struct audit_report *rep, struct cairn_err *err)
 		struct audit_chain_result *r = &rep->r[rep->n++];
 
 		r->name = chains[i].name;
-		rc = chains[i].verify(a, r, err);
+		rc = chains[i].verify(a, cancel, r, err);
 		if (rc != 0)
 			break;
 	}
@@ -339,4 +356,28 @@ audit_report_broken(const struct audit_report *rep)
 		if (rep->r[i].broken)
 			return 1;
 	return 0;
+}
+
+json_t *
+audit_report_json(const struct audit_report *rep)
+{
+	json_t *list = json_array();
+
+	for (int i = 0; i < rep->n; i++) {
+		const struct audit_chain_result *r = &rep->r[i];
+		json_t *c = json_pack(
+		        "{s:s, s:I, s:I, s:I, s:s}", "chain", r->name, "chains",
+		        (json_int_t)r->chains, "links", (json_int_t)r->links,
+		        "broken", (json_int_t)r->broken, "anchor", r->anchor);
+
+		if (c != NULL && r->broken)
+			json_object_set_new(c, "first_broken",
+			                    json_pack("{s:s, s:I, s:s}", "key",
+			                              r->first, "seq",
+			                              (json_int_t)r->first_seq,
+			                              "what", r->what));
+		json_array_append_new(list, c);
+	}
+	return json_pack("{s:b, s:f, s:o}", "ok", !audit_report_broken(rep),
+	                 "seconds", rep->seconds, "chains", list);
 }

@@ -13,6 +13,8 @@
 #ifndef CAIRN_AUDIT_H
 #define CAIRN_AUDIT_H
 
+#include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,12 +47,19 @@ struct audit_report {
  * Verifies every chain in the database at path (read-only). Returns 0
  * when the walk completed (rep says whether anything is broken), or an
  * error code with err filled when the database could not be read.
+ * cancel, if not NULL, is read between links: once it is nonzero the
+ * walk stops and returns CAIRN_ECLOSED (another thread may set it).
  */
-int audit_verify(const char *path, struct audit_report *rep,
-                 struct cairn_err *err);
+int audit_verify(const char *path, const atomic_int *cancel,
+                 struct audit_report *rep, struct cairn_err *err);
 
 /* 1 when rep found any broken chain. */
 int audit_report_broken(const struct audit_report *rep);
+
+/* {"ok", "seconds", "chains": [{"chain", "chains", "links", "broken",
+ * "anchor", "first_broken": {"key", "seq", "what"}}]}: what the CLI's
+ * --json and GET /v1/audit/verify print. */
+json_t *audit_report_json(const struct audit_report *rep);
 
 /*
  * The hash of one history event given the previous one (32 zero bytes

@@ -58,6 +58,8 @@ struct daemon {
 
 	/* institution adapters (adapters/outbox.c) */
 	struct outbox *outbox; /* NULL until started */
+
+	int audits; /* GET /v1/audit/verify walks running (audit_api.c) */
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */
