@@ -135,6 +135,7 @@ struct hist_walk {
 	int failed;       /* libcrypto failed: the walk is void */
 	const atomic_int *cancel;
 	int cancelled;
+	const char *key; /* the chain being judged */
 };
 
 /* Records a break in the current chain (the first one is named). */
@@ -147,6 +148,7 @@ hist_break(struct hist_walk *w, int64_t seq, const char *fmt, ...)
 	w->broken = 1;
 	if (r->broken++ > 0)
 		return;
+	snprintf(r->first, sizeof(r->first), "%s", w->key);
 	r->first_seq = seq;
 	va_start(ap, fmt);
 	vsnprintf(r->what, sizeof(r->what), fmt, ap);
@@ -168,8 +170,7 @@ hist_link(const struct store_chain_link *l, void *arg)
 	if (w->broken)
 		return 0;
 	w->res->links++;
-	if (w->res->broken == 0)
-		snprintf(w->res->first, sizeof(w->res->first), "%s", l->key);
+	w->key = l->key;
 	if (l->seq != w->seq + 1) {
 		if (l->seq > w->seq + 1)
 			hist_break(w, w->seq + 1,
@@ -225,8 +226,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 		return 1;
 	}
 	w->res->chains++;
-	if (w->res->broken == 0)
-		snprintf(w->res->first, sizeof(w->res->first), "%s", h->key);
+	w->key = h->key;
 	if (!w->broken) {
 		if (!h->found)
 			hist_break(
@@ -307,8 +307,6 @@ verify_case_history(struct store_audit *a, const atomic_int *cancel,
 	EVP_MD_CTX_free(w.anchor);
 	EVP_MD_CTX_free(w.md);
 	EVP_MD_free(w.sha);
-	if (r->broken == 0)
-		r->first[0] = '\0';
 	return rc;
 }
 
