@@ -300,6 +300,11 @@ set_outcome(lua_State *L, struct rs_eval *ev, uint32_t ci, int outcome,
 	const char *s;
 	size_t n;
 
+	r->checks[ci].outcome = (uint8_t)outcome;
+	/* the code and message are read only when they are used: a rule's
+	 * tests (and rs_lint) reach its failing branches */
+	if (outcome == RC_PASS)
+		return;
 	if (lua_type(L, cidx) != LUA_TSTRING ||
 	    !rs_name_ok(lua_tostring(L, cidx)))
 		luaL_error(L,
@@ -308,9 +313,6 @@ set_outcome(lua_State *L, struct rs_eval *ev, uint32_t ci, int outcome,
 		           method);
 	if (lua_type(L, midx) != LUA_TSTRING)
 		luaL_error(L, "c:%s: the message must be a string", method);
-	r->checks[ci].outcome = (uint8_t)outcome;
-	if (outcome == RC_PASS)
-		return;
 	s = lua_tolstring(L, cidx, &n);
 	r->checks[ci].code = arena_or_fail(L, r, s, n);
 	s = lua_tolstring(L, midx, &n);
@@ -590,7 +592,8 @@ lua_paths(const struct rs_set *s, size_t *n)
 	return p;
 }
 
-/* Turns every award year's parameters into read-only tables. */
+/* Turns every award year's parameters into read-only tables, kept by
+ * reference in C so an evaluation finds its year without a lookup. */
 static int
 years_p(lua_State *L)
 {
@@ -598,11 +601,15 @@ years_p(lua_State *L)
 	const char *k;
 	json_t *v;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_years);
+	ev->nyears = 0;
 	json_object_foreach(ev->set->params, k, v)
 	{
+		if (ev->nyears == RS_MAX_FILES)
+			break;
 		sb_push_json(L, v, 0);
-		lua_setfield(L, -2, k);
+		snprintf(ev->year_name[ev->nyears],
+		         sizeof(ev->year_name[ev->nyears]), "%s", k);
+		ev->year_ref[ev->nyears++] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	return 0;
 }
@@ -774,18 +781,21 @@ prepare_p(lua_State *L)
 	const char *k;
 	json_t *v;
 
+	int slot = 0;
+
 	ev->free_strings = 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input_mt);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
 	lua_createtable(L, 0, (int)json_object_size(input));
 	json_object_foreach((json_t *)input, k, v)
 	{
 		if (json_is_null(v))
 			continue;
-		lua_pushstring(L, k);
-		sb_push_json(L, v, 1);
+		lua_pushlstring(L, k, strlen(k));
+		sb_push_input_object(L, v, &slot);
 		lua_rawset(L, -3);
 	}
-	lua_setfield(L, -2, "__index");
+	lua_rawset(L, -3);
 	ev->free_strings = 0;
 	return 0;
 }
@@ -852,18 +862,18 @@ reset_state(struct rs_eval *ev)
 	return rs_eval_build(ev, NULL, NULL, NULL);
 }
 
-/* Puts the input and the context in the state; 0 or -1 (with the
- * reason in ev->err_msg or ev->broken). */
+/* Puts the input and the context in the state (the message handler at
+ * index 1, the budget armed); 0 or -1 with the reason in ev->err_msg or
+ * ev->broken. */
 static int
 prepare(struct rs_eval *ev, const json_t *input, const char *year,
         const char *today)
 {
 	lua_State *L = ev->L;
 
-	lua_settop(L, 0);
 	lua_pushcfunction(L, prepare_p);
 	lua_pushlightuserdata(L, (void *)input);
-	if (sb_pcall(ev, 1) != LUA_OK) {
+	if (sb_call(ev, 1) != LUA_OK) {
 		ev->free_strings = 0;
 		return -1;
 	}
@@ -872,7 +882,7 @@ prepare(struct rs_eval *ev, const json_t *input, const char *year,
 		lua_pushcfunction(L, context_p);
 		lua_pushlightuserdata(L, (void *)year);
 		lua_pushlightuserdata(L, (void *)today);
-		if (sb_pcall(ev, 2) != LUA_OK)
+		if (sb_call(ev, 2) != LUA_OK)
 			return -1;
 		snprintf(ev->cur_year, sizeof(ev->cur_year), "%s", year);
 		snprintf(ev->cur_today, sizeof(ev->cur_today), "%s", today);
@@ -924,14 +934,18 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 	const struct rs_set *s = ev->set;
 	int first = rule < 0 ? 0 : rule;
 	int last = rule < 0 ? (int)json_array_size(s->rules) - 1 : rule;
-	int i, prepared = 0;
+	int i, yi = -1, prepared = 0;
 	lua_State *L;
 
 	rs_result_reset(r, s, award_year);
 	if (rule >= (int)json_array_size(s->rules))
 		return CAIRN_EINVALID;
-	if (award_year == NULL ||
-	    json_object_get(s->params, award_year) == NULL) {
+	for (i = 0; award_year && i < (int)json_array_size(s->years); i++)
+		if (!strcmp(json_string_value(
+		                    json_array_get(s->years, (size_t)i)),
+		            award_year))
+			yi = i;
+	if (yi < 0) {
 		for (i = first; i <= last; i++)
 			host_decision(r, i, "unknown_award_year",
 			              "rule set %s has no parameters for award "
@@ -963,7 +977,19 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			              "the rule sandbox could not be rebuilt");
 			continue;
 		}
+		L = ev->L;
 		if (!prepared) {
+			/* the years are loaded in the set's order */
+			if (strcmp(ev->year_name[yi], award_year) != 0) {
+				host_decision(r, i, "sandbox_unavailable",
+				              "the parameters of %s are not "
+				              "loaded",
+				              award_year);
+				continue;
+			}
+			lua_settop(L, 0);
+			sb_push_msgh(L);
+			sb_arm(ev);
 			if (prepare(ev, input, award_year, today) != 0) {
 				const char *code =
 				        ev->broken ? sb_broken_code(ev->broken)
@@ -983,21 +1009,17 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			}
 			prepared = 1;
 		}
-		L = ev->L;
 		d = &r->dec[r->ndec++];
 		memset(d, 0, sizeof(*d));
 		d->rule = i;
 		d->c0 = r->nchecks;
 		ev->cur = r;
 		ev->cur_dec = d;
-		lua_settop(L, 0);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->rule_ref[i]);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_checker);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_years);
-		lua_getfield(L, -1, award_year);
-		lua_remove(L, -2);
-		st = sb_pcall(ev, 3);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->year_ref[yi]);
+		st = sb_call(ev, 3);
 		ev->cur = NULL;
 		ev->cur_dec = NULL;
 		if (st == LUA_OK) {

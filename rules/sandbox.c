@@ -561,6 +561,68 @@ sb_push_json(lua_State *L, const json_t *v, int depth)
 	}
 }
 
+/* A proxy of the pool (made the first time it is needed) with its
+ * metatable's __index pointed at the table on the top, which it
+ * replaces. Each nested input object costs one new table, not three. */
+static void
+pool_proxy(lua_State *L, int *slot)
+{
+	struct rs_eval *ev = sb_ev(L);
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_pool); /* D pool */
+	if (lua_rawgeti(L, -1, ++*slot) != LUA_TTABLE) { /* D pool P */
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 0);
+		sb_make_proxy(L);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, *slot);
+	}
+	lua_getmetatable(L, -1); /* D pool P mt */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
+	lua_pushvalue(L, -5);
+	lua_rawset(L, -3); /* mt.__index = D */
+	lua_pop(L, 1);     /* D pool P */
+	lua_replace(L, -3);
+	lua_pop(L, 1); /* P */
+}
+
+void
+sb_push_input_object(lua_State *L, const json_t *v, int *slot)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	luaL_checkstack(L, 8, "input nested too deep");
+	if (*slot >= 4096)
+		luaL_error(L, "more than 4096 objects and lists in the input");
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		lua_createtable(L, 0, (int)json_object_size(v));
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (json_is_null(x))
+				continue;
+			lua_pushlstring(L, k, strlen(k));
+			sb_push_input_object(L, x, slot);
+			lua_rawset(L, -3);
+		}
+		pool_proxy(L, slot);
+		break;
+	case JSON_ARRAY:
+		lua_createtable(L, (int)json_array_size(v), 0);
+		json_array_foreach(v, i, x)
+		{
+			sb_push_input_object(L, x, slot);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		pool_proxy(L, slot);
+		break;
+	default:
+		sb_push_json(L, v, 0);
+	}
+}
+
 /* --- building the state --------------------------------------------- */
 
 /* Copies the named fields of the table at src into the table at dst. */
@@ -738,6 +800,10 @@ sb_open_p(lua_State *L)
 	/* award year -> parameters, filled by the evaluator */
 	lua_createtable(L, 0, 4);
 	ev->ref_years = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_createtable(L, 16, 0);
+	ev->ref_pool = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushliteral(L, "__index");
+	ev->ref_kindex = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -832,6 +898,39 @@ sb_msgh(lua_State *L)
 	}
 	snprintf(ev->err_msg, sizeof(ev->err_msg), "%s", msg);
 	return 1;
+}
+
+int
+sb_call(struct rs_eval *ev, int nargs)
+{
+	lua_State *L = ev->L;
+	int st;
+
+	ev->budget = ev->lim.instructions;
+	ev->err_file[0] = '\0';
+	ev->err_line = 0;
+	ev->err_msg[0] = '\0';
+	ev->running = 1;
+	st = lua_pcall(L, nargs, 0, 1);
+	ev->running = 0;
+	if (st == LUA_ERRMEM && ev->broken == SB_OK)
+		ev->broken = SB_MEMORY;
+	if (st != LUA_OK && ev->broken == SB_OK && ev->err_msg[0] == '\0') {
+		if (lua_type(L, -1) == LUA_TSTRING)
+			snprintf(ev->err_msg, sizeof(ev->err_msg), "%s",
+			         lua_tostring(L, -1));
+		else
+			snprintf(ev->err_msg, sizeof(ev->err_msg),
+			         "error in the error handler");
+	}
+	lua_settop(L, 1);
+	return st;
+}
+
+void
+sb_push_msgh(lua_State *L)
+{
+	lua_pushcfunction(L, sb_msgh);
 }
 
 int

@@ -52,15 +52,15 @@ local function income_row(s, p)
   local t = p.income_ceilings
   if s.dependency == "independent" and s.has_dependents ~= true then
     if s.has_dependents == nil or s.married == nil then
-      return nil, "married and has_dependents are needed"
+      return nil, "married or has_dependents is missing"
     end
     if s.married then
-      return t.independent_married, "independent, married"
+      return t.independent_married, "independent married row"
     end
-    return t.independent_single, "independent, single"
+    return t.independent_single, "independent single row"
   end
   if s.family_size == nil then
-    return nil, "family_size is needed"
+    return nil, "family_size is missing"
   end
   local best
   for _, row in ipairs(t.by_family_size) do
@@ -72,15 +72,14 @@ local function income_row(s, p)
   if best == nil then
     return nil, "no ceiling row for a family of this size"
   end
-  return best, "family of " .. best.family_size
+  return best, "family size row"
 end
 
 -- What A, B and C share: residency, the deadline, the ceilings.
 -- column: "a_c" or "b", the column of the income table.
 local function common(c, s, p, column)
   c:is_true("residency", resident(s), "not_california_resident",
-    "not a California resident who is a citizen or eligible non-citizen, " ..
-    "and not an AB 540 student",
+    "not a California resident who is a citizen or eligible non-citizen, and not an AB 540 student",
     "ca_resident", s.ca_resident, "citizenship", s.citizenship,
     "ab540", s.ab540)
 
@@ -96,19 +95,19 @@ local function common(c, s, p, column)
     "segment", s.segment)
 
   if not c:is_true("dependency", known(dependencies, s.dependency),
-      "unknown_dependency", "dependency {dependency} is not dependent or " ..
-      "independent", "dependency", s.dependency) then
+      "unknown_dependency", "dependency {dependency} is not dependent or independent",
+      "dependency", s.dependency) then
     return
   end
   local row, why = income_row(s, p)
   if row == nil then
     c:review("income_row", "family_unknown",
-      "cannot choose an income ceiling: " .. why,
+      "cannot choose an income ceiling row: {why}", "why", why,
       "family_size", s.family_size, "married", s.married,
       "has_dependents", s.has_dependents)
   else
     c:at_most("income", s.income, row[column], "income_over_ceiling",
-      "income ${value} is over the ceiling of ${maximum} ({row})",
+      "income ${value} is over the ceiling of ${maximum} ({row}, family size {family_size})",
       "row", why, "family_size", s.family_size)
   end
   local assets_max = p.asset_ceilings.dependent
@@ -131,8 +130,7 @@ local function gpa(c, s, hs_min, college_min)
   end
   local ok = (hs ~= nil and hs >= hs_min) or (col ~= nil and col >= college_min)
   c:is_true("gpa", ok, "gpa_below_minimum",
-    "GPA below the minimum (high school {hs_gpa}, needs {hs_minimum}; " ..
-    "college {college_gpa}, needs {college_minimum})",
+    "GPA below the minimum (high school {hs_gpa}, needs {hs_minimum}; college {college_gpa}, needs {college_minimum})",
     "hs_gpa", hs, "hs_minimum", hs_min,
     "college_gpa", col, "college_minimum", college_min)
 end
@@ -150,8 +148,7 @@ local function transfer(c, s, p)
     under = age < p.transfer.age_limit
   end
   c:is_true("transfer_age", under, "transfer_age_limit",
-    "age {age} on {on} is not under the transfer entitlement's limit " ..
-    "of {limit}",
+    "age {age} on {on} is not under the transfer entitlement's limit of {limit}",
     "age", age, "on", dec31, "limit", p.transfer.age_limit,
     "birth_date", s.birth_date)
   c:at_least("transfer_gpa", s.college_gpa, p.transfer.min_college_gpa,
