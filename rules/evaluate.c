@@ -267,10 +267,16 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 		v->type = RV_STR;
 		v->u.s = arena_or_fail(L, r, s, n);
 		break;
+	case LUA_TTABLE:
+		/* a list or record: its presence is what is recorded, not
+		 * its contents (note its fields one by one for more) */
+		v->type = RV_STR;
+		v->u.s = arena_or_fail(L, r, "(a table)", 9);
+		break;
 	default:
 		luaL_error(L,
 		           "c:%s: a recorded value must be nil, a boolean, a "
-		           "number or a string, not a %s",
+		           "number, a string or a table, not a %s",
 		           method, luaL_typename(L, idx));
 	}
 	r->nvalues++;
