@@ -926,10 +926,23 @@ decide(struct rs_result *r, struct rs_decision *d)
 		d->outcome = RS_ELIGIBLE;
 	else {
 		/* a rule that checked nothing cannot say yes */
+		const json_t *meta =
+		        json_array_get(r->set->rules, (size_t)d->rule);
+		char msg[300];
+		int n;
+
+		n = snprintf(
+		        msg, sizeof(msg),
+		        "rule %s (%s:%d) recorded no check, so it cannot "
+		        "decide",
+		        json_string_value(json_object_get(meta, "id")),
+		        json_string_value(json_object_get(meta, "file")),
+		        (int)json_integer_value(json_object_get(meta, "line")));
 		d->outcome = RS_NEEDS_REVIEW;
 		d->err_code = "no_checks";
-		d->err_msg = rs_arena_str(r, "the rule recorded no check",
-		                          strlen("the rule recorded no check"));
+		d->err_msg = rs_arena_str(
+		        r, msg,
+		        n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : 0);
 	}
 }
 
