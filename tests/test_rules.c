@@ -1,0 +1,599 @@
+/*
+ * test_rules.c: the rules library (rules/rules.h): the example sets load
+ * and pass their own tests; versions are the hash of the files; load
+ * errors carry file:line:column; the Cal Grant contract's output shape;
+ * explanations (checks, values, message templates); the fast path agrees
+ * with rs_evaluate; rs_combined; the linter; and cairn rules test / eval /
+ * lint as a shell runs them.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/rules.h"
+#include "tests/harness.h"
+
+#define EX CAIRN_SOURCE_DIR "/examples/rules/"
+
+struct log {
+	int n, warnings;
+	char text[8192];
+};
+
+static void
+collect(const struct cairn_err *e, int warning, void *data)
+{
+	struct log *l = data;
+	char line[800];
+
+	cairn_err_format(e, line, sizeof(line));
+	l->n++;
+	l->warnings += warning;
+	if (strlen(l->text) + strlen(line) + 2 < sizeof(l->text)) {
+		strcat(l->text, line);
+		strcat(l->text, "\n");
+	}
+}
+
+static const char *const params = "name: t_2025_26\nlimit: 10\n";
+
+static struct rs_set *
+set_of(const char *lua, struct log *l)
+{
+	struct rs_set *s = NULL;
+	json_t *files = json_pack("{s:s, s:s}", "r.lua", lua,
+	                          "params/2025-26.yaml", params);
+
+	memset(l, 0, sizeof(*l));
+	rs_load_files("t", files, collect, l, &s);
+	json_decref(files);
+	return s;
+}
+
+static json_t *
+student(void)
+{
+	return json_pack(
+	        "{s:{s:s, s:b, s:b, s:i, s:i, s:i, s:f, s:n, s:b, s:b, s:s, "
+	        "s:s, s:i, s:s}}",
+	        "student", "dependency", "dependent", "married", 0,
+	        "has_dependents", 0, "family_size", 3, "income", 98000,
+	        "assets", 90400, "hs_gpa", 3.0, "college_gpa", "ca_resident", 1,
+	        "ab540", 0, "citizenship", "citizen", "segment", "uc",
+	        "program_months", 24, "application_date", "2022-03-02");
+}
+
+static const char *
+outcome(json_t *out, const char *rule)
+{
+	return json_string_value(json_object_get(
+	        json_object_get(json_object_get(out, "decisions"), rule),
+	        "outcome"));
+}
+
+Test(rules, examples_load_and_pass_their_tests)
+{
+	static const char *const sets[] = {"cal_grant",
+	                                   "middle_class_scholarship",
+	                                   "application_complete", NULL};
+
+	for (int i = 0; sets[i]; i++) {
+		char dir[1024];
+		struct log l = {0};
+		struct rs_set *s = NULL;
+		json_t *rep = NULL;
+		int failed;
+
+		snprintf(dir, sizeof(dir), EX "%s", sets[i]);
+		cr_assert_eq(rs_load_dir(dir, collect, &l, &s), 0, "%s: %s",
+		             sets[i], l.text);
+		cr_expect_eq(l.n, 0, "%s", l.text);
+		cr_expect_str_eq(rs_name(s), sets[i]);
+		cr_expect_eq(strlen(rs_version(s)), 64);
+		failed = rs_run_tests(s, NULL, &rep);
+		cr_expect_eq(failed, 0, "%s: %s", sets[i],
+		             json_dumps(rep, JSON_INDENT(1)));
+		cr_expect_geq(
+		        json_integer_value(json_object_get(rep, "passed")), 10);
+		json_decref(rep);
+		memset(&l, 0, sizeof(l));
+		cr_expect_eq(rs_lint(s, collect, &l), 0, "%s", l.text);
+		rs_set_free(s);
+	}
+}
+
+Test(rules, cal_grant_contract)
+{
+	struct rs_set *s = NULL;
+	struct rs_eval *ev = NULL;
+	struct cairn_err e;
+	json_t *in = student(), *out, *d, *r;
+
+	cr_assert_eq(rs_load_dir(EX "cal_grant", NULL, NULL, &s), 0);
+	cr_expect_eq(json_array_size(rs_rules(s)), 3);
+	cr_expect_eq(rs_rule_find(s, "cal_grant_b"), 1);
+	cr_expect_eq(rs_rule_find(s, "cal_grant_x"), -1);
+	cr_expect_str_eq(
+	        json_string_value(json_array_get(rs_award_years(s), 0)),
+	        "2022-23");
+	cr_assert_eq(rs_eval_new(s, NULL, &ev, &e), 0, "%s", e.msg);
+	out = rs_evaluate(ev, -1, in, "2022-23", "2022-06-01");
+	cr_assert_not_null(out);
+	cr_expect_str_eq(json_string_value(json_object_get(out, "rule_set")),
+	                 "cal_grant");
+	cr_expect_str_eq(json_string_value(json_object_get(out, "version")),
+	                 rs_version(s));
+	cr_expect_str_eq(json_string_value(json_object_get(out, "award_year")),
+	                 "2022-23");
+	/* exactly at the A/C income, asset and GPA minimums: eligible; B's
+	 * income ceiling is lower */
+	cr_expect_str_eq(outcome(out, "cal_grant_a"), "eligible");
+	cr_expect_str_eq(outcome(out, "cal_grant_c"), "eligible");
+	cr_expect_str_eq(outcome(out, "cal_grant_b"), "ineligible");
+	d = json_object_get(json_object_get(out, "decisions"), "cal_grant_b");
+	r = json_array_get(json_object_get(d, "reasons"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(r, "code")),
+	                 "income_over_ceiling");
+	/* the message template is filled from the check's values */
+	cr_expect(strstr(json_string_value(json_object_get(r, "message")),
+	                 "$98000") != NULL);
+	cr_expect(strstr(json_string_value(json_object_get(r, "message")),
+	                 "$50300") != NULL);
+	cr_expect_geq(json_array_size(json_object_get(d, "checks")), 6);
+	{
+		size_t i;
+		json_t *c;
+		int seen = 0;
+
+		json_array_foreach(json_object_get(d, "checks"), i, c)
+		{
+			if (strcmp(json_string_value(
+			                   json_object_get(c, "name")),
+			           "income"))
+				continue;
+			seen = 1;
+			cr_expect_str_eq(json_string_value(
+			                         json_object_get(c, "outcome")),
+			                 "fail");
+			cr_expect_eq(
+			        json_integer_value(json_object_get(
+			                json_object_get(c, "values"), "value")),
+			        98000);
+			cr_expect_eq(json_integer_value(json_object_get(
+			                     json_object_get(c, "values"),
+			                     "maximum")),
+			             50300);
+		}
+		cr_expect(seen);
+	}
+	cr_expect_eq(rs_combined(json_object_get(out, "decisions")),
+	             RS_ELIGIBLE);
+	json_decref(out);
+
+	/* one rule only */
+	out = rs_evaluate(ev, 2, in, "2022-23", "2022-06-01");
+	cr_expect_eq(json_object_size(json_object_get(out, "decisions")), 1);
+	cr_expect_str_eq(outcome(out, "cal_grant_c"), "eligible");
+	json_decref(out);
+
+	/* an award year without parameters: needs review, never a failure */
+	out = rs_evaluate(ev, -1, in, "2030-31", "2030-06-01");
+	cr_expect_str_eq(outcome(out, "cal_grant_a"), "needs_review");
+	cr_expect_str_eq(
+	        json_string_value(json_object_get(
+	                json_array_get(
+	                        json_object_get(
+	                                json_object_get(
+	                                        json_object_get(out, "decisio"
+	                                                             "ns"),
+	                                        "cal_grant_a"),
+	                                "reasons"),
+	                        0),
+	                "code")),
+	        "unknown_award_year");
+	cr_expect_eq(rs_combined(json_object_get(out, "decisions")),
+	             RS_NEEDS_REVIEW);
+	json_decref(out);
+	out = rs_evaluate(ev, -1, in, "2022-23", "June 1");
+	cr_expect_str_eq(outcome(out, "cal_grant_b"), "needs_review");
+	json_decref(out);
+	out = rs_evaluate(ev, -1, json_array_get(json_pack("[i]", 1), 0),
+	                  "2022-23", "2022-06-01");
+	cr_expect_str_eq(outcome(out, "cal_grant_b"), "needs_review");
+	json_decref(out);
+	json_decref(in);
+	rs_eval_free(ev);
+	rs_set_free(s);
+}
+
+/* The same files give the same version, wherever they come from; one
+ * byte changes it. */
+Test(rules, version_is_the_hash_of_the_files)
+{
+	struct rs_set *a = NULL, *b = NULL, *c = NULL;
+	json_t *files;
+
+	cr_assert_eq(rs_load_dir(EX "cal_grant", NULL, NULL, &a), 0);
+	cr_assert_eq(rs_load_files("cal_grant", rs_files(a), NULL, NULL, &b),
+	             0);
+	cr_expect_str_eq(rs_version(a), rs_version(b));
+	files = json_deep_copy(rs_files(a));
+	json_object_set_new(files, "params/2025-26.yaml",
+	                    json_pack("s+",
+	                              json_string_value(json_object_get(
+	                                      files, "params/2025-26.yaml")),
+	                              "\n# a comment\n"));
+	cr_assert_eq(rs_load_files("cal_grant", files, NULL, NULL, &c), 0);
+	cr_expect_str_neq(rs_version(a), rs_version(c));
+	json_decref(files);
+	rs_set_free(a);
+	rs_set_free(b);
+	rs_set_free(c);
+}
+
+/* Load errors name file, line and (for YAML) column. */
+Test(rules, load_errors_have_positions)
+{
+	static const struct {
+		const char *path, *text, *want;
+	} t[] = {
+	        {"r.lua",
+	         "rule { id = 'a', title = 't', regulation = 'r',\n"
+	         "  check = function(c) c:is_true('x', true, 'c', 'm') "
+	         "end }\nlocal = 3\n",
+	         "r.lua:3: "},
+	        {"r.lua",
+	         "rule { id = 'Bad Id', title = 't', regulation = 'r', check "
+	         "= function() end }\n",
+	         "r.lua:1: rule{}: id 'Bad Id' is not valid"},
+	        {"r.lua",
+	         "rule { id = 'a', title = 't', check = function() end }\n",
+	         "regulation must be a string"},
+	        {"r.lua",
+	         "rule { id = 'a', title = 't', regulation = 'r', check = "
+	         "function() end, extra = 1 }\n",
+	         "unknown field 'extra'"},
+	        {"r.lua",
+	         "rule { id = 'a', title = 't', regulation = 'r', check = "
+	         "function() end }\nrule { id = 'a', title = 't', regulation "
+	         "= 'r', check = function() end }\n",
+	         "r.lua:2: rule{}: id 'a' is already defined at r.lua:1"},
+	        {"r.lua", "helper = 1\n", "r.lua:1: assignment to global"},
+	        {"r.lua", "return 1\n", "no rule{} in any file"},
+	        {"params/2025-26.yaml", "name: x\nlimit: [1, 2\n",
+	         "params/2025-26.yaml:3:1"},
+	        {"params/2025-26.yaml", "name: x\nname: y\n",
+	         "params/2025-26.yaml:2:1: duplicate key 'name'"},
+	        {"params/2025-26.yaml", "name: x\naward_year: 2024-25\n",
+	         "params/2025-26.yaml:2:13: award_year must be 2025-26"},
+	        {"params/20252026.yaml", "name: x\n", "named after its award"},
+	        {"tests/t.yaml", "name: t\ncases: 3\n",
+	         "tests/t.yaml:2:8: cases must be a list"},
+	        {"tests/t.yaml",
+	         "name: t\naward_year: 2025-26\ncases:\n  - name: c\n    "
+	         "expect: {nope: eligible}\n",
+	         "tests/t.yaml:5:14: no rule 'nope' in this set"},
+	        {"tests/t.yaml",
+	         "name: t\naward_year: 2025-26\ncases:\n  - name: c\n    "
+	         "expect: {a: maybe}\n",
+	         "tests/t.yaml:5:17: unknown outcome 'maybe'"},
+	        {"tests/t.yaml",
+	         "name: t\naward_year: 2024-25\ncases:\n  - name: c\n    "
+	         "expect: {a: eligible}\n",
+	         "no parameters for award year 2024-25"},
+	        {"tests/t.yaml", "name: t\ncases: []\nextra: 1\n",
+	         "tests/t.yaml:3:1: unknown key 'extra'"},
+	        {"notes.txt", "hello\n", "notes.txt: not a rule set file"},
+	        {"../escape.lua", "x\n", "not a rule set file"},
+	};
+	static const char *const good =
+	        "rule { id = 'a', title = 't', regulation = 'r',\n"
+	        "  check = function(c) c:is_true('x', true, 'c', 'm') end }\n";
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct rs_set *s = NULL;
+		struct log l = {0};
+		json_t *files = json_pack("{s:s, s:s}", "r.lua", good,
+		                          "params/2025-26.yaml", params);
+
+		json_object_set_new(files, t[i].path, json_string(t[i].text));
+		cr_expect_neq(rs_load_files("t", files, collect, &l, &s), 0,
+		              "case %zu loaded", i);
+		cr_expect_null(s);
+		cr_expect(strstr(l.text, t[i].want) != NULL,
+		          "case %zu: wanted '%s' in:\n%s", i, t[i].want,
+		          l.text);
+		rs_set_free(s);
+		json_decref(files);
+	}
+}
+
+/* Checks: outcomes, values, templates, missing data, the fast path. */
+Test(rules, checks_and_explanations)
+{
+	struct log l;
+	struct rs_set *s = set_of(
+	        "rule { id = 'r', title = 'R', regulation = 'test',\n"
+	        "  check = function(c, s, p)\n"
+	        "    c:at_most('n', s.n, p.limit, 'too_big', '{name} {value} > "
+	        "{maximum}', 'who', s.who)\n"
+	        "    c:at_least('m', s.m, p.limit, 'too_small', 'm {value}')\n"
+	        "    c:on_or_before('d', s.d, '2025-03-02', 'late', '{date} "
+	        "after "
+	        "{deadline}')\n"
+	        "    c:require('who', s.who, 'no_who', 'who?')\n"
+	        "    c:note('context', 'today', c.today, 'year', c.year, "
+	        "'award_year', c.award_year)\n"
+	        "    local n = 0\n"
+	        "    for k, v in pairs(s) do n = n + 1 end\n"
+	        "    c:is_true('keys', n >= #s.list + 2, 'count', 'n {n}', "
+	        "'n', "
+	        "n)\n"
+	        "  end }\n",
+	        &l);
+	struct rs_eval *ev = NULL;
+	struct rs_result *res = rs_result_new();
+	struct cairn_err e;
+	json_t *in, *out, *d, *c;
+	const char *msg;
+
+	cr_assert_not_null(s, "%s", l.text);
+	cr_assert_eq(rs_eval_new(s, NULL, &ev, &e), 0);
+	in = json_pack("{s:i, s:i, s:s, s:s, s:[i,i]}", "n", 10, "m", 10, "d",
+	               "2025-03-02", "who", "ana", "list", 1, 2);
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "r"), "eligible", "%s",
+	                 json_dumps(out, 0));
+	d = json_object_get(json_object_get(out, "decisions"), "r");
+	c = json_array_get(json_object_get(d, "checks"), 4);
+	cr_expect_str_eq(json_string_value(json_object_get(c, "outcome")),
+	                 "note");
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                         json_object_get(c, "values"), "today")),
+	                 "2025-10-01");
+	cr_expect_eq(json_integer_value(json_object_get(
+	                     json_object_get(c, "values"), "year")),
+	             2025);
+	json_decref(out);
+
+	/* one over, one under, a day late: three reasons, ineligible */
+	json_object_set_new(in, "n", json_integer(11));
+	json_object_set_new(in, "m", json_integer(9));
+	json_object_set_new(in, "d", json_string("2025-03-03"));
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "r"), "ineligible");
+	d = json_object_get(json_object_get(out, "decisions"), "r");
+	cr_expect_eq(json_array_size(json_object_get(d, "reasons")), 3);
+	msg = json_string_value(json_object_get(
+	        json_array_get(json_object_get(d, "reasons"), 0), "message"));
+	cr_expect_str_eq(msg, "n 11 > 10");
+	msg = json_string_value(json_object_get(
+	        json_array_get(json_object_get(d, "reasons"), 2), "message"));
+	cr_expect_str_eq(msg, "2025-03-03 after 2025-03-02");
+	json_decref(out);
+
+	/* missing data: needs review with missing_<name> */
+	json_object_set_new(in, "n", json_null());
+	json_object_set_new(in, "m", json_integer(10));
+	json_object_set_new(in, "d", json_string("2025-03-01"));
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "r"), "needs_review");
+	d = json_object_get(json_object_get(out, "decisions"), "r");
+	cr_expect_str_eq(
+	        json_string_value(json_object_get(
+	                json_array_get(json_object_get(d, "reasons"), 0),
+	                "code")),
+	        "missing_n");
+	json_decref(out);
+
+	/* the fast path gives the same */
+	cr_assert_eq(rs_run(ev, -1, in, "2025-26", "2025-10-01", res), 0);
+	cr_expect_eq(rs_result_count(res), 1);
+	cr_expect_str_eq(rs_result_rule(res, 0), "r");
+	cr_expect_eq(rs_result_outcome(res, 0), RS_NEEDS_REVIEW);
+	out = rs_result_json(res);
+	cr_expect_str_eq(outcome(out, "r"), "needs_review");
+	json_decref(out);
+	cr_expect_eq(rs_run(ev, 5, in, "2025-26", "2025-10-01", res),
+	             CAIRN_EINVALID);
+
+	/* the same input a thousand times: the same bytes */
+	{
+		json_t *first =
+		        rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+		char *a = json_dumps(first, JSON_SORT_KEYS);
+
+		for (int i = 0; i < 1000; i++) {
+			json_t *o = rs_evaluate(ev, -1, in, "2025-26",
+			                        "2025-10-01");
+			char *b = json_dumps(o, JSON_SORT_KEYS);
+
+			cr_assert_str_eq(a, b);
+			free(b);
+			json_decref(o);
+		}
+		free(a);
+		json_decref(first);
+	}
+	json_decref(in);
+	rs_result_free(res);
+	rs_eval_free(ev);
+	rs_set_free(s);
+}
+
+Test(rules, combined)
+{
+	json_t *d = json_pack("{s:{s:s}, s:{s:s}}", "a", "outcome",
+	                      "ineligible", "b", "outcome", "needs_review");
+
+	cr_expect_eq(rs_combined(d), RS_NEEDS_REVIEW);
+	json_object_set_new(d, "c", json_pack("{s:s}", "outcome", "eligible"));
+	cr_expect_eq(rs_combined(d), RS_ELIGIBLE);
+	json_object_del(d, "c");
+	json_object_del(d, "b");
+	cr_expect_eq(rs_combined(d), RS_INELIGIBLE);
+	json_decref(d);
+	cr_expect_str_eq(rs_outcome_name(RS_NEEDS_REVIEW), "needs_review");
+}
+
+Test(rules, lint_warns)
+{
+	struct log l;
+	struct rs_set *s;
+	json_t *files = json_pack(
+	        "{s:s, s:s, s:s}", "r.lua",
+	        "rule { id = 'r', title = 'R', regulation = 'test',\n"
+	        "  check = function(c, s, p)\n"
+	        "    if s.gpa >= 3.0 then end\n"
+	        "    c:at_most('n', s.n, 98000, 'c', 'm')\n"
+	        "    if s.x == 0 or s.y > 1 then end -- 0 and 1 are fine\n"
+	        "    for k in pairs(s) do end\n"
+	        "  end }\n"
+	        "rule { id = 'q', title = 'Q', regulation = 'test',\n"
+	        "  check = function(c, s, p) end }\n",
+	        "params/2025-26.yaml", "name: t\nlimit: 10\nunused_knob: 3\n",
+	        "tests/t.yaml",
+	        "name: t\naward_year: 2025-26\ncases:\n  - name: c\n    input: "
+	        "{gpa: 3.5, n: 1}\n    expect: {r: eligible}\n");
+	int n;
+
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(rs_load_files("t", files, collect, &l, &s), 0, "%s",
+	             l.text);
+	memset(&l, 0, sizeof(l));
+	n = rs_lint(s, collect, &l);
+	cr_expect_eq(n, l.warnings);
+	cr_expect(strstr(l.text, "r.lua:3:17: the literal 3.0 is compared") !=
+	                  NULL,
+	          "%s", l.text);
+	cr_expect(strstr(l.text, "r.lua:4:25: the literal 98000") != NULL, "%s",
+	          l.text);
+	cr_expect(strstr(l.text, "literal 0") == NULL, "%s", l.text);
+	cr_expect(strstr(l.text, "literal 1 ") == NULL, "%s", l.text);
+	cr_expect(strstr(l.text, "r.lua:6:") != NULL, "%s", l.text); /* pairs */
+	cr_expect(strstr(l.text,
+	                 "parameter 'unused_knob' is read by no rule") != NULL,
+	          "%s", l.text);
+	cr_expect(strstr(l.text, "params/2025-26.yaml:3") != NULL, "%s",
+	          l.text);
+	cr_expect(strstr(l.text, "rule 'q' has no test case") != NULL, "%s",
+	          l.text);
+	json_decref(files);
+	rs_set_free(s);
+}
+
+/* rs_run_tests' report: expected against actual, per case. */
+Test(rules, test_report)
+{
+	struct rs_set *s = NULL;
+	struct log l = {0};
+	json_t *files =
+	        json_pack("{s:s, s:s, s:s}", "r.lua",
+	                  "rule { id = 'r', title = 'R', regulation = 'test',\n"
+	                  "  check = function(c, s, p)\n"
+	                  "    c:at_most('n', s.n, p.limit, 'too_big', 'big')\n"
+	                  "  end }\n",
+	                  "params/2025-26.yaml", params, "tests/t.yaml",
+	                  "name: t\naward_year: 2025-26\nbase: {n: 1}\ncases:\n"
+	                  "  - name: at the limit\n    input: {n: 10}\n"
+	                  "    expect: {r: eligible}\n"
+	                  "  - name: wrong on purpose\n    input: {n: 11}\n"
+	                  "    expect: {r: {outcome: ineligible, reasons: "
+	                  "[too_small]}}\n");
+	json_t *rep = NULL, *c;
+
+	cr_assert_eq(rs_load_files("t", files, collect, &l, &s), 0, "%s",
+	             l.text);
+	cr_expect_eq(rs_run_tests(s, NULL, &rep), 1);
+	cr_expect_eq(json_integer_value(json_object_get(rep, "passed")), 1);
+	c = json_array_get(json_object_get(rep, "cases"), 1);
+	cr_expect(json_is_false(json_object_get(c, "ok")));
+	cr_expect_eq(json_integer_value(json_object_get(c, "line")), 8);
+	cr_expect_str_eq(
+	        json_string_value(json_array_get(
+	                json_object_get(
+	                        json_object_get(json_object_get(c, "actual"),
+	                                        "r"),
+	                        "reasons"),
+	                0)),
+	        "too_big");
+	json_decref(rep);
+	json_decref(files);
+	rs_set_free(s);
+}
+
+/* --- the offline commands, as a shell runs them ---------------------- */
+
+Test(rules_cli, test_eval_lint)
+{
+	static char out[65536];
+	char dir[] = "/tmp/cairn-rules-cli-XXXXXX";
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	rc = run_cmd(out, sizeof(out), "%s rules test %s", td_bin("cairn"),
+	             EX "cal_grant");
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "0 failed") != NULL, "%s", out);
+
+	/* a failing copy: exit 1 and a readable diff */
+	rc = run_cmd(out, sizeof(out),
+	             "cp -r %s %s/cal_grant && sed -i "
+	             "'s/income: 98001}}/income: 98000}}/' "
+	             "%s/cal_grant/tests/income.yaml && %s rules test "
+	             "%s/cal_grant",
+	             EX "cal_grant", dir, dir, td_bin("cairn"), dir);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect(strstr(out, "FAIL tests/income.yaml:") != NULL, "%s", out);
+	cr_expect(strstr(out, "- expected: ineligible [income_over_ceiling]") !=
+	                  NULL,
+	          "%s", out);
+	cr_expect(strstr(out, "+ actual:   eligible []") != NULL, "%s", out);
+
+	/* eval: the contract's input, the decision JSON on stdout */
+	rc = run_cmd(
+	        out, sizeof(out),
+	        "printf '%%s' '{\"student\": {\"dependency\": "
+	        "\"independent\", \"married\": false, \"has_dependents\": "
+	        "false, \"family_size\": 1, \"income\": 39001, \"assets\": "
+	        "0, \"hs_gpa\": 3.9, \"college_gpa\": null, "
+	        "\"ca_resident\": true, \"ab540\": false, \"citizenship\": "
+	        "\"citizen\", \"segment\": \"uc\", \"program_months\": 24, "
+	        "\"application_date\": \"2022-03-02\"}}' > %s/in.json && "
+	        "%s rules eval cal_grant --input %s/in.json --rules %s "
+	        "--award-year 2022-23 --today 2022-06-01",
+	        dir, td_bin("cairn"), dir, EX);
+	cr_expect_eq(rc, 0, "%s", out);
+	{
+		json_t *j = json_loads(out, 0, NULL);
+
+		cr_assert_not_null(j, "%s", out);
+		cr_expect_str_eq(outcome(j, "cal_grant_a"), "ineligible");
+		cr_expect_str_eq(outcome(j, "cal_grant_b"), "ineligible");
+		json_decref(j);
+	}
+	rc = run_cmd(out, sizeof(out),
+	             "%s rules eval cal_grant --input %s/missing.json --rules "
+	             "%s",
+	             td_bin("cairn"), dir, EX);
+	cr_expect_eq(rc, 1, "%s", out);
+	rc = run_cmd(out, sizeof(out), "%s rules eval cal_grant",
+	             td_bin("cairn"));
+	cr_expect_eq(rc, 2, "%s", out);
+
+	rc = run_cmd(out, sizeof(out), "%s rules lint %s", td_bin("cairn"),
+	             EX "middle_class_scholarship");
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "0 warning(s)") != NULL, "%s", out);
+	rc = run_cmd(out, sizeof(out), "%s rules test %s/nowhere",
+	             td_bin("cairn"), dir);
+	cr_expect_eq(rc, 1, "%s", out);
+	rc = run_cmd(out, sizeof(out), "%s rules frobnicate", td_bin("cairn"));
+	cr_expect_eq(rc, 2, "%s", out);
+	/* online, with nothing listening: unreachable, exit 3 */
+	rc = run_cmd(out, sizeof(out), "%s --url http://127.0.0.1:9 rules list",
+	             td_bin("cairn"));
+	cr_expect_eq(rc, 3, "%s", out);
+	run_cmd(out, sizeof(out), "rm -rf %s", dir);
+}
