@@ -198,10 +198,15 @@ Test(rules, cal_grant_contract)
 	out = rs_evaluate(ev, -1, in, "2022-23", "June 1");
 	cr_expect_str_eq(outcome(out, "cal_grant_b"), "needs_review");
 	json_decref(out);
-	out = rs_evaluate(ev, -1, json_array_get(json_pack("[i]", 1), 0),
-	                  "2022-23", "2022-06-01");
-	cr_expect_str_eq(outcome(out, "cal_grant_b"), "needs_review");
-	json_decref(out);
+	{
+		json_t *arr = json_pack("[i]", 1);
+
+		out = rs_evaluate(ev, -1, json_array_get(arr, 0), "2022-23",
+		                  "2022-06-01");
+		cr_expect_str_eq(outcome(out, "cal_grant_b"), "needs_review");
+		json_decref(out);
+		json_decref(arr);
+	}
 	json_decref(in);
 	rs_eval_free(ev);
 	rs_set_free(s);
