@@ -128,7 +128,7 @@ main(int argc, char **argv)
 	load_ms = (double)(t1 - t0) / 1e6;
 	rs_limits_default(&lim);
 	t0 = now_ns();
-	if (rs_run_tests(s, &lim, &rep) != 0) {
+	if (rs_run_tests(s, &lim, &rep) < 0) {
 		fprintf(stderr, "rules: the tests of %s do not pass\n", dir);
 		return 1;
 	}

@@ -20,19 +20,19 @@ local segments = {uc = true, csu = true, ccc = true, private = true}
 local dependencies = {dependent = true, independent = true}
 
 -- true, false, or nil when the input does not say
-local function resident(s)
-  if s.ab540 == true then
+local function resident(ca_resident, citizenship, ab540)
+  if ab540 == true then
     return true
   end
   local res
-  if s.ca_resident ~= nil and s.citizenship ~= nil then
-    res = s.ca_resident == true and
-          (s.citizenship == "citizen" or s.citizenship == "eligible_noncitizen")
+  if ca_resident ~= nil and citizenship ~= nil then
+    res = ca_resident == true and
+          (citizenship == "citizen" or citizenship == "eligible_noncitizen")
   end
   if res == true then
     return true
   end
-  if s.ab540 == nil then
+  if ab540 == nil then
     return nil -- not a resident citizen, but perhaps AB 540
   end
   return res
@@ -46,60 +46,61 @@ local function known(set, v)
 end
 
 -- The income ceiling row for s: the family-size rows for dependents
--- and for independents with dependents other than a spouse (the largest
--- row covers bigger families), else the single or married row.
-local function income_row(s, p)
-  local t = p.income_ceilings
-  if s.dependency == "independent" and s.has_dependents ~= true then
-    if s.has_dependents == nil or s.married == nil then
+-- and for independents with dependents other than a spouse, else the
+-- single or married row. The family-size rows are listed from the
+-- largest family down, so the first row at or below the family's size
+-- is its row (the largest covers bigger families).
+local function income_row(s, dependency, t)
+  if dependency == "independent" and s.has_dependents ~= true then
+    local married = s.married
+    if s.has_dependents == nil or married == nil then
       return nil, "married or has_dependents is missing"
     end
-    if s.married then
+    if married then
       return t.independent_married, "independent married row"
     end
     return t.independent_single, "independent single row"
   end
-  if s.family_size == nil then
+  local size = s.family_size
+  if size == nil then
     return nil, "family_size is missing"
   end
-  local best
   for _, row in ipairs(t.by_family_size) do
-    if s.family_size >= row.family_size and
-       (best == nil or row.family_size > best.family_size) then
-      best = row
+    if size >= row.family_size then
+      return row, "family size row"
     end
   end
-  if best == nil then
-    return nil, "no ceiling row for a family of this size"
-  end
-  return best, "family size row"
+  return nil, "no ceiling row for a family of this size"
 end
 
 -- What A, B and C share: residency, the deadline, the ceilings.
 -- column: "a_c" or "b", the column of the income table.
 local function common(c, s, p, column)
-  c:is_true("residency", resident(s), "not_california_resident",
+  local ca_resident, citizenship, ab540 = s.ca_resident, s.citizenship, s.ab540
+  c:is_true("residency", resident(ca_resident, citizenship, ab540),
+    "not_california_resident",
     "not a California resident who is a citizen or eligible non-citizen, and not an AB 540 student",
-    "ca_resident", s.ca_resident, "citizenship", s.citizenship,
-    "ab540", s.ab540)
+    "ca_resident", ca_resident, "citizenship", citizenship, "ab540", ab540)
 
-  c:is_true("segment", known(segments, s.segment), "unknown_segment",
-    "segment {segment} is not uc, csu, ccc or private",
-    "segment", s.segment)
-  local deadline = p.deadlines.standard
-  if s.segment == "ccc" then
-    deadline = p.deadlines.community_college
+  local segment = s.segment
+  c:is_true("segment", known(segments, segment), "unknown_segment",
+    "segment {segment} is not uc, csu, ccc or private", "segment", segment)
+  local deadlines = p.deadlines
+  local deadline = deadlines.standard
+  if segment == "ccc" then
+    deadline = deadlines.community_college
   end
   c:on_or_before("application_date", s.application_date, deadline,
     "application_late", "applied on {date}, after the deadline of {deadline}",
-    "segment", s.segment)
+    "segment", segment)
 
-  if not c:is_true("dependency", known(dependencies, s.dependency),
+  local dependency = s.dependency
+  if not c:is_true("dependency", known(dependencies, dependency),
       "unknown_dependency", "dependency {dependency} is not dependent or independent",
-      "dependency", s.dependency) then
+      "dependency", dependency) then
     return
   end
-  local row, why = income_row(s, p)
+  local row, why = income_row(s, dependency, p.income_ceilings)
   if row == nil then
     c:review("income_row", "family_unknown",
       "cannot choose an income ceiling row: {why}", "why", why,
@@ -110,13 +111,14 @@ local function common(c, s, p, column)
       "income ${value} is over the ceiling of ${maximum} ({row}, family size {family_size})",
       "row", why, "family_size", s.family_size)
   end
-  local assets_max = p.asset_ceilings.dependent
-  if s.dependency == "independent" then
-    assets_max = p.asset_ceilings.independent
+  local assets = p.asset_ceilings
+  local assets_max = assets.dependent
+  if dependency == "independent" then
+    assets_max = assets.independent
   end
   c:at_most("assets", s.assets, assets_max, "assets_over_ceiling",
     "assets of ${value} are over the ceiling of ${maximum}",
-    "dependency", s.dependency)
+    "dependency", dependency)
 end
 
 -- A GPA of at least one kind meets its minimum (hs_min may be the
@@ -156,10 +158,12 @@ local function transfer(c, s, p)
     "community-college GPA {value} is below {minimum}")
 end
 
+-- The student, or nil after asking for a person.
 local function student(c, s)
   local st = s.student
-  c:require("student", st ~= nil or nil, "student_missing",
-    "the input has no student")
+  if st == nil then
+    c:review("student", "student_missing", "the input has no student")
+  end
   return st
 end
 
@@ -171,7 +175,8 @@ rule {
     local st = student(c, s)
     if st == nil then return end
     common(c, st, p, "a_c")
-    gpa(c, st, p.gpa.a_high_school, p.gpa.a_college)
+    local min = p.gpa
+    gpa(c, st, min.a_high_school, min.a_college)
     transfer(c, st, p)
   end,
 }
@@ -184,7 +189,8 @@ rule {
     local st = student(c, s)
     if st == nil then return end
     common(c, st, p, "b")
-    gpa(c, st, p.gpa.b, p.gpa.b)
+    local min = p.gpa.b
+    gpa(c, st, min, min)
     transfer(c, st, p)
   end,
 }
