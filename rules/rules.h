@@ -122,6 +122,13 @@ size_t rs_eval_memory(const struct rs_eval *ev);
 size_t rs_eval_memory_base(const struct rs_eval *ev);
 uint64_t rs_eval_resets(const struct rs_eval *ev);
 
+/* Every name a rule can reach in the sandbox, sorted ("assert", ...,
+ * "string.upper", ...): what the self-test compares with the allow-list.
+ * NULL when out of memory. */
+json_t *rs_sandbox_names(void);
+/* The Lua the rules run on ("Lua 5.4.4"), for the start-up log. */
+const char *rs_lua_release(void);
+
 /* 1 if s is a valid rule set, rule or reason-code name:
  * [a-z][a-z0-9_]{0,63}. */
 int rs_name_ok(const char *s);

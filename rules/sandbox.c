@@ -1119,3 +1119,95 @@ sb_seal(struct rs_eval *ev)
 	lua_pop(L, 1);
 	ev->loading_rules = NULL;
 }
+
+/* --- the allow-list, for the self-test ---------------------------------- */
+
+static int
+names_p(lua_State *L)
+{
+	json_t *out = lua_touserdata(L, 1);
+	int S;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_globals);
+	S = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, S)) {
+		const char *k = lua_tostring(L, -2);
+
+		if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
+			/* a library behind its proxy: list its fields */
+			int lib;
+
+			lua_getfield(L, -1, "__index");
+			lib = lua_gettop(L);
+			lua_pushnil(L);
+			while (lua_next(L, lib)) {
+				char name[128];
+
+				snprintf(name, sizeof(name), "%s.%s", k,
+				         lua_tostring(L, -2));
+				json_array_append_new(out, json_string(name));
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 2);
+		} else {
+			json_array_append_new(out, json_string(k));
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+	              json_string_value(*(json_t *const *)b));
+}
+
+json_t *
+rs_sandbox_names(void)
+{
+	struct rs_eval ev;
+	struct cairn_err e;
+	json_t *out = json_array(), **v;
+	size_t n, i;
+
+	memset(&ev, 0, sizeof(ev));
+	rs_limits_default(&ev.lim);
+	if (out == NULL || sb_open(&ev, &e) != 0) {
+		json_decref(out);
+		return NULL;
+	}
+	sb_seal(&ev);
+	lua_settop(ev.L, 0);
+	lua_pushcfunction(ev.L, names_p);
+	lua_pushlightuserdata(ev.L, out);
+	if (sb_pcall(&ev, 1) != LUA_OK) {
+		sb_close(&ev);
+		json_decref(out);
+		return NULL;
+	}
+	sb_close(&ev);
+	/* sorted, so the list can be compared with a committed one */
+	n = json_array_size(out);
+	v = malloc((n + 1) * sizeof(*v));
+	if (v == NULL) {
+		json_decref(out);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(out, i));
+	qsort(v, n, sizeof(*v), name_cmp);
+	json_array_clear(out);
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, v[i]);
+	free(v);
+	return out;
+}
+
+const char *
+rs_lua_release(void)
+{
+	return LUA_RELEASE;
+}

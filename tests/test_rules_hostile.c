@@ -546,3 +546,52 @@ Test(rules_hostile, repeated_breaks_do_not_leak)
 	rs_eval_free(ev);
 	rs_set_free(s);
 }
+
+/* #1: everything a rule can reach, against the committed allow-list; a
+ * name added to or removed from the sandbox must be added here on
+ * purpose. */
+Test(rules_hostile, sandbox_allow_list)
+{
+	static const char *const allowed =
+	        "[\"_VERSION\",\"assert\",\"error\",\"ipairs\",\"math\","
+	        "\"math.abs\",\"math.acos\",\"math.asin\",\"math.atan\","
+	        "\"math.ceil\",\"math.cos\",\"math.exp\",\"math.floor\","
+	        "\"math.fmod\",\"math.huge\",\"math.log\",\"math.max\","
+	        "\"math.maxinteger\",\"math.min\",\"math.mininteger\","
+	        "\"math.modf\",\"math.pi\",\"math.sin\",\"math.sqrt\","
+	        "\"math.tan\",\"math.tointeger\",\"math.type\",\"math.ult\","
+	        "\"next\",\"pairs\",\"pcall\",\"select\",\"string\","
+	        "\"string.byte\",\"string.char\",\"string.find\","
+	        "\"string.format\",\"string.gmatch\",\"string.gsub\","
+	        "\"string.len\",\"string.lower\",\"string.match\","
+	        "\"string.rep\",\"string.reverse\",\"string.sub\","
+	        "\"string.upper\",\"table\",\"table.concat\",\"table.insert\","
+	        "\"table.pack\",\"table.remove\",\"table.sort\","
+	        "\"table.unpack\",\"tonumber\",\"tostring\",\"type\","
+	        "\"utf8\",\"utf8.char\",\"utf8.charpattern\","
+	        "\"utf8.codepoint\",\"utf8.codes\",\"utf8.len\","
+	        "\"utf8.offset\",\"xpcall\"]";
+	json_t *want = json_loads(allowed, 0, NULL);
+	json_t *got = rs_sandbox_names();
+	size_t i;
+	json_t *v;
+
+	cr_assert_not_null(want);
+	cr_assert_not_null(got);
+	/* the libraries themselves appear by their fields */
+	json_array_foreach(want, i, v)
+	{
+		const char *n = json_string_value(v);
+
+		if (!strcmp(n, "math") || !strcmp(n, "string") ||
+		    !strcmp(n, "table") || !strcmp(n, "utf8")) {
+			json_array_remove(want, i);
+			i--;
+		}
+	}
+	cr_expect(json_equal(want, got), "sandbox names: %s",
+	          json_dumps(got, 0));
+	cr_expect(strncmp(rs_lua_release(), "Lua 5.4", 7) == 0);
+	json_decref(want);
+	json_decref(got);
+}
