@@ -7,6 +7,7 @@
  * lint as a shell runs them.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,4 +602,58 @@ Test(rules_cli, test_eval_lint)
 	             td_bin("cairn"));
 	cr_expect_eq(rc, 3, "%s", out);
 	run_cmd(out, sizeof(out), "rm -rf %s", dir);
+}
+
+/* SANDBOX.md #21: one set shared by threads, an evaluator each. */
+struct thread_arg {
+	const struct rs_set *s;
+	int ok;
+};
+
+static void *
+eval_thread(void *p)
+{
+	struct thread_arg *a = p;
+	struct rs_eval *ev = NULL;
+	struct rs_result *res = rs_result_new();
+	struct cairn_err e;
+	json_t *in = student();
+
+	a->ok = 0;
+	if (res == NULL || rs_eval_new(a->s, NULL, &ev, &e) != 0)
+		goto out;
+	for (int i = 0; i < 2000; i++) {
+		json_object_set_new(json_object_get(in, "student"), "income",
+		                    json_integer(97990 + i % 20));
+		if (rs_run(ev, -1, in, "2022-23", "2022-06-01", res) != 0 ||
+		    rs_result_outcome(res, 0) != (97990 + i % 20 <= 98000
+		                                          ? RS_ELIGIBLE
+		                                          : RS_INELIGIBLE))
+			goto out;
+	}
+	a->ok = 1;
+out:
+	json_decref(in);
+	rs_result_free(res);
+	rs_eval_free(ev);
+	return NULL;
+}
+
+Test(rules, threads_share_a_set)
+{
+	struct rs_set *s = NULL;
+	pthread_t t[4];
+	struct thread_arg a[4];
+
+	cr_assert_eq(rs_load_dir(EX "cal_grant", NULL, NULL, &s), 0);
+	for (int i = 0; i < 4; i++) {
+		a[i].s = s;
+		cr_assert_eq(pthread_create(&t[i], NULL, eval_thread, &a[i]),
+		             0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect(a[i].ok, "thread %d", i);
+	}
+	rs_set_free(s);
 }
