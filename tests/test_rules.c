@@ -6,11 +6,16 @@
  * with rs_evaluate; rs_combined; the linter; and cairn rules test / eval /
  * lint as a shell runs them.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rules/rules.h"
 #include "tests/harness.h"
@@ -656,4 +661,179 @@ Test(rules, threads_share_a_set)
 		cr_expect(a[i].ok, "thread %d", i);
 	}
 	rs_set_free(s);
+}
+
+/* --- the online commands, against a stand-in for cairnd ----------------- */
+
+/* Answers up to n requests on a listening socket with reply (status and
+ * JSON body), writing each request's text to log; runs in a child. */
+static void
+fake_server(int lfd, int n, int status, const char *reply, const char *log)
+{
+	FILE *f = fopen(log, "w");
+
+	for (int i = 0; i < n; i++) {
+		char buf[65536], head[256];
+		size_t got = 0;
+		ssize_t r;
+		int fd = accept(lfd, NULL, NULL);
+		const char *body;
+		long clen = -1;
+
+		if (fd < 0)
+			break;
+		/* read the head, then the body by Content-Length */
+		while (got < sizeof(buf) - 1 &&
+		       (r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
+			char *p;
+
+			got += (size_t)r;
+			buf[got] = '\0';
+			p = strstr(buf, "\r\n\r\n");
+			if (p == NULL)
+				continue;
+			if (clen < 0) {
+				char *cl = strcasestr(buf, "Content-Length:");
+
+				clen = cl ? strtol(cl + 15, NULL, 10) : 0;
+			}
+			if ((long)(got - (size_t)(p + 4 - buf)) >= clen)
+				break;
+		}
+		if (f) {
+			fwrite(buf, 1, got, f);
+			fputs("\n--\n", f);
+			fflush(f);
+		}
+		body = reply;
+		snprintf(head, sizeof(head),
+		         "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+		         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		         status, strlen(body));
+		if (write(fd, head, strlen(head)) < 0 ||
+		    write(fd, body, strlen(body)) < 0)
+			break;
+		close(fd);
+	}
+	if (f)
+		fclose(f);
+	_exit(0);
+}
+
+static pid_t
+start_fake(int *port, int n, int status, const char *reply, const char *log)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	pid_t pid;
+
+	cr_assert_geq(lfd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	*port = ntohs(a.sin_port);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		fake_server(lfd, n, status, reply, log);
+	close(lfd);
+	return pid;
+}
+
+Test(rules_cli, online_commands_speak_the_api)
+{
+	static char out[65536], logtext[200000];
+	char log[] = "/tmp/cairn-rules-fake-XXXXXX";
+	int port, rc, st;
+	pid_t pid;
+	FILE *f;
+	size_t n;
+
+	cr_assert_neq(mkstemp(log), -1);
+	/* dry-run: the files of a directory and the filter go up; the
+	 * transitions come back as a table */
+	pid = start_fake(
+	        &port, 1, 200,
+	        "{\"rule_set\":\"cal_grant\",\"from_version\":"
+	        "\"aaaaaaaaaaaaaaaa\","
+	        "\"to_version\":\"bbbbbbbbbbbbbbbb\",\"cases\":1000000,"
+	        "\"evaluated\":1000000,\"changed\":1243,\"transitions\":[{"
+	        "\"rule\":\"cal_grant_a\",\"from\":\"eligible\",\"to\":"
+	        "\"ineligible\",\"count\":1243,\"examples\":[{\"case\":\"c-1\","
+	        "\"reasons\":[{\"code\":\"gpa_below_minimum\",\"message\":"
+	        "\"GPA "
+	        "3.05 is below 3.10\"}]}]}],\"elapsed_ms\":20500}",
+	        log);
+	rc = run_cmd(out, sizeof(out),
+	             "%s --url http://127.0.0.1:%d --token t rules dry-run "
+	             "cal_grant --dir %s --award-year 2025-26 --status "
+	             "packaging",
+	             td_bin("cairn"), port, EX "cal_grant");
+	waitpid(pid, &st, 0);
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "cal_grant_a") != NULL, "%s", out);
+	cr_expect(strstr(out, "eligible -> ineligible") != NULL, "%s", out);
+	cr_expect(strstr(out, "1,243") != NULL, "%s", out);
+	cr_expect(strstr(out, "1,000,000 cases") != NULL, "%s", out);
+	cr_expect(strstr(out, "GPA 3.05 is below 3.10") != NULL, "%s", out);
+	f = fopen(log, "r");
+	cr_assert_not_null(f);
+	n = fread(logtext, 1, sizeof(logtext) - 1, f);
+	logtext[n] = '\0';
+	fclose(f);
+	cr_expect(strstr(logtext, "POST /v1/rules/cal_grant/dry-run") != NULL,
+	          "%s", logtext);
+	cr_expect(strstr(logtext, "\"files\":{") != NULL);
+	cr_expect(strstr(logtext, "\"cal_grant.lua\":") != NULL);
+	cr_expect(strstr(logtext, "\"award_year\":\"2025-26\"") != NULL);
+	cr_expect(strstr(logtext, "\"status\":\"packaging\"") != NULL);
+
+	/* publish refused: 422 with the tests' report, exit 1 */
+	pid = start_fake(&port, 1, 422,
+	                 "{\"type\":\"urn:cairn:problem:tests-failed\","
+	                 "\"title\":\"Unprocessable\",\"status\":422,"
+	                 "\"detail\":\"1 test failed\",\"tests\":{\"passed\":"
+	                 "65,\"failed\":1,\"cases\":[{\"file\":\"tests/"
+	                 "gpa.yaml\",\"line\":30,\"name\":\"GPA at the "
+	                 "minimum\",\"ok\":false}]}}",
+	                 log);
+	rc = run_cmd(out, sizeof(out),
+	             "%s --url http://127.0.0.1:%d --token t rules publish "
+	             "cal_grant %s",
+	             td_bin("cairn"), port, EX "cal_grant");
+	waitpid(pid, &st, 0);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect(strstr(out, "422") != NULL, "%s", out);
+	cr_expect(strstr(out, "tests/gpa.yaml:30: GPA at the minimum") != NULL,
+	          "%s", out);
+
+	/* rollback to a version */
+	pid = start_fake(&port, 1, 200,
+	                 "{\"rule_set\":\"cal_grant\",\"version\":\"abc\","
+	                 "\"state\":\"live\"}",
+	                 log);
+	rc = run_cmd(out, sizeof(out),
+	             "%s --url http://127.0.0.1:%d --token t rules rollback "
+	             "cal_grant abc",
+	             td_bin("cairn"), port);
+	waitpid(pid, &st, 0);
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "cal_grant abc: live") != NULL, "%s", out);
+	f = fopen(log, "r");
+	n = fread(logtext, 1, sizeof(logtext) - 1, f);
+	logtext[n] = '\0';
+	fclose(f);
+	cr_expect(strstr(logtext, "POST /v1/rules/cal_grant/rollback") != NULL);
+	cr_expect(strstr(logtext, "{\"version\":\"abc\"}") != NULL, "%s",
+	          logtext);
+
+	/* usage errors never reach the network */
+	rc = run_cmd(out, sizeof(out), "%s rules dry-run cal_grant",
+	             td_bin("cairn"));
+	cr_expect_eq(rc, 2, "%s", out);
+	unlink(log);
 }
