@@ -1272,6 +1272,14 @@ rs_result_json(const struct rs_result *r)
 }
 
 json_t *
+rs_result_decision_json(const struct rs_result *r, int i)
+{
+	if (i < 0 || i >= r->ndec)
+		return NULL;
+	return decision_json(r, &r->dec[i]);
+}
+
+json_t *
 rs_evaluate(struct rs_eval *ev, int rule, const json_t *input,
             const char *award_year, const char *today)
 {

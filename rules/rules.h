@@ -115,6 +115,8 @@ int rs_result_count(const struct rs_result *r);
 const char *rs_result_rule(const struct rs_result *r, int i); /* its id */
 enum rs_outcome rs_result_outcome(const struct rs_result *r, int i);
 json_t *rs_result_json(const struct rs_result *r);
+/* One decision D of a result (a dry run's examples), or NULL. */
+json_t *rs_result_decision_json(const struct rs_result *r, int i);
 
 /* Bytes the evaluator's Lua state holds now, and right after it was
  * built; how many times a broken limit made it start over. */

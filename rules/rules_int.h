@@ -106,13 +106,13 @@ struct rs_eval {
 	/* registry references */
 	int nrules;
 	int rule_ref[RS_MAX_RULES];
-	int ref_checker, ref_cdata, ref_input, ref_input_mt, ref_years;
+	int ref_checker, ref_cdata, ref_input, ref_input_mt;
 	int ref_pool;   /* proxies of nested input objects, reused */
 	int ref_kindex; /* the string "__index" */
+	/* each award year's parameters, by reference, in the set's order */
 	int nyears;
 	char year_name[RS_MAX_FILES][8];
 	int year_ref[RS_MAX_FILES];
-	int cur_year_idx;
 	/* loading: the rules a file registered go here */
 	json_t *loading_rules;
 	const char *loading_file;

@@ -797,9 +797,6 @@ sb_open_p(lua_State *L)
 	lua_setmetatable(L, -2);
 	ev->ref_input = luaL_ref(L, LUA_REGISTRYINDEX);
 
-	/* award year -> parameters, filled by the evaluator */
-	lua_createtable(L, 0, 4);
-	ev->ref_years = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_createtable(L, 16, 0);
 	ev->ref_pool = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushliteral(L, "__index");

@@ -406,6 +406,11 @@ Test(rules, checks_and_explanations)
 	out = rs_result_json(res);
 	cr_expect_str_eq(outcome(out, "r"), "needs_review");
 	json_decref(out);
+	out = rs_result_decision_json(res, 0);
+	cr_expect_str_eq(json_string_value(json_object_get(out, "outcome")),
+	                 "needs_review");
+	json_decref(out);
+	cr_expect_null(rs_result_decision_json(res, 1));
 	cr_expect_eq(rs_run(ev, 5, in, "2025-26", "2025-10-01", res),
 	             CAIRN_EINVALID);
 
