@@ -8,7 +8,8 @@
 #   make test     build and run every test
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench    the benchmarks, printed as a table (make bench-scale:
-#                 the same against a million stored cases)
+#                 the same against a million stored cases; make bench-isir:
+#                 ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make clean | make deps | make format
 
@@ -48,7 +49,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale install clean format
+.PHONY: all deps binaries run test check bench bench-scale bench-rules \
+        bench-isir install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -109,6 +111,15 @@ bench: deps
 bench-scale: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/scale.sh $(abspath $(BUILD))
+
+bench-rules: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/rules-host.sh $(abspath $(BUILD))
+
+# ISIR import: FSA's 78-record test file and 100,000 generated records
+bench-isir: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	sh bench/isir.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \

@@ -40,4 +40,7 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path,
 int cli_fail_reply(int status, json_t *reply);
 void cli_print_json(json_t *j);
 
+/* cairn isir ... (cli/isir.c) */
+int cli_isir(const struct cli_opts *o, int argc, char **argv);
+
 #endif

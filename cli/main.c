@@ -33,6 +33,7 @@ static const struct {
 	cli_group_fn fn;
 } groups[] = {
         {"rules", cli_rules},
+        {"isir", cli_isir},
         {NULL, NULL},
 };
 
@@ -71,6 +72,13 @@ usage(FILE *f)
 	        "                               list, versions, publish, "
 	        "rollback, dry-run\n"
 	        "                               (cairn rules --help)\n"
+	        "  isir import FILE [--office O] [--records N]\n"
+	        "                               import ISIR records into "
+	        "aid_file cases\n"
+	        "  isir check FILE              validate ISIR records "
+	        "(offline)\n"
+	        "  isir generate N              N made-up valid records, for "
+	        "tests\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

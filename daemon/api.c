@@ -418,6 +418,12 @@ h_token_revoke(struct api_call *c)
 	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
 	 ROLE_BIT(ROLE_ADMISSIONS) | ADMIN)
 
+/* rule sets: staff read them; policy staff (and admin) change them */
+#define RULE_READERS                                                           \
+	(ROLE_BIT(ROLE_COUNSELOR) | ROLE_BIT(ROLE_AID_OFFICER) |               \
+	 ROLE_BIT(ROLE_ADMISSIONS) | ROLE_BIT(ROLE_POLICY) | ADMIN)
+#define RULE_WRITERS (ROLE_BIT(ROLE_POLICY) | ADMIN)
+
 static const struct route routes[] = {
         {"GET", "/healthz", 0, 0, h_healthz},
         {"GET", "/readyz", 0, 0, h_readyz},
@@ -438,6 +444,16 @@ static const struct route routes[] = {
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list},
+        {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
+         api_h_rules_versions},
+        {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put},
+        {"POST", "/v1/rules/{set}/rollback", RULE_WRITERS, 1,
+         api_h_rules_rollback},
+        {"POST", "/v1/rules/{set}/dry-run", RULE_WRITERS, 1,
+         api_h_rules_dry_run},
+        {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
+         api_h_isir_import},
 };
 
 const struct route *

@@ -50,4 +50,13 @@ void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
 void api_h_workflow_reload(struct api_call *c);
 
+/* The rule-set routes (rules_host.c). */
+void api_h_rules_list(struct api_call *c);
+void api_h_rules_versions(struct api_call *c);
+void api_h_rules_put(struct api_call *c);
+void api_h_rules_rollback(struct api_call *c);
+void api_h_rules_dry_run(struct api_call *c);
+/* ISIR import (isir.c). */
+void api_h_isir_import(struct api_call *c);
+
 #endif

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http.h"
 #include "metrics.h"
+#include "rules_host.h"
 
 #define TOKEN_CACHE_SIZE   4096 /* slots; a direct-mapped cache */
 #define TOKEN_CACHE_TTL_MS 10000
@@ -38,6 +39,7 @@ struct daemon {
 
 	/* workflows and cases (cases.c) */
 	struct registry reg;
+	struct rules_host *rules;     /* rules_host.c */
 	struct wf_campuses *campuses; /* NULL: no list configured */
 	struct family *families;      /* commands queued per case family */
 	int nfamilies_busy;

@@ -164,7 +164,8 @@ close_when_idle(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
-	if (cases_busy(d)) {
+	rules_host_close(d); /* no new publishes or watching */
+	if (cases_busy(d) || rules_host_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -241,6 +242,7 @@ on_sighup(uv_signal_t *s, int signum)
 		          r.files, r.errors, r.warnings);
 		return;
 	}
+	rules_host_rescan(d);
 	rc = registry_reload(d, sighup_done, NULL);
 	if (rc == -EBUSY)
 		log_warn("SIGHUP: a reload is already under way");
@@ -286,9 +288,18 @@ run(struct daemon *d)
 		return 1;
 	}
 	cases_init(d);
+	if (rules_host_init(d) != 0) {
+		log_error("the rule sets cannot be loaded; not starting");
+		rules_host_close(d);
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	if (registry_load(d) != 0) {
 		log_error("the workflow definitions have errors; not starting "
 		          "(run cairnd --check for the list)");
+		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -308,6 +319,7 @@ run(struct daemon *d)
 	rc = http_server_start(d->loop, &ho, &d->http, &err);
 	if (rc != 0) {
 		log_error("%s", err.msg);
+		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -424,6 +436,7 @@ main(int argc, char **argv)
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("event loop closed with handles still open");
+	rules_host_destroy(&d);
 	free(d.token_cache);
 	return rc;
 }

@@ -149,6 +149,42 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
+        /* 3: rule-set versions: every version seen (its files, so any can
+         * be rolled back to or dry-run years later), its test report, and
+         * which one is live (at most one per set) */
+        "CREATE TABLE rule_versions (\n"
+        "    rule_set TEXT NOT NULL,\n"
+        "    version TEXT NOT NULL,\n"
+        "    files TEXT NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        "    state TEXT NOT NULL,\n"
+        "    tests TEXT,\n"
+        "    error TEXT,\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    published_at INTEGER,\n"
+        "    PRIMARY KEY (rule_set, version)\n"
+        ") STRICT;\n"
+        "CREATE UNIQUE INDEX rule_versions_live ON rule_versions (rule_set)"
+        " WHERE state = 'live';\n",
+        /* 4: ISIR import: each office's financial-aid file per FAFSA, and
+         * every ISIR transaction imported into it (by the record's hash,
+         * so importing the same file again changes nothing) */
+        "CREATE TABLE isir_files (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE isir_records (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    record_hash BLOB NOT NULL CHECK (length(record_hash) = 32),\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    imported_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid, txn)\n"
+        ") STRICT, WITHOUT ROWID;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -244,6 +280,11 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	WST_RULE_DEMOTE,
+	WST_RULE_PUT,
+	WST_ISIR_FILE_INSERT,
+	WST_ISIR_FILE_ADVANCE,
+	WST_ISIR_RECORD_PUT,
 	WST_N
 };
 
@@ -302,6 +343,25 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        [WST_RULE_DEMOTE] = "UPDATE rule_versions SET state = 'previous'"
+                            " WHERE rule_set = ?1 AND state = 'live'",
+        [WST_RULE_PUT] =
+                "INSERT INTO rule_versions (rule_set, version, files, source,"
+                " state, tests, error, created_at, published_at) VALUES (?1,"
+                " ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?5 = 'live' THEN ?8"
+                " END) ON CONFLICT (rule_set, version) DO UPDATE SET"
+                " state = excluded.state, tests = coalesce(excluded.tests,"
+                " tests), error = excluded.error, published_at ="
+                " coalesce(excluded.published_at, published_at)",
+        [WST_ISIR_FILE_INSERT] = "INSERT INTO isir_files (office, fafsa_uuid,"
+                                 " case_id, txn) VALUES (?1, ?2, ?3, ?4)",
+        [WST_ISIR_FILE_ADVANCE] = "UPDATE isir_files SET txn = ?4"
+                                  " WHERE office = ?1 AND fafsa_uuid = ?2"
+                                  " AND case_id = ?3 AND txn = ?5",
+        [WST_ISIR_RECORD_PUT] =
+                "INSERT INTO isir_records (office, fafsa_uuid, txn,"
+                " record_hash, case_id, imported_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* A read connection's statements, prepared once. */
@@ -317,6 +377,7 @@ enum {
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
 	RST_FAMILY,
+	RST_RULES,
 	RST_N
 };
 
@@ -353,6 +414,9 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
+        [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
+                      " error, created_at, published_at FROM rule_versions"
+                      " ORDER BY rule_set, created_at, version",
 };
 
 struct store_rconn {
@@ -1719,6 +1783,7 @@ enum store_read_kind {
 	STORE_READ_IDEM,
 	STORE_READ_TIMERS,
 	STORE_READ_FAMILY,
+	STORE_READ_ISIR,
 };
 
 struct store_read {
@@ -1743,7 +1808,11 @@ struct store_read {
 	char *fstr[6]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
+	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	size_t nkeys;
 };
+
+static int store_isir_read(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2096,6 +2165,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
 		rc = store_rows_json(st, &r->result);
 		break;
+	case STORE_READ_ISIR:
+		rc = store_isir_read(r, c->db);
+		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -2207,6 +2279,9 @@ store_read_after(uv_work_t *w, int status)
 		free(r->key);
 		for (int i = 0; i < 6; i++)
 			free(r->fstr[i]);
+		for (size_t i = 0; i < r->nkeys; i++)
+			free(r->keys[i]);
+		free(r->keys);
 		free(r);
 		return;
 	}
@@ -2419,4 +2494,344 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- rule-set versions --------------------------------------------------- */
+
+int
+store_batch_rule_put(struct store_batch *b, const char *rule_set,
+                     const char *version, const char *files, const char *source,
+                     const char *state, const char *tests, const char *error,
+                     int64_t at)
+{
+	struct store_op *op;
+
+	if (!strcmp(state, "live")) {
+		op = store_sql_op(b, WST_RULE_DEMOTE, "retire the live rules");
+		if (op == NULL ||
+		    store_sql_done(b, op, BIND_TEXT(op, 1, rule_set)) != 0)
+			return -ENOMEM;
+	}
+	op = store_sql_op(b, WST_RULE_PUT, "record a rule-set version");
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, rule_set) | BIND_TEXT(op, 2, version) |
+	                BIND_TEXT(op, 3, files) | BIND_TEXT(op, 4, source) |
+	                BIND_TEXT(op, 5, state) | BIND_TEXT(op, 6, tests) |
+	                BIND_TEXT(op, 7, error) | BIND_INT(op, 8, at));
+}
+
+int
+store_rules_sync(struct store *s, json_t **out)
+{
+	struct store_rconn *c;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	rc = store_rows_json(c->st[RST_RULES], out);
+	store_rconn_put(s, c);
+	return rc;
+}
+
+/* --- scanning cases ------------------------------------------------------ */
+
+struct store_scan {
+	uv_work_t work;
+	struct store *s;
+	char *workflow, *status;
+	int include_terminal;
+	int part, nparts;
+	store_scan_row_fn row;
+	store_done_cb done;
+	void *arg;
+	int rc;
+	char msg[256];
+};
+
+static void
+store_scan_work(uv_work_t *w)
+{
+	struct store_scan *sc = w->data;
+	struct store_rconn *c = store_rconn_get(sc->s);
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
+	int rc;
+
+	/* a slice is a range of rowids: each slice reads only its own pages */
+	rc = sqlite3_prepare_v2(c->db,
+	                        "SELECT min(rowid), max(rowid) FROM cases", -1,
+	                        &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t a = sqlite3_column_int64(st, 0);
+		int64_t span = sqlite3_column_int64(st, 1) - a + 1;
+
+		lo = a + span * sc->part / sc->nparts;
+		hi = a + span * (sc->part + 1) / sc->nparts - 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(
+	        c->db,
+	        "SELECT id, workflow, status, data FROM cases"
+	        " WHERE rowid BETWEEN ?4 AND ?5"
+	        " AND (?1 IS NULL OR workflow = ?1)"
+	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)",
+	        -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sc->rc = store_code(rc);
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+		store_rconn_put(sc->s, c);
+		return;
+	}
+	sqlite3_bind_text(st, 1, sc->workflow, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, sc->include_terminal);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *data = (const char *)sqlite3_column_text(st, 3);
+
+		if (sc->row((const char *)sqlite3_column_text(st, 0),
+		            (const char *)sqlite3_column_text(st, 1),
+		            (const char *)sqlite3_column_text(st, 2),
+		            data ? data : "{}",
+		            (size_t)sqlite3_column_bytes(st, 3), sc->arg) != 0)
+			break;
+	}
+	sc->rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_code(rc);
+	if (sc->rc != 0)
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	store_rconn_put(sc->s, c);
+}
+
+static void
+store_scan_after(uv_work_t *w, int status)
+{
+	struct store_scan *sc = w->data;
+
+	if (status != 0)
+		sc->rc = status;
+	sc->done(sc->rc, sc->rc ? sc->msg : NULL, sc->arg);
+	free(sc->workflow);
+	free(sc->status);
+	free(sc);
+}
+
+int
+store_case_scan(struct store *s, const char *workflow, const char *status,
+                int include_terminal, int part, int nparts,
+                store_scan_row_fn row, store_done_cb done, void *arg)
+{
+	struct store_scan *sc;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return -ENOMEM;
+	sc->s = s;
+	sc->workflow = workflow ? strdup(workflow) : NULL;
+	sc->status = status ? strdup(status) : NULL;
+	sc->include_terminal = include_terminal;
+	sc->part = part;
+	sc->nparts = nparts > 0 ? nparts : 1;
+	sc->row = row;
+	sc->done = done;
+	sc->arg = arg;
+	sc->work.data = sc;
+	if ((workflow && !sc->workflow) || (status && !sc->status) ||
+	    (rc = uv_queue_work(s->loop, &sc->work, store_scan_work,
+	                        store_scan_after)) != 0) {
+		free(sc->workflow);
+		free(sc->status);
+		free(sc);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* --- ISIR import ------------------------------------------------------ */
+
+/*
+ * The ISIR importer's rows (daemon/isir.c). They go into the same batch
+ * as the case change they record, so a record counts as imported exactly
+ * when its case change is durable.
+ */
+
+int
+store_batch_isir_file_insert(struct store_batch *b, const char *office,
+                             const char *fafsa_uuid, const char *case_id,
+                             int txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_INSERT, "open an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* another import opened this file first: the record is retried */
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, txn));
+}
+
+int
+store_batch_isir_file_advance(struct store_batch *b, const char *office,
+                              const char *fafsa_uuid, const char *case_id,
+                              int from_txn, int to_txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_ADVANCE, "advance an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, to_txn) |
+	                BIND_INT(op, 5, from_txn));
+}
+
+int
+store_batch_isir_record_put(struct store_batch *b, const char *office,
+                            const char *fafsa_uuid, int txn,
+                            const uint8_t hash[32], const char *case_id,
+                            int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_RECORD_PUT, "record an ISIR");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_INT(op, 3, txn) | BIND_BLOB(op, 4, hash, 32) |
+	                BIND_TEXT(op, 5, case_id) | BIND_INT(op, 6, at));
+}
+
+/* On a reader thread: one statement pair for every key of the read. */
+static int
+store_isir_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *fst = NULL, *rst = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT case_id, txn FROM isir_files"
+	                        " WHERE office = ?1 AND fafsa_uuid = ?2",
+	                        -1, &fst, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db,
+		                        "SELECT txn, record_hash FROM"
+		                        " isir_records WHERE office = ?1 AND"
+		                        " fafsa_uuid = ?2",
+		                        -1, &rst, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		json_t *recs, *o;
+
+		if (json_object_get(out, r->keys[i]) != NULL)
+			continue;
+		sqlite3_bind_text(fst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(fst, 2, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(fst);
+		if (rc == SQLITE_DONE) {
+			sqlite3_reset(fst);
+			rc = SQLITE_OK;
+			continue;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		recs = json_object();
+		o = json_pack("{s:s, s:I, s:o}", "case_id",
+		              (const char *)sqlite3_column_text(fst, 0), "txn",
+		              (json_int_t)sqlite3_column_int64(fst, 1),
+		              "records", recs);
+		sqlite3_reset(fst);
+		if (o == NULL || json_object_set_new(out, r->keys[i], o)) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		sqlite3_bind_text(rst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(rst, 2, r->keys[i], -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(rst)) == SQLITE_ROW) {
+			const unsigned char *h = sqlite3_column_blob(rst, 1);
+			char txn[16], hex[65];
+
+			if (h == NULL || sqlite3_column_bytes(rst, 1) != 32)
+				continue;
+			for (int k = 0; k < 32; k++) {
+				hex[2 * k] = hexdigits[h[k] >> 4];
+				hex[2 * k + 1] = hexdigits[h[k] & 15];
+			}
+			hex[64] = '\0';
+			snprintf(txn, sizeof(txn), "%lld",
+			         (long long)sqlite3_column_int64(rst, 0));
+			json_object_set_new(recs, txn, json_string(hex));
+		}
+		sqlite3_reset(rst);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(fst);
+	sqlite3_finalize(rst);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	char **keys;
+	size_t nkeys;
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->keys = calloc(n ? n : 1, sizeof(*r->keys));
+	if (r->keys == NULL) {
+		free(r->key);
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+			break;
+	keys = r->keys;
+	nkeys = r->nkeys;
+	if (nkeys < n || (rc = store_read_json_queue(s, r)) != 0) {
+		if (nkeys < n) {
+			free(r->key);
+			free(r);
+			rc = -ENOMEM;
+		}
+		for (size_t i = 0; i < nkeys; i++)
+			free(keys[i]);
+		free(keys);
+		return rc;
+	}
+	return 0;
 }

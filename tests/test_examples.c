@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../adapters/isir.h"
 #include "harness.h"
 
 #ifndef CAIRN_SOURCE_DIR
@@ -979,20 +980,53 @@ Test(examples, aid_file_from_isir_through_verification_to_acceptance)
 	        send_event(id, officer, "{\"type\":\"cancel\"}", NULL, 409));
 }
 
+/* Imports one made-up ISIR (FAFSA seq, transaction txn) into office's
+ * aid files as officer; returns the case it went into. */
+static void
+isir_import(const char *officer, uint64_t seq, int txn, char out[64])
+{
+	char rec[ISIR_RECORD_LEN + 1];
+	struct resp r;
+	json_t *j;
+
+	isir_record_synthetic(rec, seq, txn);
+	rec[ISIR_RECORD_LEN] = '\n';
+	cr_assert_eq(http_do(&t, "POST", "/v1/isir", officer, "text/plain", rec,
+	                     sizeof(rec), &r),
+	             0);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	j = json_loadb(r.body, r.body_len, 0, NULL);
+	resp_free(&r);
+	cr_assert_eq(json_integer_value(json_object_get(j, "accepted")), 1,
+	             "%s", json_dumps(j, 0));
+	snprintf(
+	        out, 64, "%s",
+	        jstr(json_array_get(json_object_get(j, "records"), 0), "case"));
+	json_decref(j);
+}
+
 Test(examples, aid_file_correction_judgment_decline_and_cancel)
 {
 	const char *officer = token("aid_officer", "ucla-aid");
-	const char *student = token("student", "S160");
-	char id[64], id2[64];
+	/* the file's subject is the ISIR's person (made up from 160) */
+	const char *student =
+	        token("student", "00000000-1111-4000-8000-0000000000a0");
+	char id[64], id2[64], again[64];
 	json_t *c;
 
-	aid_file(officer, "S160", id);
+	isir_import(officer, 160, 1, id);
 	move(id, officer,
 	     "{\"type\":\"review_isir\",\"data\":{\"next\":\"correct\"}}",
 	     "correction_requested");
-	move(id, officer,
-	     "{\"type\":\"isir_corrected\",\"data\":{\"transaction\":\"02\"}}",
-	     "isir_received");
+	/* a corrected ISIR comes from FSA's system through the import (the
+	 * institution role), never from an officer's hand */
+	json_decref(send_event(id, officer,
+	                       "{\"type\":\"isir_corrected\",\"data\":"
+	                       "{\"route\":\"review\",\"transaction\":2}}",
+	                       NULL, 403));
+	isir_import(officer, 160, 2, again);
+	cr_assert_str_eq(again, id);
+	expect_status(id, "isir_received");
 	cr_assert_eq(history_count(id, "isir_corrected"), 1);
 	move(id, officer,
 	     "{\"type\":\"review_isir\",\"data\":{\"next\":\"package\"}}",
@@ -1013,12 +1047,24 @@ Test(examples, aid_file_correction_judgment_decline_and_cancel)
 	     "offered");
 	move(id, student, "{\"type\":\"decline\"}", "declined");
 	c = get_case(id, student);
-	cr_assert_str_eq(data_str(c, "isir_transaction"), "02");
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_object_get(c, "data"), "isir_transaction")),
+	             2);
+	/* the ISIR's values, and what the correction changed (only what
+	 * every transaction changes: nothing to name) */
+	cr_assert_eq(
+	        json_integer_value(json_object_get(
+	                json_object_get(json_object_get(c, "data"), "student"),
+	                "family_size")),
+	        4);
+	cr_assert(json_is_array(
+	        json_object_get(json_object_get(c, "data"), "isir_changes")));
 	cr_assert_str_eq(data_str(c, "judgment_reason"), "medical costs");
 	cr_assert_str_eq(data_str(c, "professional_judgment"), "approved");
 	json_decref(c);
 
 	/* the office closes another file */
+	student = token("student", "S160");
 	aid_file(officer, "S160", id2);
 	json_decref(
 	        send_event(id2, student, "{\"type\":\"cancel\"}", NULL, 403));

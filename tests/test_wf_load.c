@@ -370,7 +370,7 @@ Test(wf_load, unknown_references)
 	                         memset(&log, 0, sizeof(log)), &d),
 	             CAIRN_EINVALID);
 	cr_expect_not_null(
-	        wf_load_test_find(&log, "unknown rule 'cal_grant'", 0));
+	        wf_load_test_find(&log, "unknown rule set 'cal_grant'", 0));
 }
 
 /* --- bad definitions ---------------------------------------------------- */

@@ -591,6 +591,9 @@ act_rule(struct run *r, const struct wf_action *a)
 			json_decref(res);
 			return nomem(r);
 		}
+		/* what the rule was given belongs in the history, not in the
+		 * data it came from */
+		json_object_del(json_object_get(copy, "detail"), "input");
 		rc = path_set(r, r->fx->data, a->store_as, copy);
 		if (rc != WF_OK) {
 			json_decref(res);
