@@ -595,3 +595,90 @@ Test(rules_hostile, sandbox_allow_list)
 	json_decref(want);
 	json_decref(got);
 }
+
+/* #11, #12: mangled rule files and parameters (random bytes, and the Cal
+ * Grant example with characters cut or swapped) load or are refused, and
+ * what loads evaluates to some outcome: never a crash or a hang. */
+Test(rules_hostile, mangled_files)
+{
+	char path[1024];
+	FILE *f;
+	char *src;
+	long n;
+	unsigned seed = 4242;
+	json_t *in = json_pack(
+	        "{s:{s:s, s:i, s:i, s:i, s:f, s:b, s:b, s:s, s:s, s:i, s:s}}",
+	        "student", "dependency", "dependent", "family_size", 3,
+	        "income", 50000, "assets", 0, "hs_gpa", 3.2, "ca_resident", 1,
+	        "ab540", 0, "citizenship", "citizen", "segment", "uc",
+	        "program_months", 9, "application_date", "2022-02-01");
+	struct rs_limits lim;
+
+	small_limits(&lim);
+	snprintf(path, sizeof(path),
+	         "%s/examples/rules/cal_grant/cal_grant.lua", CAIRN_SOURCE_DIR);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	src = calloc(1, (size_t)n + 1);
+	cr_assert_eq(fread(src, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	for (int round = 0; round < 60; round++) {
+		char *m = strdup(src);
+		struct rs_set *s = NULL;
+		struct rs_eval *ev = NULL;
+		struct cairn_err e;
+		json_t *files, *out;
+		size_t len = strlen(m);
+
+		for (int k = 0; k < 1 + round % 5; k++) {
+			size_t a = (size_t)rand_r(&seed) % len;
+			size_t b = (size_t)rand_r(&seed) % len;
+			char t = m[a];
+
+			if (round % 3 == 0) {
+				m[a] = m[b];
+				m[b] = t;
+			} else if (round % 3 == 1) {
+				memmove(m + a, m + a + 1, len - a);
+				len--;
+			} else {
+				m[a] = (char)(32 + rand_r(&seed) % 95);
+			}
+		}
+		files = json_pack(
+		        "{s:s, s:s}", "cal_grant.lua", m, "params/2022-23.yaml",
+		        round % 2 ? params
+		                  : "name: x\ngpa: {a_high_school: 3.0}\n");
+		if (rs_load_files("m", files, NULL, NULL, &s) == 0) {
+			cr_assert_eq(rs_eval_new(s, &lim, &ev, &e), 0);
+			out = rs_evaluate(ev, -1, in, "2022-23", "2022-06-01");
+			cr_expect_not_null(out);
+			json_decref(out);
+			rs_eval_free(ev);
+			rs_set_free(s);
+		}
+		json_decref(files);
+		free(m);
+	}
+	/* random bytes as Lua and as parameters */
+	for (int round = 0; round < 40; round++) {
+		char buf[512];
+		struct rs_set *s = NULL;
+		json_t *files;
+
+		for (size_t i = 0; i < sizeof(buf) - 1; i++)
+			buf[i] = (char)(1 + rand_r(&seed) % 127);
+		buf[sizeof(buf) - 1] = '\0';
+		files = json_pack("{s:s, s:s}", "r.lua", buf,
+		                  "params/2022-23.yaml",
+		                  round % 2 ? buf : params);
+		cr_expect_neq(rs_load_files("g", files, NULL, NULL, &s), 0);
+		rs_set_free(s);
+		json_decref(files);
+	}
+	free(src);
+	json_decref(in);
+}
