@@ -373,8 +373,8 @@ Test(rules_host, dry_run_counts_what_a_candidate_would_change)
 	after = live_version();
 	cr_assert_str_eq(after, ver);
 	/* a student may not, a counselor may not change rules */
-	td_call(&t, "POST", "/v1/rules/cal_grant/dry-run",
-	        td_token(&t, "counselor", "c1"), text, NULL, 403);
+	json_decref(td_call(&t, "POST", "/v1/rules/cal_grant/dry-run",
+	                    td_token(&t, "counselor", "c1"), text, NULL, 403));
 	free(text);
 	json_decref(body);
 	free(ver);
