@@ -84,6 +84,7 @@ rs_result_reset(struct rs_result *r, const struct rs_set *s,
 	r->nchecks = 0;
 	r->nvalues = 0;
 	r->alen = 1;
+	r->nmemo = 0;
 }
 
 /* Copies n bytes into the arena; 0 when it is full (the caller fails). */
@@ -553,15 +554,115 @@ c_age(lua_State *L)
 	return 1;
 }
 
+/*
+ * c:once(key, fn, ...): runs fn(c, ...) the first time an evaluation asks
+ * for key; for every later rule of the same evaluation, the checks fn
+ * recorded are copied into the asking rule's decision and its result
+ * (true, false or nil) returned, without running it again. For the work
+ * rules of a set share (residency, deadlines), which depends on the input
+ * and the parameters alone.
+ */
+static int
+c_once(lua_State *L)
+{
+	struct rs_eval *ev = checking(L, "once");
+	struct rs_result *r = ev->cur;
+	const char *key;
+	struct rs_memo *m;
+	uint32_t c0, i;
+	size_t kl;
+	int nargs;
+
+	if (lua_type(L, 2) != LUA_TSTRING)
+		luaL_error(L, "c:once: the first argument is a key (a string)");
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	key = lua_tolstring(L, 2, &kl);
+	for (int k = 0; k < r->nmemo; k++) {
+		m = &r->memo[k];
+		if (strcmp(r->arena + m->key, key) != 0)
+			continue;
+		if (m->running)
+			luaL_error(L, "c:once('%s') was called from itself",
+			           key);
+		if (r->nchecks + m->nc > RS_MAX_CHECKS)
+			luaL_error(L, "more than %d checks in one evaluation",
+			           RS_MAX_CHECKS);
+		while (r->nchecks + m->nc > r->capchecks) {
+			struct rs_check *nc =
+			        realloc(r->checks,
+			                2 * r->capchecks * sizeof(*r->checks));
+
+			if (nc == NULL)
+				luaL_error(L, "out of memory");
+			r->checks = nc;
+			r->capchecks *= 2;
+		}
+		/* the values stay where they are: only the checks are
+		 * copied, pointing at them */
+		for (i = 0; i < m->nc; i++)
+			r->checks[r->nchecks++] = r->checks[m->c0 + i];
+		ev->cur_dec->nc += m->nc;
+		if (m->ret == 2)
+			lua_pushnil(L);
+		else
+			lua_pushboolean(L, m->ret);
+		return 1;
+	}
+	if (r->nmemo == RS_MAX_MEMO)
+		luaL_error(L, "more than %d keys of c:once in one evaluation",
+		           RS_MAX_MEMO);
+	m = &r->memo[r->nmemo];
+	m->key = arena_or_fail(L, r, key, kl);
+	m->running = 1;
+	r->nmemo++;
+	c0 = r->nchecks;
+	/* fn(c, ...) */
+	nargs = lua_gettop(L) - 3;
+	lua_pushvalue(L, 3);
+	lua_pushvalue(L, 1);
+	for (int a = 0; a < nargs; a++)
+		lua_pushvalue(L, 4 + a);
+	lua_call(L, nargs + 1, 1);
+	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+		luaL_error(L,
+		           "c:once('%s'): the function returns true, false or "
+		           "nothing, not a %s",
+		           key, luaL_typename(L, -1));
+	m = &r->memo[r->nmemo - 1];
+	m->c0 = c0;
+	m->nc = r->nchecks - c0;
+	m->ret = lua_isnil(L, -1) ? 2 : (uint8_t)lua_toboolean(L, -1);
+	m->running = 0;
+	return 1;
+}
+
+/* After a rule that failed: its c:once calls that never returned are
+ * forgotten, so the next rule runs them itself. */
+static void
+memo_forget_running(struct rs_result *r)
+{
+	int k = 0;
+
+	for (int i = 0; i < r->nmemo; i++)
+		if (!r->memo[i].running)
+			r->memo[k++] = r->memo[i];
+	r->nmemo = k;
+}
+
 void
 rs_checker_methods(lua_State *L)
 {
-	static const luaL_Reg m[] = {
-	        {"require", c_require}, {"at_least", c_at_least},
-	        {"at_most", c_at_most}, {"on_or_before", c_on_or_before},
-	        {"is_true", c_is_true}, {"fail", c_fail},
-	        {"review", c_review},   {"note", c_note},
-	        {"age", c_age},         {NULL, NULL}};
+	static const luaL_Reg m[] = {{"require", c_require},
+	                             {"at_least", c_at_least},
+	                             {"at_most", c_at_most},
+	                             {"on_or_before", c_on_or_before},
+	                             {"is_true", c_is_true},
+	                             {"fail", c_fail},
+	                             {"review", c_review},
+	                             {"note", c_note},
+	                             {"age", c_age},
+	                             {"once", c_once},
+	                             {NULL, NULL}};
 
 	luaL_newlib(L, m);
 }
@@ -1046,6 +1147,7 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			decide(r, d);
 			continue;
 		}
+		memo_forget_running(r);
 		{
 			char msg[700];
 			int n;

@@ -73,6 +73,7 @@ struct rs_decision {
 #define RS_MAX_CHECKS 1024
 #define RS_MAX_VALUES 4096
 #define RS_MAX_ARENA  (256 * 1024)
+#define RS_MAX_MEMO   32
 
 struct rs_result {
 	const struct rs_set *set;
@@ -85,6 +86,14 @@ struct rs_result {
 	uint32_t nvalues, capvalues;
 	char *arena; /* offset 0 holds "" */
 	uint32_t alen, acap;
+	/* c:once: work shared by the rules of one evaluation */
+	int nmemo;
+	struct rs_memo {
+		uint32_t key;    /* arena offset */
+		uint32_t c0, nc; /* the checks it recorded */
+		uint8_t running; /* its function has not returned */
+		uint8_t ret;     /* 0 false, 1 true, 2 nil */
+	} memo[RS_MAX_MEMO];
 };
 
 /* One evaluator: a sandboxed Lua state and what it needs per call. */

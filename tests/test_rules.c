@@ -842,3 +842,86 @@ Test(rules_cli, online_commands_speak_the_api)
 	cr_expect_eq(rc, 2, "%s", out);
 	unlink(log);
 }
+
+/* c:once: the first rule runs the shared work, the others get its checks
+ * and result; recursion and a failed first run are handled. */
+Test(rules, once_shares_work_between_rules)
+{
+	struct log l;
+	struct rs_set *s = set_of(
+	        "local runs = 0\n"
+	        "local function shared(c, s, p)\n"
+	        "  runs = runs + 1\n"
+	        "  c:note('run', 'runs', runs)\n"
+	        "  c:at_most('n', s.n, p.limit, 'too_big', 'big')\n"
+	        "  return s.n ~= nil\n"
+	        "end\n"
+	        "local function loop(c) return c:once('loop', loop) end\n"
+	        "rule { id = 'a', title = 'A', regulation = 'r', check = "
+	        "function(c, s, p)\n"
+	        "  if s.boom then error('boom') end\n"
+	        "  c:is_true('first', c:once('k', shared, s, p), 'x', 'y')\n"
+	        "end }\n"
+	        "rule { id = 'b', title = 'B', regulation = 'r', check = "
+	        "function(c, s, p)\n"
+	        "  c:is_true('second', c:once('k', shared, s, p), 'x', 'y')\n"
+	        "end }\n"
+	        "rule { id = 'c', title = 'C', regulation = 'r', check = "
+	        "function(c, s, p)\n"
+	        "  if s.loop then loop(c) end\n"
+	        "  c:is_true('third', true, 'x', 'y')\n"
+	        "end }\n",
+	        &l);
+	struct rs_eval *ev = NULL;
+	struct cairn_err e;
+	json_t *in = json_pack("{s:i}", "n", 3), *out, *ca, *cb;
+
+	cr_assert_not_null(s, "%s", l.text);
+	cr_assert_eq(rs_eval_new(s, NULL, &ev, &e), 0);
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	ca = json_object_get(
+	        json_object_get(json_object_get(out, "decisions"), "a"),
+	        "checks");
+	cb = json_object_get(
+	        json_object_get(json_object_get(out, "decisions"), "b"),
+	        "checks");
+	/* b has a's shared checks, from the one run */
+	cr_expect_eq(json_array_size(ca), 3);
+	cr_expect_eq(json_array_size(cb), 3);
+	cr_expect(json_equal(json_array_get(ca, 0), json_array_get(cb, 0)));
+	cr_expect_eq(json_integer_value(json_object_get(
+	                     json_object_get(json_array_get(cb, 0), "values"),
+	                     "runs")),
+	             1);
+	cr_expect_str_eq(outcome(out, "b"), "eligible");
+	json_decref(out);
+	/* over the limit: both fail through the shared check */
+	json_object_set_new(in, "n", json_integer(11));
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "a"), "ineligible");
+	cr_expect_str_eq(outcome(out, "b"), "ineligible");
+	json_decref(out);
+	/* a fails before its once: b runs the shared work itself */
+	json_object_set_new(in, "boom", json_true());
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "a"), "needs_review");
+	cr_expect_str_eq(outcome(out, "b"), "ineligible");
+	json_decref(out);
+	/* once from itself is an error of that rule only */
+	json_object_del(in, "boom");
+	json_object_set_new(in, "loop", json_true());
+	out = rs_evaluate(ev, -1, in, "2025-26", "2025-10-01");
+	cr_expect_str_eq(outcome(out, "c"), "needs_review");
+	{
+		char *text = json_dumps(out, 0);
+
+		cr_expect(strstr(text, "called from itself") != NULL, "%s",
+		          text);
+		free(text);
+	}
+	cr_expect_str_eq(outcome(out, "b"), "ineligible");
+	json_decref(out);
+	json_decref(in);
+	rs_eval_free(ev);
+	rs_set_free(s);
+}

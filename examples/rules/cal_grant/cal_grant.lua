@@ -73,9 +73,12 @@ local function income_row(s, dependency, t)
   return nil, "no ceiling row for a family of this size"
 end
 
--- What A, B and C share: residency, the deadline, the ceilings.
--- column: "a_c" or "b", the column of the income table.
-local function common(c, s, p, column)
+-- What A, B and C share: residency, the segment and its deadline, the
+-- dependency and the asset ceiling. It depends on the student and the
+-- parameters alone, so it runs once per evaluation (c:once) and the
+-- other rules get its checks as they are. True when the dependency is
+-- known, which the income ceiling needs.
+local function shared(c, s, p)
   local ca_resident, citizenship, ab540 = s.ca_resident, s.citizenship, s.ab540
   c:is_true("residency", resident(ca_resident, citizenship, ab540),
     "not_california_resident",
@@ -98,9 +101,26 @@ local function common(c, s, p, column)
   if not c:is_true("dependency", known(dependencies, dependency),
       "unknown_dependency", "dependency {dependency} is not dependent or independent",
       "dependency", dependency) then
+    return false
+  end
+  local assets = p.asset_ceilings
+  local assets_max = assets.dependent
+  if dependency == "independent" then
+    assets_max = assets.independent
+  end
+  c:at_most("assets", s.assets, assets_max, "assets_over_ceiling",
+    "assets of ${value} are over the ceiling of ${maximum}",
+    "dependency", dependency)
+  return true
+end
+
+-- The shared checks, then the income ceiling of the column ("a_c" for A
+-- and C, "b" for B).
+local function common(c, s, p, column)
+  if not c:once("shared", shared, s, p) then
     return
   end
-  local row, why = income_row(s, dependency, p.income_ceilings)
+  local row, why = income_row(s, s.dependency, p.income_ceilings)
   if row == nil then
     c:review("income_row", "family_unknown",
       "cannot choose an income ceiling row: {why}", "why", why,
@@ -111,14 +131,6 @@ local function common(c, s, p, column)
       "income ${value} is over the ceiling of ${maximum} ({row}, family size {family_size})",
       "row", why, "family_size", s.family_size)
   end
-  local assets = p.asset_ceilings
-  local assets_max = assets.dependent
-  if dependency == "independent" then
-    assets_max = assets.independent
-  end
-  c:at_most("assets", s.assets, assets_max, "assets_over_ceiling",
-    "assets of ${value} are over the ceiling of ${maximum}",
-    "dependency", dependency)
 end
 
 -- A GPA of at least one kind meets its minimum (hs_min may be the
