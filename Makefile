@@ -58,7 +58,7 @@ all: deps
 deps:
 	@sh scripts/deps.sh
 
-binaries: $(BUILD)/cairnd $(BUILD)/cairn
+binaries: $(BUILD)/cairnd $(BUILD)/cairn $(BUILD)/cairn-mock-institution
 
 $(BUILD)/libcairn.a: $(CORE_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(@D)
@@ -68,6 +68,10 @@ $(BUILD)/cairnd: $(BUILD)/daemon/main.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
+
+# the stand-in institution the adapter tests, benchmarks and demo talk to
+$(BUILD)/cairn-mock-institution: $(BUILD)/tests/mock/institution.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
@@ -135,4 +139,4 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d $(BUILD)/*/*/*/*.d)

@@ -42,5 +42,7 @@ void cli_print_json(json_t *j);
 
 /* cairn isir ... (cli/isir.c) */
 int cli_isir(const struct cli_opts *o, int argc, char **argv);
+/* The command groups (one file each). */
+int cli_group_adapters(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@ static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"adapters", cli_group_adapters},
         {"rules", cli_rules},
         {"isir", cli_isir},
         {NULL, NULL},
@@ -67,6 +68,10 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  adapters [redrive NAME]      institution adapters' health; "
+	        "redrive\n"
+	        "                               an adapter's dead letters "
+	        "(admin)\n"
 	        "  rules COMMAND                rule sets: test, eval, lint "
 	        "(offline);\n"
 	        "                               list, versions, publish, "

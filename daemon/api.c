@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../adapters/outbox.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
@@ -205,6 +206,15 @@ h_metrics(struct api_call *c)
 	store_metrics_get(c->d->store, &sm);
 	text = metrics_render(&c->d->metrics, &sm,
 	                      http_server_connections(c->d->http));
+	if (text != NULL) {
+		char *more = outbox_metrics_text(c->d), *all = NULL;
+
+		if (more != NULL && asprintf(&all, "%s%s", text, more) > 0) {
+			free(text);
+			text = all;
+		}
+		free(more);
+	}
 	if (text == NULL) {
 		api_reply_problem(c, 500, "internal", "out of memory", NULL,
 		                  NULL);
@@ -444,6 +454,11 @@ static const struct route routes[] = {
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        /* signed by the institution: the signature authenticates */
+        {"POST", "/v1/callbacks/{adapter}", 0, 0, api_h_callback},
+        {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list},
+        {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0,
+         api_h_adapter_redrive},
         {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list},
         {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
          api_h_rules_versions},

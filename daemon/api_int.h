@@ -50,6 +50,10 @@ void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
 void api_h_workflow_reload(struct api_call *c);
 
+/* The adapter routes (adapters_api.c). */
+void api_h_callback(struct api_call *c);
+void api_h_adapter_list(struct api_call *c);
+void api_h_adapter_redrive(struct api_call *c);
 /* The rule-set routes (rules_host.c). */
 void api_h_rules_list(struct api_call *c);
 void api_h_rules_versions(struct api_call *c);

@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../adapters/outbox.h"
 #include "../common/yamlfile.h"
 #include "api_int.h"
 #include "check.h"
@@ -545,7 +546,8 @@ struct fam {
 	int64_t now;
 	int64_t earliest_timer; /* 0: none set */
 	const char *actor;
-	int err_status; /* HTTP status of a failure */
+	int outbox_rows; /* calls queued: wake the outbox after the commit */
+	int err_status;  /* HTTP status of a failure */
 	char err[512];
 	json_t *err_extra;
 };
@@ -726,15 +728,26 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		        f->now);
 	for (int k = 0; k < fx->ncalls; k++) {
 		char *body = json_dumps(fx->data, JSON_COMPACT);
+		const char *adapter = fx->calls[k].adapter;
+		const char *campus = jstr(fx->data, "campus");
+		const struct wf_campus *cp =
+		        f->d->campuses && campus
+		                ? wf_campus_find(f->d->campuses, campus)
+		                : NULL;
 
+		/* a campus's case reaches that campus's system: the campus
+		 * list names its adapter (a CSU campus is not a UC one) */
+		if (cp != NULL && cp->adapter != NULL)
+			adapter = cp->adapter;
 		/* stable across retries: the case and its history event */
 		snprintf(key, sizeof(key), "%s:%lld:%d:%s.%s", id,
-		         (long long)jint(c->row, "history_seq"), k,
-		         fx->calls[k].adapter, fx->calls[k].operation);
-		rc |= store_batch_outbox_add(f->b, id, fx->calls[k].adapter,
+		         (long long)jint(c->row, "history_seq"), k, adapter,
+		         fx->calls[k].operation);
+		rc |= store_batch_outbox_add(f->b, id, adapter,
 		                             fx->calls[k].operation, key,
 		                             body ? body : "{}", f->now);
 		free(body);
+		f->outbox_rows++;
 	}
 	if (rc != 0)
 		return -1;
@@ -1286,6 +1299,8 @@ cmd_committed(int status, const char *msg, void *data)
 	if (status == 0) {
 		if (k->earliest_timer)
 			timers_arm(k->d, k->earliest_timer);
+		if (k->fam.outbox_rows)
+			outbox_wake(k->d);
 		cmd_finish(k, k->response_status, NULL, NULL, NULL);
 		return;
 	}

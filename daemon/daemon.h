@@ -55,6 +55,9 @@ struct daemon {
 	int reloading;           /* a reload's versions are being recorded */
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
+
+	/* institution adapters (adapters/outbox.c) */
+	struct outbox *outbox; /* NULL until started */
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../adapters/outbox.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
@@ -165,11 +166,12 @@ close_when_idle(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	rules_host_close(d); /* no new publishes or watching */
-	if (cases_busy(d) || rules_host_busy(d)) {
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
 	uv_close((uv_handle_t *)&d->idle_timer, on_handle_closed);
+	outbox_free(d);
 	cases_close(d);
 	store_close(d->store);
 	d->store = NULL;
@@ -215,6 +217,8 @@ on_stop_signal(uv_signal_t *s, int signum)
 	         signum == SIGINT ? "SIGINT" : "SIGTERM");
 	uv_timer_start(&d->shutdown_timer, on_shutdown_deadline,
 	               SHUTDOWN_GRACE_MS, 0);
+	/* calls in flight are abandoned: their rows are due at next start */
+	outbox_stop(d);
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -242,6 +246,9 @@ on_sighup(uv_signal_t *s, int signum)
 		          r.files, r.errors, r.warnings);
 		return;
 	}
+	if (outbox_reload(d) != 0)
+		log_error("SIGHUP: the adapter definitions could not be "
+		          "loaded; the ones loaded before stay in force");
 	rules_host_rescan(d);
 	rc = registry_reload(d, sighup_done, NULL);
 	if (rc == -EBUSY)
@@ -306,6 +313,15 @@ run(struct daemon *d)
 		return 1;
 	}
 
+	if (outbox_start(d) != 0) {
+		log_error("the adapter definitions could not be loaded; not "
+		          "starting (run cairnd --check for the list)");
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
+
 	ho.host = d->cfg.listen_host;
 	ho.port = d->cfg.listen_port;
 	ho.limits.max_body_bytes = d->cfg.limits.max_body_bytes;
@@ -319,6 +335,10 @@ run(struct daemon *d)
 	rc = http_server_start(d->loop, &ho, &d->http, &err);
 	if (rc != 0) {
 		log_error("%s", err.msg);
+		outbox_stop(d);
+		while (outbox_busy(d))
+			uv_run(d->loop, UV_RUN_ONCE);
+		outbox_free(d);
 		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);

@@ -185,6 +185,20 @@ static const char *const store_migrations[] = {
         "    imported_at INTEGER NOT NULL,\n"
         "    PRIMARY KEY (office, fafsa_uuid, txn)\n"
         ") STRICT, WITHOUT ROWID;\n",
+        /* 5: adapters: the outcome of each outbox row's last attempt, and
+         * the institutions' callback event ids already applied */
+        "ALTER TABLE outbox ADD COLUMN last_status INTEGER;\n"
+        "ALTER TABLE outbox ADD COLUMN last_error TEXT;\n"
+        "ALTER TABLE outbox ADD COLUMN updated_at INTEGER;\n"
+        "CREATE INDEX outbox_by_adapter ON outbox (adapter, state);\n"
+        "CREATE TABLE callbacks (\n"
+        "    adapter TEXT NOT NULL,\n"
+        "    event_id TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    type TEXT NOT NULL,\n"
+        "    received_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (adapter, event_id)\n"
+        ") STRICT, WITHOUT ROWID;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -241,6 +255,7 @@ struct store_op {
 			int dup; /* the code for a uniqueness conflict; 0 means
 				    CAIRN_ECONFLICT */
 			const char *what;
+			int64_t *changes; /* rows changed, for the caller */
 			int np;
 			struct store_param p[STORE_MAX_PARAMS];
 		} sql;
@@ -280,6 +295,9 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	WST_OUTBOX_MARK,
+	WST_OUTBOX_REDRIVE,
+	WST_CALLBACK_PUT,
 	WST_RULE_DEMOTE,
 	WST_RULE_PUT,
 	WST_ISIR_FILE_INSERT,
@@ -343,6 +361,19 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        [WST_OUTBOX_MARK] = "UPDATE outbox SET state = ?2,"
+                            " attempts = attempts + ?3,"
+                            " due_at = coalesce(?4, due_at),"
+                            " last_status = ?5, last_error = ?6,"
+                            " updated_at = ?7"
+                            " WHERE id = ?1 AND state = 'pending'",
+        [WST_OUTBOX_REDRIVE] = "UPDATE outbox SET state = 'pending',"
+                               " attempts = 0, due_at = ?2,"
+                               " updated_at = ?2"
+                               " WHERE adapter = ?1 AND state = 'dead'",
+        [WST_CALLBACK_PUT] = "INSERT INTO callbacks (adapter, event_id,"
+                             " case_id, type, received_at)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5)",
         [WST_RULE_DEMOTE] = "UPDATE rule_versions SET state = 'previous'"
                             " WHERE rule_set = ?1 AND state = 'live'",
         [WST_RULE_PUT] =
@@ -377,6 +408,10 @@ enum {
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
 	RST_FAMILY,
+	RST_OUTBOX_DUE,
+	RST_OUTBOX_NEXT,
+	RST_OUTBOX_STATS,
+	RST_CALLBACK_GET,
 	RST_RULES,
 	RST_N
 };
@@ -414,6 +449,18 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
+        [RST_OUTBOX_DUE] = "SELECT id, case_id, adapter, operation, idem_key,"
+                           " payload, attempts, due_at FROM outbox"
+                           " WHERE state = 'pending' AND due_at <= ?1"
+                           " ORDER BY due_at, id LIMIT ?2",
+        [RST_OUTBOX_NEXT] = "SELECT min(due_at) FROM outbox"
+                            " WHERE state = 'pending' AND due_at > ?1",
+        [RST_OUTBOX_STATS] = "SELECT adapter, state, count(*) AS n,"
+                             " min(created_at) AS oldest FROM outbox"
+                             " GROUP BY adapter, state ORDER BY adapter",
+        [RST_CALLBACK_GET] = "SELECT adapter, event_id, case_id, type,"
+                             " received_at FROM callbacks"
+                             " WHERE adapter = ?1 AND event_id = ?2",
         [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
                       " error, created_at, published_at FROM rule_versions"
                       " ORDER BY rule_set, created_at, version",
@@ -1328,6 +1375,8 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 			}
 		}
 		rc = store_exec(s, st, &b->msg, op->u.sql.what);
+		if (rc == SQLITE_OK && op->u.sql.changes != NULL)
+			*op->u.sql.changes = sqlite3_changes(s->wdb);
 		if (rc == SQLITE_OK && op->u.sql.expect &&
 		    sqlite3_changes(s->wdb) != 1) {
 			store_batch_fail(b, op->u.sql.fail, "%s: %s",
@@ -1784,6 +1833,9 @@ enum store_read_kind {
 	STORE_READ_TIMERS,
 	STORE_READ_FAMILY,
 	STORE_READ_ISIR,
+	STORE_READ_OUTBOX_DUE,
+	STORE_READ_OUTBOX_STATS,
+	STORE_READ_CALLBACK,
 };
 
 struct store_read {
@@ -2125,6 +2177,8 @@ store_one_json(sqlite3_stmt *st, json_t **out)
 	return rc;
 }
 
+static int store_read_adapters(struct store_read *r, struct store_rconn *c);
+
 /* The JSON reads, on a thread-pool thread with a read connection. One
  * read transaction per call, so a case and its children agree. */
 static int
@@ -2202,7 +2256,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		}
 		break;
 	default:
-		abort();
+		rc = store_read_adapters(r, c);
+		break;
 	}
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	json_decref(a);
@@ -2494,6 +2549,159 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- adapters: the outbox worker's and the callbacks' operations --------- */
+
+int
+store_batch_outbox_mark(struct store_batch *b, int64_t id, const char *state,
+                        int add_attempts, int64_t due_at, int last_status,
+                        const char *last_error, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_OUTBOX_MARK, "outbox row");
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = BIND_INT(op, 1, id) | BIND_TEXT(op, 2, state) |
+	     BIND_INT(op, 3, add_attempts) | BIND_INT(op, 7, at);
+	if (due_at > 0)
+		rc |= BIND_INT(op, 4, due_at);
+	else
+		rc |= store_sql_bind(op, 4, SP_NULL, 0, NULL, 0);
+	if (last_status > 0)
+		rc |= BIND_INT(op, 5, last_status);
+	else
+		rc |= store_sql_bind(op, 5, SP_NULL, 0, NULL, 0);
+	rc |= BIND_TEXT(op, 6, last_error);
+	return store_sql_done(b, op, rc);
+}
+
+int
+store_batch_outbox_redrive(struct store_batch *b, const char *adapter,
+                           int64_t now, int64_t *changed)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_OUTBOX_REDRIVE, "redrive dead letters");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.changes = changed;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, adapter) | BIND_INT(op, 2, now));
+}
+
+int
+store_batch_callback_put(struct store_batch *b, const char *adapter,
+                         const char *event_id, const char *case_id,
+                         const char *type, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CALLBACK_PUT, "record callback event id");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* the same event id committed first, from a concurrent delivery */
+	op->u.sql.dup = CAIRN_EREPLAY;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, adapter) | BIND_TEXT(op, 2, event_id) |
+	                BIND_TEXT(op, 3, case_id) | BIND_TEXT(op, 4, type) |
+	                BIND_INT(op, 5, at));
+}
+
+/* The adapters' reads (thread pool). */
+static int
+store_read_adapters(struct store_read *r, struct store_rconn *c)
+{
+	json_t *a = NULL, *b = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	switch (r->kind) {
+	case STORE_READ_OUTBOX_DUE:
+		st = c->st[RST_OUTBOX_DUE];
+		sqlite3_bind_int64(st, 1, r->now);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_OUTBOX_NEXT];
+			sqlite3_bind_int64(st, 1, r->now);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				b = sqlite3_column_type(st, 0) == SQLITE_NULL
+				            ? json_null()
+				            : json_integer(sqlite3_column_int64(
+				                      st, 0));
+				rc = 0;
+			} else {
+				rc = store_code(rc);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "due", a,
+			                      "next_due", b);
+			a = b = NULL;
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		break;
+	case STORE_READ_OUTBOX_STATS:
+		rc = store_rows_json(c->st[RST_OUTBOX_STATS], &r->result);
+		break;
+	case STORE_READ_CALLBACK:
+		st = c->st[RST_CALLBACK_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		rc = store_one_json(st, &r->result);
+		break;
+	default:
+		abort();
+	}
+	json_decref(a);
+	json_decref(b);
+	return rc;
+}
+
+int
+store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                 void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_OUTBOX_DUE, NULL, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->now = now;
+	r->limit = limit > 0 ? limit : 100;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_outbox_stats(struct store *s, store_json_cb cb, void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_OUTBOX_STATS, NULL, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_callback_get(struct store *s, const char *adapter, const char *event_id,
+                   store_json_cb cb, void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_CALLBACK, adapter, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	if ((r->fstr[0] = strdup(event_id)) == NULL) {
+		free(r->key);
+		free(r);
+		return -ENOMEM;
+	}
+	return store_read_json_queue(s, r);
 }
 
 /* --- rule-set versions --------------------------------------------------- */

@@ -329,4 +329,39 @@ struct store_metrics {
 /* Safe to call on the loop thread at any time; copies a consistent view. */
 void store_metrics_get(struct store *s, struct store_metrics *out);
 
+/* --- adapters: the outbox worker and inbound callbacks ------------------ */
+
+/*
+ * Records an attempt's outcome on a pending outbox row: state "pending"
+ * (a retry at due_at), "delivered" or "dead"; add_attempts is 1 for a
+ * real attempt, 0 for a row put off without one (its adapter is not
+ * loaded). due_at 0 keeps the row's; last_status 0 means none (no HTTP
+ * reply). A row no longer pending is left alone.
+ */
+int store_batch_outbox_mark(struct store_batch *b, int64_t id,
+                            const char *state, int add_attempts, int64_t due_at,
+                            int last_status, const char *last_error,
+                            int64_t at);
+/* Makes an adapter's dead letters pending again, due at now, with their
+ * attempts reset; *changed (written before the callback) gets how many. */
+int store_batch_outbox_redrive(struct store_batch *b, const char *adapter,
+                               int64_t now, int64_t *changed);
+/* Remembers an institution's callback event id; a second one with the
+ * same (adapter, event id) fails the batch with CAIRN_EREPLAY. */
+int store_batch_callback_put(struct store_batch *b, const char *adapter,
+                             const char *event_id, const char *case_id,
+                             const char *type, int64_t at);
+
+/* {"due": [{id, case_id, adapter, operation, idem_key, payload (text),
+ * attempts, due_at}, ...] oldest first, at most limit, "next_due": the
+ * earliest later due time or null}. */
+int store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                     void *data);
+/* [{adapter, state, n, oldest}, ...]: outbox rows counted by adapter and
+ * state. */
+int store_outbox_stats(struct store *s, store_json_cb cb, void *data);
+/* {adapter, event_id, case_id, type, received_at}, or CAIRN_ENOTFOUND. */
+int store_callback_get(struct store *s, const char *adapter,
+                       const char *event_id, store_json_cb cb, void *data);
+
 #endif

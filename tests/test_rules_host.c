@@ -254,8 +254,8 @@ Test(rules_host, a_broken_edit_changes_nothing_and_says_why)
 		            NULL, NULL, 200);
 		lf = json_object_get(v, "last_failure");
 		if (json_is_object(lf)) {
-			const char *err = json_string_value(
-			        json_object_get(lf, "error"));
+			const char *err =
+			        json_string_value(json_object_get(lf, "error"));
 
 			rejected = 1;
 			cr_assert_not_null(err);
