@@ -83,7 +83,7 @@ struct http_conn {
 	int close_after; /* close once the queued writes are sent */
 	int closing;
 	int closed_handles;
-	char peer[64];     /* the socket peer's address, or "unix" */
+	char peer[64];     /* the socket peer's address, "unix" or "unknown" */
 	int peer_loopback; /* a proxy on this machine: XFF is believed */
 };
 
@@ -979,11 +979,16 @@ conn_set_peer(struct http_conn *c)
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 
-	snprintf(c->peer, sizeof(c->peer), "unix");
-	c->peer_loopback = 1; /* a socketpair or unix socket is local */
+	/* a peer that cannot be named is not believed */
+	snprintf(c->peer, sizeof(c->peer), "unknown");
+	c->peer_loopback = 0;
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
-	if (ss.ss_family == AF_INET) {
+	if (ss.ss_family == AF_UNIX) {
+		/* a socketpair or a unix socket: this machine */
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		c->peer_loopback = 1;
+	} else if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
 
 		uv_ip4_name(a, c->peer, sizeof(c->peer));

@@ -44,7 +44,7 @@ struct http_req {
 	int head;          /* a HEAD request: the body is not sent */
 	const char *route; /* metrics label, set by the handler */
 	const char *peer;  /* the socket peer's address ("unix" for a
-	                    * socketpair), for logs */
+	                    * socketpair, "unknown"), for logs */
 	int peer_loopback; /* the peer is this machine (the TLS proxy) */
 };
 
