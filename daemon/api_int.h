@@ -50,4 +50,17 @@ void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
 void api_h_workflow_reload(struct api_call *c);
 
+/* Queues, leases, alerts and caseloads (queues.c). */
+void api_h_queue_list(struct api_call *c);
+void api_h_queue_get(struct api_call *c);
+void api_h_queue_claim(struct api_call *c);
+void api_h_lease_renew(struct api_call *c);
+void api_h_lease_release(struct api_call *c);
+void api_h_alert_list(struct api_call *c);
+void api_h_alert_ack(struct api_call *c);
+void api_h_alert_resolve(struct api_call *c);
+void api_h_caseload_put(struct api_call *c);
+void api_h_caseload_get(struct api_call *c);
+void api_h_caseload_import(struct api_call *c);
+
 #endif

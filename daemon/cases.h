@@ -85,6 +85,10 @@ struct cases_req {
 	 * (JSON text) on success or what went wrong */
 	void (*done)(int status, const char *body, void *arg);
 	void *arg;
+	/* with case_id: only record `type` and data in the case's history
+	 * (hash-chained, the revision moves) without running the workflow:
+	 * for what happened to a case rather than a request to move it */
+	int note;
 };
 /* 0 (done will be called), or CAIRN_EINVALID, CAIRN_ENOTFOUND (no such
  * workflow), CAIRN_ECLOSED (stopping), -ENOMEM; done is then not

@@ -55,6 +55,9 @@ config_defaults(struct config *c)
 	c->limits.max_connections = 10000;
 	c->limits.max_db_bytes = 0;
 	c->log_level = LOG_INFO;
+	c->queues.lease_ms = 15 * 60 * 1000;
+	c->queues.max_lease_ms = 8 * 3600 * 1000;
+	c->queues.alert_webhook[0] = '\0';
 }
 
 const char *
@@ -639,6 +642,67 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 	return 0;
 }
 
+/* The queues block: lease lengths and where alerts go beyond the inbox. */
+static int
+load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {"lease", "max_lease",
+	                                   "alert_webhook", NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "queues", "in queues", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+
+		if (strcmp(key, "lease") == 0) {
+			rc = load_duration(ld, v, "queues.lease",
+			                   &c->queues.lease_ms);
+		} else if (strcmp(key, "max_lease") == 0) {
+			rc = load_duration(ld, v, "queues.max_lease",
+			                   &c->queues.max_lease_ms);
+		} else {
+			const char *s = NULL;
+			size_t len;
+
+			rc = get_scalar(ld, v, "queues.alert_webhook",
+			                "an adapter name", &s);
+			if (rc < 0)
+				return rc;
+			len = strlen(s);
+			for (size_t i = 0; i < len; i++)
+				if (!((s[i] >= 'a' && s[i] <= 'z') ||
+				      (s[i] >= '0' && s[i] <= '9') ||
+				      s[i] == '_' || s[i] == '-'))
+					len = 0;
+			if (len == 0 || len >= sizeof(c->queues.alert_webhook))
+				return fail(
+				        ld, CAIRN_EINVALID, v,
+				        "queues.alert_webhook: '%.64s' is "
+				        "not an adapter name (lower-case "
+				        "letters, digits, _ and -, at most "
+				        "%d)",
+				        s,
+				        (int)sizeof(c->queues.alert_webhook) -
+				                1);
+			snprintf(c->queues.alert_webhook,
+			         sizeof(c->queues.alert_webhook), "%s", s);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (c->queues.lease_ms > c->queues.max_lease_ms)
+		return fail(ld, CAIRN_EINVALID, n,
+		            "queues.lease must not be longer than "
+		            "queues.max_lease");
+	return 0;
+}
+
 static int
 load_listen(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
@@ -684,7 +748,8 @@ static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
 	static const char *const keys[] = {"listen", "database",  "definitions",
-	                                   "limits", "log_level", NULL};
+	                                   "limits", "log_level", "queues",
+	                                   NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -706,6 +771,8 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_definitions(ld, v, c);
 		else if (strcmp(key, "limits") == 0)
 			rc = load_limits(ld, v, c);
+		else if (strcmp(key, "queues") == 0)
+			rc = load_queues(ld, v, c);
 		else
 			rc = load_log_level(ld, v, c);
 		if (rc < 0)

@@ -37,6 +37,13 @@ struct config {
 		int64_t max_db_bytes;    /* 0: no cap */
 	} limits;
 	enum log_level log_level; /* info */
+	/* review queues and alerts (queues.c) */
+	struct {
+		int64_t lease_ms;     /* 15 min: a claim's lease */
+		int64_t max_lease_ms; /* 8 h: the longest a claim may ask */
+		char alert_webhook[72]; /* adapter whose `notify` gets each
+					   new alert; "" for none */
+	} queues;
 };
 
 /* Fills c with the embedded defaults (paths relative to the working

@@ -53,6 +53,9 @@ struct daemon {
 	int reloading;           /* a reload's versions are being recorded */
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
+
+	/* queues, leases, alerts (queues.c) */
+	struct queues *queues;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -149,6 +149,39 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
+        /* 3: review queues, leases, caseloads, alerts' life cycle. A
+         * case's priority comes from its data, so the queue order index
+         * can hold it; leases live beside the case row so a claim never
+         * moves the case's revision. */
+        "ALTER TABLE cases ADD COLUMN priority INTEGER GENERATED ALWAYS AS"
+        " (CAST(coalesce(json_extract(data, '$.priority'), 0) AS INTEGER))"
+        " VIRTUAL;\n"
+        "CREATE INDEX cases_queue_order ON cases (queue, owner,"
+        " coalesce(due_at / 86400000, 9223372036854775807), priority DESC,"
+        " created_at, id) WHERE queue IS NOT NULL;\n"
+        "CREATE TABLE leases (\n"
+        "    case_id TEXT PRIMARY KEY,\n"
+        "    queue TEXT NOT NULL,\n"
+        "    owner TEXT NOT NULL,\n"
+        "    holder TEXT NOT NULL,\n"
+        "    claimed_at INTEGER NOT NULL,\n"
+        "    until INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX leases_by_until ON leases (until);\n"
+        "CREATE INDEX leases_by_queue ON leases (queue, owner);\n"
+        "CREATE TABLE caseloads (\n"
+        "    counselor TEXT NOT NULL,\n"
+        "    student TEXT NOT NULL,\n"
+        "    added_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (counselor, student)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX caseloads_by_student ON caseloads (student);\n"
+        "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;\n"
+        "ALTER TABLE alerts ADD COLUMN acked_by TEXT;\n"
+        "ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;\n"
+        "ALTER TABLE alerts ADD COLUMN resolved_by TEXT;\n"
+        "CREATE INDEX alerts_by_case ON alerts (case_id, id);\n"
+        "CREATE INDEX alerts_by_state ON alerts (state, id);\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -172,7 +205,9 @@ enum store_op_kind {
 	STORE_OP_TOKEN_CREATE,
 	STORE_OP_TOKEN_REVOKE,
 	STORE_OP_META_PUT,
-	STORE_OP_SQL, /* a prepared write statement and its parameters */
+	STORE_OP_SQL,   /* a prepared write statement and its parameters */
+	STORE_OP_CLAIM, /* queues: pick the next file and lease it */
+	STORE_OP_LEASE_GUARD, /* queues: no one else holds the case's lease */
 };
 
 enum store_param_type { SP_NULL, SP_INT, SP_TEXT, SP_BLOB };
@@ -208,6 +243,11 @@ struct store_op {
 			int np;
 			struct store_param p[STORE_MAX_PARAMS];
 		} sql;
+		struct {
+			char *queue, *owner, *holder, *case_id;
+			int64_t at, until;
+			struct store_claim *out;
+		} q;
 	} u;
 };
 
@@ -244,8 +284,32 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	/* queues, leases, caseloads, alerts */
+	WST_CLAIM_PICK,
+	WST_LEASE_INSERT,
+	WST_LEASE_RENEW,
+	WST_LEASE_RELEASE,
+	WST_LEASE_BREAK,
+	WST_LEASE_EXPIRE,
+	WST_LEASE_OTHER,
+	WST_LEASE_LEAVE,
+	WST_ALERTS_LEAVE,
+	WST_ALERT_NOTIFY,
+	WST_ALERT_ACK,
+	WST_ALERT_RESOLVE,
+	WST_CASELOAD_CLEAR,
+	WST_CASELOAD_ADD,
 	WST_N
 };
+
+/* Queue order, the cases_queue_order index's columns: deadline risk
+ * first (the UTC day the file falls due; none last), then priority (high
+ * first), then age. Risk counts in days so that priority still orders
+ * files due the same day; to the millisecond every due time differs and
+ * priority would never matter. */
+#define STORE_QUEUE_ORDER                                                      \
+	"coalesce(c.due_at / 86400000, 9223372036854775807), c.priority DESC," \
+	" c.created_at, c.id"
 
 static const char *const store_wsql[WST_N] = {
         [WST_BEGIN] = "BEGIN IMMEDIATE",
@@ -302,6 +366,52 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        /* the order is the cases_queue_order index's, so the first
+         * unleased row is found without sorting the queue */
+        [WST_CLAIM_PICK] = "SELECT c.id FROM cases c WHERE c.queue = ?1"
+                           " AND c.owner = ?2 AND NOT EXISTS (SELECT 1"
+                           " FROM leases l WHERE l.case_id = c.id)"
+                           " ORDER BY " STORE_QUEUE_ORDER " LIMIT 1",
+        [WST_LEASE_INSERT] = "INSERT INTO leases (case_id, queue, owner,"
+                             " holder, claimed_at, until)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        [WST_LEASE_RENEW] = "UPDATE leases SET until = ?3 WHERE case_id = ?1"
+                            " AND holder = ?2",
+        [WST_LEASE_RELEASE] = "DELETE FROM leases WHERE case_id = ?1"
+                              " AND holder = ?2",
+        [WST_LEASE_BREAK] = "DELETE FROM leases WHERE case_id = ?1",
+        [WST_LEASE_EXPIRE] = "DELETE FROM leases WHERE case_id = ?1"
+                             " AND holder = ?2 AND until <= ?3",
+        [WST_LEASE_OTHER] = "SELECT holder, until FROM leases"
+                            " WHERE case_id = ?1 AND holder != ?2"
+                            " AND until > ?3",
+        [WST_LEASE_LEAVE] = "DELETE FROM leases WHERE case_id = ?1"
+                            " AND queue IS NOT ?2",
+        [WST_ALERTS_LEAVE] = "UPDATE alerts SET state = 'resolved',"
+                             " resolved_at = ?3, resolved_by = 'system'"
+                             " WHERE case_id = ?1 AND state = 'open'"
+                             " AND status IS NOT NULL AND status IS NOT ?2",
+        /* runs right after the alert's insert: changes() and
+         * last_insert_rowid() are that insert's, so a duplicate alert
+         * (dropped) sends nothing */
+        [WST_ALERT_NOTIFY] =
+                "INSERT INTO outbox (case_id, adapter, operation, idem_key,"
+                " payload, due_at, created_at) SELECT case_id, ?1, 'notify',"
+                " 'alert:' || id, json_object('id', id, 'case_id', case_id,"
+                " 'kind', kind, 'severity', severity, 'recipient', recipient,"
+                " 'message', message, 'status', status, 'created_at',"
+                " created_at), ?2, ?2 FROM alerts"
+                " WHERE changes() = 1 AND id = last_insert_rowid()"
+                " ON CONFLICT DO NOTHING",
+        [WST_ALERT_ACK] = "UPDATE alerts SET acked_at = ?2, acked_by = ?3"
+                          " WHERE id = ?1 AND state = 'open'",
+        [WST_ALERT_RESOLVE] = "UPDATE alerts SET state = 'resolved',"
+                              " resolved_at = ?2, resolved_by = ?3"
+                              " WHERE id = ?1 AND state = 'open'",
+        [WST_CASELOAD_CLEAR] = "DELETE FROM caseloads WHERE counselor = ?1",
+        [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
+                             " added_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT DO NOTHING",
 };
 
 /* A read connection's statements, prepared once. */
@@ -317,6 +427,16 @@ enum {
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
 	RST_FAMILY,
+	/* queues, leases, caseloads, alerts */
+	RST_LEASE_GET,
+	RST_CASE_COUNSELORS,
+	RST_LEASES_DUE,
+	RST_LEASE_NEXT,
+	RST_QUEUE_ITEMS,
+	RST_QUEUE_SUMMARY,
+	RST_QUEUE_SUMMARY_OWNER,
+	RST_ALERT_GET,
+	RST_CASELOAD,
 	RST_N
 };
 
@@ -353,6 +473,45 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
+        [RST_LEASE_GET] = "SELECT case_id, queue, owner, holder, claimed_at,"
+                          " until FROM leases WHERE case_id = ?1",
+        [RST_CASE_COUNSELORS] = "SELECT counselor FROM caseloads"
+                                " WHERE student = ?1 ORDER BY counselor",
+        [RST_LEASES_DUE] = "SELECT case_id, queue, owner, holder, until"
+                           " FROM leases WHERE until <= ?1 ORDER BY until"
+                           " LIMIT ?2",
+        [RST_LEASE_NEXT] = "SELECT min(until) FROM leases WHERE until > ?1",
+        [RST_QUEUE_ITEMS] =
+                "SELECT c.id, c.workflow, c.status, c.subject, c.owner,"
+                " c.due_at, c.priority, c.created_at, l.holder,"
+                " l.until AS lease_until FROM cases c LEFT JOIN leases l"
+                " ON l.case_id = c.id WHERE c.queue = ?1 AND c.owner = ?2"
+                " ORDER BY " STORE_QUEUE_ORDER " LIMIT ?3",
+        /* O(queued files): one pass over the queue order index */
+        [RST_QUEUE_SUMMARY] =
+                "SELECT q.*, (SELECT count(*) FROM leases l"
+                " WHERE l.queue = q.queue AND l.owner = q.owner) AS claimed"
+                " FROM (SELECT queue, owner, count(*) AS depth,"
+                " min(created_at) AS oldest, coalesce(sum(due_at IS NOT NULL"
+                " AND due_at < ?1), 0) AS breached FROM cases"
+                " WHERE queue IS NOT NULL GROUP BY queue, owner) q"
+                " ORDER BY q.queue, q.owner",
+        [RST_QUEUE_SUMMARY_OWNER] =
+                "SELECT q.*, (SELECT count(*) FROM leases l"
+                " WHERE l.queue = q.queue AND l.owner = q.owner) AS claimed"
+                " FROM (SELECT queue, owner, count(*) AS depth,"
+                " min(created_at) AS oldest, coalesce(sum(due_at IS NOT NULL"
+                " AND due_at < ?1), 0) AS breached FROM cases"
+                " WHERE queue IS NOT NULL AND owner = ?2"
+                " GROUP BY queue) q ORDER BY q.queue",
+        [RST_ALERT_GET] = "SELECT a.id, a.case_id, a.kind, a.severity,"
+                          " a.recipient, a.message, a.status, a.state,"
+                          " a.created_at, a.acked_at, a.acked_by,"
+                          " a.resolved_at, a.resolved_by, c.subject,"
+                          " c.owner FROM alerts a JOIN cases c"
+                          " ON c.id = a.case_id WHERE a.id = ?1",
+        [RST_CASELOAD] = "SELECT student FROM caseloads WHERE counselor = ?1"
+                         " ORDER BY student",
 };
 
 struct store_rconn {
@@ -818,6 +977,13 @@ store_batch_free(struct store_batch *b)
 			for (int j = 0; j < op->u.sql.np; j++)
 				free(op->u.sql.p[j].p);
 			break;
+		case STORE_OP_CLAIM:
+		case STORE_OP_LEASE_GUARD:
+			free(op->u.q.queue);
+			free(op->u.q.owner);
+			free(op->u.q.holder);
+			free(op->u.q.case_id);
+			break;
 		}
 	}
 	free(b->ops);
@@ -1189,6 +1355,9 @@ store_batch_fail(struct store_batch *b, int status, const char *fmt, ...)
 	b->status = status;
 }
 
+static int store_apply_queue(struct store *s, struct store_batch *b,
+                             struct store_op *op);
+
 /* Applies one operation. Returns the SQLite code, and sets b->status and
  * b->msg when the operation fails. */
 static int
@@ -1280,6 +1449,9 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 			                 b->msg ? b->msg : "already exists");
 		}
 		break;
+	case STORE_OP_CLAIM:
+	case STORE_OP_LEASE_GUARD:
+		return store_apply_queue(s, b, op);
 	default:
 		abort();
 	}
@@ -1719,6 +1891,14 @@ enum store_read_kind {
 	STORE_READ_IDEM,
 	STORE_READ_TIMERS,
 	STORE_READ_FAMILY,
+	/* queues, leases, caseloads, alerts */
+	STORE_READ_LEASE,
+	STORE_READ_LEASES_DUE,
+	STORE_READ_QUEUE_ITEMS,
+	STORE_READ_QUEUE_SUMMARY,
+	STORE_READ_ALERTS,
+	STORE_READ_ALERT,
+	STORE_READ_CASELOAD,
 };
 
 struct store_read {
@@ -1743,6 +1923,7 @@ struct store_read {
 	char *fstr[6]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
+	int64_t after; /* alerts: keyset cursor */
 };
 
 static const char hexdigits[] = "0123456789abcdef";
@@ -2056,6 +2237,10 @@ store_one_json(sqlite3_stmt *st, json_t **out)
 	return rc;
 }
 
+static int store_case_extras(struct store_rconn *c, const char *id,
+                             json_t *res);
+static int store_read_queue_json(struct store_read *r, struct store_rconn *c);
+
 /* The JSON reads, on a thread-pool thread with a read connection. One
  * read transaction per call, so a case and its children agree. */
 static int
@@ -2082,6 +2267,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 			a = b = NULL;
 			rc = r->result ? 0 : -ENOMEM;
 		}
+		if (rc == 0)
+			rc = store_case_extras(c, r->key, r->result);
 		break;
 	case STORE_READ_HISTORY:
 		st = c->st[RST_HISTORY];
@@ -2130,7 +2317,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		}
 		break;
 	default:
-		abort();
+		rc = store_read_queue_json(r, c);
+		break;
 	}
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 	json_decref(a);
@@ -2419,4 +2607,588 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- queues, leases, caseloads, alerts ----------------------------------- */
+
+/* An operation that carries strings and times instead of a prepared
+ * statement's parameters. */
+static struct store_op *
+store_q_op(struct store_batch *b, enum store_op_kind kind, const char *queue,
+           const char *owner, const char *holder, const char *case_id)
+{
+	struct store_op *op = store_batch_push(b, kind);
+
+	if (op == NULL)
+		return NULL;
+	memset(&op->u.q, 0, sizeof(op->u.q));
+	if ((queue && (op->u.q.queue = strdup(queue)) == NULL) ||
+	    (owner && (op->u.q.owner = strdup(owner)) == NULL) ||
+	    (holder && (op->u.q.holder = strdup(holder)) == NULL) ||
+	    (case_id && (op->u.q.case_id = strdup(case_id)) == NULL)) {
+		free(op->u.q.queue);
+		free(op->u.q.owner);
+		free(op->u.q.holder);
+		free(op->u.q.case_id);
+		return NULL;
+	}
+	return op;
+}
+
+int
+store_batch_lease_claim(struct store_batch *b, const char *queue,
+                        const char *owner, const char *holder, int64_t at,
+                        int64_t until, struct store_claim *out)
+{
+	struct store_op *op =
+	        store_q_op(b, STORE_OP_CLAIM, queue, owner, holder, NULL);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.q.at = at;
+	op->u.q.until = until;
+	op->u.q.out = out;
+	memset(out, 0, sizeof(*out));
+	b->nops++;
+	return 0;
+}
+
+int
+store_batch_lease_guard(struct store_batch *b, const char *case_id,
+                        const char *holder, int64_t now)
+{
+	struct store_op *op = store_q_op(b, STORE_OP_LEASE_GUARD, NULL, NULL,
+	                                 holder, case_id);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.q.at = now;
+	b->nops++;
+	return 0;
+}
+
+/* Claims and guards, on the writer thread. */
+static int
+store_apply_queue(struct store *s, struct store_batch *b, struct store_op *op)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (op->kind == STORE_OP_LEASE_GUARD) {
+		st = s->wst[WST_LEASE_OTHER];
+		sqlite3_bind_text(st, 1, op->u.q.case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->u.q.holder, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, op->u.q.at);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			store_batch_fail(
+			        b, CAIRN_ECONFLICT,
+			        "the case is leased to %.64s until %lld",
+			        (const char *)sqlite3_column_text(st, 0),
+			        (long long)sqlite3_column_int64(st, 1));
+			rc = SQLITE_CONSTRAINT;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_OK && b->status == 0)
+			b->status = store_code(rc);
+		return rc;
+	}
+	st = s->wst[WST_CLAIM_PICK];
+	sqlite3_bind_text(st, 1, op->u.q.queue, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->u.q.owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(op->u.q.out->case_id, sizeof(op->u.q.out->case_id),
+		         "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_DONE;
+	} else {
+		store_batch_fail(b, store_code(rc), "claim: %s",
+		                 sqlite3_errmsg(s->wdb));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE) /* an empty queue is not an error */
+		return SQLITE_OK;
+	if (rc != SQLITE_OK)
+		return rc;
+	st = s->wst[WST_LEASE_INSERT];
+	sqlite3_bind_text(st, 1, op->u.q.out->case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->u.q.queue, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->u.q.owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->u.q.holder, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, op->u.q.at);
+	sqlite3_bind_int64(st, 6, op->u.q.until);
+	rc = store_exec(s, st, &b->msg, "lease");
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_OK) {
+		if (b->status == 0)
+			b->status = store_code(rc);
+		return rc;
+	}
+	op->u.q.out->found = 1;
+	return SQLITE_OK;
+}
+
+int
+store_batch_lease_renew(struct store_batch *b, const char *case_id,
+                        const char *holder, int64_t until)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_RENEW, "renew lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, holder) |
+	                              BIND_INT(op, 3, until));
+}
+
+int
+store_batch_lease_release(struct store_batch *b, const char *case_id,
+                          const char *holder)
+{
+	struct store_op *op =
+	        store_sql_op(b, holder ? WST_LEASE_RELEASE : WST_LEASE_BREAK,
+	                     "release lease");
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	rc = BIND_TEXT(op, 1, case_id);
+	if (holder != NULL)
+		rc |= BIND_TEXT(op, 2, holder);
+	return store_sql_done(b, op, rc);
+}
+
+int
+store_batch_lease_expire(struct store_batch *b, const char *case_id,
+                         const char *holder, int64_t now)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_EXPIRE, "expire lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, holder) |
+	                              BIND_INT(op, 3, now));
+}
+
+int
+store_batch_lease_leave(struct store_batch *b, const char *case_id,
+                        const char *queue)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_LEAVE, "end lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op, BIND_TEXT(op, 1, case_id) | BIND_TEXT(op, 2, queue));
+}
+
+int
+store_batch_alerts_leave(struct store_batch *b, const char *case_id,
+                         const char *status, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ALERTS_LEAVE, "resolve alerts");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, status) |
+	                              BIND_INT(op, 3, at));
+}
+
+int
+store_batch_alert_notify(struct store_batch *b, const char *adapter, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_ALERT_NOTIFY, "notify alert");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, adapter) | BIND_INT(op, 2, at));
+}
+
+static int
+store_alert_change(struct store_batch *b, int stmt, const char *what,
+                   int64_t id, const char *who, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, stmt, what);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	return store_sql_done(b, op,
+	                      BIND_INT(op, 1, id) | BIND_INT(op, 2, at) |
+	                              BIND_TEXT(op, 3, who));
+}
+
+int
+store_batch_alert_ack(struct store_batch *b, int64_t id, const char *who,
+                      int64_t at)
+{
+	return store_alert_change(b, WST_ALERT_ACK, "acknowledge alert", id,
+	                          who, at);
+}
+
+int
+store_batch_alert_resolve(struct store_batch *b, int64_t id, const char *who,
+                          int64_t at)
+{
+	return store_alert_change(b, WST_ALERT_RESOLVE, "resolve alert", id,
+	                          who, at);
+}
+
+int
+store_batch_caseload_clear(struct store_batch *b, const char *counselor)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CASELOAD_CLEAR, "clear caseload");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, BIND_TEXT(op, 1, counselor));
+}
+
+int
+store_batch_caseload_add(struct store_batch *b, const char *counselor,
+                         const char *student, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CASELOAD_ADD, "add to caseload");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, counselor) |
+	                              BIND_TEXT(op, 2, student) |
+	                              BIND_INT(op, 3, at));
+}
+
+/* The counselors whose caseload holds subject, as an array of ids. */
+static int
+store_counselors_of(struct store_rconn *c, const char *subject, json_t **out)
+{
+	sqlite3_stmt *st = c->st[RST_CASE_COUNSELORS];
+	json_t *arr = json_array();
+	int rc;
+
+	sqlite3_bind_text(st, 1, subject ? subject : "", -1, SQLITE_STATIC);
+	while (arr != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(
+		            arr, json_string((const char *)sqlite3_column_text(
+		                         st, 0))) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (arr == NULL)
+		return -ENOMEM;
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return store_code(rc);
+	}
+	*out = arr;
+	return 0;
+}
+
+/* A case read's lease and counselors, for the lease check on events and
+ * the caseload scope. */
+static int
+store_case_extras(struct store_rconn *c, const char *id, json_t *res)
+{
+	json_t *lease = NULL, *who = NULL;
+	sqlite3_stmt *st = c->st[RST_LEASE_GET];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = store_one_json(st, &lease);
+	if (rc == CAIRN_ENOTFOUND) {
+		lease = json_null();
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = store_counselors_of(
+		        c,
+		        json_string_value(json_object_get(
+		                json_object_get(res, "case"), "subject")),
+		        &who);
+	if (rc == 0 && (json_object_set_new(res, "lease", lease) != 0 ||
+	                json_object_set_new(res, "counselors", who) != 0))
+		rc = -ENOMEM;
+	else if (rc != 0) {
+		json_decref(lease);
+		json_decref(who);
+	}
+	return rc;
+}
+
+/* The alert listing's statement for the filters given. */
+static int
+store_alerts_stmt(sqlite3 *db, const struct store_read *r, sqlite3_stmt **out)
+{
+	char sql[1024];
+	size_t n;
+
+	n = (size_t)snprintf(
+	        sql, sizeof(sql),
+	        "SELECT a.id, a.case_id, a.kind, a.severity, a.recipient,"
+	        " a.message, a.status, a.state, a.created_at, a.acked_at,"
+	        " a.acked_by, a.resolved_at, a.resolved_by, c.subject,"
+	        " c.owner FROM %s WHERE a.id > ?1",
+	        r->fstr[0] ? "caseloads k JOIN cases c ON c.subject ="
+	                     " k.student JOIN alerts a ON a.case_id = c.id"
+	                   : "alerts a JOIN cases c ON c.id = a.case_id");
+	if (r->fstr[0])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND k.counselor = ?2 AND a.recipient IN"
+		                      " ('counselor', 'role:counselor')");
+	if (r->fstr[1])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND c.owner = ?3 AND (a.recipient ="
+		                      " 'office' OR a.recipient = 'role:' ||"
+		                      " ?4)");
+	if (r->fstr[3])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND a.case_id = ?5");
+	if (r->fstr[4])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND a.state = ?6");
+	snprintf(sql + n, sizeof(sql) - n, " ORDER BY a.id LIMIT ?7");
+	return sqlite3_prepare_v2(db, sql, -1, out, NULL);
+}
+
+static int
+store_read_queue_json(struct store_read *r, struct store_rconn *c)
+{
+	json_t *a = NULL, *b = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	switch (r->kind) {
+	case STORE_READ_LEASE:
+		st = c->st[RST_LEASE_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
+	case STORE_READ_LEASES_DUE:
+		st = c->st[RST_LEASES_DUE];
+		sqlite3_bind_int64(st, 1, r->now);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_LEASE_NEXT];
+			sqlite3_bind_int64(st, 1, r->now);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				b = sqlite3_column_type(st, 0) == SQLITE_NULL
+				            ? json_null()
+				            : json_integer(sqlite3_column_int64(
+				                      st, 0));
+				rc = 0;
+			} else {
+				rc = store_code(rc);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "due", a,
+			                      "next_due", b);
+			rc = r->result ? 0 : -ENOMEM;
+		} else {
+			json_decref(a);
+			json_decref(b);
+		}
+		return rc;
+	case STORE_READ_QUEUE_ITEMS:
+		st = c->st[RST_QUEUE_ITEMS];
+		sqlite3_bind_text(st, 1, r->fstr[0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->fstr[1], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, r->limit);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_QUEUE_SUMMARY:
+		st = c->st[r->fstr[0] ? RST_QUEUE_SUMMARY_OWNER
+		                      : RST_QUEUE_SUMMARY];
+		sqlite3_bind_int64(st, 1, r->now);
+		if (r->fstr[0])
+			sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_ALERT:
+		st = c->st[RST_ALERT_GET];
+		sqlite3_bind_int64(st, 1, r->after);
+		rc = store_one_json(st, &r->result);
+		if (rc == 0 &&
+		    (rc = store_counselors_of(c,
+		                              json_string_value(json_object_get(
+		                                      r->result, "subject")),
+		                              &a)) == 0 &&
+		    json_object_set_new(r->result, "counselors", a) != 0)
+			rc = -ENOMEM;
+		return rc;
+	case STORE_READ_CASELOAD:
+		st = c->st[RST_CASELOAD];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			size_t i;
+			json_t *row;
+
+			r->result = json_array();
+			json_array_foreach(a, i, row)
+			{
+				json_array_append(
+				        r->result,
+				        json_object_get(row, "student"));
+			}
+			json_decref(a);
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		return rc;
+	case STORE_READ_ALERTS:
+		rc = store_alerts_stmt(c->db, r, &st);
+		if (rc != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return store_code(rc);
+		}
+		sqlite3_bind_int64(st, 1, r->after);
+		if (r->fstr[0])
+			sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		if (r->fstr[1]) {
+			sqlite3_bind_text(st, 3, r->fstr[1], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, r->fstr[2] ? r->fstr[2] : "",
+			                  -1, SQLITE_STATIC);
+		}
+		if (r->fstr[3])
+			sqlite3_bind_text(st, 5, r->fstr[3], -1, SQLITE_STATIC);
+		if (r->fstr[4])
+			sqlite3_bind_text(st, 6, r->fstr[4], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, r->limit + 1);
+		rc = store_rows_json(st, &a);
+		sqlite3_finalize(st);
+		if (rc != 0)
+			return rc;
+		if (json_array_size(a) > (size_t)r->limit) {
+			json_array_remove(a, (size_t)r->limit);
+			b = json_object_get(
+			        json_array_get(a, (size_t)r->limit - 1), "id");
+			json_incref(b);
+		} else {
+			b = json_null();
+		}
+		r->result = json_pack("{s:o, s:o}", "alerts", a, "next", b);
+		return r->result ? 0 : -ENOMEM;
+	default:
+		abort();
+	}
+}
+
+/* A read of kind with up to four owned strings. */
+static int
+store_q_read(struct store *s, enum store_read_kind kind, const char *key,
+             const char *const str[5], int64_t now, int limit, int64_t after,
+             store_json_cb cb, void *data)
+{
+	struct store_read *r = store_read_new(kind, key, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	for (int i = 0; str != NULL && i < 5; i++) {
+		if (str[i] == NULL)
+			continue;
+		if ((r->fstr[i] = strdup(str[i])) == NULL) {
+			for (int j = 0; j < i; j++)
+				free(r->fstr[j]);
+			free(r->key);
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	r->now = now;
+	r->limit = limit;
+	r->after = after;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_lease_get(struct store *s, const char *case_id, store_json_cb cb,
+                void *data)
+{
+	return store_q_read(s, STORE_READ_LEASE, case_id, NULL, 0, 0, 0, cb,
+	                    data);
+}
+
+int
+store_leases_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                 void *data)
+{
+	return store_q_read(s, STORE_READ_LEASES_DUE, NULL, NULL, now,
+	                    limit > 0 ? limit : 100, 0, cb, data);
+}
+
+int
+store_queue_items(struct store *s, const char *queue, const char *owner,
+                  int limit, store_json_cb cb, void *data)
+{
+	const char *str[5] = {queue, owner ? owner : ""};
+
+	return store_q_read(s, STORE_READ_QUEUE_ITEMS, NULL, str, 0,
+	                    limit < 1      ? 1
+	                    : limit > 1000 ? 1000
+	                                   : limit,
+	                    0, cb, data);
+}
+
+int
+store_queue_summary(struct store *s, const char *owner, int64_t now,
+                    store_json_cb cb, void *data)
+{
+	const char *str[5] = {owner};
+
+	return store_q_read(s, STORE_READ_QUEUE_SUMMARY, NULL, str, now, 0, 0,
+	                    cb, data);
+}
+
+int
+store_alerts_list(struct store *s, const struct store_alert_filter *f,
+                  store_json_cb cb, void *data)
+{
+	const char *str[5] = {f->counselor, f->owner, f->role, f->case_id,
+	                      f->state};
+
+	return store_q_read(s, STORE_READ_ALERTS, NULL, str, 0,
+	                    f->limit < 1      ? 1
+	                    : f->limit > 1000 ? 1000
+	                                      : f->limit,
+	                    f->after, cb, data);
+}
+
+int
+store_alert_get(struct store *s, int64_t id, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_ALERT, NULL, NULL, 0, 0, id, cb,
+	                    data);
+}
+
+int
+store_caseload_get(struct store *s, const char *counselor, store_json_cb cb,
+                   void *data)
+{
+	return store_q_read(s, STORE_READ_CASELOAD, counselor, NULL, 0, 0, 0,
+	                    cb, data);
 }
