@@ -40,4 +40,14 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path,
 int cli_fail_reply(int status, json_t *reply);
 void cli_print_json(json_t *j);
 
+/* Queues, leases, alerts and caseloads (queues.c). */
+int cli_queue(const struct cli_opts *o, int argc, char **argv);
+int cli_claim(const struct cli_opts *o, int argc, char **argv);
+int cli_renew(const struct cli_opts *o, int argc, char **argv);
+int cli_release(const struct cli_opts *o, int argc, char **argv);
+int cli_alerts(const struct cli_opts *o, int argc, char **argv);
+int cli_ack(const struct cli_opts *o, int argc, char **argv);
+int cli_resolve(const struct cli_opts *o, int argc, char **argv);
+int cli_caseload(const struct cli_opts *o, int argc, char **argv);
+
 #endif

@@ -30,6 +30,14 @@ static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"queue", cli_queue},
+        {"claim", cli_claim},
+        {"renew", cli_renew},
+        {"release", cli_release},
+        {"alerts", cli_alerts},
+        {"ack", cli_ack},
+        {"resolve", cli_resolve},
+        {"caseload", cli_caseload},
         {NULL, NULL},
 };
 
@@ -63,6 +71,21 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  queue [Q] [--office O]       the queues, or one queue's "
+	        "files in order\n"
+	        "  claim Q [--for D] [--office O]\n"
+	        "                               lease the next file (exit 1: "
+	        "none left)\n"
+	        "  renew ID [--for D] | release ID\n"
+	        "                               keep or give back a leased "
+	        "file\n"
+	        "  alerts [--state S] [--case ID]   your alerts (open by "
+	        "default)\n"
+	        "  ack ID | resolve ID          acknowledge or resolve an "
+	        "alert\n"
+	        "  caseload import FILE.csv [--partial] | caseload show C\n"
+	        "                               counselors' students "
+	        "(admin)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
