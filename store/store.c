@@ -151,12 +151,15 @@ static const char *const store_migrations[] = {
         ") STRICT;\n",
         /* 3: review queues, leases, caseloads, alerts' life cycle. A
          * case's priority comes from its data, so the queue order index
-         * can hold it; leases live beside the case row so a claim never
-         * moves the case's revision. */
+         * can hold it. A lease is a row of its own; the case keeps only
+         * a claimed flag, which no case command writes, so a claim never
+         * moves the case's revision, and the index skips claimed files
+         * instead of walking past them. */
         "ALTER TABLE cases ADD COLUMN priority INTEGER GENERATED ALWAYS AS"
         " (CAST(coalesce(json_extract(data, '$.priority'), 0) AS INTEGER))"
         " VIRTUAL;\n"
-        "CREATE INDEX cases_queue_order ON cases (queue, owner,"
+        "ALTER TABLE cases ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0;\n"
+        "CREATE INDEX cases_queue_order ON cases (queue, owner, claimed,"
         " coalesce(due_at / 86400000, 9223372036854775807), priority DESC,"
         " created_at, id) WHERE queue IS NOT NULL;\n"
         "CREATE TABLE leases (\n"
@@ -286,6 +289,8 @@ enum {
 	WST_WORKFLOW_PUT,
 	/* queues, leases, caseloads, alerts */
 	WST_CLAIM_PICK,
+	WST_CLAIM_MARK,
+	WST_CLAIM_SYNC,
 	WST_LEASE_INSERT,
 	WST_LEASE_RENEW,
 	WST_LEASE_RELEASE,
@@ -369,9 +374,14 @@ static const char *const store_wsql[WST_N] = {
         /* the order is the cases_queue_order index's, so the first
          * unleased row is found without sorting the queue */
         [WST_CLAIM_PICK] = "SELECT c.id FROM cases c WHERE c.queue = ?1"
-                           " AND c.owner = ?2 AND NOT EXISTS (SELECT 1"
-                           " FROM leases l WHERE l.case_id = c.id)"
+                           " AND c.owner = ?2 AND c.claimed = 0"
                            " ORDER BY " STORE_QUEUE_ORDER " LIMIT 1",
+        [WST_CLAIM_MARK] = "UPDATE cases SET claimed = 1 WHERE id = ?1",
+        /* after a lease may have ended: the flag follows the table (a
+         * file never claimed is only looked at, not written) */
+        [WST_CLAIM_SYNC] = "UPDATE cases SET claimed = 0 WHERE id = ?1"
+                           " AND claimed = 1 AND NOT EXISTS (SELECT 1"
+                           " FROM leases l WHERE l.case_id = ?1)",
         [WST_LEASE_INSERT] = "INSERT INTO leases (case_id, queue, owner,"
                              " holder, claimed_at, until)"
                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2725,6 +2735,13 @@ store_apply_queue(struct store *s, struct store_batch *b, struct store_op *op)
 	sqlite3_bind_int64(st, 6, op->u.q.until);
 	rc = store_exec(s, st, &b->msg, "lease");
 	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_OK) {
+		st = s->wst[WST_CLAIM_MARK];
+		sqlite3_bind_text(st, 1, op->u.q.out->case_id, -1,
+		                  SQLITE_STATIC);
+		rc = store_exec(s, st, &b->msg, "mark claimed");
+		sqlite3_clear_bindings(st);
+	}
 	if (rc != SQLITE_OK) {
 		if (b->status == 0)
 			b->status = store_code(rc);
@@ -2732,6 +2749,17 @@ store_apply_queue(struct store *s, struct store_batch *b, struct store_op *op)
 	}
 	op->u.q.out->found = 1;
 	return SQLITE_OK;
+}
+
+/* Follows an op that may have ended the case's lease. */
+static int
+store_claim_sync(struct store_batch *b, const char *case_id)
+{
+	struct store_op *op = store_sql_op(b, WST_CLAIM_SYNC, "unmark claimed");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, BIND_TEXT(op, 1, case_id));
 }
 
 int
@@ -2766,7 +2794,9 @@ store_batch_lease_release(struct store_batch *b, const char *case_id,
 	rc = BIND_TEXT(op, 1, case_id);
 	if (holder != NULL)
 		rc |= BIND_TEXT(op, 2, holder);
-	return store_sql_done(b, op, rc);
+	if (store_sql_done(b, op, rc) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
 }
 
 int
@@ -2779,10 +2809,12 @@ store_batch_lease_expire(struct store_batch *b, const char *case_id,
 		return -ENOMEM;
 	op->u.sql.expect = 1;
 	op->u.sql.fail = CAIRN_ECONFLICT;
-	return store_sql_done(b, op,
-	                      BIND_TEXT(op, 1, case_id) |
-	                              BIND_TEXT(op, 2, holder) |
-	                              BIND_INT(op, 3, now));
+	if (store_sql_done(b, op,
+	                   BIND_TEXT(op, 1, case_id) |
+	                           BIND_TEXT(op, 2, holder) |
+	                           BIND_INT(op, 3, now)) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
 }
 
 int
@@ -2793,8 +2825,11 @@ store_batch_lease_leave(struct store_batch *b, const char *case_id,
 
 	if (op == NULL)
 		return -ENOMEM;
-	return store_sql_done(
-	        b, op, BIND_TEXT(op, 1, case_id) | BIND_TEXT(op, 2, queue));
+	if (store_sql_done(b, op,
+	                   BIND_TEXT(op, 1, case_id) |
+	                           BIND_TEXT(op, 2, queue)) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
 }
 
 int
