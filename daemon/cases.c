@@ -720,6 +720,12 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		    fx->timers[k].due_ms < f->earliest_timer)
 			f->earliest_timer = fx->timers[k].due_ms;
 	}
+	/* a queued status's SLA: the ladder's timers (cancelled, like the
+	 * workflow's, when the case leaves the status) */
+	if (fx->transitioned && to->sla_ms > 0 && to->queue != NULL)
+		rc |= queues_sla_timers(f->d, f->b, id, f->now,
+		                        f->now + to->sla_ms,
+		                        &f->earliest_timer);
 	for (int k = 0; k < fx->nalerts; k++) {
 		rc |= store_batch_alert_add(
 		        f->b, id, fx->alerts[k].kind, fx->alerts[k].severity,
@@ -1496,6 +1502,27 @@ fam_loaded(int status, json_t *rows, void *data)
 		if (i < 0) {
 			fam_fail(f, 404, "no such case");
 			cmd_fail(k);
+			return;
+		}
+		/* the SLA ladder's steps are the daemon's, not the
+		 * workflow's: an alert and a line in the history */
+		if (k->kind == CMD_TIMER &&
+		    queues_is_sla_timer(k->timer_name)) {
+			json_object_set_new(
+			        f->cs[i].row, "revision",
+			        json_integer(jint(f->cs[i].row, "revision") +
+			                     1));
+			json_object_set_new(f->cs[i].row, "updated_at",
+			                    json_integer(f->now));
+			if (fam_history(f, i, k->type, NULL, NULL, k->data) !=
+			            0 ||
+			    queues_sla_alert(f->d, f->b, f->cs[i].row,
+			                     k->timer_name, f->now) != 0) {
+				fam_fail(f, 503, "out of memory");
+				cmd_fail(k);
+				return;
+			}
+			cmd_commit(k, -1, 200);
 			return;
 		}
 		if (k->note) {

@@ -58,6 +58,8 @@ config_defaults(struct config *c)
 	c->queues.lease_ms = 15 * 60 * 1000;
 	c->queues.max_lease_ms = 8 * 3600 * 1000;
 	c->queues.alert_webhook[0] = '\0';
+	c->queues.sla_warn_before_ms = 86400000;
+	c->queues.sla_escalate_after_ms = 86400000;
 }
 
 const char *
@@ -646,8 +648,9 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 static int
 load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {"lease", "max_lease",
-	                                   "alert_webhook", NULL};
+	static const char *const keys[] = {
+	        "lease",           "max_lease",          "alert_webhook",
+	        "sla_warn_before", "sla_escalate_after", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -666,6 +669,12 @@ load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 		} else if (strcmp(key, "max_lease") == 0) {
 			rc = load_duration(ld, v, "queues.max_lease",
 			                   &c->queues.max_lease_ms);
+		} else if (strcmp(key, "sla_warn_before") == 0) {
+			rc = load_duration(ld, v, "queues.sla_warn_before",
+			                   &c->queues.sla_warn_before_ms);
+		} else if (strcmp(key, "sla_escalate_after") == 0) {
+			rc = load_duration(ld, v, "queues.sla_escalate_after",
+			                   &c->queues.sla_escalate_after_ms);
 		} else {
 			const char *s = NULL;
 			size_t len;

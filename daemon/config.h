@@ -43,6 +43,11 @@ struct config {
 		int64_t max_lease_ms; /* 8 h: the longest a claim may ask */
 		char alert_webhook[72]; /* adapter whose `notify` gets each
 					   new alert; "" for none */
+		/* the SLA ladder of a queued status: a warning this long
+		 * before it is due, an alert when due, an escalation to the
+		 * office's supervisor this long after */
+		int64_t sla_warn_before_ms;   /* 1 d */
+		int64_t sla_escalate_after_ms; /* 1 d */
 	} queues;
 };
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_int.h"
 #include "cases.h"
@@ -230,6 +231,78 @@ lease_length(struct api_call *c, int64_t *ms)
 		return -1;
 	}
 	return 0;
+}
+
+/* --- the SLA ladder --------------------------------------------------------- */
+
+static const struct {
+	const char *timer, *kind, *severity, *to;
+} sla_steps[] = {
+        {"sla.warning", "sla_warning", "warning", "office"},
+        {"sla.due", "sla_breached", "critical", "office"},
+        {"sla.escalate", "sla_escalated", "critical", "supervisor"},
+};
+
+int
+queues_is_sla_timer(const char *name)
+{
+	return name != NULL && !strncmp(name, "sla.", 4);
+}
+
+int
+queues_sla_timers(const struct daemon *d, struct store_batch *b,
+                  const char *case_id, int64_t now, int64_t due,
+                  int64_t *earliest)
+{
+	int64_t at[3] = {due - d->cfg.queues.sla_warn_before_ms, due,
+	                 due + d->cfg.queues.sla_escalate_after_ms};
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++) {
+		/* a warning that would come before the case even arrived
+		 * says nothing: the SLA is shorter than the warning */
+		if (i == 0 && at[0] <= now)
+			continue;
+		rc |= store_batch_timer_set(b, case_id, sla_steps[i].timer,
+		                            at[i], sla_steps[i].timer);
+		if (*earliest == 0 || at[i] < *earliest)
+			*earliest = at[i];
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+int
+queues_sla_alert(const struct daemon *d, struct store_batch *b,
+                 const json_t *row, const char *timer, int64_t now)
+{
+	const char *status = jstr(row, "status");
+	int64_t due = jint(row, "due_at");
+	time_t secs = (time_t)(due / 1000);
+	char msg[300], when[40];
+	struct tm tm;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(sla_steps) / sizeof(sla_steps[0]); i++) {
+		if (strcmp(timer, sla_steps[i].timer) != 0)
+			continue;
+		gmtime_r(&secs, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		snprintf(msg, sizeof(msg),
+		         i == 0   ? "The file in %s is due by %s."
+		         : i == 1 ? "The file in %s missed its SLA (due %s)."
+		                  : "The file in %s is overdue since %s; "
+		                    "escalated to the office's supervisor.",
+		         status ? status : "?", when);
+		rc = store_batch_alert_add(b, jstr(row, "id"),
+		                           sla_steps[i].kind,
+		                           sla_steps[i].severity,
+		                           sla_steps[i].to, msg, status, now);
+		if (rc == 0 && d->cfg.queues.alert_webhook[0])
+			rc = store_batch_alert_notify(
+			        b, d->cfg.queues.alert_webhook, now);
+		return rc;
+	}
+	return 0; /* a step this version does not know: history only */
 }
 
 /* --- lease checks on events ---------------------------------------------- */
@@ -1033,7 +1106,8 @@ alert_visible(const struct api_call *c, const json_t *a)
 		         auth_role_name(c->who.role));
 		return jstr(a, "owner") &&
 		       !strcmp(jstr(a, "owner"), c->who.scope) &&
-		       (!strcmp(to, "office") || !strcmp(to, role_to));
+		       (!strcmp(to, "office") || !strcmp(to, "supervisor") ||
+		        !strcmp(to, role_to));
 	default:
 		return 0;
 	}

@@ -13,6 +13,7 @@
 #define CAIRN_QUEUES_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct daemon;
 struct api_call;
@@ -25,6 +26,24 @@ void queues_close(struct daemon *d);
 int queues_busy(const struct daemon *d);
 /* Expires every lease that ran out by the daemon's clock, then re-arms. */
 void queues_scan(struct daemon *d);
+
+/*
+ * The SLA ladder of a case entering a queued status due at `due`: timers
+ * sla.warning (queues.sla_warn_before earlier, when that is still ahead),
+ * sla.due and sla.escalate (queues.sla_escalate_after later). *earliest
+ * is lowered to the first. Returns 0 or -ENOMEM.
+ */
+struct store_batch;
+int queues_sla_timers(const struct daemon *d, struct store_batch *b,
+                      const char *case_id, int64_t now, int64_t due,
+                      int64_t *earliest);
+/* Whether a timer is one of the ladder's. */
+int queues_is_sla_timer(const char *name);
+/* The ladder's step for timer on the case row: an alert to the office
+ * (warning, then critical), or to its supervisor; deduplicated by kind
+ * and resolved when the case leaves the status, like any alert. */
+int queues_sla_alert(const struct daemon *d, struct store_batch *b,
+                     const json_t *row, const char *timer, int64_t now);
 
 /* Whether counselor is among counselors (a JSON array of ids). */
 int queues_in_caseload(const json_t *counselors, const char *counselor);

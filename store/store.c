@@ -2996,9 +2996,9 @@ store_alerts_stmt(sqlite3 *db, const struct store_read *r, sqlite3_stmt **out)
 		                      " ('counselor', 'role:counselor')");
 	if (r->fstr[1])
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
-		                      " AND c.owner = ?3 AND (a.recipient ="
-		                      " 'office' OR a.recipient = 'role:' ||"
-		                      " ?4)");
+		                      " AND c.owner = ?3 AND (a.recipient IN"
+		                      " ('office', 'supervisor') OR"
+		                      " a.recipient = 'role:' || ?4)");
 	if (r->fstr[3])
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
 		                      " AND a.case_id = ?5");

@@ -465,3 +465,66 @@ Test(queues, bad_claims_are_refused)
 	                      "/v1/queues/aid_review/claim?office=fresno",
 	                      t.token, NULL, 200));
 }
+
+/* The office's open alerts of one kind (polled: timers fire on their
+ * own). */
+static int
+wait_alert(const char *tok, const char *kind, int want)
+{
+	for (int i = 0; i < 400; i++) {
+		json_t *j = call_json("GET", "/v1/alerts", tok, NULL, 200), *a;
+		size_t k;
+		int n = 0;
+
+		json_array_foreach(json_object_get(j, "alerts"), k, a)
+		{
+			if (!strcmp(jstr(a, "kind"), kind))
+				n++;
+		}
+		json_decref(j);
+		if (n == want)
+			return 1;
+		usleep(25000);
+	}
+	return 0;
+}
+
+static void
+advance(const char *by)
+{
+	char body[64];
+
+	snprintf(body, sizeof(body), "{\"advance\":\"%s\"}", by);
+	json_decref(call_json("POST", "/v1/clock", t.token, body, 200));
+}
+
+Test(queues, the_sla_ladder_warns_alerts_and_escalates)
+{
+	const char *off = td_token(&t, "aid_officer", "fresno");
+	char id[64], path[160];
+	json_t *l;
+
+	open_file(off, "S8", 0, id);
+	cr_assert(wait_alert(off, "sla_warning", 0));
+	advance("2881m"); /* due in 3d: a day before, a warning */
+	cr_assert(wait_alert(off, "sla_warning", 1), "no warning");
+	cr_assert(wait_alert(off, "sla_breached", 0));
+	advance("1d"); /* due: an alert */
+	cr_assert(wait_alert(off, "sla_breached", 1), "no breach alert");
+	advance("1d"); /* a day late: the supervisor's */
+	cr_assert(wait_alert(off, "sla_escalated", 1), "no escalation");
+	cr_assert(history_has(id, "sla.due"));
+	l = call_json("GET", "/v1/alerts",
+	              td_token(&t, "aid_officer", "merced"), NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(l, "alerts")), 0);
+	json_decref(l);
+	/* deciding ends the SLA: its alerts resolve with the status */
+	snprintf(path, sizeof(path), "/v1/cases/%s/events", id);
+	json_decref(call_json("POST", path, off,
+	                      "{\"type\":\"decide\",\"data\":{\"decision\":"
+	                      "\"deny\"}}",
+	                      200));
+	l = call_json("GET", "/v1/alerts", off, NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(l, "alerts")), 0);
+	json_decref(l);
+}
