@@ -62,5 +62,7 @@ void api_h_alert_resolve(struct api_call *c);
 void api_h_caseload_put(struct api_call *c);
 void api_h_caseload_get(struct api_call *c);
 void api_h_caseload_import(struct api_call *c);
+void api_h_recipient_get(struct api_call *c);
+void api_h_recipient_put(struct api_call *c);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "../adapters/mail.h"
 #include "../common/yamlfile.h"
 
 /* A configuration is a page of YAML; anything larger is a mistake. */
@@ -60,6 +61,11 @@ config_defaults(struct config *c)
 	c->queues.alert_webhook[0] = '\0';
 	c->queues.sla_warn_before_ms = 86400000;
 	c->queues.sla_escalate_after_ms = 86400000;
+	c->queues.smtp_url[0] = '\0';
+	snprintf(c->queues.mail_from, sizeof(c->queues.mail_from),
+	         "cairn@localhost");
+	c->queues.digest_hour = 14;
+	c->queues.mail_poll_ms = 5000;
 }
 
 const char *
@@ -648,9 +654,16 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 static int
 load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {
-	        "lease",           "max_lease",          "alert_webhook",
-	        "sla_warn_before", "sla_escalate_after", NULL};
+	static const char *const keys[] = {"lease",
+	                                   "max_lease",
+	                                   "alert_webhook",
+	                                   "sla_warn_before",
+	                                   "sla_escalate_after",
+	                                   "smtp_url",
+	                                   "mail_from",
+	                                   "digest_hour",
+	                                   "mail_poll",
+	                                   NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -675,6 +688,53 @@ load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 		} else if (strcmp(key, "sla_escalate_after") == 0) {
 			rc = load_duration(ld, v, "queues.sla_escalate_after",
 			                   &c->queues.sla_escalate_after_ms);
+		} else if (strcmp(key, "mail_poll") == 0) {
+			rc = load_duration(ld, v, "queues.mail_poll",
+			                   &c->queues.mail_poll_ms);
+		} else if (strcmp(key, "smtp_url") == 0 ||
+		           strcmp(key, "mail_from") == 0) {
+			const char *s = NULL;
+			int url = key[0] == 's';
+
+			rc = get_scalar(ld, v,
+			                url ? "queues.smtp_url"
+			                    : "queues.mail_from",
+			                url ? "an smtp:// or smtps:// URL"
+			                    : "an email address",
+			                &s);
+			if (rc < 0)
+				return rc;
+			if (url && strncmp(s, "smtp://", 7) != 0 &&
+			    strncmp(s, "smtps://", 8) != 0)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.smtp_url: '%.64s' is not "
+				            "an smtp:// or smtps:// URL",
+				            s);
+			if (!url && !mail_address_ok(s))
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.mail_from: '%.64s' is not "
+				            "an email address",
+				            s);
+			if (strlen(s) >= sizeof(c->queues.smtp_url))
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.%s is too long", key);
+			snprintf(url ? c->queues.smtp_url : c->queues.mail_from,
+			         sizeof(c->queues.smtp_url), "%s", s);
+		} else if (strcmp(key, "digest_hour") == 0) {
+			const char *s = NULL, *end;
+			int64_t h;
+
+			rc = get_scalar(ld, v, "queues.digest_hour",
+			                "an hour from 0 to 23", &s);
+			if (rc < 0)
+				return rc;
+			if (parse_digits(s, &h, &end) < 0 || *end != '\0' ||
+			    h > 23)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.digest_hour: '%.64s' is "
+				            "not an hour from 0 to 23 (UTC)",
+				            s);
+			c->queues.digest_hour = (int)h;
 		} else {
 			const char *s = NULL;
 			size_t len;

@@ -48,6 +48,12 @@ struct config {
 		 * office's supervisor this long after */
 		int64_t sla_warn_before_ms;   /* 1 d */
 		int64_t sla_escalate_after_ms; /* 1 d */
+		/* email: each alert to its recipients' addresses through
+		 * this SMTP server, or a daily digest for those who asked */
+		char smtp_url[256];   /* "" (the default): no email */
+		char mail_from[256];  /* "cairn@localhost" */
+		int digest_hour;      /* 14 (UTC): when digests go out */
+		int64_t mail_poll_ms; /* 5 s: how often new alerts are sought */
 	} queues;
 };
 

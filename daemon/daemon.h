@@ -54,8 +54,9 @@ struct daemon {
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
 
-	/* queues, leases, alerts (queues.c) */
+	/* queues, leases, alerts (queues.c), alerts by email (alertmail.c) */
 	struct queues *queues;
+	struct alertmail *alertmail;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../adapters/mail.h"
+#include "alertmail.h"
 #include "api_int.h"
 #include "cases.h"
 #include "daemon.h"
@@ -388,6 +390,7 @@ queues_scan(struct daemon *d)
 
 	if (q == NULL || d->stopping)
 		return;
+	alertmail_kick(d);
 	if (q->scanning) {
 		q->more = 1;
 		return;
@@ -538,7 +541,7 @@ queues_init(struct daemon *d)
 	 * definitions load, on the loop's first turn */
 	q->timer_due = 1;
 	uv_timer_start(&q->timer, on_lease_timer, 0, 0);
-	return 0;
+	return alertmail_init(d);
 }
 
 static void
@@ -552,6 +555,7 @@ queues_close(struct daemon *d)
 {
 	struct queues *q = d->queues;
 
+	alertmail_close(d);
 	if (q == NULL)
 		return;
 	d->queues = NULL;
@@ -562,8 +566,9 @@ queues_close(struct daemon *d)
 int
 queues_busy(const struct daemon *d)
 {
-	return d->queues != NULL &&
-	       (d->queues->scanning || d->queues->inflight > 0);
+	return alertmail_busy(d) ||
+	       (d->queues != NULL &&
+	        (d->queues->scanning || d->queues->inflight > 0));
 }
 
 /* --- GET /v1/queues ---------------------------------------------------------- */
@@ -1465,6 +1470,122 @@ api_h_caseload_get(struct api_call *c)
 	}
 	if (store_caseload_get(c->d->store, c->m.params[0], caseload_read, c) !=
 	    0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+/* --- where alerts are mailed ------------------------------------------------ */
+
+/* Whether the caller may read or set recipient id; replies 404 or 422 and
+ * returns 0 when not. Admins set any; a counselor or an office its own. */
+static int
+recipient_ok(struct api_call *c, const char *id)
+{
+	static const char *const kinds[] = {
+	        "counselor:", "office:", "supervisor:"};
+	const char *why = NULL, *rest = NULL;
+	char own[AUTH_SCOPE_MAX + 24];
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strncmp(id, kinds[i], strlen(kinds[i])))
+			rest = id + strlen(kinds[i]);
+	if (rest == NULL || auth_scope_check(ROLE_COUNSELOR, rest, &why) != 0) {
+		api_reply_problem(c, 422, "invalid-recipient",
+		                  "a recipient is counselor:<id>, office:<id> "
+		                  "or supervisor:<office>",
+		                  NULL, NULL);
+		return 0;
+	}
+	if (c->who.role == ROLE_ADMIN)
+		return 1;
+	snprintf(own, sizeof(own), "%s:%s",
+	         c->who.role == ROLE_COUNSELOR ? "counselor" : "office",
+	         c->who.scope);
+	if (strcmp(own, id) != 0) {
+		api_reply_problem(c, 404, "not-found",
+		                  "you may set only your own address", NULL,
+		                  NULL);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+recipient_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		api_reply_store_error(c, status,
+		                      status == CAIRN_ENOTFOUND
+		                              ? "no address is set"
+		                              : cairn_strerror(status));
+		return;
+	}
+	json_object_set_new(res, "digest",
+	                    json_boolean(jint(res, "digest") != 0));
+	api_reply_json(c, 200, res, NULL);
+}
+
+void
+api_h_recipient_get(struct api_call *c)
+{
+	if (!recipient_ok(c, c->m.params[0]))
+		return;
+	if (store_recipient_get(c->d->store, c->m.params[0], recipient_read,
+	                        c) != 0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+void
+api_h_recipient_put(struct api_call *c)
+{
+	const char *email = jstr(c->body, "email"), *key;
+	const json_t *digest = json_object_get(c->body, "digest");
+	struct store_batch *b;
+	json_t *v;
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "email") && strcmp(key, "digest")) {
+			email = NULL;
+			break;
+		}
+	}
+	if (email == NULL || !mail_address_ok(email) ||
+	    (digest != NULL && !json_is_boolean(digest))) {
+		api_reply_problem(
+		        c, 422, "invalid-body",
+		        "expected {\"email\": an address, \"digest\": "
+		        "true or false}",
+		        NULL, NULL);
+		return;
+	}
+	if (!recipient_ok(c, c->m.params[0]))
+		return;
+	b = store_batch_new();
+	if (b == NULL || store_batch_recipient_put(b, c->m.params[0], email,
+	                                           json_is_true(digest),
+	                                           cases_now(c->d)) != 0) {
+		store_batch_free(b);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	/* the reply: the recipient as stored (email and digest point into
+	 * the old body, so it goes only after) */
+	v = json_pack("{s:s, s:s, s:b}", "id", c->m.params[0], "email", email,
+	              "digest", json_is_true(digest));
+	json_decref(c->body);
+	c->body = v;
+	if (c->body == NULL) {
+		store_batch_free(b);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, caseload_committed, c) != 0)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 }

@@ -184,7 +184,15 @@ static const char *const store_migrations[] = {
         "ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;\n"
         "ALTER TABLE alerts ADD COLUMN resolved_by TEXT;\n"
         "CREATE INDEX alerts_by_case ON alerts (case_id, id);\n"
-        "CREATE INDEX alerts_by_state ON alerts (state, id);\n",
+        "CREATE INDEX alerts_by_state ON alerts (state, id);\n"
+        /* where alerts are mailed: "counselor:<id>", "office:<id>",
+         * "supervisor:<office>"; digest: once a day instead of each */
+        "CREATE TABLE recipients (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    email TEXT NOT NULL,\n"
+        "    digest INTEGER NOT NULL DEFAULT 0,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -304,6 +312,7 @@ enum {
 	WST_ALERT_RESOLVE,
 	WST_CASELOAD_CLEAR,
 	WST_CASELOAD_ADD,
+	WST_RECIPIENT_PUT,
 	WST_N
 };
 
@@ -419,6 +428,12 @@ static const char *const store_wsql[WST_N] = {
                               " resolved_at = ?2, resolved_by = ?3"
                               " WHERE id = ?1 AND state = 'open'",
         [WST_CASELOAD_CLEAR] = "DELETE FROM caseloads WHERE counselor = ?1",
+        [WST_RECIPIENT_PUT] = "INSERT INTO recipients (id, email, digest,"
+                              " updated_at) VALUES (?1, ?2, ?3, ?4)"
+                              " ON CONFLICT (id) DO UPDATE SET"
+                              " email = excluded.email,"
+                              " digest = excluded.digest,"
+                              " updated_at = excluded.updated_at",
         [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
                              " added_at) VALUES (?1, ?2, ?3)"
                              " ON CONFLICT DO NOTHING",
@@ -447,6 +462,11 @@ enum {
 	RST_QUEUE_SUMMARY_OWNER,
 	RST_ALERT_GET,
 	RST_CASELOAD,
+	RST_MAIL_LAST,
+	RST_MAIL_PENDING,
+	RST_MAIL_DIGEST,
+	RST_RECIPIENT_GET,
+	RST_META_GET,
 	RST_N
 };
 
@@ -461,6 +481,19 @@ enum {
 	" history_seq, created_at, updated_at"
 
 #define STORE_TOKEN_COLS "id, hash, role, scope, label, created_at, revoked_at"
+
+/* An alert and a recipient it is addressed to, through the case: its
+ * office, the office's supervisor, or each counselor of its student. */
+#define STORE_MAIL_COLS                                                        \
+	"a.id, a.case_id, a.kind, a.severity, a.message, a.status,"            \
+	" a.created_at, c.subject, c.owner, r.id AS rid, r.email"
+#define STORE_MAIL_JOIN                                                        \
+	"alerts a JOIN cases c ON c.id = a.case_id JOIN recipients r ON"       \
+	" (a.recipient = 'office' AND r.id = 'office:' || c.owner) OR"         \
+	" (a.recipient = 'supervisor' AND r.id = 'supervisor:' || c.owner) OR" \
+	" (a.recipient IN ('counselor', 'role:counselor') AND r.id IN"         \
+	" (SELECT 'counselor:' || k.counselor FROM caseloads k"                \
+	" WHERE k.student = c.subject))"
 
 static const char *const store_rsql[RST_N] = {
         [RST_FIND] = "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE hash = ?1",
@@ -522,6 +555,18 @@ static const char *const store_rsql[RST_N] = {
                           " ON c.id = a.case_id WHERE a.id = ?1",
         [RST_CASELOAD] = "SELECT student FROM caseloads WHERE counselor = ?1"
                          " ORDER BY student",
+        [RST_MAIL_LAST] = "SELECT max(id) FROM (SELECT id FROM alerts"
+                          " WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        /* each alert with the addresses it goes to one by one */
+        [RST_MAIL_PENDING] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
+                             " WHERE a.id > ?1 AND a.id <= ?2"
+                             " AND r.digest = 0 ORDER BY a.id, r.id",
+        [RST_MAIL_DIGEST] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
+                            " WHERE a.state = 'open' AND a.created_at > ?1"
+                            " AND r.digest = 1 ORDER BY r.id, a.id",
+        [RST_RECIPIENT_GET] = "SELECT id, email, digest, updated_at"
+                              " FROM recipients WHERE id = ?1",
+        [RST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 };
 
 struct store_rconn {
@@ -1909,6 +1954,10 @@ enum store_read_kind {
 	STORE_READ_ALERTS,
 	STORE_READ_ALERT,
 	STORE_READ_CASELOAD,
+	STORE_READ_MAIL,
+	STORE_READ_DIGEST,
+	STORE_READ_RECIPIENT,
+	STORE_READ_META,
 };
 
 struct store_read {
@@ -3076,6 +3125,47 @@ store_read_queue_json(struct store_read *r, struct store_rconn *c)
 		    json_object_set_new(r->result, "counselors", a) != 0)
 			rc = -ENOMEM;
 		return rc;
+	case STORE_READ_MAIL:
+		st = c->st[RST_MAIL_LAST];
+		sqlite3_bind_int64(st, 1, r->after);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = sqlite3_step(st);
+		{
+			int64_t last = rc == SQLITE_ROW && sqlite3_column_type(
+			                                           st, 0) !=
+			                                           SQLITE_NULL
+			                       ? sqlite3_column_int64(st, 0)
+			                       : 0;
+
+			rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+			             ? 0
+			             : store_code(rc);
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			if (rc != 0)
+				return rc;
+			st = c->st[RST_MAIL_PENDING];
+			sqlite3_bind_int64(st, 1, r->after);
+			sqlite3_bind_int64(st, 2, last);
+			rc = store_rows_json(st, &a);
+			if (rc != 0)
+				return rc;
+			r->result = json_pack("{s:o, s:I}", "mail", a, "last",
+			                      (json_int_t)last);
+		}
+		return r->result ? 0 : -ENOMEM;
+	case STORE_READ_DIGEST:
+		st = c->st[RST_MAIL_DIGEST];
+		sqlite3_bind_int64(st, 1, r->after);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_RECIPIENT:
+		st = c->st[RST_RECIPIENT_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
+	case STORE_READ_META:
+		st = c->st[RST_META_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
 	case STORE_READ_CASELOAD:
 		st = c->st[RST_CASELOAD];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -3226,4 +3316,48 @@ store_caseload_get(struct store *s, const char *counselor, store_json_cb cb,
 {
 	return store_q_read(s, STORE_READ_CASELOAD, counselor, NULL, 0, 0, 0,
 	                    cb, data);
+}
+
+int
+store_batch_recipient_put(struct store_batch *b, const char *id,
+                          const char *email, int digest, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_RECIPIENT_PUT, "set recipient");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, id) | BIND_TEXT(op, 2, email) |
+	                              BIND_INT(op, 3, digest != 0) |
+	                              BIND_INT(op, 4, at));
+}
+
+int
+store_mail_pending(struct store *s, int64_t after, int limit, store_json_cb cb,
+                   void *data)
+{
+	return store_q_read(s, STORE_READ_MAIL, NULL, NULL, 0,
+	                    limit < 1 ? 100 : limit, after, cb, data);
+}
+
+int
+store_mail_digest(struct store *s, int64_t since, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_DIGEST, NULL, NULL, 0, 0, since, cb,
+	                    data);
+}
+
+int
+store_recipient_get(struct store *s, const char *id, store_json_cb cb,
+                    void *data)
+{
+	return store_q_read(s, STORE_READ_RECIPIENT, id, NULL, 0, 0, 0, cb,
+	                    data);
+}
+
+int
+store_meta_get(struct store *s, const char *key, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_META, key, NULL, 0, 0, 0, cb, data);
 }

@@ -350,6 +350,27 @@ int store_alert_get(struct store *s, int64_t id, store_json_cb cb, void *data);
 int store_caseload_get(struct store *s, const char *counselor,
                        store_json_cb cb, void *data);
 
+/* Where alerts are mailed: id is "counselor:<id>", "office:<id>" or
+ * "supervisor:<office>"; digest: a daily summary instead of each alert. */
+int store_batch_recipient_put(struct store_batch *b, const char *id,
+                              const char *email, int digest, int64_t at);
+/* {id, email, digest, updated_at}, or CAIRN_ENOTFOUND. */
+int store_recipient_get(struct store *s, const char *id, store_json_cb cb,
+                        void *data);
+/* The alerts after id `after` (at most limit of them) with each address
+ * that takes them one by one: {"mail": [{id, case_id, kind, severity,
+ * message, status, created_at, subject, owner, rid, email}, ...],
+ * "last": the last alert id looked at (0: none)}. */
+int store_mail_pending(struct store *s, int64_t after, int limit,
+                       store_json_cb cb, void *data);
+/* Open alerts created after since for every digest recipient, rows as
+ * above, by recipient. */
+int store_mail_digest(struct store *s, int64_t since, store_json_cb cb,
+                      void *data);
+/* {"value": text} of a meta key, or CAIRN_ENOTFOUND. */
+int store_meta_get(struct store *s, const char *key, store_json_cb cb,
+                   void *data);
+
 /* --- observation ----------------------------------------------------- */
 
 #define STORE_HIST_BUCKETS 12
