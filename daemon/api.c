@@ -457,6 +457,7 @@ static const struct route routes[] = {
         {"GET", "/v1/counselors/{id}/students",
          ADMIN | ROLE_BIT(ROLE_COUNSELOR), 0, api_h_caseload_get},
         {"POST", "/v1/caseloads", ADMIN, 1, api_h_caseload_import},
+        {"GET", "/v1/calendars", ROLES_ANY, 0, api_h_calendars},
         {"GET", "/v1/recipients/{id}", ALERT_READERS, 0,
          api_h_recipient_get},
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1,

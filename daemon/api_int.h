@@ -64,5 +64,6 @@ void api_h_caseload_get(struct api_call *c);
 void api_h_caseload_import(struct api_call *c);
 void api_h_recipient_get(struct api_call *c);
 void api_h_recipient_put(struct api_call *c);
+void api_h_calendars(struct api_call *c);
 
 #endif

@@ -688,10 +688,11 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		json_object_set_new(c->row, "queue",
 		                    to->queue ? json_string(to->queue)
 		                              : json_null());
+		int64_t due = queues_due_at(f->d, to->sla_ms, to->queue != NULL,
+		                            fx->data, f->now);
+
 		json_object_set_new(c->row, "due_at",
-		                    to->sla_ms
-		                            ? json_integer(f->now + to->sla_ms)
-		                            : json_null());
+		                    due ? json_integer(due) : json_null());
 		json_object_set_new(c->row, "terminal",
 		                    json_integer(to->terminal));
 	}
@@ -722,9 +723,9 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	}
 	/* a queued status's SLA: the ladder's timers (cancelled, like the
 	 * workflow's, when the case leaves the status) */
-	if (fx->transitioned && to->sla_ms > 0 && to->queue != NULL)
+	if (fx->transitioned && to->queue != NULL && jint(c->row, "due_at") > 0)
 		rc |= queues_sla_timers(f->d, f->b, id, f->now,
-		                        f->now + to->sla_ms,
+		                        jint(c->row, "due_at"),
 		                        &f->earliest_timer);
 	for (int k = 0; k < fx->nalerts; k++) {
 		rc |= store_batch_alert_add(

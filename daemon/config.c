@@ -66,6 +66,9 @@ config_defaults(struct config *c)
 	         "cairn@localhost");
 	c->queues.digest_hour = 14;
 	c->queues.mail_poll_ms = 5000;
+	snprintf(c->queues.deadlines, sizeof(c->queues.deadlines),
+	         "examples/deadlines");
+	c->queues.sla_business_days = 0;
 }
 
 const char *
@@ -654,16 +657,11 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 static int
 load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {"lease",
-	                                   "max_lease",
-	                                   "alert_webhook",
-	                                   "sla_warn_before",
-	                                   "sla_escalate_after",
-	                                   "smtp_url",
-	                                   "mail_from",
-	                                   "digest_hour",
-	                                   "mail_poll",
-	                                   NULL};
+	static const char *const keys[] = {
+	        "lease",           "max_lease",          "alert_webhook",
+	        "sla_warn_before", "sla_escalate_after", "smtp_url",
+	        "mail_from",       "digest_hour",        "mail_poll",
+	        "deadlines",       "sla_business_days",  NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -688,6 +686,22 @@ load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 		} else if (strcmp(key, "sla_escalate_after") == 0) {
 			rc = load_duration(ld, v, "queues.sla_escalate_after",
 			                   &c->queues.sla_escalate_after_ms);
+		} else if (strcmp(key, "deadlines") == 0) {
+			rc = resolve_path(ld, v, "queues.deadlines",
+			                  c->queues.deadlines);
+		} else if (strcmp(key, "sla_business_days") == 0) {
+			const char *s = NULL;
+
+			rc = get_scalar(ld, v, "queues.sla_business_days",
+			                "true or false", &s);
+			if (rc < 0)
+				return rc;
+			if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.sla_business_days: "
+				            "'%.64s' is not true or false",
+				            s);
+			c->queues.sla_business_days = s[0] == 't';
 		} else if (strcmp(key, "mail_poll") == 0) {
 			rc = load_duration(ld, v, "queues.mail_poll",
 			                   &c->queues.mail_poll_ms);

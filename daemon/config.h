@@ -54,6 +54,10 @@ struct config {
 		char mail_from[256];  /* "cairn@localhost" */
 		int digest_hour;      /* 14 (UTC): when digests go out */
 		int64_t mail_poll_ms; /* 5 s: how often new alerts are sought */
+		/* award-year calendars (daemon/calendar.h): "" for none */
+		char deadlines[CONFIG_PATH_MAX];
+		int sla_business_days; /* 0: an SLA of N days is N*24 h;
+					  1: N business days (Pacific) */
 	} queues;
 };
 

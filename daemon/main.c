@@ -285,7 +285,14 @@ run(struct daemon *d)
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	cases_init(d);
+	if (cases_init(d) != 0) {
+		log_error("not starting: the queues' configuration has errors "
+		          "(see above)");
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	if (registry_load(d) != 0) {
 		log_error("the workflow definitions have errors; not starting "
 		          "(run cairnd --check for the list)");

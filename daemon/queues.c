@@ -20,6 +20,7 @@
 #include "../adapters/mail.h"
 #include "alertmail.h"
 #include "api_int.h"
+#include "calendar.h"
 #include "cases.h"
 #include "daemon.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 
 struct queues {
 	struct daemon *d;
+	struct calendars cals; /* award years, from queues.deadlines */
 	uv_timer_t timer;
 	int64_t timer_due; /* 0: not armed */
 	int scanning;
@@ -233,6 +235,77 @@ lease_length(struct api_call *c, int64_t *ms)
 		return -1;
 	}
 	return 0;
+}
+
+/* --- due times ---------------------------------------------------------------- */
+
+int64_t
+queues_due_at(const struct daemon *d, int64_t sla_ms, int queued,
+              const json_t *data, int64_t now)
+{
+	const struct calendars *cals = d->queues ? &d->queues->cals : NULL;
+	const struct calendar *cal =
+	        cals ? calendars_find(cals, jstr(data, "award_year"), now)
+	             : NULL;
+	int64_t due = 0, dl;
+
+	if (sla_ms > 0) {
+		if (d->cfg.queues.sla_business_days && cal != NULL &&
+		    sla_ms % 86400000 == 0)
+			due = calendar_add_business_days(
+			        cal, now, (int)(sla_ms / 86400000));
+		else
+			due = now + sla_ms;
+	}
+	/* the office's work must be done before the student's date */
+	if (queued && cal != NULL &&
+	    (dl = calendar_deadline(cal, jstr(data, "deadline"))) > 0 &&
+	    (due == 0 || dl < due))
+		due = dl;
+	return due;
+}
+
+static void
+calendars_reply(struct api_call *c)
+{
+	const struct calendars *cals = &c->d->queues->cals;
+	json_t *out = json_array();
+
+	for (int i = 0; out != NULL && i < cals->n; i++) {
+		const struct calendar *cal = &cals->v[i];
+		json_t *dls = json_array(), *hol = json_array();
+
+		for (int k = 0; k < cal->ndeadlines; k++)
+			json_array_append_new(
+			        dls, json_pack("{s:s, s:s, s:I, s:s}", "name",
+			                       cal->deadlines[k].name, "date",
+			                       cal->deadlines[k].date, "at",
+			                       (json_int_t)cal->deadlines[k].at,
+			                       "description",
+			                       cal->deadlines[k].description));
+		for (int k = 0; k < cal->nholidays; k++)
+			json_array_append_new(hol,
+			                      json_integer(cal->holidays[k]));
+		json_array_append_new(
+		        out, json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}",
+		                       "award_year", cal->award_year,
+		                       "time_zone", "America/Los_Angeles",
+		                       "opens", (json_int_t)cal->start, "ends",
+		                       (json_int_t)cal->end, "deadlines", dls,
+		                       "holiday_days", hol));
+	}
+	api_reply_json(c, 200, json_pack("{s:o}", "calendars", out), NULL);
+}
+
+void
+api_h_calendars(struct api_call *c)
+{
+	if (c->d->queues == NULL) {
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+		return;
+	}
+	calendars_reply(c);
 }
 
 /* --- the SLA ladder --------------------------------------------------------- */
@@ -530,10 +603,21 @@ int
 queues_init(struct daemon *d)
 {
 	struct queues *q = calloc(1, sizeof(*q));
+	struct cairn_err err = {0};
+	char msg[1200];
 
 	if (q == NULL)
 		return -ENOMEM;
 	q->d = d;
+	if (calendars_load(d->cfg.queues.deadlines, &q->cals, &err) != 0) {
+		cairn_err_format(&err, msg, sizeof(msg));
+		log_error("%s", msg);
+		free(q);
+		return CAIRN_EINVALID;
+	}
+	if (q->cals.n > 0)
+		log_info("%d award-year calendar%s from %s", q->cals.n,
+		         q->cals.n == 1 ? "" : "s", d->cfg.queues.deadlines);
 	uv_timer_init(d->loop, &q->timer);
 	q->timer.data = q;
 	d->queues = q;
@@ -547,7 +631,10 @@ queues_init(struct daemon *d)
 static void
 queues_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct queues *q = h->data;
+
+	calendars_free(&q->cals);
+	free(q);
 }
 
 void

@@ -45,6 +45,16 @@ int queues_is_sla_timer(const char *name);
 int queues_sla_alert(const struct daemon *d, struct store_batch *b,
                      const json_t *row, const char *timer, int64_t now);
 
+/*
+ * When a case entering a status is due (0: never): its SLA from now (in
+ * business days of its award year's calendar when queues.sla_business_days
+ * is set), or, for a queued status, the deadline its data names
+ * ("deadline", in the calendar of data's "award_year" or the newest open
+ * one) when that comes first.
+ */
+int64_t queues_due_at(const struct daemon *d, int64_t sla_ms, int queued,
+                      const json_t *data, int64_t now);
+
 /* Whether counselor is among counselors (a JSON array of ids). */
 int queues_in_caseload(const json_t *counselors, const char *counselor);
 /* Whether the caller's events wait on a case's lease: every role but the

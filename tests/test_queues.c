@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -69,12 +71,39 @@ write_wf(const char *name, const char *text)
 	fclose(f);
 }
 
+/* A calendar whose one deadline is tomorrow (UTC's date), for an award
+ * year far off so only a case that names it uses it. */
+static void
+write_calendar(void)
+{
+	char path[600], date[16];
+	time_t now = time(NULL) + 86400;
+	struct tm tm;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/defs/deadlines", t.dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/defs/deadlines/2030-31.yaml", t.dir);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+	        "award_year: 2030-31\n"
+	        "time_zone: America/Los_Angeles\n"
+	        "deadlines:\n"
+	        "  soon: {date: %s, description: tomorrow}\n",
+	        date);
+	fclose(f);
+}
+
 static void
 setup(void)
 {
-	td_start(&t, NULL);
+	td_start(&t, "queues:\n  deadlines: defs/deadlines\n");
 	write_wf("review", review_wf);
 	write_wf("intake", intake_wf);
+	write_calendar();
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart_args(&t, "--test-clock");
 }
@@ -527,4 +556,44 @@ Test(queues, the_sla_ladder_warns_alerts_and_escalates)
 	l = call_json("GET", "/v1/alerts", off, NULL, 200);
 	cr_assert_eq(json_array_size(json_object_get(l, "alerts")), 0);
 	json_decref(l);
+}
+
+Test(queues, a_named_deadline_comes_before_the_sla)
+{
+	const char *off = td_token(&t, "aid_officer", "fresno");
+	char a[64], b[64];
+	json_t *q, *cal, *j;
+	json_int_t at = 0;
+	size_t i;
+
+	open_file(off, "S10", 0, a);
+	j = call_json("POST", "/v1/cases", off,
+	              "{\"workflow\":\"review\",\"subject\":\"S11\","
+	              "\"data\":{\"deadline\":\"soon\",\"award_year\":"
+	              "\"2030-31\"}}",
+	              201);
+	snprintf(b, sizeof(b), "%s", jstr(j, "id"));
+	json_decref(j);
+	cal = call_json("GET", "/v1/calendars", off, NULL, 200);
+	json_array_foreach(json_object_get(cal, "calendars"), i, j)
+	{
+		if (!strcmp(jstr(j, "award_year"), "2030-31"))
+			at = json_integer_value(json_object_get(
+			        json_array_get(json_object_get(j, "deadlines"),
+			                       0),
+			        "at"));
+	}
+	json_decref(cal);
+	cr_assert(at > 0);
+	/* b is due at tomorrow's deadline, before a's three days */
+	q = call_json("GET", "/v1/queues/aid_review", off, NULL, 200);
+	cr_assert_str_eq(
+	        jstr(json_array_get(json_object_get(q, "items"), 0), "id"), b);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_array_get(json_object_get(q, "items"), 0),
+	                     "due_at")),
+	             at);
+	cr_assert_str_eq(
+	        jstr(json_array_get(json_object_get(q, "items"), 1), "id"), a);
+	json_decref(q);
 }
