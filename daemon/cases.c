@@ -1518,7 +1518,8 @@ fam_loaded(int status, json_t *rows, void *data)
 			if (fam_history(f, i, k->type, NULL, NULL, k->data) !=
 			            0 ||
 			    queues_sla_alert(f->d, f->b, f->cs[i].row,
-			                     k->timer_name, f->now) != 0) {
+			                     k->timer_name, f->now,
+			                     &f->earliest_timer) != 0) {
 				fam_fail(f, 503, "out of memory");
 				cmd_fail(k);
 				return;

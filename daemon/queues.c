@@ -324,31 +324,50 @@ queues_is_sla_timer(const char *name)
 	return name != NULL && !strncmp(name, "sla.", 4);
 }
 
+/* When step i of the ladder of a case due at `due` comes. */
+static int64_t
+sla_step_at(const struct daemon *d, int i, int64_t due)
+{
+	return i == 0   ? due - d->cfg.queues.sla_warn_before_ms
+	       : i == 1 ? due
+	                : due + d->cfg.queues.sla_escalate_after_ms;
+}
+
+/* One timer at a time: the step from `first` on that is still ahead of
+ * now (the last one always is set, however late), so entering a status
+ * costs one timer row, and each step sets the next when it fires. */
+static int
+sla_arm(const struct daemon *d, struct store_batch *b, const char *case_id,
+        int first, int64_t now, int64_t due, int64_t *earliest)
+{
+	int i = first;
+	int64_t at;
+
+	/* a warning that would come before the case even arrived says
+	 * nothing: the SLA is shorter than the warning */
+	if (i == 0 && sla_step_at(d, 0, due) <= now)
+		i = 1;
+	at = sla_step_at(d, i, due);
+	if (store_batch_timer_set(b, case_id, sla_steps[i].timer, at,
+	                          sla_steps[i].timer) != 0)
+		return -ENOMEM;
+	if (*earliest == 0 || at < *earliest)
+		*earliest = at;
+	return 0;
+}
+
 int
 queues_sla_timers(const struct daemon *d, struct store_batch *b,
                   const char *case_id, int64_t now, int64_t due,
                   int64_t *earliest)
 {
-	int64_t at[3] = {due - d->cfg.queues.sla_warn_before_ms, due,
-	                 due + d->cfg.queues.sla_escalate_after_ms};
-	int rc = 0;
-
-	for (int i = 0; i < 3; i++) {
-		/* a warning that would come before the case even arrived
-		 * says nothing: the SLA is shorter than the warning */
-		if (i == 0 && at[0] <= now)
-			continue;
-		rc |= store_batch_timer_set(b, case_id, sla_steps[i].timer,
-		                            at[i], sla_steps[i].timer);
-		if (*earliest == 0 || at[i] < *earliest)
-			*earliest = at[i];
-	}
-	return rc ? -ENOMEM : 0;
+	return sla_arm(d, b, case_id, 0, now, due, earliest);
 }
 
 int
 queues_sla_alert(const struct daemon *d, struct store_batch *b,
-                 const json_t *row, const char *timer, int64_t now)
+                 const json_t *row, const char *timer, int64_t now,
+                 int64_t *earliest)
 {
 	const char *status = jstr(row, "status");
 	int64_t due = jint(row, "due_at");
@@ -357,7 +376,7 @@ queues_sla_alert(const struct daemon *d, struct store_batch *b,
 	struct tm tm;
 	int rc;
 
-	for (size_t i = 0; i < sizeof(sla_steps) / sizeof(sla_steps[0]); i++) {
+	for (int i = 0; i < 3; i++) {
 		if (strcmp(timer, sla_steps[i].timer) != 0)
 			continue;
 		gmtime_r(&secs, &tm);
@@ -375,6 +394,10 @@ queues_sla_alert(const struct daemon *d, struct store_batch *b,
 		if (rc == 0 && d->cfg.queues.alert_webhook[0])
 			rc = store_batch_alert_notify(
 			        b, d->cfg.queues.alert_webhook, now);
+		/* the next step, while the case still has a due time */
+		if (rc == 0 && i < 2 && due > 0)
+			rc = sla_arm(d, b, jstr(row, "id"), i + 1, now, due,
+			             earliest);
 		return rc;
 	}
 	return 0; /* a step this version does not know: history only */

@@ -28,10 +28,11 @@ int queues_busy(const struct daemon *d);
 void queues_scan(struct daemon *d);
 
 /*
- * The SLA ladder of a case entering a queued status due at `due`: timers
- * sla.warning (queues.sla_warn_before earlier, when that is still ahead),
- * sla.due and sla.escalate (queues.sla_escalate_after later). *earliest
- * is lowered to the first. Returns 0 or -ENOMEM.
+ * The SLA ladder of a case entering a queued status due at `due`, one
+ * timer at a time: sla.warning (queues.sla_warn_before earlier, when that
+ * is still ahead), then sla.due, then sla.escalate
+ * (queues.sla_escalate_after later), each step setting the next when it
+ * fires. *earliest is lowered to the timer set. Returns 0 or -ENOMEM.
  */
 struct store_batch;
 int queues_sla_timers(const struct daemon *d, struct store_batch *b,
@@ -40,10 +41,12 @@ int queues_sla_timers(const struct daemon *d, struct store_batch *b,
 /* Whether a timer is one of the ladder's. */
 int queues_is_sla_timer(const char *name);
 /* The ladder's step for timer on the case row: an alert to the office
- * (warning, then critical), or to its supervisor; deduplicated by kind
- * and resolved when the case leaves the status, like any alert. */
+ * (warning, then critical), or to its supervisor, deduplicated by kind
+ * and resolved when the case leaves the status like any alert; and the
+ * next step's timer (*earliest lowered to it). */
 int queues_sla_alert(const struct daemon *d, struct store_batch *b,
-                     const json_t *row, const char *timer, int64_t now);
+                     const json_t *row, const char *timer, int64_t now,
+                     int64_t *earliest);
 
 /*
  * When a case entering a status is due (0: never): its SLA from now (in
