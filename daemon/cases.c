@@ -705,9 +705,14 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		return -1;
 	/* leaving a status ends what belonged to it: a lease taken in
 	 * another queue, alerts raised in another status */
-	if (fx->transitioned && c->read_rev != 0) {
-		rc |= store_batch_lease_leave(f->b, id, to->queue);
-		rc |= store_batch_alerts_leave(f->b, id, to->name, f->now);
+	if (fx->transitioned && c->read_rev != 0 && fx->from >= 0) {
+		/* only statuses that can have them: a leave costs the
+		 * writer a statement even when there is nothing to end */
+		if (def->statuses[fx->from].queue != NULL)
+			rc |= store_batch_lease_leave(f->b, id, to->queue);
+		if (queues_status_may_alert(def, fx->from))
+			rc |= store_batch_alerts_leave(f->b, id, to->name,
+			                               f->now);
 	}
 	if (fx->cancel_all)
 		rc |= store_batch_timer_cancel(f->b, id, NULL);
@@ -2417,13 +2422,14 @@ api_h_case_list(struct api_call *c)
 	case ROLE_ADMISSIONS:
 		f.owner = c->who.scope;
 		break;
+	case ROLE_COUNSELOR:
+		f.counselor = c->who.scope;
+		break;
 	case ROLE_ADMIN:
 		break;
 	default:
 		api_reply_problem(c, 403, "forbidden",
-		                  "this role has no case listing (caseloads "
-		                  "come with the queues)",
-		                  NULL, NULL);
+		                  "this role has no case listing", NULL, NULL);
 		return;
 	}
 	if (store_case_list(c->d->store, &f, list_read, c) != 0)

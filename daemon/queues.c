@@ -237,6 +237,36 @@ lease_length(struct api_call *c, int64_t *ms)
 	return 0;
 }
 
+/* --- what a status can hold ------------------------------------------------ */
+
+static int
+has_alert(const struct wf_action *a, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i].kind == WF_ACT_ALERT)
+			return 1;
+	return 0;
+}
+
+int
+queues_status_may_alert(const struct wf_def *def, int s)
+{
+	const struct wf_status *st = &def->statuses[s];
+
+	if (st->queue != NULL || has_alert(st->enter, st->nenter))
+		return 1;
+	for (int t = 0; t < def->ntransitions; t++) {
+		const struct wf_transition *tr = &def->transitions[t];
+		int leads = tr->to == s;
+
+		for (int k = 0; !leads && k < tr->nto_cases; k++)
+			leads = tr->to_cases[k].status == s;
+		if (leads && has_alert(tr->actions, tr->nactions))
+			return 1;
+	}
+	return 0;
+}
+
 /* --- due times ---------------------------------------------------------------- */
 
 int64_t

@@ -58,6 +58,12 @@ int queues_sla_alert(const struct daemon *d, struct store_batch *b,
 int64_t queues_due_at(const struct daemon *d, int64_t sla_ms, int queued,
                       const json_t *data, int64_t now);
 
+/* Whether cases in status s of def can have open alerts raised there: it
+ * names a queue (the SLA ladder), or an alert action enters it (its
+ * on_enter, or a transition that can lead to it). */
+struct wf_def;
+int queues_status_may_alert(const struct wf_def *def, int s);
+
 /* Whether counselor is among counselors (a JSON array of ids). */
 int queues_in_caseload(const json_t *counselors, const char *counselor);
 /* Whether the caller's events wait on a case's lease: every role but the

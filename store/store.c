@@ -1979,7 +1979,7 @@ struct store_read {
 	json_t *result;
 	char *key;
 	struct store_case_filter f;
-	char *fstr[6]; /* owned copies of the filter's strings */
+	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
 	int64_t after; /* alerts: keyset cursor */
@@ -2097,6 +2097,12 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	if (f->after != NULL)
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND id > ?%d",
 		                      ++k);
+	/* a counselor's caseload, by its key (counselor, student) */
+	if (f->counselor != NULL)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND subject IN (SELECT student FROM"
+		                      " caseloads WHERE counselor = ?%d)",
+		                      ++k);
 	snprintf(sql + n, sizeof(sql) - n, " ORDER BY id LIMIT ?%d", k + 1);
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -2107,6 +2113,8 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 			sqlite3_bind_text(st, ++k, vals[i], -1, SQLITE_STATIC);
 	if (f->after != NULL)
 		sqlite3_bind_text(st, ++k, f->after, -1, SQLITE_STATIC);
+	if (f->counselor != NULL)
+		sqlite3_bind_text(st, ++k, f->counselor, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, k + 1, f->limit + 1);
 	*out = st;
 	return 0;
@@ -2452,7 +2460,7 @@ store_read_after(uv_work_t *w, int status)
 			json_decref(r->result);
 		r->jcb(r->status, res, r->data);
 		free(r->key);
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 7; i++)
 			free(r->fstr[i]);
 		free(r);
 		return;
@@ -2506,7 +2514,7 @@ store_read_new(enum store_read_kind kind, const char *key, store_json_cb cb,
 static int
 store_read_json_queue(struct store *s, struct store_read *r)
 {
-	char *owned[7] = {r->key};
+	char *owned[8] = {r->key};
 	int rc;
 
 	memcpy(owned + 1, r->fstr, sizeof(r->fstr));
@@ -2516,7 +2524,7 @@ store_read_json_queue(struct store *s, struct store_read *r)
 	else
 		free(r);
 	if (rc != 0)
-		for (int i = 0; i < 7; i++)
+		for (int i = 0; i < 8; i++)
 			free(owned[i]);
 	return rc;
 }
@@ -2575,9 +2583,9 @@ store_case_list(struct store *s, const struct store_case_filter *f,
                 store_json_cb cb, void *data)
 {
 	struct store_read *r = store_read_new(STORE_READ_CASES, NULL, cb, data);
-	const char *in[6] = {f->workflow, f->status, f->subject,
-	                     f->queue,    f->owner,  f->after};
-	const char **out[6];
+	const char *in[7] = {f->workflow, f->status, f->subject,  f->queue,
+	                     f->owner,    f->after,  f->counselor};
+	const char **out[7];
 
 	if (r == NULL)
 		return -ENOMEM;
@@ -2587,7 +2595,8 @@ store_case_list(struct store *s, const struct store_case_filter *f,
 	out[3] = &r->f.queue;
 	out[4] = &r->f.owner;
 	out[5] = &r->f.after;
-	for (int i = 0; i < 6; i++) {
+	out[6] = &r->f.counselor;
+	for (int i = 0; i < 7; i++) {
 		if (in[i] == NULL)
 			continue;
 		if ((r->fstr[i] = strdup(in[i])) == NULL) {

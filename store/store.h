@@ -225,9 +225,10 @@ int store_case_history(struct store *s, const char *id, store_json_cb cb,
 
 struct store_case_filter {
 	const char *workflow, *status, *subject, *queue, *owner; /* or NULL */
-	const char *after; /* keyset cursor: ids greater than this */
-	int limit;         /* 1..1000 */
-	int as_text;       /* the result is a JSON string holding the page as
+	const char *after;     /* keyset cursor: ids greater than this */
+	const char *counselor; /* only cases of this counselor's caseload */
+	int limit;             /* 1..1000 */
+	int as_text; /* the result is a JSON string holding the page as
 			      JSON text, written straight from the rows */
 };
 /* {"cases": [...], "next": "<cursor>" | null}, ordered by id. */
@@ -257,7 +258,7 @@ int store_workflows_sync(struct store *s, json_t **out);
  */
 
 struct store_claim {
-	int found;        /* 1: case_id was leased; 0: nothing to claim */
+	int found; /* 1: case_id was leased; 0: nothing to claim */
 	char case_id[40];
 };
 /* Leases the first unleased case of (queue, owner) in queue order
@@ -347,8 +348,8 @@ int store_alerts_list(struct store *s, const struct store_alert_filter *f,
  * CAIRN_ENOTFOUND. */
 int store_alert_get(struct store *s, int64_t id, store_json_cb cb, void *data);
 /* ["student", ...] */
-int store_caseload_get(struct store *s, const char *counselor,
-                       store_json_cb cb, void *data);
+int store_caseload_get(struct store *s, const char *counselor, store_json_cb cb,
+                       void *data);
 
 /* Where alerts are mailed: id is "counselor:<id>", "office:<id>" or
  * "supervisor:<office>"; digest: a daily summary instead of each alert. */

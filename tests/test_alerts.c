@@ -177,6 +177,11 @@ Test(alerts, reach_the_counselor_and_office_once_and_resolve_themselves)
 	snprintf(path, sizeof(path), "/v1/cases/%s", a);
 	json_decref(call_json("GET", path, c1, NULL, 200));
 	json_decref(call_json("GET", path, c2, NULL, 404));
+	j = call_json("GET", "/v1/cases", c1, NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(j, "cases")), 1);
+	cr_assert_str_eq(
+	        jstr(json_array_get(json_object_get(j, "cases"), 0), "id"), a);
+	json_decref(j);
 
 	/* reminding twice raises no second open alert of the kind */
 	send_event(office, a, "remind", 200);
