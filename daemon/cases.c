@@ -2268,6 +2268,10 @@ case_read(int status, json_t *res, void *data)
 		if (arr != NULL)
 			view = case_view(c->d, cs, arr, n, role_bit(c));
 		free(arr);
+		/* who works the file, for those its lease concerns */
+		if (view != NULL && queues_lease_applies(c))
+			json_object_set(view, "lease",
+			                json_object_get(res, "lease"));
 		json_decref(res);
 		if (view == NULL)
 			api_reply_problem(c, 503, "overloaded", "out of memory",

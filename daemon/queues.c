@@ -36,6 +36,7 @@ struct queues {
 	int scanning;
 	int inflight; /* expiry commands of this scan not yet done */
 	int more;     /* look again when this scan ends */
+	int expired;  /* leases this scan ended */
 	int64_t next_due;
 };
 
@@ -523,6 +524,7 @@ queues_scan(struct daemon *d)
 	}
 	q->scanning = 1;
 	q->more = 0;
+	q->expired = 0;
 	q->next_due = 0;
 	uv_timer_stop(&q->timer);
 	q->timer_due = 0;
@@ -537,10 +539,16 @@ leases_scan_end(struct queues *q)
 	int64_t due = q->next_due;
 
 	q->scanning = 0;
-	if (q->more) {
+	if (q->more && q->expired > 0) {
 		q->more = 0;
 		queues_scan(q->d);
 		return;
+	}
+	if (q->more) {
+		/* a page of which none could end (the store failing): try
+		 * again in a second rather than spin on the same rows */
+		q->more = 0;
+		due = cases_now(q->d) + 1000;
 	}
 	leases_arm(q, due);
 }
@@ -566,14 +574,16 @@ expiry_done(int status, const char *body, void *arg)
 	struct expiry *x = arg;
 	struct queues *q = x->q;
 
-	if (status == 200)
+	if (status == 200) {
+		q->expired++;
 		log_write(LOG_INFO, NULL, x->case_id, NULL,
 		          "lease of %s ran out; the file is back in its queue",
 		          x->holder);
-	else if (status == 409)
+	} else if (status == 409) {
+		q->expired++; /* nothing left to do for it either */
 		log_write(LOG_DEBUG, NULL, x->case_id, NULL,
 		          "lease renewed or ended before it could expire");
-	else if (status != 404) {
+	} else if (status != 404) {
 		/* the lease stays: try again shortly rather than spin */
 		log_write(LOG_WARN, NULL, x->case_id, NULL,
 		          "lease expiry failed: %s", body ? body : "?");

@@ -193,6 +193,14 @@ Test(alerts, reach_the_counselor_and_office_once_and_resolve_themselves)
 	cr_assert_eq(db_count("SELECT count(*) FROM outbox WHERE adapter = "
 	                      "'counselor_portal' AND operation = 'notify'"),
 	             4);
+	/* each the alert as JSON, keyed by the alert */
+	cr_assert_eq(db_count("SELECT count(*) FROM outbox o JOIN alerts a"
+	                      " ON o.idem_key = 'alert:' || a.id WHERE"
+	                      " json_extract(o.payload, '$.kind') = a.kind"
+	                      " AND json_extract(o.payload, '$.case_id') ="
+	                      " a.case_id AND json_extract(o.payload,"
+	                      " '$.message') = a.message"),
+	             4);
 
 	/* another counselor may not acknowledge it; its own may */
 	snprintf(path, sizeof(path), "/v1/alerts/%lld/ack", alert_id);

@@ -346,7 +346,6 @@ Test(queues, only_the_holder_decides_renews_and_releases)
 {
 	const char *ana = td_token(&t, "aid_officer", "fresno");
 	const char *ben = td_token(&t, "aid_officer", "fresno");
-	const char *admin = t.token;
 	const char *student = td_token(&t, "student", "S9");
 	char id[64], path[160], ana_id[40];
 	json_t *j;
@@ -371,8 +370,9 @@ Test(queues, only_the_holder_decides_renews_and_releases)
 	json_decref(call_json("DELETE", path, ben, NULL, 409));
 	/* nothing moved */
 	snprintf(path, sizeof(path), "/v1/cases/%s", id);
-	j = call_json("GET", path, admin, NULL, 200);
+	j = call_json("GET", path, ben, NULL, 200);
 	cr_assert_str_eq(jstr(j, "status"), "queued");
+	cr_assert_str_eq(jstr(json_object_get(j, "lease"), "holder"), ana_id);
 	json_decref(j);
 
 	/* the student's own event is not held back by the lease */
