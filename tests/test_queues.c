@@ -597,3 +597,39 @@ Test(queues, a_named_deadline_comes_before_the_sla)
 	        jstr(json_array_get(json_object_get(q, "items"), 1), "id"), a);
 	json_decref(q);
 }
+
+Test(queues, leases_survive_a_restart_and_still_run_out)
+{
+	const char *ana = td_token(&t, "aid_officer", "fresno");
+	const char *ben = td_token(&t, "aid_officer", "fresno");
+	char id[64];
+	json_t *j = NULL;
+	int back = 0;
+
+	open_file(ana, "S12", 0, id);
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim?for=10m",
+	                      ana, NULL, 200));
+	cr_assert_eq(td_stop(&t), 0);
+	td_restart_args(&t, "--test-clock");
+	/* still Ana's after the restart */
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim", ben, NULL,
+	                      204));
+	advance("11m");
+	for (int i = 0; i < 400 && !back; i++) {
+		struct resp r;
+
+		cr_assert_eq(http_do(&t, "POST", "/v1/queues/aid_review/claim",
+		                     ben, NULL, NULL, 0, &r),
+		             0);
+		if (r.status == 200) {
+			j = json_loadb(r.body, r.body_len, 0, NULL);
+			back = 1;
+		} else {
+			usleep(25000);
+		}
+		resp_free(&r);
+	}
+	cr_assert(back, "the lease did not run out after the restart");
+	cr_assert_str_eq(jstr(json_object_get(j, "lease"), "case_id"), id);
+	json_decref(j);
+}
