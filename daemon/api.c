@@ -458,6 +458,8 @@ static const struct route routes[] = {
          ADMIN | ROLE_BIT(ROLE_COUNSELOR), 0, api_h_caseload_get},
         {"POST", "/v1/caseloads", ADMIN, 1, api_h_caseload_import},
         {"GET", "/v1/calendars", ROLES_ANY, 0, api_h_calendars},
+        {"PUT", "/v1/offices/{id}", ADMIN, 1, api_h_office_put},
+        {"GET", "/v1/offices/{id}", QUEUE_STAFF, 0, api_h_office_get},
         {"GET", "/v1/recipients/{id}", ALERT_READERS, 0,
          api_h_recipient_get},
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1,

@@ -65,5 +65,7 @@ void api_h_caseload_import(struct api_call *c);
 void api_h_recipient_get(struct api_call *c);
 void api_h_recipient_put(struct api_call *c);
 void api_h_calendars(struct api_call *c);
+void api_h_office_put(struct api_call *c);
+void api_h_office_get(struct api_call *c);
 
 #endif

@@ -943,12 +943,60 @@ claim_committed(int status, const char *msg, void *data)
 		claimed_case_read(CAIRN_ECLOSED, NULL, k);
 }
 
+/* The office as read: when it keeps a roster, only those on it (and its
+ * supervisor, and admins) claim its files. */
+static void
+claim_office_read(int status, json_t *res, void *data)
+{
+	struct claim *k = data;
+	struct api_call *c = k->c;
+	const json_t *staff = json_object_get(res, "staff");
+	const char *sup = jstr(res, "supervisor");
+	struct store_batch *b;
+
+	if (status != 0) {
+		json_decref(res);
+		free(k);
+		api_reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	if (c->who.role != ROLE_ADMIN && json_array_size(staff) > 0 &&
+	    !queues_in_caseload(staff, c->who.token_id) &&
+	    !(sup && !strcmp(sup, c->who.token_id))) {
+		char d[200];
+
+		snprintf(d, sizeof(d),
+		         "office %s keeps a staff list and your token is not "
+		         "on it",
+		         k->owner);
+		json_decref(res);
+		free(k);
+		api_reply_problem(c, 403, "not-on-staff", d, NULL, NULL);
+		return;
+	}
+	json_decref(res);
+	b = store_batch_new();
+	if (b == NULL ||
+	    store_batch_lease_claim(b, k->queue, k->owner, c->who.token_id,
+	                            k->at, k->until, &k->out) != 0) {
+		free(k);
+		store_batch_free(b);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, claim_committed, k) != 0) {
+		free(k);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+	}
+}
+
 void
 api_h_queue_claim(struct api_call *c)
 {
 	static const char *const params[] = {"office", "for", NULL};
 	struct claim *k;
-	struct store_batch *b;
 	const char *owner;
 	char obuf[AUTH_SCOPE_MAX + 8];
 	int64_t ms;
@@ -959,10 +1007,7 @@ api_h_queue_claim(struct api_call *c)
 	if (owner == NULL)
 		return;
 	k = calloc(1, sizeof(*k));
-	b = store_batch_new();
-	if (k == NULL || b == NULL) {
-		free(k);
-		store_batch_free(b);
+	if (k == NULL) {
 		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
 		                  NULL);
 		return;
@@ -972,15 +1017,8 @@ api_h_queue_claim(struct api_call *c)
 	snprintf(k->owner, sizeof(k->owner), "%s", owner);
 	k->at = cases_now(c->d);
 	k->until = k->at + ms;
-	if (store_batch_lease_claim(b, k->queue, k->owner, c->who.token_id,
-	                            k->at, k->until, &k->out) != 0) {
-		free(k);
-		store_batch_free(b);
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
-		return;
-	}
-	if (store_batch_submit(c->d->store, b, claim_committed, k) != 0) {
+	if (store_office_get(c->d->store, k->owner, claim_office_read, k) !=
+	    0) {
 		free(k);
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
@@ -1028,6 +1066,78 @@ lease_op_committed(int status, const char *msg, void *data)
 	api_reply_json(c, 200, l, NULL);
 }
 
+/* 409: the lease is someone else's. Ends the call. */
+static void
+lease_held(struct lease_op *k)
+{
+	struct api_call *c = k->c;
+	char d[256];
+
+	snprintf(d, sizeof(d),
+	         "the lease is held by %s until %lld; only its holder may %s "
+	         "it",
+	         jstr(k->lease, "holder"), (long long)jint(k->lease, "until"),
+	         k->release ? "release" : "renew");
+	api_reply_problem(c, 409, "lease-held", d,
+	                  json_pack("{s:s, s:I}", "holder",
+	                            jstr(k->lease, "holder"), "until",
+	                            (json_int_t)jint(k->lease, "until")),
+	                  NULL);
+	json_decref(k->lease);
+	free(k);
+}
+
+/* Renews or releases the lease read into k->lease (breaking: whoever
+ * holds it). Ends the call. */
+static void
+lease_apply(struct lease_op *k, int breaking)
+{
+	struct api_call *c = k->c;
+	struct store_batch *b = store_batch_new();
+	int rc;
+
+	if (b == NULL) {
+		rc = -ENOMEM;
+	} else if (k->release) {
+		rc = store_batch_lease_release(
+		        b, c->m.params[0], breaking ? NULL : c->who.token_id);
+		json_object_set_new(k->lease, "until", json_integer(0));
+	} else {
+		rc = store_batch_lease_renew(b, c->m.params[0], c->who.token_id,
+		                             k->until);
+		json_object_set_new(k->lease, "until", json_integer(k->until));
+	}
+	if (rc != 0) {
+		store_batch_free(b);
+		json_decref(k->lease);
+		free(k);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	if (store_batch_submit(c->d->store, b, lease_op_committed, k) != 0) {
+		json_decref(k->lease);
+		free(k);
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+	}
+}
+
+static void
+lease_office_read(int status, json_t *res, void *data)
+{
+	struct lease_op *k = data;
+	const char *sup = jstr(res, "supervisor");
+	int ok = status == 0 && sup != NULL && sup[0] != '\0' &&
+	         !strcmp(sup, k->c->who.token_id);
+
+	json_decref(res);
+	if (ok)
+		lease_apply(k, 1);
+	else
+		lease_held(k);
+}
+
 static void
 lease_case_read(int status, json_t *res, void *data)
 {
@@ -1036,9 +1146,6 @@ lease_case_read(int status, json_t *res, void *data)
 	const json_t *cs = json_object_get(res, "case");
 	json_t *lease = json_object_get(res, "lease");
 	struct auth_resource r = {0};
-	struct store_batch *b;
-	int breaking = 0, rc;
-	char d[256];
 
 	if (status != 0) {
 		json_decref(res);
@@ -1071,61 +1178,29 @@ lease_case_read(int status, json_t *res, void *data)
 		                  NULL, NULL);
 		return;
 	}
-	if (strcmp(jstr(lease, "holder"), c->who.token_id) != 0) {
-		/* an admin may break a lease to free a stuck file */
-		if (!k->release || c->who.role != ROLE_ADMIN) {
-			snprintf(d, sizeof(d),
-			         "the lease is held by %s until %lld; only its "
-			         "holder may %s it",
-			         jstr(lease, "holder"),
-			         (long long)jint(lease, "until"),
-			         k->release ? "release" : "renew");
-			api_reply_problem(
-			        c, 409, "lease-held", d,
-			        json_pack("{s:s, s:I}", "holder",
-			                  jstr(lease, "holder"), "until",
-			                  (json_int_t)jint(lease, "until")),
-			        NULL);
-			json_decref(res);
-			free(k);
-			return;
-		}
-		breaking = 1;
-	}
 	k->lease = json_deep_copy(lease);
 	json_decref(res);
-	b = store_batch_new();
-	if (b == NULL || k->lease == NULL) {
-		store_batch_free(b);
-		json_decref(k->lease);
+	if (k->lease == NULL) {
 		free(k);
 		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
 		                  NULL);
 		return;
 	}
-	if (k->release) {
-		rc = store_batch_lease_release(
-		        b, c->m.params[0], breaking ? NULL : c->who.token_id);
-		json_object_set_new(k->lease, "until", json_integer(0));
-	} else {
-		rc = store_batch_lease_renew(b, c->m.params[0], c->who.token_id,
-		                             k->until);
-		json_object_set_new(k->lease, "until", json_integer(k->until));
-	}
-	if (rc != 0) {
-		store_batch_free(b);
-		json_decref(k->lease);
-		free(k);
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
+	if (!strcmp(jstr(k->lease, "holder"), c->who.token_id)) {
+		lease_apply(k, 0);
 		return;
 	}
-	if (store_batch_submit(c->d->store, b, lease_op_committed, k) != 0) {
-		json_decref(k->lease);
-		free(k);
-		api_reply_problem(c, 503, "storage-unavailable",
-		                  "shutting down", NULL, NULL);
+	/* someone else's: an admin, or the office's supervisor, may break
+	 * it to free a stuck file; no one may renew it */
+	if (k->release && c->who.role == ROLE_ADMIN) {
+		lease_apply(k, 1);
+		return;
 	}
+	if (k->release && is_office_role(c->who.role) &&
+	    store_office_get(c->d->store, jstr(k->lease, "owner"),
+	                     lease_office_read, k) == 0)
+		return;
+	lease_held(k);
 }
 
 static void
@@ -1736,6 +1811,117 @@ api_h_recipient_put(struct api_call *c)
 		return;
 	}
 	if (store_batch_submit(c->d->store, b, caseload_committed, c) != 0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+/* --- offices ------------------------------------------------------------------ */
+
+/* "tok_" and 16 hex digits: a token's public id. */
+static int
+token_id_ok(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || strlen(s) != 20 || strncmp(s, "tok_", 4) != 0)
+		return 0;
+	for (int i = 4; i < 20; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+void
+api_h_office_put(struct api_call *c)
+{
+	const json_t *staff = json_object_get(c->body, "staff");
+	const json_t *sup = json_object_get(c->body, "supervisor");
+	const char *why = NULL, *key, **ids = NULL;
+	struct store_batch *b;
+	json_t *v, *reply;
+	size_t i, n;
+	int rc = 0;
+
+	json_object_foreach(c->body, key, v)
+	{
+		if (strcmp(key, "staff") && strcmp(key, "supervisor"))
+			rc = -1;
+	}
+	n = json_array_size(staff);
+	if (rc != 0 ||
+	    auth_scope_check(ROLE_AID_OFFICER, c->m.params[0], &why) ||
+	    !json_is_array(staff) || n > 10000 ||
+	    (sup != NULL && !json_is_null(sup) && !token_id_ok(sup))) {
+		api_reply_problem(
+		        c, 422, "invalid-body",
+		        "expected {\"staff\": [token id, ...], "
+		        "\"supervisor\": token id or null} (token ids "
+		        "as tok_ and 16 hex digits)",
+		        NULL, NULL);
+		return;
+	}
+	json_array_foreach(staff, i, v)
+	{
+		if (!token_id_ok(v)) {
+			char d[120];
+
+			snprintf(d, sizeof(d),
+			         "staff[%zu]: not a token id (tok_ and 16 hex "
+			         "digits)",
+			         i);
+			api_reply_problem(c, 422, "invalid-body", d, NULL,
+			                  NULL);
+			return;
+		}
+	}
+	ids = calloc(n + 1, sizeof(*ids));
+	b = store_batch_new();
+	for (i = 0; ids != NULL && i < n; i++)
+		ids[i] = json_string_value(json_array_get(staff, i));
+	rc = ids == NULL || b == NULL
+	             ? -ENOMEM
+	             : store_batch_office_put(b, c->m.params[0],
+	                                      json_string_value(sup), ids, n,
+	                                      cases_now(c->d));
+	free(ids);
+	reply = json_pack("{s:s, s:s?, s:O}", "id", c->m.params[0],
+	                  "supervisor", json_string_value(sup), "staff", staff);
+	if (rc != 0 || reply == NULL) {
+		store_batch_free(b);
+		json_decref(reply);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	json_decref(c->body);
+	c->body = reply;
+	if (store_batch_submit(c->d->store, b, caseload_committed, c) != 0)
+		api_reply_problem(c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+}
+
+static void
+office_read(int status, json_t *res, void *data)
+{
+	struct api_call *c = data;
+
+	if (status != 0) {
+		api_reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	api_reply_json(c, 200, res, NULL);
+}
+
+void
+api_h_office_get(struct api_call *c)
+{
+	if (c->who.role != ROLE_ADMIN && strcmp(c->who.scope, c->m.params[0])) {
+		api_reply_problem(c, 404, "not-found",
+		                  "an office sees only itself", NULL, NULL);
+		return;
+	}
+	if (store_office_get(c->d->store, c->m.params[0], office_read, c) != 0)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 }

@@ -187,6 +187,18 @@ static const char *const store_migrations[] = {
         "CREATE INDEX alerts_by_state ON alerts (state, id);\n"
         /* where alerts are mailed: "counselor:<id>", "office:<id>",
          * "supervisor:<office>"; digest: once a day instead of each */
+        /* an office's staff (token ids) and supervisor: when it has a
+         * roster only those on it claim its files */
+        "CREATE TABLE offices (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    supervisor TEXT NOT NULL DEFAULT '',\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE TABLE office_staff (\n"
+        "    office TEXT NOT NULL,\n"
+        "    member TEXT NOT NULL,\n"
+        "    PRIMARY KEY (office, member)\n"
+        ") STRICT, WITHOUT ROWID;\n"
         "CREATE TABLE recipients (\n"
         "    id TEXT PRIMARY KEY,\n"
         "    email TEXT NOT NULL,\n"
@@ -313,6 +325,9 @@ enum {
 	WST_CASELOAD_CLEAR,
 	WST_CASELOAD_ADD,
 	WST_RECIPIENT_PUT,
+	WST_OFFICE_PUT,
+	WST_OFFICE_CLEAR,
+	WST_OFFICE_STAFF,
 	WST_N
 };
 
@@ -428,6 +443,13 @@ static const char *const store_wsql[WST_N] = {
                               " resolved_at = ?2, resolved_by = ?3"
                               " WHERE id = ?1 AND state = 'open'",
         [WST_CASELOAD_CLEAR] = "DELETE FROM caseloads WHERE counselor = ?1",
+        [WST_OFFICE_PUT] = "INSERT INTO offices (id, supervisor, updated_at)"
+                           " VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE"
+                           " SET supervisor = excluded.supervisor,"
+                           " updated_at = excluded.updated_at",
+        [WST_OFFICE_CLEAR] = "DELETE FROM office_staff WHERE office = ?1",
+        [WST_OFFICE_STAFF] = "INSERT INTO office_staff (office, member)"
+                             " VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         [WST_RECIPIENT_PUT] = "INSERT INTO recipients (id, email, digest,"
                               " updated_at) VALUES (?1, ?2, ?3, ?4)"
                               " ON CONFLICT (id) DO UPDATE SET"
@@ -467,6 +489,9 @@ enum {
 	RST_MAIL_DIGEST,
 	RST_RECIPIENT_GET,
 	RST_META_GET,
+	RST_OFFICE_GET,
+	RST_OFFICE_STAFF,
+	RST_OFFICE_LEASES,
 	RST_N
 };
 
@@ -567,6 +592,13 @@ static const char *const store_rsql[RST_N] = {
         [RST_RECIPIENT_GET] = "SELECT id, email, digest, updated_at"
                               " FROM recipients WHERE id = ?1",
         [RST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [RST_OFFICE_GET] = "SELECT id, supervisor, updated_at FROM offices"
+                           " WHERE id = ?1",
+        [RST_OFFICE_STAFF] = "SELECT member FROM office_staff"
+                             " WHERE office = ?1 ORDER BY member",
+        [RST_OFFICE_LEASES] = "SELECT holder, count(*) AS leases FROM leases"
+                              " WHERE owner = ?1 GROUP BY holder"
+                              " ORDER BY holder",
 };
 
 struct store_rconn {
@@ -1958,6 +1990,7 @@ enum store_read_kind {
 	STORE_READ_DIGEST,
 	STORE_READ_RECIPIENT,
 	STORE_READ_META,
+	STORE_READ_OFFICE,
 };
 
 struct store_read {
@@ -3171,6 +3204,40 @@ store_read_queue_json(struct store_read *r, struct store_rconn *c)
 		st = c->st[RST_RECIPIENT_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
 		return store_one_json(st, &r->result);
+	case STORE_READ_OFFICE:
+		st = c->st[RST_OFFICE_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_one_json(st, &r->result);
+		if (rc == CAIRN_ENOTFOUND) {
+			/* an office nobody described: no roster, no one */
+			r->result = json_pack("{s:s, s:s, s:n}", "id", r->key,
+			                      "supervisor", "", "updated_at");
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		if (rc == 0) {
+			st = c->st[RST_OFFICE_STAFF];
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &a);
+		}
+		if (rc == 0) {
+			size_t i;
+			json_t *row, *staff = json_array();
+
+			json_array_foreach(a, i, row)
+			{
+				json_array_append(
+				        staff, json_object_get(row, "member"));
+			}
+			json_decref(a);
+			a = NULL;
+			json_object_set_new(r->result, "staff", staff);
+			st = c->st[RST_OFFICE_LEASES];
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &a);
+			if (rc == 0)
+				json_object_set_new(r->result, "leases", a);
+		}
+		return rc;
 	case STORE_READ_META:
 		st = c->st[RST_META_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -3369,4 +3436,38 @@ int
 store_meta_get(struct store *s, const char *key, store_json_cb cb, void *data)
 {
 	return store_q_read(s, STORE_READ_META, key, NULL, 0, 0, 0, cb, data);
+}
+
+int
+store_batch_office_put(struct store_batch *b, const char *id,
+                       const char *supervisor, const char *const *staff,
+                       size_t nstaff, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_OFFICE_PUT, "set office");
+
+	if (op == NULL ||
+	    store_sql_done(
+	            b, op,
+	            BIND_TEXT(op, 1, id) |
+	                    BIND_TEXT(op, 2, supervisor ? supervisor : "") |
+	                    BIND_INT(op, 3, at)) != 0)
+		return -ENOMEM;
+	op = store_sql_op(b, WST_OFFICE_CLEAR, "clear office staff");
+	if (op == NULL || store_sql_done(b, op, BIND_TEXT(op, 1, id)) != 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < nstaff; i++) {
+		op = store_sql_op(b, WST_OFFICE_STAFF, "add office staff");
+		if (op == NULL ||
+		    store_sql_done(b, op,
+		                   BIND_TEXT(op, 1, id) |
+		                           BIND_TEXT(op, 2, staff[i])) != 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+store_office_get(struct store *s, const char *id, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0, 0, 0, cb, data);
 }

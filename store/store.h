@@ -368,6 +368,15 @@ int store_mail_pending(struct store *s, int64_t after, int limit,
  * above, by recipient. */
 int store_mail_digest(struct store *s, int64_t since, store_json_cb cb,
                       void *data);
+/* An office's supervisor and staff (token ids); replaces what was. */
+int store_batch_office_put(struct store_batch *b, const char *id,
+                           const char *supervisor, const char *const *staff,
+                           size_t nstaff, int64_t at);
+/* {id, supervisor ("" for none), updated_at (null if never set), staff:
+ * [member, ...], leases: [{holder, leases}, ...]} (the office's running
+ * leases per holder); an office never described has no staff. */
+int store_office_get(struct store *s, const char *id, store_json_cb cb,
+                     void *data);
 /* {"value": text} of a meta key, or CAIRN_ENOTFOUND. */
 int store_meta_get(struct store *s, const char *key, store_json_cb cb,
                    void *data);

@@ -633,3 +633,44 @@ Test(queues, leases_survive_a_restart_and_still_run_out)
 	cr_assert_str_eq(jstr(json_object_get(j, "lease"), "case_id"), id);
 	json_decref(j);
 }
+
+Test(queues, an_office_roster_limits_claims_and_its_supervisor_frees_files)
+{
+	const char *ana = td_token(&t, "aid_officer", "fresno");
+	const char *ben = td_token(&t, "aid_officer", "fresno");
+	const char *sue = td_token(&t, "aid_officer", "fresno");
+	char ana_id[40], sue_id[40], id[64], body[200], path[160];
+	json_t *j;
+
+	token_id(ana, ana_id);
+	token_id(sue, sue_id);
+	open_file(ana, "S13", 0, id);
+	snprintf(body, sizeof(body),
+	         "{\"staff\":[\"%s\"],\"supervisor\":\"%s\"}", ana_id, sue_id);
+	json_decref(call_json("PUT", "/v1/offices/fresno", t.token, body, 200));
+	json_decref(call_json("PUT", "/v1/offices/fresno", t.token,
+	                      "{\"staff\":[\"ana\"]}", 422));
+	json_decref(call_json("PUT", "/v1/offices/fresno", ana,
+	                      "{\"staff\":[]}", 403));
+	/* Ben is not on the roster */
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim", ben, NULL,
+	                      403));
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim", ana, NULL,
+	                      200));
+	j = call_json("GET", "/v1/offices/fresno", ana, NULL, 200);
+	cr_assert_str_eq(jstr(j, "supervisor"), sue_id);
+	cr_assert_eq(json_array_size(json_object_get(j, "staff")), 1);
+	cr_assert_str_eq(
+	        jstr(json_array_get(json_object_get(j, "leases"), 0), "holder"),
+	        ana_id);
+	json_decref(j);
+	json_decref(call_json("GET", "/v1/offices/merced", ana, NULL, 404));
+	/* Ben may not free Ana's file; the supervisor may */
+	snprintf(path, sizeof(path), "/v1/cases/%s/lease", id);
+	json_decref(call_json("DELETE", path, ben, NULL, 409));
+	json_decref(call_json("POST", path, sue, NULL, 409));
+	json_decref(call_json("DELETE", path, sue, NULL, 204));
+	/* and the supervisor claims, roster or not */
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim", sue, NULL,
+	                      200));
+}
