@@ -1017,7 +1017,7 @@ api_h_queue_claim(struct api_call *c)
 	snprintf(k->owner, sizeof(k->owner), "%s", owner);
 	k->at = cases_now(c->d);
 	k->until = k->at + ms;
-	if (store_office_get(c->d->store, k->owner, claim_office_read, k) !=
+	if (store_office_get(c->d->store, k->owner, 0, claim_office_read, k) !=
 	    0) {
 		free(k);
 		api_reply_problem(c, 503, "storage-unavailable",
@@ -1197,7 +1197,7 @@ lease_case_read(int status, json_t *res, void *data)
 		return;
 	}
 	if (k->release && is_office_role(c->who.role) &&
-	    store_office_get(c->d->store, jstr(k->lease, "owner"),
+	    store_office_get(c->d->store, jstr(k->lease, "owner"), 0,
 	                     lease_office_read, k) == 0)
 		return;
 	lease_held(k);
@@ -1921,7 +1921,8 @@ api_h_office_get(struct api_call *c)
 		                  "an office sees only itself", NULL, NULL);
 		return;
 	}
-	if (store_office_get(c->d->store, c->m.params[0], office_read, c) != 0)
+	if (store_office_get(c->d->store, c->m.params[0], 1, office_read, c) !=
+	    0)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 }

@@ -171,7 +171,7 @@ static const char *const store_migrations[] = {
         "    until INTEGER NOT NULL\n"
         ") STRICT, WITHOUT ROWID;\n"
         "CREATE INDEX leases_by_until ON leases (until);\n"
-        "CREATE INDEX leases_by_queue ON leases (queue, owner);\n"
+        "CREATE INDEX leases_by_owner ON leases (owner, queue, holder);\n"
         "CREATE TABLE caseloads (\n"
         "    counselor TEXT NOT NULL,\n"
         "    student TEXT NOT NULL,\n"
@@ -3219,7 +3219,7 @@ store_read_queue_json(struct store_read *r, struct store_rconn *c)
 			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
 			rc = store_rows_json(st, &a);
 		}
-		if (rc == 0) {
+		if (rc == 0 && r->limit) {
 			size_t i;
 			json_t *row, *staff = json_array();
 
@@ -3231,11 +3231,15 @@ store_read_queue_json(struct store_read *r, struct store_rconn *c)
 			json_decref(a);
 			a = NULL;
 			json_object_set_new(r->result, "staff", staff);
-			st = c->st[RST_OFFICE_LEASES];
-			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
-			rc = store_rows_json(st, &a);
-			if (rc == 0)
-				json_object_set_new(r->result, "leases", a);
+			if (r->limit > 1) {
+				st = c->st[RST_OFFICE_LEASES];
+				sqlite3_bind_text(st, 1, r->key, -1,
+				                  SQLITE_STATIC);
+				rc = store_rows_json(st, &a);
+				if (rc == 0)
+					json_object_set_new(r->result, "leases",
+					                    a);
+			}
 		}
 		return rc;
 	case STORE_READ_META:
@@ -3467,7 +3471,9 @@ store_batch_office_put(struct store_batch *b, const char *id,
 }
 
 int
-store_office_get(struct store *s, const char *id, store_json_cb cb, void *data)
+store_office_get(struct store *s, const char *id, int with_leases,
+                 store_json_cb cb, void *data)
 {
-	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0, 0, 0, cb, data);
+	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0,
+	                    with_leases ? 2 : 1, 0, cb, data);
 }

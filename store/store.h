@@ -373,10 +373,11 @@ int store_batch_office_put(struct store_batch *b, const char *id,
                            const char *supervisor, const char *const *staff,
                            size_t nstaff, int64_t at);
 /* {id, supervisor ("" for none), updated_at (null if never set), staff:
- * [member, ...], leases: [{holder, leases}, ...]} (the office's running
- * leases per holder); an office never described has no staff. */
-int store_office_get(struct store *s, const char *id, store_json_cb cb,
-                     void *data);
+ * [member, ...]}, and with_leases, leases: [{holder, leases}, ...] (the
+ * office's running leases per holder); an office never described has no
+ * staff. */
+int store_office_get(struct store *s, const char *id, int with_leases,
+                     store_json_cb cb, void *data);
 /* {"value": text} of a meta key, or CAIRN_ENOTFOUND. */
 int store_meta_get(struct store *s, const char *key, store_json_cb cb,
                    void *data);
