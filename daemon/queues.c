@@ -31,6 +31,10 @@
 struct queues {
 	struct daemon *d;
 	struct calendars cals; /* award years, from queues.deadlines */
+	/* office id -> {supervisor, staff}: every roster change goes
+	 * through this process, so claims need not read it each time */
+	json_t *offices;
+	uint64_t offices_gen; /* bumped by each roster change */
 	uv_timer_t timer;
 	int64_t timer_due; /* 0: not armed */
 	int scanning;
@@ -681,6 +685,12 @@ queues_init(struct daemon *d)
 	if (q->cals.n > 0)
 		log_info("%d award-year calendar%s from %s", q->cals.n,
 		         q->cals.n == 1 ? "" : "s", d->cfg.queues.deadlines);
+	q->offices = json_object();
+	if (q->offices == NULL) {
+		calendars_free(&q->cals);
+		free(q);
+		return -ENOMEM;
+	}
 	uv_timer_init(d->loop, &q->timer);
 	q->timer.data = q;
 	d->queues = q;
@@ -696,6 +706,7 @@ queues_closed(uv_handle_t *h)
 {
 	struct queues *q = h->data;
 
+	json_decref(q->offices);
 	calendars_free(&q->cals);
 	free(q);
 }
@@ -879,6 +890,7 @@ api_h_queue_get(struct api_call *c)
 
 struct claim {
 	struct api_call *c;
+	uint64_t gen; /* the roster cache's, when the read began */
 	struct store_claim out;
 	char queue[ROUTER_PARAM_MAX], owner[AUTH_SCOPE_MAX + 8];
 	int64_t at, until;
@@ -943,23 +955,16 @@ claim_committed(int status, const char *msg, void *data)
 		claimed_case_read(CAIRN_ECLOSED, NULL, k);
 }
 
-/* The office as read: when it keeps a roster, only those on it (and its
+/* When the office keeps a roster (res), only those on it (and its
  * supervisor, and admins) claim its files. */
 static void
-claim_office_read(int status, json_t *res, void *data)
+claim_decide(struct claim *k, const json_t *res)
 {
-	struct claim *k = data;
 	struct api_call *c = k->c;
 	const json_t *staff = json_object_get(res, "staff");
 	const char *sup = jstr(res, "supervisor");
 	struct store_batch *b;
 
-	if (status != 0) {
-		json_decref(res);
-		free(k);
-		api_reply_store_error(c, status, cairn_strerror(status));
-		return;
-	}
 	if (c->who.role != ROLE_ADMIN && json_array_size(staff) > 0 &&
 	    !queues_in_caseload(staff, c->who.token_id) &&
 	    !(sup && !strcmp(sup, c->who.token_id))) {
@@ -969,12 +974,10 @@ claim_office_read(int status, json_t *res, void *data)
 		         "office %s keeps a staff list and your token is not "
 		         "on it",
 		         k->owner);
-		json_decref(res);
 		free(k);
 		api_reply_problem(c, 403, "not-on-staff", d, NULL, NULL);
 		return;
 	}
-	json_decref(res);
 	b = store_batch_new();
 	if (b == NULL ||
 	    store_batch_lease_claim(b, k->queue, k->owner, c->who.token_id,
@@ -990,6 +993,27 @@ claim_office_read(int status, json_t *res, void *data)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 	}
+}
+
+static void
+claim_office_read(int status, json_t *res, void *data)
+{
+	struct claim *k = data;
+	struct queues *q = k->c->d->queues;
+
+	if (status != 0) {
+		struct api_call *c = k->c;
+
+		json_decref(res);
+		free(k);
+		api_reply_store_error(c, status, cairn_strerror(status));
+		return;
+	}
+	/* kept unless a roster changed while it was read */
+	if (q != NULL && q->offices_gen == k->gen)
+		json_object_set(q->offices, k->owner, res);
+	claim_decide(k, res);
+	json_decref(res);
 }
 
 void
@@ -1017,6 +1041,18 @@ api_h_queue_claim(struct api_call *c)
 	snprintf(k->owner, sizeof(k->owner), "%s", owner);
 	k->at = cases_now(c->d);
 	k->until = k->at + ms;
+	{
+		const json_t *roster =
+		        c->d->queues ? json_object_get(c->d->queues->offices,
+		                                       k->owner)
+		                     : NULL;
+
+		if (roster != NULL) {
+			claim_decide(k, roster);
+			return;
+		}
+	}
+	k->gen = c->d->queues ? c->d->queues->offices_gen : 0;
 	if (store_office_get(c->d->store, k->owner, 0, claim_office_read, k) !=
 	    0) {
 		free(k);
@@ -1832,6 +1868,20 @@ token_id_ok(const json_t *v)
 	return 1;
 }
 
+static void
+office_committed(int status, const char *msg, void *data)
+{
+	struct api_call *c = data;
+	struct queues *q = c->d->queues;
+
+	/* the next claim reads the roster again */
+	if (q != NULL) {
+		q->offices_gen++;
+		json_object_del(q->offices, c->m.params[0]);
+	}
+	caseload_committed(status, msg, data);
+}
+
 void
 api_h_office_put(struct api_call *c)
 {
@@ -1896,7 +1946,7 @@ api_h_office_put(struct api_call *c)
 	}
 	json_decref(c->body);
 	c->body = reply;
-	if (store_batch_submit(c->d->store, b, caseload_committed, c) != 0)
+	if (store_batch_submit(c->d->store, b, office_committed, c) != 0)
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 }
