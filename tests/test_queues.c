@@ -673,4 +673,9 @@ Test(queues, an_office_roster_limits_claims_and_its_supervisor_frees_files)
 	/* and the supervisor claims, roster or not */
 	json_decref(call_json("POST", "/v1/queues/aid_review/claim", sue, NULL,
 	                      200));
+	/* without a roster Ben claims again at once (nothing left: 204) */
+	json_decref(call_json("PUT", "/v1/offices/fresno", t.token,
+	                      "{\"staff\":[]}", 200));
+	json_decref(call_json("POST", "/v1/queues/aid_review/claim", ben, NULL,
+	                      204));
 }
