@@ -679,3 +679,41 @@ Test(queues, an_office_roster_limits_claims_and_its_supervisor_frees_files)
 	json_decref(call_json("POST", "/v1/queues/aid_review/claim", ben, NULL,
 	                      204));
 }
+
+Test(queues, the_cli_claims_and_releases)
+{
+	const char *ana = td_token(&t, "aid_officer", "fresno");
+	char id[64], out[4096], base[600];
+	int st;
+
+	open_file(ana, "S14", 0, id);
+	snprintf(base, sizeof(base), "%s --url http://127.0.0.1:%d --token %s",
+	         td_bin("cairn"), t.port, ana);
+	st = run_cmd(out, sizeof(out), "%s queue", base);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert(strstr(out, "aid_review") != NULL, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s queue aid_review", base);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s claim aid_review --for 20m", base);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	/* nothing left: exit 1, said plainly */
+	st = run_cmd(out, sizeof(out), "%s claim aid_review", base);
+	cr_assert_eq(st, 1, "%s", out);
+	cr_assert(strstr(out, "nothing to claim") != NULL, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s renew %s --for 1h", base, id);
+	cr_assert_eq(st, 0, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s release %s", base, id);
+	cr_assert_eq(st, 0, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s release %s", base, id);
+	cr_assert_eq(st, 1, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s claim no_such_queue", base);
+	cr_assert_eq(st, 1, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s claim", base);
+	cr_assert_eq(st, 2, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s alerts --state bogus", base);
+	cr_assert_eq(st, 1, "%s", out);
+	st = run_cmd(out, sizeof(out), "%s ack x1", base);
+	cr_assert_eq(st, 2, "%s", out);
+}
