@@ -39,14 +39,14 @@ struct config {
 	enum log_level log_level; /* info */
 	/* review queues and alerts (queues.c) */
 	struct {
-		int64_t lease_ms;     /* 15 min: a claim's lease */
-		int64_t max_lease_ms; /* 8 h: the longest a claim may ask */
+		int64_t lease_ms;       /* 15 min: a claim's lease */
+		int64_t max_lease_ms;   /* 8 h: the longest a claim may ask */
 		char alert_webhook[72]; /* adapter whose `notify` gets each
 					   new alert; "" for none */
 		/* the SLA ladder of a queued status: a warning this long
 		 * before it is due, an alert when due, an escalation to the
 		 * office's supervisor this long after */
-		int64_t sla_warn_before_ms;   /* 1 d */
+		int64_t sla_warn_before_ms;    /* 1 d */
 		int64_t sla_escalate_after_ms; /* 1 d */
 		/* email: each alert to its recipients' addresses through
 		 * this SMTP server, or a daily digest for those who asked */
