@@ -585,7 +585,8 @@ static const char *const store_rsql[RST_N] = {
         /* each alert with the addresses it goes to one by one */
         [RST_MAIL_PENDING] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
                              " WHERE a.id > ?1 AND a.id <= ?2"
-                             " AND r.digest = 0 ORDER BY a.id, r.id",
+                             " AND r.digest = 0 AND a.state = 'open'"
+                             " ORDER BY a.id, r.id",
         [RST_MAIL_DIGEST] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
                             " WHERE a.state = 'open' AND a.created_at > ?1"
                             " AND r.digest = 1 ORDER BY r.id, a.id",
