@@ -11,6 +11,7 @@
  */
 #include "queues.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,9 @@ query_get(const struct api_call *c, const char *name, char *buf, size_t len,
 					return "";
 				}
 				if (*v == '%') {
-					if (v + 2 >= p + seg + 1 ||
+					if (v + 2 >= p + seg ||
+					    !isxdigit((unsigned char)v[1]) ||
+					    !isxdigit((unsigned char)v[2]) ||
 					    sscanf(v + 1, "%2x", &x) != 1 ||
 					    x == 0) {
 						*bad = 1;

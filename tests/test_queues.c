@@ -480,6 +480,12 @@ Test(queues, bad_claims_are_refused)
 	                      aid, NULL, 422));
 	json_decref(call_json("POST", "/v1/queues/aid_review/claim?bogus=1",
 	                      aid, NULL, 400));
+	json_decref(call_json("GET", "/v1/queues/aid_review?limit=%2", aid,
+	                      NULL, 400));
+	json_decref(call_json("GET", "/v1/queues/aid_review?limit=%zz", aid,
+	                      NULL, 400));
+	json_decref(call_json("GET", "/v1/queues/aid_review?limit=5000", aid,
+	                      NULL, 400));
 	/* another office's officer sees nothing to claim, nor the case */
 	json_decref(call_json("POST", "/v1/queues/aid_review/claim",
 	                      td_token(&t, "aid_officer", "merced"), NULL,
