@@ -8,7 +8,8 @@
 #   make test     build and run every test
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench    the benchmarks, printed as a table (make bench-scale:
-#                 the same against a million stored cases)
+#                 the same against a million stored cases; make bench-isir:
+#                 ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make clean | make deps | make format
 
@@ -48,7 +49,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale bench-claims install clean format
+.PHONY: all deps binaries run test check bench bench-scale bench-rules \
+        bench-isir bench-claims install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -56,7 +58,7 @@ all: deps
 deps:
 	@sh scripts/deps.sh
 
-binaries: $(BUILD)/cairnd $(BUILD)/cairn
+binaries: $(BUILD)/cairnd $(BUILD)/cairn $(BUILD)/cairn-mock-institution
 
 $(BUILD)/libcairn.a: $(CORE_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(@D)
@@ -66,6 +68,10 @@ $(BUILD)/cairnd: $(BUILD)/daemon/main.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
+
+# the stand-in institution the adapter tests, benchmarks and demo talk to
+$(BUILD)/cairn-mock-institution: $(BUILD)/tests/mock/institution.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
@@ -110,6 +116,15 @@ bench-scale: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/scale.sh $(abspath $(BUILD))
 
+bench-rules: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/rules-host.sh $(abspath $(BUILD))
+
+# ISIR import: FSA's 78-record test file and 100,000 generated records
+bench-isir: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	sh bench/isir.sh $(abspath $(BUILD))
+
 # 1,000,000 queued files, 32 officers claiming: claims/s and p99
 bench-claims: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/claims
@@ -129,4 +144,4 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d $(BUILD)/*/*/*/*.d)

@@ -9,6 +9,8 @@
  *                -f IDS_FILE URL
  *   scale verify -T TOKEN_FILE -f IDS_FILE URL
  *   scale lag    URL
+ *   scale build-aid -o DIR [-n CASES]
+ *   scale rules-body DIR [WORKFLOW]
  *
  * build: a database of CASES cases (default 1,000,000) written through the
  * store's own API (store_open, store_batch_case_insert and friends, 2,000
@@ -86,6 +88,7 @@
 #include "benchlib.h"
 #include "common/cairn.h"
 #include "daemon/auth.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #define DAY_MS     (86400 * INT64_C(1000))
@@ -1197,6 +1200,144 @@ cmd_load(int argc, char **argv)
 	return r->fatal ? 2 : r->requests == 0 ? 1 : 0;
 }
 
+/* --- build-aid: financial-aid files for the rules dry run ------------------ */
+
+/*
+ * build-aid: a database of CASES aid_file cases in packaging, each with
+ * the Cal Grant input ({"award_year": "2022-23", "student": {...}}) drawn
+ * at random around the 2022-23 ceilings and GPA minimums, so a candidate
+ * rule version changes some outcomes; an admin token in DIR/admin.token.
+ * No history: the dry run reads only the cases.
+ */
+static int
+cmd_build_aid(int argc, char **argv)
+{
+	const char *dir = NULL;
+	long long ncases = 1000000;
+	char path[4096], token[AUTH_TOKEN_LEN + 1];
+	struct store_batch *b;
+	struct store_token tok;
+	int64_t now = cairn_now_ms();
+	double t0 = now_s();
+	uint8_t zero[32] = {0};
+	FILE *ft;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "o:n:")) != -1) {
+		if (opt == 'o')
+			dir = optarg;
+		else if (opt == 'n')
+			ncases = atoll(optarg);
+		else
+			return 2;
+	}
+	if (dir == NULL || ncases < 1) {
+		fprintf(stderr, "usage: scale build-aid -o DIR [-n CASES]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/cairn.db", dir);
+	rng_state ^= (uint64_t)now * 0x9e3779b97f4a7c15ull;
+	open_store(path);
+	b = store_batch_new();
+	memset(&tok, 0, sizeof(tok));
+	if (auth_token_new(token, tok.hash, tok.id) != 0)
+		die("auth_token_new failed");
+	snprintf(tok.role, sizeof(tok.role), "admin");
+	snprintf(tok.label, sizeof(tok.label), "bench/scale build-aid");
+	tok.created_at = now;
+	if (store_batch_token_create(b, &tok) != 0 ||
+	    store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
+		die("token: %s", fail_msg);
+	snprintf(path, sizeof(path), "%s/admin.token", dir);
+	if ((ft = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fchmod(fileno(ft), 0600);
+	fprintf(ft, "%s\n", token);
+	fclose(ft);
+
+	b = store_batch_new();
+	for (long long i = 0; i < ncases; i++) {
+		static const char *const seg[] = {"uc", "csu", "ccc",
+		                                  "private"};
+		struct store_case_row row = {0};
+		char id[37], subject[24], data[768];
+		int indep = rndf() < 0.25, fam = 1 + (int)(rnd() % 6);
+		double gpa = 1.8 + 2.2 * rndf();
+
+		uuid7(now - (ncases - i), id);
+		snprintf(subject, sizeof(subject), "S%08lld", i + 1);
+		snprintf(data, sizeof(data),
+		         "{\"award_year\":\"2022-23\",\"student\":{"
+		         "\"dependency\":\"%s\",\"married\":%s,"
+		         "\"has_dependents\":%s,\"family_size\":%d,"
+		         "\"income\":%d,\"assets\":%d,\"hs_gpa\":%.2f,"
+		         "\"college_gpa\":null,\"ca_resident\":true,"
+		         "\"ab540\":false,\"citizenship\":\"citizen\","
+		         "\"segment\":\"%s\",\"program_months\":9,"
+		         "\"application_date\":\"2022-0%d-%02d\"}}",
+		         indep ? "independent" : "dependent",
+		         indep && rndf() < 0.3 ? "true" : "false",
+		         indep && rndf() < 0.3 ? "true" : "false", fam,
+		         (int)(120000 * rndf()), (int)(100000 * rndf()), gpa,
+		         seg[rnd() % 4], 1 + (int)(rnd() % 3),
+		         1 + (int)(rnd() % 28));
+		row.id = id;
+		row.workflow = "aid_file";
+		row.version = 1;
+		row.status = "packaging";
+		row.data = data;
+		row.root_id = id;
+		row.subject = subject;
+		row.owner = "fa-ucla";
+		row.queue = "packaging";
+		row.revision = 1;
+		row.history_hash = zero;
+		row.created_at = row.updated_at = now;
+		if (store_batch_case_insert(b, &row) != 0)
+			die("out of memory");
+		if ((i + 1) % 2000 == 0 || i + 1 == ncases) {
+			submit(b);
+			b = i + 1 < ncases ? store_batch_new() : NULL;
+		}
+	}
+	if (b != NULL)
+		store_batch_free(b);
+	close_store();
+	printf("cases=%lld build_s=%.1f\n", ncases, now_s() - t0);
+	return 0;
+}
+
+/* rules-body DIR [WORKFLOW]: prints {"files": {...}} of the rule set in
+ * DIR (and "filter": {"workflow": WORKFLOW}), a body for PUT
+ * /v1/rules/{set} or POST .../dry-run. */
+static int
+cmd_rules_body(int argc, char **argv)
+{
+	struct rs_set *set = NULL;
+	json_t *body;
+	char *text;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: scale rules-body DIR [WORKFLOW]\n");
+		return 2;
+	}
+	if (rs_load_dir(argv[1], NULL, NULL, &set) != 0)
+		die("%s does not load as a rule set (cairn rules lint)",
+		    argv[1]);
+	body = json_pack("{s:O}", "files", rs_files(set));
+	if (argc >= 3)
+		json_object_set_new(body, "filter",
+		                    json_pack("{s:s}", "workflow", argv[2]));
+	text = json_dumps(body, JSON_COMPACT);
+	if (text == NULL)
+		die("out of memory");
+	puts(text);
+	free(text);
+	json_decref(body);
+	rs_set_free(set);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1215,8 +1356,13 @@ main(int argc, char **argv)
 			return cmd_verify(argc - 1, argv + 1);
 		if (!strcmp(c, "lag"))
 			return cmd_lag(argc - 1, argv + 1);
+		if (!strcmp(c, "build-aid"))
+			return cmd_build_aid(argc - 1, argv + 1);
+		if (!strcmp(c, "rules-body"))
+			return cmd_rules_body(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "usage: scale build|timers|ready|load|verify|lag "
+	fprintf(stderr, "usage: scale build|timers|ready|load|verify|lag|"
+	                "build-aid|rules-body "
 	                "...\n(see the comment at the top of "
 	                "bench/scale.c)\n");
 	return 2;

@@ -40,6 +40,10 @@ int cli_call(const struct cli_opts *o, const char *method, const char *path,
 int cli_fail_reply(int status, json_t *reply);
 void cli_print_json(json_t *j);
 
+/* cairn isir ... (cli/isir.c) */
+int cli_isir(const struct cli_opts *o, int argc, char **argv);
+/* The command groups (one file each). */
+int cli_group_adapters(const struct cli_opts *o, int argc, char **argv);
 /* Queues, leases, alerts and caseloads (queues.c). */
 int cli_queue(const struct cli_opts *o, int argc, char **argv);
 int cli_claim(const struct cli_opts *o, int argc, char **argv);

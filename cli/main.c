@@ -26,10 +26,15 @@
 
 /* The command groups that live in their own files (cli/<group>.c): each
  * reads its own arguments and options after its name. */
+int cli_rules(const struct cli_opts *o, int argc, char **argv);
+int cli_rules_check(const char *dir); /* cli/rules.c, for cmd_check */
 static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"adapters", cli_group_adapters},
+        {"rules", cli_rules},
+        {"isir", cli_isir},
         {"queue", cli_queue},
         {"claim", cli_claim},
         {"renew", cli_renew},
@@ -71,6 +76,22 @@ usage(FILE *f)
 	        "  history ID                   a case's history\n"
 	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
 	        "                               send an event to a case\n"
+	        "  adapters [redrive NAME]      institution adapters' health; "
+	        "redrive\n"
+	        "                               an adapter's dead letters "
+	        "(admin)\n"
+	        "  rules COMMAND                rule sets: test, eval, lint "
+	        "(offline);\n"
+	        "                               list, versions, publish, "
+	        "rollback, dry-run\n"
+	        "                               (cairn rules --help)\n"
+	        "  isir import FILE [--office O] [--records N]\n"
+	        "                               import ISIR records into "
+	        "aid_file cases\n"
+	        "  isir check FILE              validate ISIR records "
+	        "(offline)\n"
+	        "  isir generate N              N made-up valid records, for "
+	        "tests\n"
 	        "  queue [Q] [--office O]       the queues, or one queue's "
 	        "files in order\n"
 	        "  claim Q [--for D] [--office O]\n"
@@ -306,6 +327,9 @@ cmd_check(const char *path)
 		return EXIT_FAIL;
 	}
 	check_definitions(&c, stderr, &r);
+	/* rule sets: compiled in the sandbox and their tests run */
+	for (int i = 0; r.errors == 0 && i < c.nrules; i++)
+		r.errors += cli_rules_check(c.rules[i]);
 	printf("%s: %d definition file(s), %d error(s), %d warning(s)\n", path,
 	       r.files, r.errors, r.warnings);
 	return r.errors ? EXIT_FAIL : EXIT_OK;

@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../adapters/outbox.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
@@ -205,6 +206,15 @@ h_metrics(struct api_call *c)
 	store_metrics_get(c->d->store, &sm);
 	text = metrics_render(&c->d->metrics, &sm,
 	                      http_server_connections(c->d->http));
+	if (text != NULL) {
+		char *more = outbox_metrics_text(c->d), *all = NULL;
+
+		if (more != NULL && asprintf(&all, "%s%s", text, more) > 0) {
+			free(text);
+			text = all;
+		}
+		free(more);
+	}
 	if (text == NULL) {
 		api_reply_problem(c, 500, "internal", "out of memory", NULL,
 		                  NULL);
@@ -422,6 +432,12 @@ h_token_revoke(struct api_call *c)
 	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
 	 ROLE_BIT(ROLE_ADMISSIONS) | ADMIN)
 
+/* rule sets: staff read them; policy staff (and admin) change them */
+#define RULE_READERS                                                           \
+	(ROLE_BIT(ROLE_COUNSELOR) | ROLE_BIT(ROLE_AID_OFFICER) |               \
+	 ROLE_BIT(ROLE_ADMISSIONS) | ROLE_BIT(ROLE_POLICY) | ADMIN)
+#define RULE_WRITERS (ROLE_BIT(ROLE_POLICY) | ADMIN)
+
 static const struct route routes[] = {
         {"GET", "/healthz", 0, 0, h_healthz},
         {"GET", "/readyz", 0, 0, h_readyz},
@@ -442,6 +458,21 @@ static const struct route routes[] = {
         {"POST", "/v1/workflows/{name}/migrations",
          ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
         {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        /* signed by the institution: the signature authenticates */
+        {"POST", "/v1/callbacks/{adapter}", 0, 0, api_h_callback},
+        {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list},
+        {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0,
+         api_h_adapter_redrive},
+        {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list},
+        {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
+         api_h_rules_versions},
+        {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put},
+        {"POST", "/v1/rules/{set}/rollback", RULE_WRITERS, 1,
+         api_h_rules_rollback},
+        {"POST", "/v1/rules/{set}/dry-run", RULE_WRITERS, 1,
+         api_h_rules_dry_run},
+        {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
+         api_h_isir_import},
         {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list},
         {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get},
         {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim},

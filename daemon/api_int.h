@@ -50,6 +50,18 @@ void api_h_clock(struct api_call *c);
 void api_h_workflow_migrate(struct api_call *c);
 void api_h_workflow_reload(struct api_call *c);
 
+/* The adapter routes (adapters_api.c). */
+void api_h_callback(struct api_call *c);
+void api_h_adapter_list(struct api_call *c);
+void api_h_adapter_redrive(struct api_call *c);
+/* The rule-set routes (rules_host.c). */
+void api_h_rules_list(struct api_call *c);
+void api_h_rules_versions(struct api_call *c);
+void api_h_rules_put(struct api_call *c);
+void api_h_rules_rollback(struct api_call *c);
+void api_h_rules_dry_run(struct api_call *c);
+/* ISIR import (isir.c). */
+void api_h_isir_import(struct api_call *c);
 /* Queues, leases, alerts and caseloads (queues.c). */
 void api_h_queue_list(struct api_call *c);
 void api_h_queue_get(struct api_call *c);

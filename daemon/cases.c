@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../adapters/outbox.h"
 #include "../common/yamlfile.h"
 #include "api_int.h"
 #include "check.h"
@@ -546,7 +547,8 @@ struct fam {
 	int64_t now;
 	int64_t earliest_timer; /* 0: none set */
 	const char *actor;
-	int err_status; /* HTTP status of a failure */
+	int outbox_rows; /* calls queued: wake the outbox after the commit */
+	int err_status;  /* HTTP status of a failure */
 	char err[512];
 	json_t *err_extra;
 };
@@ -703,6 +705,12 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	if (fam_history(f, i, event, from, fx->transitioned ? to->name : NULL,
 	                payload) != 0)
 		return -1;
+	/* every decision on the record: rule-set version, award year, the
+	 * checks and the input it was given */
+	if (json_object_size(fx->rule_results) > 0 &&
+	    fam_history(f, i, "rules.decided", NULL, NULL, fx->rule_results) !=
+	            0)
+		return -1;
 	/* leaving a status ends what belonged to it: a lease taken in
 	 * another queue, alerts raised in another status */
 	if (fx->transitioned && c->read_rev != 0 && fx->from >= 0) {
@@ -743,15 +751,26 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	}
 	for (int k = 0; k < fx->ncalls; k++) {
 		char *body = json_dumps(fx->data, JSON_COMPACT);
+		const char *adapter = fx->calls[k].adapter;
+		const char *campus = jstr(fx->data, "campus");
+		const struct wf_campus *cp =
+		        f->d->campuses && campus
+		                ? wf_campus_find(f->d->campuses, campus)
+		                : NULL;
 
+		/* a campus's case reaches that campus's system: the campus
+		 * list names its adapter (a CSU campus is not a UC one) */
+		if (cp != NULL && cp->adapter != NULL)
+			adapter = cp->adapter;
 		/* stable across retries: the case and its history event */
 		snprintf(key, sizeof(key), "%s:%lld:%d:%s.%s", id,
-		         (long long)jint(c->row, "history_seq"), k,
-		         fx->calls[k].adapter, fx->calls[k].operation);
-		rc |= store_batch_outbox_add(f->b, id, fx->calls[k].adapter,
+		         (long long)jint(c->row, "history_seq"), k, adapter,
+		         fx->calls[k].operation);
+		rc |= store_batch_outbox_add(f->b, id, adapter,
 		                             fx->calls[k].operation, key,
 		                             body ? body : "{}", f->now);
 		free(body);
+		f->outbox_rows++;
 	}
 	if (rc != 0)
 		return -1;
@@ -821,16 +840,15 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 
 /* --- starting cases ------------------------------------------------------ */
 
-/* The engine decides nothing about rules yet: the rules issue brings the
- * sandbox. Until then a guard or an evaluation fails closed. */
+/* The engine's rule callback: the live version of the rule set decides
+ * (rules_host.c); data is the command's family. */
 static enum wf_outcome
-no_rules(const char *rule, const struct wf_case *c, const struct wf_event *ev,
+fam_rule(const char *rule, const struct wf_case *c, const struct wf_event *ev,
          json_t **detail, void *data)
 {
-	if (detail != NULL)
-		*detail = json_pack("{s:s}", "reason",
-		                    "no rule engine is loaded");
-	return WF_NEEDS_REVIEW;
+	struct fam *f = data;
+
+	return rules_host_decide(f->d, rule, c->data, ev->now_ms, detail);
 }
 
 static void
@@ -876,7 +894,7 @@ start_case(struct fam *f, int i, const struct wf_def *def,
 
 	memset(&fx, 0, sizeof(fx));
 	case_view_common(f->cs[i].row, &wc);
-	r = wf_start(def, &wc, f->now, no_rules, NULL, &fx, msg, sizeof(msg));
+	r = wf_start(def, &wc, f->now, fam_rule, f, &fx, msg, sizeof(msg));
 	if (r != WF_OK)
 		return fam_fail(f, 422, "%s", msg);
 	rc = apply_effects(f, i, def, &fx, "created", payload, depth);
@@ -937,7 +955,7 @@ apply_event(struct fam *f, int i, const char *type, const json_t *data,
 		        (long long)jint(row, "version"), jstr(row, "workflow"));
 	memset(&fx, 0, sizeof(fx));
 	case_view_common(row, &wc);
-	r = wf_apply(v->def, &wc, &ev, no_rules, NULL, &fx, msg, sizeof(msg));
+	r = wf_apply(v->def, &wc, &ev, fam_rule, f, &fx, msg, sizeof(msg));
 	if (r != WF_OK && depth > 0) {
 		/* what the system tells a case is on its record even when
 		 * its status does not move */
@@ -1198,7 +1216,10 @@ struct cmd {
 	int (*extend)(struct store_batch *b, const json_t *row, void *arg);
 	void (*done)(int status, const char *body, void *arg);
 	void *arg;
-	int note; /* record the event in the history only (cases_req) */
+	char *then_type; /* CMD_CREATE: an event right after, same batch */
+	json_t *then_data;
+	int no_view; /* cases_submit's caller needs no case view */
+	int note;    /* record the event in the history only (cases_req) */
 	/* the event must be refused if, at the commit, someone other than
 	 * the sender holds the case's lease */
 	int lease_check;
@@ -1218,6 +1239,8 @@ cmd_free(struct cmd *k)
 	free(k->idem_key);
 	free(k->timer_name);
 	free(k->response);
+	free(k->then_type);
+	json_decref(k->then_data);
 	free(k);
 }
 
@@ -1303,6 +1326,8 @@ cmd_committed(int status, const char *msg, void *data)
 	if (status == 0) {
 		if (k->earliest_timer)
 			timers_arm(k->d, k->earliest_timer);
+		if (k->fam.outbox_rows)
+			outbox_wake(k->d);
 		cmd_finish(k, k->response_status, NULL, NULL, NULL);
 		return;
 	}
@@ -1326,9 +1351,10 @@ cmd_committed(int status, const char *msg, void *data)
 static void
 cmd_commit(struct cmd *k, int i, int http_status)
 {
-	json_t *view = i >= 0 ? fam_view(&k->fam, i, k->role) : NULL;
+	json_t *view =
+	        i >= 0 && !k->no_view ? fam_view(&k->fam, i, k->role) : NULL;
 
-	if (i >= 0) {
+	if (i >= 0 && !k->no_view) {
 		k->response =
 		        view ? json_dumps(view,
 		                          JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -1481,7 +1507,10 @@ fam_loaded(int status, json_t *rows, void *data)
 			return;
 		}
 		if (r == NULL || (i = fam_add(f, r, 1)) < 0 ||
-		    start_case(f, i, v->def, k->data, 0) != 0) {
+		    start_case(f, i, v->def, k->data, 0) != 0 ||
+		    (k->then_type != NULL &&
+		     apply_event(f, i, k->then_type, k->then_data, k->role, 0,
+		                 NULL) != 0)) {
 			if (f->err_status == 0)
 				fam_fail(f, 503, "out of memory");
 			cmd_fail(k);
@@ -1982,7 +2011,9 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	if (r->done == NULL || (r->case_id == NULL) == (r->workflow == NULL) ||
 	    (r->case_id != NULL && r->type == NULL) ||
 	    (r->workflow != NULL && r->subject == NULL) ||
-	    (r->data != NULL && !json_is_object(r->data)))
+	    (r->data != NULL && !json_is_object(r->data)) ||
+	    (r->then_data != NULL && !json_is_object(r->then_data)) ||
+	    (r->no_view && r->idem_key != NULL))
 		return CAIRN_EINVALID;
 	if (r->workflow != NULL &&
 	    (ver = registry_get(&d->reg, r->workflow, 0)) == NULL)
@@ -2000,6 +2031,7 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	k->extend = r->extend;
 	k->done = r->done;
 	k->arg = r->arg;
+	k->no_view = r->no_view;
 	k->note = r->note && r->case_id != NULL;
 	k->data = r->data ? json_deep_copy(r->data) : json_object();
 	if (r->idem_key != NULL) {
@@ -2026,6 +2058,14 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 		}
 	}
 	if (k->data == NULL) {
+		k->done = NULL;
+		cmd_free(k);
+		return -ENOMEM;
+	}
+	if (k->kind == CMD_CREATE && r->then_type != NULL &&
+	    ((k->then_type = strdup(r->then_type)) == NULL ||
+	     (k->then_data = r->then_data ? json_deep_copy(r->then_data)
+	                                  : json_object()) == NULL)) {
 		k->done = NULL;
 		cmd_free(k);
 		return -ENOMEM;

@@ -77,6 +77,11 @@ struct cases_req {
 	/* a replay with the same key answers the first reply again (a
 	 * different type or data under it: 422); NULL: none */
 	const char *idem_key;
+	/* a create only, may be NULL: an event sent to the new case in the
+	 * same command and batch, as role (the ISIR import routes a file
+	 * selected for verification this way); then_data may be NULL */
+	const char *then_type;
+	const json_t *then_data;
 	/* may add rows to the command's batch (row: the case as it will be
 	 * committed); nonzero fails the command with 503, nothing changed */
 	int (*extend)(struct store_batch *b, const json_t *row, void *arg);
@@ -85,6 +90,10 @@ struct cases_req {
 	 * (JSON text) on success or what went wrong */
 	void (*done)(int status, const char *body, void *arg);
 	void *arg;
+	/* done gets NULL instead of the case view on success, which is then
+	 * never built (a bulk import saves serializing it); not with
+	 * idem_key, whose record keeps the view */
+	int no_view;
 	/* with case_id: only record `type` and data in the case's history
 	 * (hash-chained, the revision moves) without running the workflow:
 	 * for what happened to a case rather than a request to move it */

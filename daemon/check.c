@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 
+#include "../adapters/adapter.h"
 #include "../workflows/defs.h"
 #include "../workflows/workflow.h"
 #include "calendar.h"
@@ -53,13 +54,25 @@ void
 check_definitions(const struct config *c, FILE *err_out, struct check_result *r)
 {
 	struct sink s = {err_out, r};
+	int before;
 
 	r->errors = r->warnings = r->files = 0;
 	check_kind("workflows", (char(*)[CONFIG_PATH_MAX])c->workflows,
 	           c->nworkflows, &s);
 	check_kind("rules", (char(*)[CONFIG_PATH_MAX])c->rules, c->nrules, &s);
+	before = r->errors;
 	check_kind("adapters", (char(*)[CONFIG_PATH_MAX])c->adapters,
 	           c->nadapters, &s);
+	/* files of sound form get the adapter format's own checks */
+	if (r->errors == before && c->nadapters > 0) {
+		const char *dirs[CONFIG_MAX_DIRS];
+		struct adp_set *set = NULL;
+
+		for (int i = 0; i < c->nadapters; i++)
+			dirs[i] = c->adapters[i];
+		adp_set_load(dirs, c->nadapters, report, &s, &set);
+		adp_set_unref(set);
+	}
 	if (c->campuses[0]) {
 		struct wf_campuses *cs = NULL;
 

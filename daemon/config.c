@@ -56,6 +56,9 @@ config_defaults(struct config *c)
 	c->limits.max_connections = 10000;
 	c->limits.max_db_bytes = 0;
 	c->log_level = LOG_INFO;
+	c->outbox.max_rows = 4096;
+	c->outbox.poll_ms = 2000;
+	c->outbox.max_connections = 256;
 	c->queues.lease_ms = 15 * 60 * 1000;
 	c->queues.max_lease_ms = 8 * 3600 * 1000;
 	c->queues.alert_webhook[0] = '\0';
@@ -827,12 +830,61 @@ load_log_level(struct loader *ld, const yaml_node_t *n, struct config *c)
 	            v);
 }
 
+/* outbox: the adapters' worker (docs/adapters.md). */
+static int
+load_outbox(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {"max_rows", "poll",
+	                                   "max_connections", NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "outbox", "in outbox", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+		const char *s = NULL;
+		int64_t m = 0;
+		const char *end;
+
+		if (strcmp(key, "poll") == 0) {
+			rc = load_duration(ld, v, "outbox.poll",
+			                   &c->outbox.poll_ms);
+			if (rc == 0 && c->outbox.poll_ms < 10)
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "outbox.poll must be at least 10ms");
+		} else {
+			int lo = 1,
+			    hi = strcmp(key, "max_rows") == 0 ? 1000000 : 10000;
+
+			rc = get_scalar(ld, v, key, "a whole number", &s);
+			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
+			                *end != '\0' || m < lo || m > hi))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "outbox.%s: '%.64s' is not a whole "
+				          "number from %d to %d",
+				          key, s, lo, hi);
+			if (rc == 0 && strcmp(key, "max_rows") == 0)
+				c->outbox.max_rows = (int)m;
+			else if (rc == 0)
+				c->outbox.max_connections = (int)m;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
 	static const char *const keys[] = {"listen", "database",  "definitions",
-	                                   "limits", "log_level", "queues",
-	                                   NULL};
+	                                   "limits", "log_level", "outbox",
+	                                   "queues", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -854,6 +906,8 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_definitions(ld, v, c);
 		else if (strcmp(key, "limits") == 0)
 			rc = load_limits(ld, v, c);
+		else if (strcmp(key, "outbox") == 0)
+			rc = load_outbox(ld, v, c);
 		else if (strcmp(key, "queues") == 0)
 			rc = load_queues(ld, v, c);
 		else

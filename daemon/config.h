@@ -37,6 +37,12 @@ struct config {
 		int64_t max_db_bytes;    /* 0: no cap */
 	} limits;
 	enum log_level log_level; /* info */
+	/* the adapters' outbox worker */
+	struct {
+		int max_rows;        /* 4096: outbox rows held in memory */
+		int64_t poll_ms;     /* 2 s: a look for due rows when idle */
+		int max_connections; /* 256: kept open to institutions */
+	} outbox;
 	/* review queues and alerts (queues.c) */
 	struct {
 		int64_t lease_ms;       /* 15 min: a claim's lease */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http.h"
 #include "metrics.h"
+#include "rules_host.h"
 
 #define TOKEN_CACHE_SIZE   4096 /* slots; a direct-mapped cache */
 #define TOKEN_CACHE_TTL_MS 10000
@@ -38,6 +39,7 @@ struct daemon {
 
 	/* workflows and cases (cases.c) */
 	struct registry reg;
+	struct rules_host *rules;     /* rules_host.c */
 	struct wf_campuses *campuses; /* NULL: no list configured */
 	struct family *families;      /* commands queued per case family */
 	int nfamilies_busy;
@@ -54,6 +56,8 @@ struct daemon {
 	int test_clock;          /* --test-clock: POST /v1/clock may move it */
 	int64_t clock_offset_ms;
 
+	/* institution adapters (adapters/outbox.c) */
+	struct outbox *outbox; /* NULL until started */
 	/* queues, leases, alerts (queues.c), alerts by email (alertmail.c) */
 	struct queues *queues;
 	struct alertmail *alertmail;

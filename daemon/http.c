@@ -550,6 +550,21 @@ http_respond(struct http_req *r, int status, const char *content_type,
 }
 
 void
+http_respond_reset(struct http_req *r)
+{
+	struct http_conn *c = r->conn;
+
+	c->close_after = 1;
+	if (!c->closing) {
+		c->closing = 1;
+		if (uv_tcp_close_reset(&c->tcp, on_conn_closed) != 0)
+			uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+	}
+	request_finish(c, 0);
+}
+
+void
 http_respond_problem(struct http_req *r, int status, const char *slug,
                      const char *detail, json_t *extra,
                      const char *extra_headers)

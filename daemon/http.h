@@ -94,6 +94,10 @@ const char *http_req_header(const struct http_req *r, const char *name);
 void http_respond(struct http_req *r, int status, const char *content_type,
                   const char *extra_headers, const char *body, size_t len);
 
+/* Ends the request by resetting the connection (TCP RST), with no
+ * response: how a test server plays a network failing mid-call. */
+void http_respond_reset(struct http_req *r);
+
 /*
  * A problem+json (RFC 9457) response: type is "urn:cairn:problem:" + slug,
  * title the status's reason phrase unless given, detail for a person.

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../adapters/outbox.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
@@ -164,11 +165,13 @@ close_when_idle(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 
-	if (cases_busy(d)) {
+	rules_host_close(d); /* no new publishes or watching */
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
 	uv_close((uv_handle_t *)&d->idle_timer, on_handle_closed);
+	outbox_free(d);
 	cases_close(d);
 	store_close(d->store);
 	d->store = NULL;
@@ -214,6 +217,8 @@ on_stop_signal(uv_signal_t *s, int signum)
 	         signum == SIGINT ? "SIGINT" : "SIGTERM");
 	uv_timer_start(&d->shutdown_timer, on_shutdown_deadline,
 	               SHUTDOWN_GRACE_MS, 0);
+	/* calls in flight are abandoned: their rows are due at next start */
+	outbox_stop(d);
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -241,6 +246,10 @@ on_sighup(uv_signal_t *s, int signum)
 		          r.files, r.errors, r.warnings);
 		return;
 	}
+	if (outbox_reload(d) != 0)
+		log_error("SIGHUP: the adapter definitions could not be "
+		          "loaded; the ones loaded before stay in force");
+	rules_host_rescan(d);
 	rc = registry_reload(d, sighup_done, NULL);
 	if (rc == -EBUSY)
 		log_warn("SIGHUP: a reload is already under way");
@@ -293,9 +302,27 @@ run(struct daemon *d)
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		return 1;
 	}
+	if (rules_host_init(d) != 0) {
+		log_error("the rule sets cannot be loaded; not starting");
+		rules_host_close(d);
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	if (registry_load(d) != 0) {
 		log_error("the workflow definitions have errors; not starting "
 		          "(run cairnd --check for the list)");
+		rules_host_close(d);
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
+
+	if (outbox_start(d) != 0) {
+		log_error("the adapter definitions could not be loaded; not "
+		          "starting (run cairnd --check for the list)");
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -315,6 +342,11 @@ run(struct daemon *d)
 	rc = http_server_start(d->loop, &ho, &d->http, &err);
 	if (rc != 0) {
 		log_error("%s", err.msg);
+		outbox_stop(d);
+		while (outbox_busy(d))
+			uv_run(d->loop, UV_RUN_ONCE);
+		outbox_free(d);
+		rules_host_close(d);
 		cases_close(d);
 		store_close(d->store);
 		uv_run(d->loop, UV_RUN_DEFAULT);
@@ -431,6 +463,7 @@ main(int argc, char **argv)
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("event loop closed with handles still open");
+	rules_host_destroy(&d);
 	free(d.token_cache);
 	return rc;
 }

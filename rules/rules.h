@@ -3,7 +3,7 @@
  *
  * A rule set is a directory (examples/rules/cal_grant/): *.lua files that
  * define rules, params/<award year>.yaml parameter tables, and
- * tests/*.yaml test cases. Its version is the SHA-256 of its files (sorted
+ * tests/NAME.yaml test cases. Its version is the SHA-256 of its files (sorted
  * relative paths and bytes), so the same files are always the same
  * version. A loaded set (struct rs_set) is immutable and may be shared by
  * threads; evaluating it takes an evaluator (struct rs_eval), one
@@ -98,12 +98,49 @@ void rs_eval_free(struct rs_eval *ev);
 json_t *rs_evaluate(struct rs_eval *ev, int rule, const json_t *input,
                     const char *award_year, const char *today);
 
+/*
+ * The fast path under rs_evaluate: the same evaluation recorded in C
+ * arrays (a struct rs_result, reused from call to call) instead of JSON.
+ * rs_run returns 0 (the result holds one decision per rule evaluated,
+ * with the same never-fails semantics as rs_evaluate) or CAIRN_EINVALID
+ * for a rule index out of range. A result stays valid until the next
+ * rs_run into it; rs_result_json builds rs_evaluate's object from it.
+ */
+struct rs_result;
+struct rs_result *rs_result_new(void);
+void rs_result_free(struct rs_result *r);
+int rs_run(struct rs_eval *ev, int rule, const json_t *input,
+           const char *award_year, const char *today, struct rs_result *r);
+int rs_result_count(const struct rs_result *r);
+const char *rs_result_rule(const struct rs_result *r, int i); /* its id */
+enum rs_outcome rs_result_outcome(const struct rs_result *r, int i);
+json_t *rs_result_json(const struct rs_result *r);
+/* One decision D of a result (a dry run's examples), or NULL. */
+json_t *rs_result_decision_json(const struct rs_result *r, int i);
+
+/* Bytes the evaluator's Lua state holds now, and right after it was
+ * built; how many times a broken limit made it start over. */
+size_t rs_eval_memory(const struct rs_eval *ev);
+size_t rs_eval_memory_base(const struct rs_eval *ev);
+uint64_t rs_eval_resets(const struct rs_eval *ev);
+
+/* Every name a rule can reach in the sandbox, sorted ("assert", ...,
+ * "string.upper", ...): what the self-test compares with the allow-list.
+ * NULL when out of memory. */
+json_t *rs_sandbox_names(void);
+/* The Lua the rules run on ("Lua 5.4.4"), for the start-up log. */
+const char *rs_lua_release(void);
+
+/* 1 if s is a valid rule set, rule or reason-code name:
+ * [a-z][a-z0-9_]{0,63}. */
+int rs_name_ok(const char *s);
+
 /* The combined outcome of a decisions object: eligible when any rule is,
  * else needs_review when any is, else ineligible. */
 enum rs_outcome rs_combined(const json_t *decisions);
 
 /*
- * Runs the set's tests (tests/*.yaml). Returns the number of failures (0:
+ * Runs the set's tests (tests/NAME.yaml). Returns the number of failures (0:
  * all pass, -1: could not run) and *report:
  * {"passed": N, "failed": N, "cases": [{"file", "line", "name",
  *  "ok", "expected": {...}, "actual": {...}}]}.

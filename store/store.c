@@ -149,7 +149,57 @@ static const char *const store_migrations[] = {
         "    key TEXT PRIMARY KEY,\n"
         "    value INTEGER NOT NULL\n"
         ") STRICT;\n",
-        /* 3: review queues, leases, caseloads, alerts' life cycle. A
+        /* 3: rule-set versions: every version seen (its files, so any can
+         * be rolled back to or dry-run years later), its test report, and
+         * which one is live (at most one per set) */
+        "CREATE TABLE rule_versions (\n"
+        "    rule_set TEXT NOT NULL,\n"
+        "    version TEXT NOT NULL,\n"
+        "    files TEXT NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        "    state TEXT NOT NULL,\n"
+        "    tests TEXT,\n"
+        "    error TEXT,\n"
+        "    created_at INTEGER NOT NULL,\n"
+        "    published_at INTEGER,\n"
+        "    PRIMARY KEY (rule_set, version)\n"
+        ") STRICT;\n"
+        "CREATE UNIQUE INDEX rule_versions_live ON rule_versions (rule_set)"
+        " WHERE state = 'live';\n",
+        /* 4: ISIR import: each office's financial-aid file per FAFSA, and
+         * every ISIR transaction imported into it (by the record's hash,
+         * so importing the same file again changes nothing) */
+        "CREATE TABLE isir_files (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE isir_records (\n"
+        "    office TEXT NOT NULL,\n"
+        "    fafsa_uuid TEXT NOT NULL,\n"
+        "    txn INTEGER NOT NULL,\n"
+        "    record_hash BLOB NOT NULL CHECK (length(record_hash) = 32),\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    imported_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (office, fafsa_uuid, txn)\n"
+        ") STRICT, WITHOUT ROWID;\n",
+        /* 5: adapters: the outcome of each outbox row's last attempt, and
+         * the institutions' callback event ids already applied */
+        "ALTER TABLE outbox ADD COLUMN last_status INTEGER;\n"
+        "ALTER TABLE outbox ADD COLUMN last_error TEXT;\n"
+        "ALTER TABLE outbox ADD COLUMN updated_at INTEGER;\n"
+        "CREATE INDEX outbox_by_adapter ON outbox (adapter, state);\n"
+        "CREATE TABLE callbacks (\n"
+        "    adapter TEXT NOT NULL,\n"
+        "    event_id TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    type TEXT NOT NULL,\n"
+        "    received_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (adapter, event_id)\n"
+        ") STRICT, WITHOUT ROWID;\n",
+        /* 6: review queues, leases, caseloads, alerts' life cycle. A
          * case's priority comes from its data, so the queue order index
          * can hold it. A lease is a row of its own; the case keeps only
          * a claimed flag, which no case command writes, so a claim never
@@ -263,6 +313,7 @@ struct store_op {
 			int dup; /* the code for a uniqueness conflict; 0 means
 				    CAIRN_ECONFLICT */
 			const char *what;
+			int64_t *changes; /* rows changed, for the caller */
 			int np;
 			struct store_param p[STORE_MAX_PARAMS];
 		} sql;
@@ -307,6 +358,14 @@ enum {
 	WST_OUTBOX_ADD,
 	WST_ALERT_ADD,
 	WST_WORKFLOW_PUT,
+	WST_OUTBOX_MARK,
+	WST_OUTBOX_REDRIVE,
+	WST_CALLBACK_PUT,
+	WST_RULE_DEMOTE,
+	WST_RULE_PUT,
+	WST_ISIR_FILE_INSERT,
+	WST_ISIR_FILE_ADVANCE,
+	WST_ISIR_RECORD_PUT,
 	/* queues, leases, caseloads, alerts */
 	WST_CLAIM_PICK,
 	WST_CLAIM_MARK,
@@ -395,6 +454,38 @@ static const char *const store_wsql[WST_N] = {
         [WST_WORKFLOW_PUT] = "INSERT INTO workflows (name, version, hash,"
                              " source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)"
                              " ON CONFLICT DO NOTHING",
+        [WST_OUTBOX_MARK] = "UPDATE outbox SET state = ?2,"
+                            " attempts = attempts + ?3,"
+                            " due_at = coalesce(?4, due_at),"
+                            " last_status = ?5, last_error = ?6,"
+                            " updated_at = ?7"
+                            " WHERE id = ?1 AND state = 'pending'",
+        [WST_OUTBOX_REDRIVE] = "UPDATE outbox SET state = 'pending',"
+                               " attempts = 0, due_at = ?2,"
+                               " updated_at = ?2"
+                               " WHERE adapter = ?1 AND state = 'dead'",
+        [WST_CALLBACK_PUT] = "INSERT INTO callbacks (adapter, event_id,"
+                             " case_id, type, received_at)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [WST_RULE_DEMOTE] = "UPDATE rule_versions SET state = 'previous'"
+                            " WHERE rule_set = ?1 AND state = 'live'",
+        [WST_RULE_PUT] =
+                "INSERT INTO rule_versions (rule_set, version, files, source,"
+                " state, tests, error, created_at, published_at) VALUES (?1,"
+                " ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?5 = 'live' THEN ?8"
+                " END) ON CONFLICT (rule_set, version) DO UPDATE SET"
+                " state = excluded.state, tests = coalesce(excluded.tests,"
+                " tests), error = excluded.error, published_at ="
+                " coalesce(excluded.published_at, published_at)",
+        [WST_ISIR_FILE_INSERT] = "INSERT INTO isir_files (office, fafsa_uuid,"
+                                 " case_id, txn) VALUES (?1, ?2, ?3, ?4)",
+        [WST_ISIR_FILE_ADVANCE] = "UPDATE isir_files SET txn = ?4"
+                                  " WHERE office = ?1 AND fafsa_uuid = ?2"
+                                  " AND case_id = ?3 AND txn = ?5",
+        [WST_ISIR_RECORD_PUT] =
+                "INSERT INTO isir_records (office, fafsa_uuid, txn,"
+                " record_hash, case_id, imported_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         /* the order is the cases_queue_order index's, so the first
          * unleased row is found without sorting the queue */
         [WST_CLAIM_PICK] = "SELECT c.id FROM cases c WHERE c.queue = ?1"
@@ -474,6 +565,11 @@ enum {
 	RST_TIMER_NEXT,
 	RST_WORKFLOWS,
 	RST_FAMILY,
+	RST_OUTBOX_DUE,
+	RST_OUTBOX_NEXT,
+	RST_OUTBOX_STATS,
+	RST_CALLBACK_GET,
+	RST_RULES,
 	/* queues, leases, caseloads, alerts */
 	RST_LEASE_GET,
 	RST_CASE_COUNSELORS,
@@ -541,6 +637,21 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
+        [RST_OUTBOX_DUE] = "SELECT id, case_id, adapter, operation, idem_key,"
+                           " payload, attempts, due_at FROM outbox"
+                           " WHERE state = 'pending' AND due_at <= ?1"
+                           " ORDER BY due_at, id LIMIT ?2",
+        [RST_OUTBOX_NEXT] = "SELECT min(due_at) FROM outbox"
+                            " WHERE state = 'pending' AND due_at > ?1",
+        [RST_OUTBOX_STATS] = "SELECT adapter, state, count(*) AS n,"
+                             " min(created_at) AS oldest FROM outbox"
+                             " GROUP BY adapter, state ORDER BY adapter",
+        [RST_CALLBACK_GET] = "SELECT adapter, event_id, case_id, type,"
+                             " received_at FROM callbacks"
+                             " WHERE adapter = ?1 AND event_id = ?2",
+        [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
+                      " error, created_at, published_at FROM rule_versions"
+                      " ORDER BY rule_set, created_at, version",
         [RST_LEASE_GET] = "SELECT case_id, queue, owner, holder, claimed_at,"
                           " until FROM leases WHERE case_id = ?1",
         [RST_CASE_COUNSELORS] = "SELECT counselor FROM caseloads"
@@ -1521,6 +1632,8 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 			}
 		}
 		rc = store_exec(s, st, &b->msg, op->u.sql.what);
+		if (rc == SQLITE_OK && op->u.sql.changes != NULL)
+			*op->u.sql.changes = sqlite3_changes(s->wdb);
 		if (rc == SQLITE_OK && op->u.sql.expect &&
 		    sqlite3_changes(s->wdb) != 1) {
 			store_batch_fail(b, op->u.sql.fail, "%s: %s",
@@ -1979,6 +2092,10 @@ enum store_read_kind {
 	STORE_READ_IDEM,
 	STORE_READ_TIMERS,
 	STORE_READ_FAMILY,
+	STORE_READ_ISIR,
+	STORE_READ_OUTBOX_DUE,
+	STORE_READ_OUTBOX_STATS,
+	STORE_READ_CALLBACK,
 	/* queues, leases, caseloads, alerts */
 	STORE_READ_LEASE,
 	STORE_READ_LEASES_DUE,
@@ -2016,8 +2133,12 @@ struct store_read {
 	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
+	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	size_t nkeys;
 	int64_t after; /* alerts: keyset cursor */
 };
+
+static int store_isir_read(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2338,6 +2459,7 @@ store_one_json(sqlite3_stmt *st, json_t **out)
 	return rc;
 }
 
+static int store_read_adapters(struct store_read *r, struct store_rconn *c);
 static int store_case_extras(struct store_rconn *c, const char *id,
                              json_t *res);
 static int store_read_queue_json(struct store_read *r, struct store_rconn *c);
@@ -2384,6 +2506,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
 		rc = store_rows_json(st, &r->result);
 		break;
+	case STORE_READ_ISIR:
+		rc = store_isir_read(r, c->db);
+		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -2418,7 +2543,10 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		}
 		break;
 	default:
-		rc = store_read_queue_json(r, c);
+		/* each block of the store reads its own kinds */
+		rc = r->kind >= STORE_READ_LEASE && r->kind <= STORE_READ_OFFICE
+		             ? store_read_queue_json(r, c)
+		             : store_read_adapters(r, c);
 		break;
 	}
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
@@ -2496,6 +2624,9 @@ store_read_after(uv_work_t *w, int status)
 		free(r->key);
 		for (int i = 0; i < 7; i++)
 			free(r->fstr[i]);
+		for (size_t i = 0; i < r->nkeys; i++)
+			free(r->keys[i]);
+		free(r->keys);
 		free(r);
 		return;
 	}
@@ -2709,6 +2840,499 @@ store_token_count_sync(struct store *s, int64_t *n)
 	sqlite3_reset(st);
 	store_rconn_put(s, c);
 	return rc;
+}
+
+/* --- adapters: the outbox worker's and the callbacks' operations --------- */
+
+int
+store_batch_outbox_mark(struct store_batch *b, int64_t id, const char *state,
+                        int add_attempts, int64_t due_at, int last_status,
+                        const char *last_error, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_OUTBOX_MARK, "outbox row");
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = BIND_INT(op, 1, id) | BIND_TEXT(op, 2, state) |
+	     BIND_INT(op, 3, add_attempts) | BIND_INT(op, 7, at);
+	if (due_at > 0)
+		rc |= BIND_INT(op, 4, due_at);
+	else
+		rc |= store_sql_bind(op, 4, SP_NULL, 0, NULL, 0);
+	if (last_status > 0)
+		rc |= BIND_INT(op, 5, last_status);
+	else
+		rc |= store_sql_bind(op, 5, SP_NULL, 0, NULL, 0);
+	rc |= BIND_TEXT(op, 6, last_error);
+	return store_sql_done(b, op, rc);
+}
+
+int
+store_batch_outbox_redrive(struct store_batch *b, const char *adapter,
+                           int64_t now, int64_t *changed)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_OUTBOX_REDRIVE, "redrive dead letters");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.changes = changed;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, adapter) | BIND_INT(op, 2, now));
+}
+
+int
+store_batch_callback_put(struct store_batch *b, const char *adapter,
+                         const char *event_id, const char *case_id,
+                         const char *type, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CALLBACK_PUT, "record callback event id");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* the same event id committed first, from a concurrent delivery */
+	op->u.sql.dup = CAIRN_EREPLAY;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, adapter) | BIND_TEXT(op, 2, event_id) |
+	                BIND_TEXT(op, 3, case_id) | BIND_TEXT(op, 4, type) |
+	                BIND_INT(op, 5, at));
+}
+
+/* The adapters' reads (thread pool). */
+static int
+store_read_adapters(struct store_read *r, struct store_rconn *c)
+{
+	json_t *a = NULL, *b = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	switch (r->kind) {
+	case STORE_READ_OUTBOX_DUE:
+		st = c->st[RST_OUTBOX_DUE];
+		sqlite3_bind_int64(st, 1, r->now);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_OUTBOX_NEXT];
+			sqlite3_bind_int64(st, 1, r->now);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				b = sqlite3_column_type(st, 0) == SQLITE_NULL
+				            ? json_null()
+				            : json_integer(sqlite3_column_int64(
+				                      st, 0));
+				rc = 0;
+			} else {
+				rc = store_code(rc);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "due", a,
+			                      "next_due", b);
+			a = b = NULL;
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		break;
+	case STORE_READ_OUTBOX_STATS:
+		rc = store_rows_json(c->st[RST_OUTBOX_STATS], &r->result);
+		break;
+	case STORE_READ_CALLBACK:
+		st = c->st[RST_CALLBACK_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		rc = store_one_json(st, &r->result);
+		break;
+	default:
+		abort();
+	}
+	json_decref(a);
+	json_decref(b);
+	return rc;
+}
+
+int
+store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                 void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_OUTBOX_DUE, NULL, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->now = now;
+	r->limit = limit > 0 ? limit : 100;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_outbox_stats(struct store *s, store_json_cb cb, void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_OUTBOX_STATS, NULL, cb, data);
+
+	return r ? store_read_json_queue(s, r) : -ENOMEM;
+}
+
+int
+store_callback_get(struct store *s, const char *adapter, const char *event_id,
+                   store_json_cb cb, void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_CALLBACK, adapter, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	if ((r->fstr[0] = strdup(event_id)) == NULL) {
+		free(r->key);
+		free(r);
+		return -ENOMEM;
+	}
+	return store_read_json_queue(s, r);
+}
+
+/* --- rule-set versions --------------------------------------------------- */
+
+int
+store_batch_rule_put(struct store_batch *b, const char *rule_set,
+                     const char *version, const char *files, const char *source,
+                     const char *state, const char *tests, const char *error,
+                     int64_t at)
+{
+	struct store_op *op;
+
+	if (!strcmp(state, "live")) {
+		op = store_sql_op(b, WST_RULE_DEMOTE, "retire the live rules");
+		if (op == NULL ||
+		    store_sql_done(b, op, BIND_TEXT(op, 1, rule_set)) != 0)
+			return -ENOMEM;
+	}
+	op = store_sql_op(b, WST_RULE_PUT, "record a rule-set version");
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, rule_set) | BIND_TEXT(op, 2, version) |
+	                BIND_TEXT(op, 3, files) | BIND_TEXT(op, 4, source) |
+	                BIND_TEXT(op, 5, state) | BIND_TEXT(op, 6, tests) |
+	                BIND_TEXT(op, 7, error) | BIND_INT(op, 8, at));
+}
+
+int
+store_rules_sync(struct store *s, json_t **out)
+{
+	struct store_rconn *c;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	c = store_rconn_get(s);
+	rc = store_rows_json(c->st[RST_RULES], out);
+	store_rconn_put(s, c);
+	return rc;
+}
+
+/* --- scanning cases ------------------------------------------------------ */
+
+struct store_scan {
+	uv_work_t work;
+	struct store *s;
+	char *workflow, *status;
+	int include_terminal;
+	int part, nparts;
+	store_scan_row_fn row;
+	store_done_cb done;
+	void *arg;
+	int rc;
+	char msg[256];
+};
+
+static void
+store_scan_work(uv_work_t *w)
+{
+	struct store_scan *sc = w->data;
+	struct store_rconn *c = store_rconn_get(sc->s);
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
+	int rc;
+
+	/* a slice is a range of rowids: each slice reads only its own pages */
+	rc = sqlite3_prepare_v2(c->db,
+	                        "SELECT min(rowid), max(rowid) FROM cases", -1,
+	                        &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		int64_t a = sqlite3_column_int64(st, 0);
+		int64_t span = sqlite3_column_int64(st, 1) - a + 1;
+
+		lo = a + span * sc->part / sc->nparts;
+		hi = a + span * (sc->part + 1) / sc->nparts - 1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(
+	        c->db,
+	        "SELECT id, workflow, status, data FROM cases"
+	        " WHERE rowid BETWEEN ?4 AND ?5"
+	        " AND (?1 IS NULL OR workflow = ?1)"
+	        " AND (?2 IS NULL OR status = ?2) AND (?3 OR terminal = 0)",
+	        -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sc->rc = store_code(rc);
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+		store_rconn_put(sc->s, c);
+		return;
+	}
+	sqlite3_bind_text(st, 1, sc->workflow, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, sc->include_terminal);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *data = (const char *)sqlite3_column_text(st, 3);
+
+		if (sc->row((const char *)sqlite3_column_text(st, 0),
+		            (const char *)sqlite3_column_text(st, 1),
+		            (const char *)sqlite3_column_text(st, 2),
+		            data ? data : "{}",
+		            (size_t)sqlite3_column_bytes(st, 3), sc->arg) != 0)
+			break;
+	}
+	sc->rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_code(rc);
+	if (sc->rc != 0)
+		snprintf(sc->msg, sizeof(sc->msg), "%s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	store_rconn_put(sc->s, c);
+}
+
+static void
+store_scan_after(uv_work_t *w, int status)
+{
+	struct store_scan *sc = w->data;
+
+	if (status != 0)
+		sc->rc = status;
+	sc->done(sc->rc, sc->rc ? sc->msg : NULL, sc->arg);
+	free(sc->workflow);
+	free(sc->status);
+	free(sc);
+}
+
+int
+store_case_scan(struct store *s, const char *workflow, const char *status,
+                int include_terminal, int part, int nparts,
+                store_scan_row_fn row, store_done_cb done, void *arg)
+{
+	struct store_scan *sc;
+	int rc;
+
+	if (s->closed)
+		return CAIRN_ECLOSED;
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return -ENOMEM;
+	sc->s = s;
+	sc->workflow = workflow ? strdup(workflow) : NULL;
+	sc->status = status ? strdup(status) : NULL;
+	sc->include_terminal = include_terminal;
+	sc->part = part;
+	sc->nparts = nparts > 0 ? nparts : 1;
+	sc->row = row;
+	sc->done = done;
+	sc->arg = arg;
+	sc->work.data = sc;
+	if ((workflow && !sc->workflow) || (status && !sc->status) ||
+	    (rc = uv_queue_work(s->loop, &sc->work, store_scan_work,
+	                        store_scan_after)) != 0) {
+		free(sc->workflow);
+		free(sc->status);
+		free(sc);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* --- ISIR import ------------------------------------------------------ */
+
+/*
+ * The ISIR importer's rows (daemon/isir.c). They go into the same batch
+ * as the case change they record, so a record counts as imported exactly
+ * when its case change is durable.
+ */
+
+int
+store_batch_isir_file_insert(struct store_batch *b, const char *office,
+                             const char *fafsa_uuid, const char *case_id,
+                             int txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_INSERT, "open an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	/* another import opened this file first: the record is retried */
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, txn));
+}
+
+int
+store_batch_isir_file_advance(struct store_batch *b, const char *office,
+                              const char *fafsa_uuid, const char *case_id,
+                              int from_txn, int to_txn)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_FILE_ADVANCE, "advance an ISIR file");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_TEXT(op, 3, case_id) | BIND_INT(op, 4, to_txn) |
+	                BIND_INT(op, 5, from_txn));
+}
+
+int
+store_batch_isir_record_put(struct store_batch *b, const char *office,
+                            const char *fafsa_uuid, int txn,
+                            const uint8_t hash[32], const char *case_id,
+                            int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ISIR_RECORD_PUT, "record an ISIR");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(
+	        b, op,
+	        BIND_TEXT(op, 1, office) | BIND_TEXT(op, 2, fafsa_uuid) |
+	                BIND_INT(op, 3, txn) | BIND_BLOB(op, 4, hash, 32) |
+	                BIND_TEXT(op, 5, case_id) | BIND_INT(op, 6, at));
+}
+
+/* On a reader thread: one statement pair for every key of the read. */
+static int
+store_isir_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *fst = NULL, *rst = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT case_id, txn FROM isir_files"
+	                        " WHERE office = ?1 AND fafsa_uuid = ?2",
+	                        -1, &fst, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db,
+		                        "SELECT txn, record_hash FROM"
+		                        " isir_records WHERE office = ?1 AND"
+		                        " fafsa_uuid = ?2",
+		                        -1, &rst, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		json_t *recs, *o;
+
+		if (json_object_get(out, r->keys[i]) != NULL)
+			continue;
+		sqlite3_bind_text(fst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(fst, 2, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(fst);
+		if (rc == SQLITE_DONE) {
+			sqlite3_reset(fst);
+			rc = SQLITE_OK;
+			continue;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		recs = json_object();
+		o = json_pack("{s:s, s:I, s:o}", "case_id",
+		              (const char *)sqlite3_column_text(fst, 0), "txn",
+		              (json_int_t)sqlite3_column_int64(fst, 1),
+		              "records", recs);
+		sqlite3_reset(fst);
+		if (o == NULL || json_object_set_new(out, r->keys[i], o)) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		sqlite3_bind_text(rst, 1, r->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(rst, 2, r->keys[i], -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(rst)) == SQLITE_ROW) {
+			const unsigned char *h = sqlite3_column_blob(rst, 1);
+			char txn[16], hex[65];
+
+			if (h == NULL || sqlite3_column_bytes(rst, 1) != 32)
+				continue;
+			for (int k = 0; k < 32; k++) {
+				hex[2 * k] = hexdigits[h[k] >> 4];
+				hex[2 * k + 1] = hexdigits[h[k] & 15];
+			}
+			hex[64] = '\0';
+			snprintf(txn, sizeof(txn), "%lld",
+			         (long long)sqlite3_column_int64(rst, 0));
+			json_object_set_new(recs, txn, json_string(hex));
+		}
+		sqlite3_reset(rst);
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(fst);
+	sqlite3_finalize(rst);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	struct store_read *r =
+	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	char **keys;
+	size_t nkeys;
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->keys = calloc(n ? n : 1, sizeof(*r->keys));
+	if (r->keys == NULL) {
+		free(r->key);
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+			break;
+	keys = r->keys;
+	nkeys = r->nkeys;
+	if (nkeys < n || (rc = store_read_json_queue(s, r)) != 0) {
+		if (nkeys < n) {
+			free(r->key);
+			free(r);
+			rc = -ENOMEM;
+		}
+		for (size_t i = 0; i < nkeys; i++)
+			free(keys[i]);
+		free(keys);
+		return rc;
+	}
+	return 0;
 }
 
 /* --- queues, leases, caseloads, alerts ----------------------------------- */

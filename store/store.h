@@ -249,6 +249,62 @@ int store_timers_due(struct store *s, int64_t now, int limit, store_json_cb cb,
  * [{name, version, hash, source}, ...], source being the file's text. */
 int store_workflows_sync(struct store *s, json_t **out);
 
+/* --- rule-set versions ------------------------------------------------ */
+
+/* Records a rule-set version (files: its files as a JSON object text;
+ * tests: its test report, JSON text or NULL; error: why it was rejected,
+ * or NULL). state is "live", "previous" or "rejected"; "live" first
+ * retires the set's live version to "previous", in the same batch. The
+ * same version again updates its state, tests and error. */
+int store_batch_rule_put(struct store_batch *b, const char *rule_set,
+                         const char *version, const char *files,
+                         const char *source, const char *state,
+                         const char *tests, const char *error, int64_t at);
+/* Synchronous, for start-up: every version as [{rule_set, version, files,
+ * source, state, tests, error, created_at, published_at}] (files and
+ * tests as JSON text), oldest first per set. */
+int store_rules_sync(struct store *s, json_t **out);
+
+/*
+ * Calls row for every case the filter selects (workflow and status may be
+ * NULL for any; terminal cases only with include_terminal) in slice part
+ * of nparts (0 <= part < nparts: disjoint slices that together cover every
+ * case, so nparts scans can run at once), in storage order, ON A POOL
+ * THREAD, with the case's data as JSON text; the strings are valid during
+ * the call; a nonzero return stops the scan. done then runs on the loop
+ * thread. One read connection is held for the whole scan.
+ */
+typedef int (*store_scan_row_fn)(const char *id, const char *workflow,
+                                 const char *status, const char *data,
+                                 size_t data_len, void *arg);
+int store_case_scan(struct store *s, const char *workflow, const char *status,
+                    int include_terminal, int part, int nparts,
+                    store_scan_row_fn row, store_done_cb done, void *arg);
+
+/* --- ISIR import ------------------------------------------------------ */
+
+/* An office's financial-aid file for a FAFSA, opened at transaction txn;
+ * fails the batch with CAIRN_ECONFLICT when another import opened it. */
+int store_batch_isir_file_insert(struct store_batch *b, const char *office,
+                                 const char *fafsa_uuid, const char *case_id,
+                                 int txn);
+/* Moves the file from transaction from_txn to to_txn; CAIRN_ECONFLICT
+ * when it is no longer at from_txn (another import moved it). */
+int store_batch_isir_file_advance(struct store_batch *b, const char *office,
+                                  const char *fafsa_uuid, const char *case_id,
+                                  int from_txn, int to_txn);
+/* One imported transaction and its record's hash; CAIRN_ECONFLICT when
+ * that transaction was recorded already. */
+int store_batch_isir_record_put(struct store_batch *b, const char *office,
+                                const char *fafsa_uuid, int txn,
+                                const uint8_t hash[32], const char *case_id,
+                                int64_t at);
+/* What is known of the office's files for these FAFSAs, read in one
+ * transaction: {uuid: {"case_id", "txn", "records": {"<txn>": hex hash}}},
+ * with no member for a FAFSA the office has no file for. */
+int store_isir_lookup(struct store *s, const char *office,
+                      const char *const *fafsa_uuids, size_t n,
+                      store_json_cb cb, void *data);
 /* --- queues, leases, caseloads, alerts ----------------------------------
  *
  * A lease is a row of its own (case, queue, owner, holder, until), not a
@@ -405,5 +461,40 @@ struct store_metrics {
 
 /* Safe to call on the loop thread at any time; copies a consistent view. */
 void store_metrics_get(struct store *s, struct store_metrics *out);
+
+/* --- adapters: the outbox worker and inbound callbacks ------------------ */
+
+/*
+ * Records an attempt's outcome on a pending outbox row: state "pending"
+ * (a retry at due_at), "delivered" or "dead"; add_attempts is 1 for a
+ * real attempt, 0 for a row put off without one (its adapter is not
+ * loaded). due_at 0 keeps the row's; last_status 0 means none (no HTTP
+ * reply). A row no longer pending is left alone.
+ */
+int store_batch_outbox_mark(struct store_batch *b, int64_t id,
+                            const char *state, int add_attempts, int64_t due_at,
+                            int last_status, const char *last_error,
+                            int64_t at);
+/* Makes an adapter's dead letters pending again, due at now, with their
+ * attempts reset; *changed (written before the callback) gets how many. */
+int store_batch_outbox_redrive(struct store_batch *b, const char *adapter,
+                               int64_t now, int64_t *changed);
+/* Remembers an institution's callback event id; a second one with the
+ * same (adapter, event id) fails the batch with CAIRN_EREPLAY. */
+int store_batch_callback_put(struct store_batch *b, const char *adapter,
+                             const char *event_id, const char *case_id,
+                             const char *type, int64_t at);
+
+/* {"due": [{id, case_id, adapter, operation, idem_key, payload (text),
+ * attempts, due_at}, ...] oldest first, at most limit, "next_due": the
+ * earliest later due time or null}. */
+int store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                     void *data);
+/* [{adapter, state, n, oldest}, ...]: outbox rows counted by adapter and
+ * state. */
+int store_outbox_stats(struct store *s, store_json_cb cb, void *data);
+/* {adapter, event_id, case_id, type, received_at}, or CAIRN_ENOTFOUND. */
+int store_callback_get(struct store *s, const char *adapter,
+                       const char *event_id, store_json_cb cb, void *data);
 
 #endif

@@ -140,7 +140,8 @@ static const char *const wf_load_test_examples[] = {
 
 static const char *const wf_load_test_workflows[] = {
         "student_application", "campus_application", "aid_file", NULL};
-static const char *const wf_load_test_rules[] = {"cal_grant", NULL};
+static const char *const wf_load_test_rules[] = {"cal_grant",
+                                                 "application_complete", NULL};
 static const char *const wf_load_test_adapters[] = {
         "uc_campus.send_application", "uc_campus.send_intent_to_register",
         "uc_campus.send_withdrawal", NULL};
@@ -370,7 +371,7 @@ Test(wf_load, unknown_references)
 	                         memset(&log, 0, sizeof(log)), &d),
 	             CAIRN_EINVALID);
 	cr_expect_not_null(
-	        wf_load_test_find(&log, "unknown rule 'cal_grant'", 0));
+	        wf_load_test_find(&log, "unknown rule set 'cal_grant'", 0));
 }
 
 /* --- bad definitions ---------------------------------------------------- */

@@ -591,6 +591,9 @@ act_rule(struct run *r, const struct wf_action *a)
 			json_decref(res);
 			return nomem(r);
 		}
+		/* what the rule was given belongs in the history, not in the
+		 * data it came from */
+		json_object_del(json_object_get(copy, "detail"), "input");
 		rc = path_set(r, r->fx->data, a->store_as, copy);
 		if (rc != WF_OK) {
 			json_decref(res);
@@ -861,7 +864,14 @@ wf_apply(const struct wf_def *d, const struct wf_case *c,
 				return finish(&r, nomem(&r));
 			break;
 		}
-		if (detail) {
+		if (detail &&
+		    json_is_string(json_object_get(detail, "summary"))) {
+			/* the rule's reasons, as the host put them for people */
+			snprintf(detail_s, sizeof(detail_s), ": %s",
+			         json_string_value(
+			                 json_object_get(detail, "summary")));
+			json_decref(detail);
+		} else if (detail) {
 			char *s = json_dumps(detail,
 			                     JSON_COMPACT | JSON_ENCODE_ANY);
 

@@ -271,6 +271,36 @@ get_name(struct loader *ld, const yaml_node_t *n, const char *what)
 	return s;
 }
 
+/* A rule reference: a rule set ("cal_grant": every rule of it) or one
+ * rule of a set ("cal_grant.cal_grant_a"), each part a name. */
+static const char *
+get_rule_ref(struct loader *ld, const yaml_node_t *n, const char *what)
+{
+	const char *s = get_text(ld, n, what, WF_PATH_MAX);
+	const char *dot = s ? strchr(s, '.') : NULL;
+	char set[DEFS_NAME_MAX + 1];
+	int ok = 0;
+
+	if (s == NULL)
+		return NULL;
+	if (dot == NULL) {
+		ok = name_valid(s);
+	} else if ((size_t)(dot - s) < sizeof(set)) {
+		memcpy(set, s, (size_t)(dot - s));
+		set[dot - s] = '\0';
+		ok = name_valid(set) && name_valid(dot + 1);
+	}
+	if (!ok) {
+		err(ld, n,
+		    "%s '%.80s' is not valid: expected a rule set's name, or "
+		    "set.rule (each a lowercase letter, then up to %d "
+		    "lowercase letters, digits or '_')",
+		    what, s, DEFS_NAME_MAX - 1);
+		return NULL;
+	}
+	return s;
+}
+
 /* A dotted path into JSON data: segments of [A-Za-z0-9_-], 1-64 each. */
 static int
 path_valid(const char *s)
@@ -642,8 +672,12 @@ ref_valid(const char *s)
 static void
 check_rule(struct loader *ld, const yaml_node_t *n, const char *rule)
 {
-	if (ld->known && ld->known->rules && !in_list(ld->known->rules, rule))
-		err(ld, n, "unknown rule '%s'", rule);
+	char set[DEFS_NAME_MAX + 1];
+
+	/* the known list names sets; a set's rules are the set's business */
+	snprintf(set, sizeof(set), "%.*s", (int)strcspn(rule, "."), rule);
+	if (ld->known && ld->known->rules && !in_list(ld->known->rules, set))
+		err(ld, n, "unknown rule set '%s'", set);
 }
 
 static void
@@ -853,7 +887,7 @@ act_evaluate(struct loader *ld, const yaml_node_t *v, struct wf_action *a)
 		return;
 	if (f[0] == NULL)
 		err(ld, v, "evaluate needs a 'rule'");
-	else if ((s = get_name(ld, f[0], "rule"))) {
+	else if ((s = get_rule_ref(ld, f[0], "rule"))) {
 		a->rule = xstrdup(ld, s);
 		check_rule(ld, f[0], s);
 	}
@@ -1394,7 +1428,7 @@ parse_transition(struct loader *ld, const yaml_node_t *n,
 		else
 			parse_roles(ld, f[3], t);
 	}
-	if (f[4] && (s = get_name(ld, f[4], "guard"))) {
+	if (f[4] && (s = get_rule_ref(ld, f[4], "guard"))) {
 		t->guard = xstrdup(ld, s);
 		check_rule(ld, f[4], s);
 	}
