@@ -18,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "../adapters/adapter.h"
 #include "../adapters/mail.h"
+#include "../adapters/outbox.h"
 #include "alertmail.h"
 #include "api_int.h"
 #include "calendar.h"
@@ -42,6 +44,7 @@ struct queues {
 	int inflight; /* expiry commands of this scan not yet done */
 	int more;     /* look again when this scan ends */
 	int expired;  /* leases this scan ended */
+	int checked;  /* the alert webhook's adapter was looked for */
 	int64_t next_due;
 };
 
@@ -489,11 +492,35 @@ queues_lease_blocks(struct api_call *c, const json_t *lease)
 
 static void leases_due(int status, json_t *res, void *data);
 
+/* Once the adapters are loaded: a webhook that names no loaded adapter,
+ * or one without a notify operation, leaves every alert's row waiting in
+ * the outbox; say so at once rather than let rows pile up unseen. */
+static void
+check_webhook(struct queues *q)
+{
+	const char *name = q->d->cfg.queues.alert_webhook;
+	const struct adp_def *def;
+
+	q->checked = 1;
+	if (name[0] == '\0')
+		return;
+	def = outbox_adapter(q->d, name);
+	if (def == NULL || adp_op_find(def, "notify") == NULL)
+		log_write(LOG_WARN, NULL, NULL, NULL,
+		          "queues.alert_webhook: adapter '%s' %s; alerts' "
+		          "webhook rows wait in the outbox until it is",
+		          name,
+		          def == NULL ? "is not loaded"
+		                      : "has no operation named notify");
+}
+
 static void
 on_lease_timer(uv_timer_t *t)
 {
 	struct queues *q = t->data;
 
+	if (!q->checked)
+		check_webhook(q);
 	q->timer_due = 0;
 	queues_scan(q->d);
 }
