@@ -740,6 +740,36 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		rc |= queues_sla_timers(f->d, f->b, id, f->now,
 		                        jint(c->row, "due_at"),
 		                        &f->earliest_timer);
+	/* a rule that could not decide asks a person: an alert to the
+	 * office, one open per rule and case, ended when the case moves on */
+	{
+		const char *rule;
+		json_t *res;
+
+		json_object_foreach(fx->rule_results, rule, res)
+		{
+			const char *o = jstr(res, "outcome");
+			const char *why =
+			        jstr(json_object_get(res, "detail"), "summary");
+			char kind[160], msg[700];
+
+			if (o == NULL || strcmp(o, "needs_review"))
+				continue;
+			snprintf(kind, sizeof(kind), "rule_review:%.120s",
+			         rule);
+			snprintf(msg, sizeof(msg),
+			         "Rule %.120s could not decide and needs a "
+			         "person's review: %.500s",
+			         rule, why ? why : "no reason given");
+			rc |= store_batch_alert_add(f->b, id, kind, "warning",
+			                            "office", msg, to->name,
+			                            f->now);
+			if (f->d->cfg.queues.alert_webhook[0])
+				rc |= store_batch_alert_notify(
+				        f->b, f->d->cfg.queues.alert_webhook,
+				        f->now);
+		}
+	}
 	for (int k = 0; k < fx->nalerts; k++) {
 		rc |= store_batch_alert_add(
 		        f->b, id, fx->alerts[k].kind, fx->alerts[k].severity,

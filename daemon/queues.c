@@ -254,7 +254,8 @@ static int
 has_alert(const struct wf_action *a, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (a[i].kind == WF_ACT_ALERT)
+		/* an evaluation that needs review raises an alert too */
+		if (a[i].kind == WF_ACT_ALERT || a[i].kind == WF_ACT_RULE)
 			return 1;
 	return 0;
 }
