@@ -52,8 +52,8 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir bench-audit install clean format fuzz fuzz-bins \
-        fuzz-replay
+        bench-isir bench-claims bench-audit install clean format fuzz \
+        fuzz-bins fuzz-replay
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -133,6 +133,11 @@ bench-audit: deps
 bench-isir: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 	sh bench/isir.sh $(abspath $(BUILD))
+
+# 1,000,000 queued files, 32 officers claiming: claims/s and p99
+bench-claims: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/claims
+	sh bench/claims.sh $(abspath $(BUILD))
 
 # Fuzzing (fuzz/): `make fuzz` builds each target with clang's libFuzzer
 # under ASan and UBSan in build-fuzz/ and runs it for FUZZ_SECONDS from its

@@ -58,6 +58,9 @@ struct daemon {
 
 	/* institution adapters (adapters/outbox.c) */
 	struct outbox *outbox; /* NULL until started */
+	/* queues, leases, alerts (queues.c), alerts by email (alertmail.c) */
+	struct queues *queues;
+	struct alertmail *alertmail;
 
 	int audits; /* GET /v1/audit/verify walks running (audit_api.c) */
 };
