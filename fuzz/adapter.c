@@ -16,7 +16,16 @@
 #include "../adapters/adapter.h"
 #include "fuzz.h"
 
+static char dir[64];
 static char path[256];
+
+/* The private directory goes when the process does. */
+static void
+cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
 
 static void
 report(const struct cairn_err *e, int warning, void *data)
@@ -30,11 +39,12 @@ report(const struct cairn_err *e, int warning, void *data)
 static void
 setup(void)
 {
-	char dir[] = "/tmp/cairn-fuzz-adapter-XXXXXX";
 	int fd;
 
+	snprintf(dir, sizeof(dir), "/tmp/cairn-fuzz-adapter-XXXXXX");
 	FUZZ_ASSERT(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/fuzz.yaml", dir);
+	atexit(cleanup);
 	/* a secret may name any file: never let one be the fuzzer's stdin */
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0) {
