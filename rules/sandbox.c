@@ -131,6 +131,7 @@ sb_break(struct rs_eval *ev, enum sb_broken why)
 	if (ev->broken != SB_OK)
 		return;
 	ev->broken = why;
+	atomic_store_explicit(&ev->wd_hooked, 1, memory_order_relaxed);
 	if (ev->L != NULL)
 		lua_sethook(ev->L, sb_hook, LUA_MASKCOUNT, 1);
 }
@@ -848,6 +849,21 @@ sb_close(struct rs_eval *ev)
 	}
 	ev->L = NULL;
 	ev->broken = SB_OK;
+}
+
+/* Only stores and lua_sethook: the watchdog's signal handler calls it. */
+void
+sb_arm_budget(struct rs_eval *ev)
+{
+	int every = SB_HOOK_EVERY;
+
+	ev->budget = ev->lim.instructions;
+	if (ev->budget < every)
+		every = (int)(ev->budget > 0 ? ev->budget : 1);
+	ev->deadline_ns = now_ns() + (int64_t)SB_TIME_MS * 1000000;
+	atomic_store_explicit(&ev->wd_hooked, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	lua_sethook(ev->L, sb_hook, LUA_MASKCOUNT, every);
 }
 
 void
