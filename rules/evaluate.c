@@ -932,25 +932,8 @@ reset_state(struct rs_eval *ev)
 static void
 prepare(lua_State *L, struct rs_eval *ev, const char *year, const char *today)
 {
-	const json_t *input = ev->run_input;
-	const char *k;
-	json_t *v;
-	int slot = 0;
-
 	ev->free_strings = 1;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input_mt);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
-	lua_createtable(L, 0, (int)json_object_size(input));
-	json_object_foreach((json_t *)input, k, v)
-	{
-		if (json_is_null(v))
-			continue;
-		lua_pushlstring(L, k, strlen(k));
-		sb_push_input_object(L, v, &slot);
-		lua_rawset(L, -3);
-	}
-	lua_rawset(L, -3);
-	lua_pop(L, 1);
+	sb_input(L, ev->run_input);
 	ev->free_strings = 0;
 	if (strcmp(ev->cur_year, year) != 0 ||
 	    strcmp(ev->cur_today, today) != 0) {

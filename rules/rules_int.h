@@ -116,8 +116,8 @@ struct rs_eval {
 	/* registry references */
 	int nrules;
 	int rule_ref[RS_MAX_RULES];
-	int ref_checker, ref_cdata, ref_input, ref_input_mt;
-	int ref_pool;   /* proxies of nested input objects, reused */
+	int ref_checker, ref_cdata, ref_input;
+	int ref_pool;   /* the input's proxies and key lists, reused */
 	int ref_kindex; /* the string "__index" */
 	/* each award year's parameters, by reference, in the set's order */
 	int nyears;
@@ -176,9 +176,10 @@ void sb_arm_budget(struct rs_eval *ev);
  * instruction budget. Leaves the stack at the handler. */
 int sb_call(struct rs_eval *ev, int nargs);
 void sb_push_msgh(lua_State *L);
-/* Pushes a read-only view of JSON object v for this evaluation, reusing
- * the proxy at position slot of the pool (inside a protected call). */
-void sb_push_input_object(lua_State *L, const json_t *v, int *slot);
+/* Puts JSON object input behind the proxy the rules get as s, reusing
+ * the proxies and data tables of the input before it (inside a
+ * protected call). */
+void sb_input(lua_State *L, const json_t *input);
 /* Calls the function at the top of the stack below nargs arguments
  * under the budget; returns its status. Records the error's place. */
 int sb_pcall(struct rs_eval *ev, int nargs);
