@@ -77,9 +77,14 @@ void
 rs_result_reset(struct rs_result *r, const struct rs_set *s,
                 const char *award_year)
 {
+	size_t n = award_year ? strnlen(award_year, sizeof(r->award_year)) : 0;
+
 	r->set = s;
-	snprintf(r->award_year, sizeof(r->award_year), "%s",
-	         award_year ? award_year : "");
+	/* an award year is 7 characters; a longer one names no year */
+	if (n == sizeof(r->award_year))
+		n--;
+	memcpy(r->award_year, award_year ? award_year : "", n);
+	r->award_year[n] = '\0';
 	r->ndec = 0;
 	r->nchecks = 0;
 	r->nvalues = 0;
@@ -1085,7 +1090,14 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 	rs_result_reset(r, s, award_year);
 	if (rule >= (int)json_array_size(s->rules))
 		return CAIRN_EINVALID;
-	for (i = 0; award_year && i < (int)json_array_size(s->years); i++)
+	/* the year of the evaluation before, usually */
+	if (award_year && ev->run_year < (int)json_array_size(s->years) &&
+	    !strcmp(json_string_value(
+	                    json_array_get(s->years, (size_t)ev->run_year)),
+	            award_year))
+		yi = ev->run_year;
+	for (i = 0; yi < 0 && award_year && i < (int)json_array_size(s->years);
+	     i++)
 		if (!strcmp(json_string_value(
 		                    json_array_get(s->years, (size_t)i)),
 		            award_year))
@@ -1099,7 +1111,8 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			              award_year ? award_year : "(none)");
 		return 0;
 	}
-	if (today == NULL || !rs_date_valid(today, strlen(today))) {
+	if (today == NULL || strlen(today) >= sizeof(ev->run_today) ||
+	    !rs_date_valid(today, strlen(today))) {
 		for (i = first; i <= last; i++)
 			host_decision(r, i, "invalid_today",
 			              "today must be a date YYYY-MM-DD, not "
@@ -1115,7 +1128,7 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 	}
 	ev->run_input = input;
 	ev->run_year = yi;
-	snprintf(ev->run_today, sizeof(ev->run_today), "%s", today);
+	memcpy(ev->run_today, today, strlen(today) + 1);
 	ev->run_next = first;
 	ev->run_last = last;
 	ev->input_ready = 0;
