@@ -146,6 +146,8 @@ struct rs_eval {
 	_Atomic int wd_hooked;    /* the count hook is armed */
 	int wd_on;                /* registered with the watchdog */
 	uint64_t wd_seen;         /* the watchdog's last look */
+	int wd_phase;             /* seen twice, signalled */
+	int64_t wd_cpu0;          /* its thread's CPU time when seen twice */
 	unsigned wd_ticks;
 	struct rs_eval *wd_prev, *wd_next;
 };

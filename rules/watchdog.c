@@ -5,18 +5,20 @@
  * hook is set, which costs a rule that runs a few hundred instructions
  * more than the budget is worth. So rules start with no hook at all. One
  * thread for the process (started at the first evaluation, asleep while
- * nothing is evaluated) looks at every evaluator each WD_TICK_US; a rule
- * it sees running at two looks in a row has run for at least one tick,
- * and it sends that rule's thread WD_SIGNAL. The handler, on the rule's
- * own thread, arms the count hook (lua_sethook is safe from a signal
- * handler: lua.c stops scripts on Ctrl-C the same way) with a fresh
- * budget and time limit; from there the sandbox's sticky limits apply
- * as before, and pcall cannot escape them.
+ * nothing is evaluated) looks at every evaluator each WD_TICK_US. A rule
+ * it sees running at two looks in a row gets its thread's CPU clock
+ * read; once that thread has spent WD_CPU_NS more of CPU time with the
+ * same rule still running, the watchdog sends the thread WD_SIGNAL. The
+ * handler, on the rule's own thread, arms the count hook (lua_sethook is
+ * safe from a signal handler: lua.c stops scripts on Ctrl-C the same
+ * way) with a fresh budget and time limit; from there the sandbox's
+ * sticky limits apply as before, and pcall cannot escape them.
  *
- * In effect the budget stays deterministic: a rule that finishes within
- * the tick is never stopped by it (the count starts only after), and a
- * rule that runs away is always stopped (the count always starts). The
- * memory cap and the string limit do not depend on the hook.
+ * In effect the budget stays deterministic: a rule that uses less than
+ * WD_CPU_NS of CPU is never stopped by it, however long the machine
+ * keeps its thread waiting (the count starts only after), and a rule
+ * that runs away is always stopped (the count always starts). The memory
+ * cap and the string limit do not depend on the hook.
  *
  * Each evaluator has a sequence number, odd while one of its rules runs
  * and bumped at every rule's start and at the evaluation's end. The
@@ -43,8 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long a rule runs before its budget starts counting (at least). */
+/* How often the watchdog looks. */
 #define WD_TICK_US 1000
+/* CPU time a rule uses before its budget starts counting (at least). */
+#define WD_CPU_NS 1000000
 /* Ticks with nothing evaluated before the watchdog sleeps. */
 #define WD_IDLE_TICKS 50
 /* A rule still running this many ticks after its signal, with no hook
@@ -134,8 +138,33 @@ wd_init(void)
 		atomic_store(&wd_failed, 1);
 }
 
+/* The CPU time thread tid of this process has used, or -1. The clock id
+ * is the kernel's encoding of a thread's CPU clock (what glibc's
+ * pthread_getcpuclockid returns): a thread that has exited reads as an
+ * error, never as another process's. */
+static int64_t
+wd_thread_cpu(pid_t tid)
+{
+	clockid_t id = (clockid_t)((~(unsigned)tid) << 3) | 6;
+	struct timespec ts;
+
+	if (tid <= 0 || clock_gettime(id, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+wd_send(struct rs_eval *ev, uint64_t s)
+{
+	atomic_store(&ev->wd_want, s);
+	syscall(SYS_tgkill, getpid(), atomic_load(&ev->wd_tid), WD_SIGNAL);
+}
+
 /* One look at every evaluator (wd_lock held); 1 if any ran or changed
- * since the last look. Signals the rules stuck since then. */
+ * since the last look. A rule seen at two looks has its thread's CPU
+ * clock read; at later looks, once it has used WD_CPU_NS more, it is
+ * signalled (and again every WD_RESIGNAL_TICKS while no hook is armed:
+ * a signal is not lost for good). */
 static int
 wd_scan(void)
 {
@@ -144,23 +173,35 @@ wd_scan(void)
 
 	for (ev = wd_head; ev != NULL; ev = ev->wd_next) {
 		uint64_t s = atomic_load(&ev->wd_seq);
+		int64_t cpu;
 
 		if (s != ev->wd_seen) {
 			ev->wd_seen = s;
-			ev->wd_ticks = 0;
+			ev->wd_phase = 0;
 			busy = 1;
 			continue;
 		}
 		if (!(s & 1))
 			continue;
 		busy = 1;
-		ev->wd_ticks++;
-		if (ev->wd_ticks == 1 ||
-		    (ev->wd_ticks % WD_RESIGNAL_TICKS == 0 &&
-		     !atomic_load(&ev->wd_hooked))) {
-			atomic_store(&ev->wd_want, s);
-			syscall(SYS_tgkill, getpid(), atomic_load(&ev->wd_tid),
-			        WD_SIGNAL);
+		switch (ev->wd_phase) {
+		case 0:
+			ev->wd_cpu0 = wd_thread_cpu(atomic_load(&ev->wd_tid));
+			if (ev->wd_cpu0 >= 0)
+				ev->wd_phase = 1;
+			break;
+		case 1:
+			cpu = wd_thread_cpu(atomic_load(&ev->wd_tid));
+			if (cpu >= 0 && cpu - ev->wd_cpu0 >= WD_CPU_NS) {
+				wd_send(ev, s);
+				ev->wd_phase = 2;
+				ev->wd_ticks = 0;
+			}
+			break;
+		default:
+			if (++ev->wd_ticks % WD_RESIGNAL_TICKS == 0 &&
+			    !atomic_load(&ev->wd_hooked))
+				wd_send(ev, s);
 		}
 	}
 	return busy;
