@@ -11,7 +11,8 @@
  * shared string metatable is pointed at the sandbox's string table and
  * locked. Chunks load as text only.
  *
- * Limits are sticky: when the instruction budget (a count hook), the
+ * Limits are sticky: when the instruction budget (a count hook, armed
+ * for a rule that runs long by the watchdog, watchdog.c), the
  * depth or time limit, the memory cap (the allocator) or the string limit
  * is broken, ev->broken is set, the hook is re-armed to fire at every
  * instruction and raise again, and the pcall/xpcall the rules see re-raise
