@@ -210,8 +210,9 @@ new_check(lua_State *L, struct rs_eval *ev, int idx, const char *method)
 	return r->nchecks++;
 }
 
-/* Records the value at idx under a static key or the string at kidx. */
-static void
+/* Records the value at idx under a static key or the string at kidx;
+ * returns its Lua type. */
+static int
 add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
           int kidx, int idx, const char *method)
 {
@@ -219,6 +220,7 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 	struct rs_value *v;
 	const char *s;
 	size_t n;
+	int t;
 
 	if (r->nvalues >= RS_MAX_VALUES)
 		luaL_error(L, "more than %d check values in one evaluation",
@@ -245,7 +247,8 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 		s = lua_tolstring(L, kidx, &n);
 		v->key = arena_or_fail(L, r, s, n);
 	}
-	switch (lua_type(L, idx)) {
+	t = lua_type(L, idx);
+	switch (t) {
 	case LUA_TNIL:
 	case LUA_TNONE:
 		v->type = RV_NIL;
@@ -287,6 +290,7 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 	}
 	r->nvalues++;
 	r->checks[ci].nv++;
+	return t;
 }
 
 /* The varargs from idx on: name, value, name, value... */
@@ -352,41 +356,50 @@ set_missing(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *why)
 		        strlen("{name} is not a date (YYYY-MM-DD)"));
 }
 
-static void
-need_number(lua_State *L, int idx, const char *method, const char *what)
-{
-	if (lua_type(L, idx) != LUA_TNUMBER)
-		luaL_error(L, "c:%s: %s must be a number, not a %s", method,
-		           what, luaL_typename(L, idx));
-}
-
 /* c:at_least(name, value, minimum, code, message) and at_most */
 static int
 compare_check(lua_State *L, int at_most)
 {
 	const char *m = at_most ? "at_most" : "at_least";
 	struct rs_eval *ev = checking(L, m);
-	uint32_t ci;
-	int ok;
+	struct rs_result *r = ev->cur;
+	const struct rs_value *a, *b;
+	uint32_t ci, v0;
+	int ok, tv, tl;
 
 	if (lua_gettop(L) < 6)
 		lua_settop(L, 6);
 	ci = new_check(L, ev, 2, m);
-	add_value(L, ev, ci, "value", 0, 3, m);
-	add_value(L, ev, ci, at_most ? "maximum" : "minimum", 0, 4, m);
+	v0 = r->nvalues;
+	tv = add_value(L, ev, ci, "value", 0, 3, m);
+	tl = add_value(L, ev, ci, at_most ? "maximum" : "minimum", 0, 4, m);
 	add_pairs(L, ev, ci, 7, m);
-	if (lua_isnil(L, 4))
+	if (tl == LUA_TNIL)
 		luaL_error(L, "c:%s: the %s is nil (a parameter missing?)", m,
 		           at_most ? "maximum" : "minimum");
-	need_number(L, 4, m, at_most ? "the maximum" : "the minimum");
-	if (lua_isnil(L, 3)) {
+	if (tl != LUA_TNUMBER)
+		luaL_error(L, "c:%s: the %s must be a number, not a %s", m,
+		           at_most ? "maximum" : "minimum",
+		           lua_typename(L, tl));
+	if (tv == LUA_TNIL) {
 		set_missing(L, ev, ci, "missing");
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	need_number(L, 3, m, "the value");
-	ok = at_most ? !lua_compare(L, 4, 3, LUA_OPLT)
-	             : !lua_compare(L, 3, 4, LUA_OPLT);
+	if (tv != LUA_TNUMBER)
+		luaL_error(L, "c:%s: the value must be a number, not a %s", m,
+		           lua_typename(L, tv));
+	/* the value and the limit as recorded: integers and floats
+	 * compare in C; an integer against a float as Lua compares them */
+	a = &r->values[v0];
+	b = &r->values[v0 + 1];
+	if (a->type == RV_INT && b->type == RV_INT)
+		ok = at_most ? !(b->u.i < a->u.i) : !(a->u.i < b->u.i);
+	else if (a->type == RV_NUM && b->type == RV_NUM)
+		ok = at_most ? !(b->u.n < a->u.n) : !(a->u.n < b->u.n);
+	else
+		ok = at_most ? !lua_compare(L, 4, 3, LUA_OPLT)
+		             : !lua_compare(L, 3, 4, LUA_OPLT);
 	set_outcome(L, ev, ci, ok ? RC_PASS : RC_FAIL, 5, 6, m);
 	lua_pushboolean(L, ok);
 	return 1;
@@ -469,22 +482,23 @@ c_is_true(lua_State *L)
 {
 	struct rs_eval *ev = checking(L, "is_true");
 	uint32_t ci;
-	int ok;
+	int ok, t;
 
 	if (lua_gettop(L) < 5)
 		lua_settop(L, 5);
 	ci = new_check(L, ev, 2, "is_true");
 	add_pairs(L, ev, ci, 6, "is_true");
-	if (lua_isnil(L, 3)) {
+	t = lua_type(L, 3);
+	if (t == LUA_TNIL) {
 		set_missing(L, ev, ci, "missing");
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	if (!lua_isboolean(L, 3))
+	if (t != LUA_TBOOLEAN)
 		luaL_error(L,
 		           "c:is_true: the condition must be a boolean, not "
 		           "a %s",
-		           luaL_typename(L, 3));
+		           lua_typename(L, t));
 	ok = lua_toboolean(L, 3);
 	set_outcome(L, ev, ci, ok ? RC_PASS : RC_FAIL, 4, 5, "is_true");
 	lua_pushboolean(L, ok);
