@@ -14,7 +14,10 @@
  * Prints one line of key=value pairs: rate and latency percentiles per
  * path, the load and test times in milliseconds. run_cpu_per_s is the
  * fast path's rate by the thread's CPU time rather than the wall clock:
- * on a shared machine, time spent preempted is not the library's.
+ * on a shared machine, time spent preempted is not the library's. The
+ * rules' watchdog is a second thread, so glibc's malloc runs its
+ * multi-threaded path here as in cairnd, which the JSON of rs_evaluate
+ * feels (rs_run allocates nothing).
  */
 #include <stdint.h>
 #include <stdio.h>
