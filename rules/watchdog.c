@@ -37,7 +37,6 @@
 #include "rules_int.h"
 
 #include <errno.h>
-#include <lauxlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -117,6 +116,16 @@ wd_postfork_parent(void)
 static void
 wd_postfork_child(void)
 {
+	struct rs_eval *ev;
+
+	/* evaluators the parent's other threads were running have no
+	 * thread here: none of their rules runs */
+	for (ev = wd_head; ev != NULL; ev = ev->wd_next) {
+		uint64_t s = atomic_load(&ev->wd_seq);
+
+		if (s & 1)
+			atomic_store(&ev->wd_seq, s + 1);
+	}
 	wd_started = 0;
 	wd_tid = 0;
 	atomic_store(&wd_sleeping, 1);
@@ -264,7 +273,8 @@ wd_wake(void)
 
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&a, 64u << 10);
+		/* it calls little, but sanitizers need room */
+		pthread_attr_setstacksize(&a, 256u << 10);
 		if (pthread_create(&t, &a, wd_main, NULL) == 0)
 			wd_started = 1;
 		else
