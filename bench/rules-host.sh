@@ -78,6 +78,9 @@ echo "rules-host: building $CASES aid files in $TMP" >&2
 for gpa in 3.10 3.20; do
 	mkdir -p "$TMP/cand-$gpa" || die "mkdir"
 	cp -r examples/rules/cal_grant "$TMP/cand-$gpa/" || die "cp"
+	# the example's test cases pin the 3.00 minimum the candidates move:
+	# with them, the candidates would (rightly) be refused
+	rm -rf "$TMP/cand-$gpa/cal_grant/tests"
 	sed -i "s/a_high_school: 3.00/a_high_school: $gpa/" \
 		"$TMP/cand-$gpa/cal_grant/params/2022-23.yaml"
 	"$BUILD/bench/scale" rules-body "$TMP/cand-$gpa/cal_grant" \

@@ -27,6 +27,7 @@
 /* The command groups that live in their own files (cli/<group>.c): each
  * reads its own arguments and options after its name. */
 int cli_rules(const struct cli_opts *o, int argc, char **argv);
+int cli_rules_check(const char *dir); /* cli/rules.c, for cmd_check */
 static const struct {
 	const char *name;
 	cli_group_fn fn;
@@ -303,6 +304,9 @@ cmd_check(const char *path)
 		return EXIT_FAIL;
 	}
 	check_definitions(&c, stderr, &r);
+	/* rule sets: compiled in the sandbox and their tests run */
+	for (int i = 0; r.errors == 0 && i < c.nrules; i++)
+		r.errors += cli_rules_check(c.rules[i]);
 	printf("%s: %d definition file(s), %d error(s), %d warning(s)\n", path,
 	       r.files, r.errors, r.warnings);
 	return r.errors ? EXIT_FAIL : EXIT_OK;

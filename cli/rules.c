@@ -4,11 +4,12 @@
  * (list, versions, publish, rollback, dry-run talk to cairnd's
  * /v1/rules endpoints).
  */
+#include <dirent.h>
 #include <errno.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -687,4 +688,93 @@ cli_rules(const struct cli_opts *o, int argc, char **argv)
 		return cmd_dry_run(&r);
 	rules_usage(stderr);
 	return EXIT_USAGE;
+}
+
+/* --- cairn check ------------------------------------------------------------ */
+
+static int
+dir_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * For cairn check: compiles every rule set (each subdirectory) of the
+ * rules directory dir and runs its tests, printing problems as
+ * file:line: lines on stderr. Returns the number of errors (a set that
+ * does not load, a failing test case).
+ */
+int cli_rules_check(const char *dir);
+
+int
+cli_rules_check(const char *dir)
+{
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	int errors = 0;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return 0; /* the definitions check has said why */
+	while ((de = readdir(d)) != NULL) {
+		char path[4096];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (n == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 16;
+			nn = realloc(names, cap * sizeof(*names));
+			if (nn == NULL)
+				break;
+			names = nn;
+		}
+		names[n] = strdup(path);
+		if (names[n] != NULL)
+			n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), dir_cmp);
+	for (i = 0; i < n; i++) {
+		struct rs_set *s = NULL;
+		json_t *rep = NULL, *c;
+		size_t j;
+
+		if (rs_load_dir(names[i], report, NULL, &s) != 0) {
+			fprintf(stderr, "%s: the rule set does not load\n",
+			        names[i]);
+			errors++;
+			continue;
+		}
+		if (rs_run_tests(s, NULL, &rep) < 0) {
+			fprintf(stderr, "%s: cannot run its tests\n", names[i]);
+			errors++;
+		}
+		json_array_foreach(json_object_get(rep, "cases"), j, c)
+		{
+			if (json_is_true(json_object_get(c, "ok")))
+				continue;
+			errors++;
+			fprintf(stderr,
+			        "%s/%s:%d: test case '%s' fails (cairn "
+			        "rules test %s)\n",
+			        names[i], jstr(c, "file"),
+			        (int)json_integer_value(
+			                json_object_get(c, "line")),
+			        jstr(c, "name"), names[i]);
+		}
+		json_decref(rep);
+		rs_set_free(s);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return errors;
 }

@@ -1062,6 +1062,41 @@ rules_host_destroy(struct daemon *d)
 /* --- decisions --------------------------------------------------------------
  */
 
+/* The reasons of the decisions that are not eligible, in words: what a
+ * refusal tells the person who sent the event. */
+static json_t *
+decision_summary(const json_t *res, const char *only)
+{
+	const json_t *decisions = json_object_get(res, "decisions");
+	char buf[600];
+	size_t len = 0;
+	const char *rule;
+	json_t *d;
+
+	buf[0] = '\0';
+	json_object_foreach((json_t *)decisions, rule, d)
+	{
+		size_t i;
+		json_t *r;
+
+		if (only != NULL && strcmp(rule, only))
+			continue;
+		json_array_foreach(json_object_get(d, "reasons"), i, r)
+		{
+			const char *m = json_string_value(
+			        json_object_get(r, "message"));
+
+			if (m != NULL && len < sizeof(buf) - 1)
+				len += (size_t)snprintf(
+				        buf + len, sizeof(buf) - len, "%s%s",
+				        len ? "; " : "", m);
+		}
+	}
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	return json_string(len ? buf : "no reason given");
+}
+
 enum wf_outcome
 rules_host_decide(struct daemon *d, const char *rule, const json_t *data,
                   int64_t now_ms, json_t **detail)
@@ -1117,6 +1152,10 @@ rules_host_decide(struct daemon *d, const char *rule, const json_t *data,
 		o = rs_combined(json_object_get(res, "decisions"));
 	}
 	json_object_set_new(res, "today", json_string(today));
+	if (o != RS_ELIGIBLE)
+		json_object_set_new(
+		        res, "summary",
+		        decision_summary(res, idx >= 0 ? dot + 1 : NULL));
 	json_object_set_new(res, "input", json_deep_copy(data));
 	*detail = res;
 	return o == RS_ELIGIBLE     ? WF_ELIGIBLE

@@ -84,6 +84,7 @@ rs_result_reset(struct rs_result *r, const struct rs_set *s,
 	r->nchecks = 0;
 	r->nvalues = 0;
 	r->alen = 1;
+	r->nmemo = 0;
 }
 
 /* Copies n bytes into the arena; 0 when it is full (the caller fails). */
@@ -267,10 +268,16 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 		v->type = RV_STR;
 		v->u.s = arena_or_fail(L, r, s, n);
 		break;
+	case LUA_TTABLE:
+		/* a list or record: its presence is what is recorded, not
+		 * its contents (note its fields one by one for more) */
+		v->type = RV_STR;
+		v->u.s = arena_or_fail(L, r, "(a table)", 9);
+		break;
 	default:
 		luaL_error(L,
 		           "c:%s: a recorded value must be nil, a boolean, a "
-		           "number or a string, not a %s",
+		           "number, a string or a table, not a %s",
 		           method, luaL_typename(L, idx));
 	}
 	r->nvalues++;
@@ -300,6 +307,11 @@ set_outcome(lua_State *L, struct rs_eval *ev, uint32_t ci, int outcome,
 	const char *s;
 	size_t n;
 
+	r->checks[ci].outcome = (uint8_t)outcome;
+	/* the code and message are read only when they are used: a rule's
+	 * tests (and rs_lint) reach its failing branches */
+	if (outcome == RC_PASS)
+		return;
 	if (lua_type(L, cidx) != LUA_TSTRING ||
 	    !rs_name_ok(lua_tostring(L, cidx)))
 		luaL_error(L,
@@ -308,9 +320,6 @@ set_outcome(lua_State *L, struct rs_eval *ev, uint32_t ci, int outcome,
 		           method);
 	if (lua_type(L, midx) != LUA_TSTRING)
 		luaL_error(L, "c:%s: the message must be a string", method);
-	r->checks[ci].outcome = (uint8_t)outcome;
-	if (outcome == RC_PASS)
-		return;
 	s = lua_tolstring(L, cidx, &n);
 	r->checks[ci].code = arena_or_fail(L, r, s, n);
 	s = lua_tolstring(L, midx, &n);
@@ -545,15 +554,115 @@ c_age(lua_State *L)
 	return 1;
 }
 
+/*
+ * c:once(key, fn, ...): runs fn(c, ...) the first time an evaluation asks
+ * for key; for every later rule of the same evaluation, the checks fn
+ * recorded are copied into the asking rule's decision and its result
+ * (true, false or nil) returned, without running it again. For the work
+ * rules of a set share (residency, deadlines), which depends on the input
+ * and the parameters alone.
+ */
+static int
+c_once(lua_State *L)
+{
+	struct rs_eval *ev = checking(L, "once");
+	struct rs_result *r = ev->cur;
+	const char *key;
+	struct rs_memo *m;
+	uint32_t c0, i;
+	size_t kl;
+	int nargs;
+
+	if (lua_type(L, 2) != LUA_TSTRING)
+		luaL_error(L, "c:once: the first argument is a key (a string)");
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	key = lua_tolstring(L, 2, &kl);
+	for (int k = 0; k < r->nmemo; k++) {
+		m = &r->memo[k];
+		if (strcmp(r->arena + m->key, key) != 0)
+			continue;
+		if (m->running)
+			luaL_error(L, "c:once('%s') was called from itself",
+			           key);
+		if (r->nchecks + m->nc > RS_MAX_CHECKS)
+			luaL_error(L, "more than %d checks in one evaluation",
+			           RS_MAX_CHECKS);
+		while (r->nchecks + m->nc > r->capchecks) {
+			struct rs_check *nc =
+			        realloc(r->checks,
+			                2 * r->capchecks * sizeof(*r->checks));
+
+			if (nc == NULL)
+				luaL_error(L, "out of memory");
+			r->checks = nc;
+			r->capchecks *= 2;
+		}
+		/* the values stay where they are: only the checks are
+		 * copied, pointing at them */
+		for (i = 0; i < m->nc; i++)
+			r->checks[r->nchecks++] = r->checks[m->c0 + i];
+		ev->cur_dec->nc += m->nc;
+		if (m->ret == 2)
+			lua_pushnil(L);
+		else
+			lua_pushboolean(L, m->ret);
+		return 1;
+	}
+	if (r->nmemo == RS_MAX_MEMO)
+		luaL_error(L, "more than %d keys of c:once in one evaluation",
+		           RS_MAX_MEMO);
+	m = &r->memo[r->nmemo];
+	m->key = arena_or_fail(L, r, key, kl);
+	m->running = 1;
+	r->nmemo++;
+	c0 = r->nchecks;
+	/* fn(c, ...) */
+	nargs = lua_gettop(L) - 3;
+	lua_pushvalue(L, 3);
+	lua_pushvalue(L, 1);
+	for (int a = 0; a < nargs; a++)
+		lua_pushvalue(L, 4 + a);
+	lua_call(L, nargs + 1, 1);
+	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+		luaL_error(L,
+		           "c:once('%s'): the function returns true, false or "
+		           "nothing, not a %s",
+		           key, luaL_typename(L, -1));
+	m = &r->memo[r->nmemo - 1];
+	m->c0 = c0;
+	m->nc = r->nchecks - c0;
+	m->ret = lua_isnil(L, -1) ? 2 : (uint8_t)lua_toboolean(L, -1);
+	m->running = 0;
+	return 1;
+}
+
+/* After a rule that failed: its c:once calls that never returned are
+ * forgotten, so the next rule runs them itself. */
+static void
+memo_forget_running(struct rs_result *r)
+{
+	int k = 0;
+
+	for (int i = 0; i < r->nmemo; i++)
+		if (!r->memo[i].running)
+			r->memo[k++] = r->memo[i];
+	r->nmemo = k;
+}
+
 void
 rs_checker_methods(lua_State *L)
 {
-	static const luaL_Reg m[] = {
-	        {"require", c_require}, {"at_least", c_at_least},
-	        {"at_most", c_at_most}, {"on_or_before", c_on_or_before},
-	        {"is_true", c_is_true}, {"fail", c_fail},
-	        {"review", c_review},   {"note", c_note},
-	        {"age", c_age},         {NULL, NULL}};
+	static const luaL_Reg m[] = {{"require", c_require},
+	                             {"at_least", c_at_least},
+	                             {"at_most", c_at_most},
+	                             {"on_or_before", c_on_or_before},
+	                             {"is_true", c_is_true},
+	                             {"fail", c_fail},
+	                             {"review", c_review},
+	                             {"note", c_note},
+	                             {"age", c_age},
+	                             {"once", c_once},
+	                             {NULL, NULL}};
 
 	luaL_newlib(L, m);
 }
@@ -590,7 +699,8 @@ lua_paths(const struct rs_set *s, size_t *n)
 	return p;
 }
 
-/* Turns every award year's parameters into read-only tables. */
+/* Turns every award year's parameters into read-only tables, kept by
+ * reference in C so an evaluation finds its year without a lookup. */
 static int
 years_p(lua_State *L)
 {
@@ -598,11 +708,15 @@ years_p(lua_State *L)
 	const char *k;
 	json_t *v;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_years);
+	ev->nyears = 0;
 	json_object_foreach(ev->set->params, k, v)
 	{
+		if (ev->nyears == RS_MAX_FILES)
+			break;
 		sb_push_json(L, v, 0);
-		lua_setfield(L, -2, k);
+		snprintf(ev->year_name[ev->nyears],
+		         sizeof(ev->year_name[ev->nyears]), "%s", k);
+		ev->year_ref[ev->nyears++] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
 	return 0;
 }
@@ -774,18 +888,21 @@ prepare_p(lua_State *L)
 	const char *k;
 	json_t *v;
 
+	int slot = 0;
+
 	ev->free_strings = 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input_mt);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
 	lua_createtable(L, 0, (int)json_object_size(input));
 	json_object_foreach((json_t *)input, k, v)
 	{
 		if (json_is_null(v))
 			continue;
-		lua_pushstring(L, k);
-		sb_push_json(L, v, 1);
+		lua_pushlstring(L, k, strlen(k));
+		sb_push_input_object(L, v, &slot);
 		lua_rawset(L, -3);
 	}
-	lua_setfield(L, -2, "__index");
+	lua_rawset(L, -3);
 	ev->free_strings = 0;
 	return 0;
 }
@@ -852,18 +969,18 @@ reset_state(struct rs_eval *ev)
 	return rs_eval_build(ev, NULL, NULL, NULL);
 }
 
-/* Puts the input and the context in the state; 0 or -1 (with the
- * reason in ev->err_msg or ev->broken). */
+/* Puts the input and the context in the state (the message handler at
+ * index 1, the budget armed); 0 or -1 with the reason in ev->err_msg or
+ * ev->broken. */
 static int
 prepare(struct rs_eval *ev, const json_t *input, const char *year,
         const char *today)
 {
 	lua_State *L = ev->L;
 
-	lua_settop(L, 0);
 	lua_pushcfunction(L, prepare_p);
 	lua_pushlightuserdata(L, (void *)input);
-	if (sb_pcall(ev, 1) != LUA_OK) {
+	if (sb_call(ev, 1) != LUA_OK) {
 		ev->free_strings = 0;
 		return -1;
 	}
@@ -872,7 +989,7 @@ prepare(struct rs_eval *ev, const json_t *input, const char *year,
 		lua_pushcfunction(L, context_p);
 		lua_pushlightuserdata(L, (void *)year);
 		lua_pushlightuserdata(L, (void *)today);
-		if (sb_pcall(ev, 2) != LUA_OK)
+		if (sb_call(ev, 2) != LUA_OK)
 			return -1;
 		snprintf(ev->cur_year, sizeof(ev->cur_year), "%s", year);
 		snprintf(ev->cur_today, sizeof(ev->cur_today), "%s", today);
@@ -910,10 +1027,23 @@ decide(struct rs_result *r, struct rs_decision *d)
 		d->outcome = RS_ELIGIBLE;
 	else {
 		/* a rule that checked nothing cannot say yes */
+		const json_t *meta =
+		        json_array_get(r->set->rules, (size_t)d->rule);
+		char msg[300];
+		int n;
+
+		n = snprintf(
+		        msg, sizeof(msg),
+		        "rule %s (%s:%d) recorded no check, so it cannot "
+		        "decide",
+		        json_string_value(json_object_get(meta, "id")),
+		        json_string_value(json_object_get(meta, "file")),
+		        (int)json_integer_value(json_object_get(meta, "line")));
 		d->outcome = RS_NEEDS_REVIEW;
 		d->err_code = "no_checks";
-		d->err_msg = rs_arena_str(r, "the rule recorded no check",
-		                          strlen("the rule recorded no check"));
+		d->err_msg = rs_arena_str(
+		        r, msg,
+		        n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : 0);
 	}
 }
 
@@ -924,14 +1054,18 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 	const struct rs_set *s = ev->set;
 	int first = rule < 0 ? 0 : rule;
 	int last = rule < 0 ? (int)json_array_size(s->rules) - 1 : rule;
-	int i, prepared = 0;
+	int i, yi = -1, prepared = 0;
 	lua_State *L;
 
 	rs_result_reset(r, s, award_year);
 	if (rule >= (int)json_array_size(s->rules))
 		return CAIRN_EINVALID;
-	if (award_year == NULL ||
-	    json_object_get(s->params, award_year) == NULL) {
+	for (i = 0; award_year && i < (int)json_array_size(s->years); i++)
+		if (!strcmp(json_string_value(
+		                    json_array_get(s->years, (size_t)i)),
+		            award_year))
+			yi = i;
+	if (yi < 0) {
 		for (i = first; i <= last; i++)
 			host_decision(r, i, "unknown_award_year",
 			              "rule set %s has no parameters for award "
@@ -963,7 +1097,19 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			              "the rule sandbox could not be rebuilt");
 			continue;
 		}
+		L = ev->L;
 		if (!prepared) {
+			/* the years are loaded in the set's order */
+			if (strcmp(ev->year_name[yi], award_year) != 0) {
+				host_decision(r, i, "sandbox_unavailable",
+				              "the parameters of %s are not "
+				              "loaded",
+				              award_year);
+				continue;
+			}
+			lua_settop(L, 0);
+			sb_push_msgh(L);
+			sb_arm(ev);
 			if (prepare(ev, input, award_year, today) != 0) {
 				const char *code =
 				        ev->broken ? sb_broken_code(ev->broken)
@@ -983,21 +1129,17 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			}
 			prepared = 1;
 		}
-		L = ev->L;
 		d = &r->dec[r->ndec++];
 		memset(d, 0, sizeof(*d));
 		d->rule = i;
 		d->c0 = r->nchecks;
 		ev->cur = r;
 		ev->cur_dec = d;
-		lua_settop(L, 0);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->rule_ref[i]);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_checker);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_years);
-		lua_getfield(L, -1, award_year);
-		lua_remove(L, -2);
-		st = sb_pcall(ev, 3);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->year_ref[yi]);
+		st = sb_call(ev, 3);
 		ev->cur = NULL;
 		ev->cur_dec = NULL;
 		if (st == LUA_OK) {
@@ -1005,6 +1147,7 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			decide(r, d);
 			continue;
 		}
+		memo_forget_running(r);
 		{
 			char msg[700];
 			int n;
@@ -1228,6 +1371,14 @@ rs_result_json(const struct rs_result *r)
 	}
 	json_object_set_new(o, "decisions", decs);
 	return o;
+}
+
+json_t *
+rs_result_decision_json(const struct rs_result *r, int i)
+{
+	if (i < 0 || i >= r->ndec)
+		return NULL;
+	return decision_json(r, &r->dec[i]);
 }
 
 json_t *

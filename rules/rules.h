@@ -115,12 +115,21 @@ int rs_result_count(const struct rs_result *r);
 const char *rs_result_rule(const struct rs_result *r, int i); /* its id */
 enum rs_outcome rs_result_outcome(const struct rs_result *r, int i);
 json_t *rs_result_json(const struct rs_result *r);
+/* One decision D of a result (a dry run's examples), or NULL. */
+json_t *rs_result_decision_json(const struct rs_result *r, int i);
 
 /* Bytes the evaluator's Lua state holds now, and right after it was
  * built; how many times a broken limit made it start over. */
 size_t rs_eval_memory(const struct rs_eval *ev);
 size_t rs_eval_memory_base(const struct rs_eval *ev);
 uint64_t rs_eval_resets(const struct rs_eval *ev);
+
+/* Every name a rule can reach in the sandbox, sorted ("assert", ...,
+ * "string.upper", ...): what the self-test compares with the allow-list.
+ * NULL when out of memory. */
+json_t *rs_sandbox_names(void);
+/* The Lua the rules run on ("Lua 5.4.4"), for the start-up log. */
+const char *rs_lua_release(void);
 
 /* 1 if s is a valid rule set, rule or reason-code name:
  * [a-z][a-z0-9_]{0,63}. */

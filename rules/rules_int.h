@@ -73,6 +73,7 @@ struct rs_decision {
 #define RS_MAX_CHECKS 1024
 #define RS_MAX_VALUES 4096
 #define RS_MAX_ARENA  (256 * 1024)
+#define RS_MAX_MEMO   32
 
 struct rs_result {
 	const struct rs_set *set;
@@ -85,6 +86,14 @@ struct rs_result {
 	uint32_t nvalues, capvalues;
 	char *arena; /* offset 0 holds "" */
 	uint32_t alen, acap;
+	/* c:once: work shared by the rules of one evaluation */
+	int nmemo;
+	struct rs_memo {
+		uint32_t key;    /* arena offset */
+		uint32_t c0, nc; /* the checks it recorded */
+		uint8_t running; /* its function has not returned */
+		uint8_t ret;     /* 0 false, 1 true, 2 nil */
+	} memo[RS_MAX_MEMO];
 };
 
 /* One evaluator: a sandboxed Lua state and what it needs per call. */
@@ -106,7 +115,13 @@ struct rs_eval {
 	/* registry references */
 	int nrules;
 	int rule_ref[RS_MAX_RULES];
-	int ref_checker, ref_cdata, ref_input, ref_input_mt, ref_years;
+	int ref_checker, ref_cdata, ref_input, ref_input_mt;
+	int ref_pool;   /* proxies of nested input objects, reused */
+	int ref_kindex; /* the string "__index" */
+	/* each award year's parameters, by reference, in the set's order */
+	int nyears;
+	char year_name[RS_MAX_FILES][8];
+	int year_ref[RS_MAX_FILES];
 	/* loading: the rules a file registered go here */
 	json_t *loading_rules;
 	const char *loading_file;
@@ -135,8 +150,16 @@ void sb_seal(struct rs_eval *ev);
 /* Pushes a JSON value as a read-only Lua value (inside a protected
  * call). */
 void sb_push_json(lua_State *L, const json_t *v, int depth);
-/* Arms the budget for one protected call. */
+/* Arms the budget and the time limit for protected calls. */
 void sb_arm(struct rs_eval *ev);
+/* The hot path's call: sb_arm done, the message handler (sb_push_msgh)
+ * at stack index 1, the function and nargs arguments above it; a fresh
+ * instruction budget. Leaves the stack at the handler. */
+int sb_call(struct rs_eval *ev, int nargs);
+void sb_push_msgh(lua_State *L);
+/* Pushes a read-only view of JSON object v for this evaluation, reusing
+ * the proxy at position slot of the pool (inside a protected call). */
+void sb_push_input_object(lua_State *L, const json_t *v, int *slot);
 /* Calls the function at the top of the stack below nargs arguments
  * under the budget; returns its status. Records the error's place. */
 int sb_pcall(struct rs_eval *ev, int nargs);

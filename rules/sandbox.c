@@ -561,6 +561,68 @@ sb_push_json(lua_State *L, const json_t *v, int depth)
 	}
 }
 
+/* A proxy of the pool (made the first time it is needed) with its
+ * metatable's __index pointed at the table on the top, which it
+ * replaces. Each nested input object costs one new table, not three. */
+static void
+pool_proxy(lua_State *L, int *slot)
+{
+	struct rs_eval *ev = sb_ev(L);
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_pool); /* D pool */
+	if (lua_rawgeti(L, -1, ++*slot) != LUA_TTABLE) { /* D pool P */
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 0);
+		sb_make_proxy(L);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, *slot);
+	}
+	lua_getmetatable(L, -1); /* D pool P mt */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
+	lua_pushvalue(L, -5);
+	lua_rawset(L, -3); /* mt.__index = D */
+	lua_pop(L, 1);     /* D pool P */
+	lua_replace(L, -3);
+	lua_pop(L, 1); /* P */
+}
+
+void
+sb_push_input_object(lua_State *L, const json_t *v, int *slot)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	luaL_checkstack(L, 8, "input nested too deep");
+	if (*slot >= 4096)
+		luaL_error(L, "more than 4096 objects and lists in the input");
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		lua_createtable(L, 0, (int)json_object_size(v));
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (json_is_null(x))
+				continue;
+			lua_pushlstring(L, k, strlen(k));
+			sb_push_input_object(L, x, slot);
+			lua_rawset(L, -3);
+		}
+		pool_proxy(L, slot);
+		break;
+	case JSON_ARRAY:
+		lua_createtable(L, (int)json_array_size(v), 0);
+		json_array_foreach(v, i, x)
+		{
+			sb_push_input_object(L, x, slot);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		pool_proxy(L, slot);
+		break;
+	default:
+		sb_push_json(L, v, 0);
+	}
+}
+
 /* --- building the state --------------------------------------------- */
 
 /* Copies the named fields of the table at src into the table at dst. */
@@ -735,9 +797,10 @@ sb_open_p(lua_State *L)
 	lua_setmetatable(L, -2);
 	ev->ref_input = luaL_ref(L, LUA_REGISTRYINDEX);
 
-	/* award year -> parameters, filled by the evaluator */
-	lua_createtable(L, 0, 4);
-	ev->ref_years = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_createtable(L, 16, 0);
+	ev->ref_pool = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushliteral(L, "__index");
+	ev->ref_kindex = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -832,6 +895,39 @@ sb_msgh(lua_State *L)
 	}
 	snprintf(ev->err_msg, sizeof(ev->err_msg), "%s", msg);
 	return 1;
+}
+
+int
+sb_call(struct rs_eval *ev, int nargs)
+{
+	lua_State *L = ev->L;
+	int st;
+
+	ev->budget = ev->lim.instructions;
+	ev->err_file[0] = '\0';
+	ev->err_line = 0;
+	ev->err_msg[0] = '\0';
+	ev->running = 1;
+	st = lua_pcall(L, nargs, 0, 1);
+	ev->running = 0;
+	if (st == LUA_ERRMEM && ev->broken == SB_OK)
+		ev->broken = SB_MEMORY;
+	if (st != LUA_OK && ev->broken == SB_OK && ev->err_msg[0] == '\0') {
+		if (lua_type(L, -1) == LUA_TSTRING)
+			snprintf(ev->err_msg, sizeof(ev->err_msg), "%s",
+			         lua_tostring(L, -1));
+		else
+			snprintf(ev->err_msg, sizeof(ev->err_msg),
+			         "error in the error handler");
+	}
+	lua_settop(L, 1);
+	return st;
+}
+
+void
+sb_push_msgh(lua_State *L)
+{
+	lua_pushcfunction(L, sb_msgh);
 }
 
 int
@@ -1019,4 +1115,96 @@ sb_seal(struct rs_eval *ev)
 	lua_setfield(L, -2, "rule");
 	lua_pop(L, 1);
 	ev->loading_rules = NULL;
+}
+
+/* --- the allow-list, for the self-test ---------------------------------- */
+
+static int
+names_p(lua_State *L)
+{
+	json_t *out = lua_touserdata(L, 1);
+	int S;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &key_globals);
+	S = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, S)) {
+		const char *k = lua_tostring(L, -2);
+
+		if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
+			/* a library behind its proxy: list its fields */
+			int lib;
+
+			lua_getfield(L, -1, "__index");
+			lib = lua_gettop(L);
+			lua_pushnil(L);
+			while (lua_next(L, lib)) {
+				char name[128];
+
+				snprintf(name, sizeof(name), "%s.%s", k,
+				         lua_tostring(L, -2));
+				json_array_append_new(out, json_string(name));
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 2);
+		} else {
+			json_array_append_new(out, json_string(k));
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+	              json_string_value(*(json_t *const *)b));
+}
+
+json_t *
+rs_sandbox_names(void)
+{
+	struct rs_eval ev;
+	struct cairn_err e;
+	json_t *out = json_array(), **v;
+	size_t n, i;
+
+	memset(&ev, 0, sizeof(ev));
+	rs_limits_default(&ev.lim);
+	if (out == NULL || sb_open(&ev, &e) != 0) {
+		json_decref(out);
+		return NULL;
+	}
+	sb_seal(&ev);
+	lua_settop(ev.L, 0);
+	lua_pushcfunction(ev.L, names_p);
+	lua_pushlightuserdata(ev.L, out);
+	if (sb_pcall(&ev, 1) != LUA_OK) {
+		sb_close(&ev);
+		json_decref(out);
+		return NULL;
+	}
+	sb_close(&ev);
+	/* sorted, so the list can be compared with a committed one */
+	n = json_array_size(out);
+	v = malloc((n + 1) * sizeof(*v));
+	if (v == NULL) {
+		json_decref(out);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(out, i));
+	qsort(v, n, sizeof(*v), name_cmp);
+	json_array_clear(out);
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, v[i]);
+	free(v);
+	return out;
+}
+
+const char *
+rs_lua_release(void)
+{
+	return LUA_RELEASE;
 }

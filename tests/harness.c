@@ -154,6 +154,19 @@ td_start(struct td *t, const char *extra_yaml)
 }
 
 void
+td_use_example_rules(struct td *t)
+{
+	char out[2048];
+
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "sed -i 's|rules: \\[\\]|rules: "
+	                     "[%s/examples/rules]|' '%s' && grep -q "
+	                     "examples/rules '%s'",
+	                     CAIRN_SOURCE_DIR, t->cfg, t->cfg),
+	             0, "configuring the example rules: %s", out);
+}
+
+void
 td_restart(struct td *t)
 {
 	spawn(t, NULL);

@@ -25,6 +25,9 @@ struct td {
  * extra_yaml appended, starts cairnd and waits until /healthz answers.
  * Fails the test if it does not come up. */
 void td_start(struct td *t, const char *extra_yaml);
+/* Points the (stopped) daemon's configuration at examples/rules, for
+ * tests that run the example workflows, whose guards ask those rules. */
+void td_use_example_rules(struct td *t);
 /* Starts cairnd again on the same directory and database. */
 void td_restart(struct td *t);
 /* The same, with one more argument for cairnd (e.g. "--test-clock"). */

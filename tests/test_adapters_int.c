@@ -1052,6 +1052,7 @@ Test(adapters_int, each_campus_is_reached_through_its_own_adapter,
 	mock_start(&m, t.dir);
 	cr_assert_eq(td_stop(&t), 0);
 	write_defs(&t, m.t.port, NULL, 2);
+	td_use_example_rules(&t);
 	cr_assert_eq(run_cmd(out, sizeof(out),
 	                     "rm %s/defs/workflows/app.yaml && cp "
 	                     "'%s'/examples/workflows/student_application.yaml "

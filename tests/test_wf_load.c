@@ -140,7 +140,8 @@ static const char *const wf_load_test_examples[] = {
 
 static const char *const wf_load_test_workflows[] = {
         "student_application", "campus_application", "aid_file", NULL};
-static const char *const wf_load_test_rules[] = {"cal_grant", NULL};
+static const char *const wf_load_test_rules[] = {"cal_grant",
+                                                 "application_complete", NULL};
 static const char *const wf_load_test_adapters[] = {
         "uc_campus.send_application", "uc_campus.send_intent_to_register",
         "uc_campus.send_withdrawal", NULL};

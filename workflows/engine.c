@@ -864,7 +864,14 @@ wf_apply(const struct wf_def *d, const struct wf_case *c,
 				return finish(&r, nomem(&r));
 			break;
 		}
-		if (detail) {
+		if (detail &&
+		    json_is_string(json_object_get(detail, "summary"))) {
+			/* the rule's reasons, as the host put them for people */
+			snprintf(detail_s, sizeof(detail_s), ": %s",
+			         json_string_value(
+			                 json_object_get(detail, "summary")));
+			json_decref(detail);
+		} else if (detail) {
 			char *s = json_dumps(detail,
 			                     JSON_COMPACT | JSON_ENCODE_ANY);
 

@@ -20,19 +20,19 @@ local segments = {uc = true, csu = true, ccc = true, private = true}
 local dependencies = {dependent = true, independent = true}
 
 -- true, false, or nil when the input does not say
-local function resident(s)
-  if s.ab540 == true then
+local function resident(ca_resident, citizenship, ab540)
+  if ab540 == true then
     return true
   end
   local res
-  if s.ca_resident ~= nil and s.citizenship ~= nil then
-    res = s.ca_resident == true and
-          (s.citizenship == "citizen" or s.citizenship == "eligible_noncitizen")
+  if ca_resident ~= nil and citizenship ~= nil then
+    res = ca_resident == true and
+          (citizenship == "citizen" or citizenship == "eligible_noncitizen")
   end
   if res == true then
     return true
   end
-  if s.ab540 == nil then
+  if ab540 == nil then
     return nil -- not a resident citizen, but perhaps AB 540
   end
   return res
@@ -46,78 +46,91 @@ local function known(set, v)
 end
 
 -- The income ceiling row for s: the family-size rows for dependents
--- and for independents with dependents other than a spouse (the largest
--- row covers bigger families), else the single or married row.
-local function income_row(s, p)
-  local t = p.income_ceilings
-  if s.dependency == "independent" and s.has_dependents ~= true then
-    if s.has_dependents == nil or s.married == nil then
-      return nil, "married and has_dependents are needed"
+-- and for independents with dependents other than a spouse, else the
+-- single or married row. The family-size rows are listed from the
+-- largest family down, so the first row at or below the family's size
+-- is its row (the largest covers bigger families).
+local function income_row(s, dependency, t)
+  if dependency == "independent" and s.has_dependents ~= true then
+    local married = s.married
+    if s.has_dependents == nil or married == nil then
+      return nil, "married or has_dependents is missing"
     end
-    if s.married then
-      return t.independent_married, "independent, married"
+    if married then
+      return t.independent_married, "independent married row"
     end
-    return t.independent_single, "independent, single"
+    return t.independent_single, "independent single row"
   end
-  if s.family_size == nil then
-    return nil, "family_size is needed"
+  local size = s.family_size
+  if size == nil then
+    return nil, "family_size is missing"
   end
-  local best
   for _, row in ipairs(t.by_family_size) do
-    if s.family_size >= row.family_size and
-       (best == nil or row.family_size > best.family_size) then
-      best = row
+    if size >= row.family_size then
+      return row, "family size row"
     end
   end
-  if best == nil then
-    return nil, "no ceiling row for a family of this size"
-  end
-  return best, "family of " .. best.family_size
+  return nil, "no ceiling row for a family of this size"
 end
 
--- What A, B and C share: residency, the deadline, the ceilings.
--- column: "a_c" or "b", the column of the income table.
-local function common(c, s, p, column)
-  c:is_true("residency", resident(s), "not_california_resident",
-    "not a California resident who is a citizen or eligible non-citizen, " ..
-    "and not an AB 540 student",
-    "ca_resident", s.ca_resident, "citizenship", s.citizenship,
-    "ab540", s.ab540)
+-- What A, B and C share: residency, the segment and its deadline, the
+-- dependency and the asset ceiling. It depends on the student and the
+-- parameters alone, so it runs once per evaluation (c:once) and the
+-- other rules get its checks as they are. True when the dependency is
+-- known, which the income ceiling needs.
+local function shared(c, s, p)
+  local ca_resident, citizenship, ab540 = s.ca_resident, s.citizenship, s.ab540
+  c:is_true("residency", resident(ca_resident, citizenship, ab540),
+    "not_california_resident",
+    "not a California resident who is a citizen or eligible non-citizen, and not an AB 540 student",
+    "ca_resident", ca_resident, "citizenship", citizenship, "ab540", ab540)
 
-  c:is_true("segment", known(segments, s.segment), "unknown_segment",
-    "segment {segment} is not uc, csu, ccc or private",
-    "segment", s.segment)
-  local deadline = p.deadlines.standard
-  if s.segment == "ccc" then
-    deadline = p.deadlines.community_college
+  local segment = s.segment
+  c:is_true("segment", known(segments, segment), "unknown_segment",
+    "segment {segment} is not uc, csu, ccc or private", "segment", segment)
+  local deadlines = p.deadlines
+  local deadline = deadlines.standard
+  if segment == "ccc" then
+    deadline = deadlines.community_college
   end
   c:on_or_before("application_date", s.application_date, deadline,
     "application_late", "applied on {date}, after the deadline of {deadline}",
-    "segment", s.segment)
+    "segment", segment)
 
-  if not c:is_true("dependency", known(dependencies, s.dependency),
-      "unknown_dependency", "dependency {dependency} is not dependent or " ..
-      "independent", "dependency", s.dependency) then
+  local dependency = s.dependency
+  if not c:is_true("dependency", known(dependencies, dependency),
+      "unknown_dependency", "dependency {dependency} is not dependent or independent",
+      "dependency", dependency) then
+    return false
+  end
+  local assets = p.asset_ceilings
+  local assets_max = assets.dependent
+  if dependency == "independent" then
+    assets_max = assets.independent
+  end
+  c:at_most("assets", s.assets, assets_max, "assets_over_ceiling",
+    "assets of ${value} are over the ceiling of ${maximum}",
+    "dependency", dependency)
+  return true
+end
+
+-- The shared checks, then the income ceiling of the column ("a_c" for A
+-- and C, "b" for B).
+local function common(c, s, p, column)
+  if not c:once("shared", shared, s, p) then
     return
   end
-  local row, why = income_row(s, p)
+  local row, why = income_row(s, s.dependency, p.income_ceilings)
   if row == nil then
     c:review("income_row", "family_unknown",
-      "cannot choose an income ceiling: " .. why,
+      "cannot choose an income ceiling row: {why}", "why", why,
       "family_size", s.family_size, "married", s.married,
       "has_dependents", s.has_dependents)
   else
     c:at_most("income", s.income, row[column], "income_over_ceiling",
-      "income ${value} is over the ceiling of ${maximum} ({row})",
+      "income ${value} is over the ceiling of ${maximum} ({row}, family size {family_size})",
       "row", why, "family_size", s.family_size)
   end
-  local assets_max = p.asset_ceilings.dependent
-  if s.dependency == "independent" then
-    assets_max = p.asset_ceilings.independent
-  end
-  c:at_most("assets", s.assets, assets_max, "assets_over_ceiling",
-    "assets of ${value} are over the ceiling of ${maximum}",
-    "dependency", s.dependency)
 end
 
 -- A GPA of at least one kind meets its minimum (hs_min may be the
@@ -131,8 +144,7 @@ local function gpa(c, s, hs_min, college_min)
   end
   local ok = (hs ~= nil and hs >= hs_min) or (col ~= nil and col >= college_min)
   c:is_true("gpa", ok, "gpa_below_minimum",
-    "GPA below the minimum (high school {hs_gpa}, needs {hs_minimum}; " ..
-    "college {college_gpa}, needs {college_minimum})",
+    "GPA below the minimum (high school {hs_gpa}, needs {hs_minimum}; college {college_gpa}, needs {college_minimum})",
     "hs_gpa", hs, "hs_minimum", hs_min,
     "college_gpa", col, "college_minimum", college_min)
 end
@@ -150,8 +162,7 @@ local function transfer(c, s, p)
     under = age < p.transfer.age_limit
   end
   c:is_true("transfer_age", under, "transfer_age_limit",
-    "age {age} on {on} is not under the transfer entitlement's limit " ..
-    "of {limit}",
+    "age {age} on {on} is not under the transfer entitlement's limit of {limit}",
     "age", age, "on", dec31, "limit", p.transfer.age_limit,
     "birth_date", s.birth_date)
   c:at_least("transfer_gpa", s.college_gpa, p.transfer.min_college_gpa,
@@ -159,10 +170,12 @@ local function transfer(c, s, p)
     "community-college GPA {value} is below {minimum}")
 end
 
+-- The student, or nil after asking for a person.
 local function student(c, s)
   local st = s.student
-  c:require("student", st ~= nil or nil, "student_missing",
-    "the input has no student")
+  if st == nil then
+    c:review("student", "student_missing", "the input has no student")
+  end
   return st
 end
 
@@ -174,7 +187,8 @@ rule {
     local st = student(c, s)
     if st == nil then return end
     common(c, st, p, "a_c")
-    gpa(c, st, p.gpa.a_high_school, p.gpa.a_college)
+    local min = p.gpa
+    gpa(c, st, min.a_high_school, min.a_college)
     transfer(c, st, p)
   end,
 }
@@ -187,7 +201,8 @@ rule {
     local st = student(c, s)
     if st == nil then return end
     common(c, st, p, "b")
-    gpa(c, st, p.gpa.b, p.gpa.b)
+    local min = p.gpa.b
+    gpa(c, st, min, min)
     transfer(c, st, p)
   end,
 }
