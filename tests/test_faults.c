@@ -145,8 +145,20 @@ write_case(const struct td *t, struct resp *r, int i)
 	return r->status;
 }
 
+/* the tmpfs, unmounted however the test ends */
+static char mounted[600];
+
+static void
+unmount_tmpfs(void)
+{
+	if (mounted[0]) {
+		umount2(mounted, MNT_DETACH);
+		mounted[0] = '\0';
+	}
+}
+
 Test(faults, a_full_disk_refuses_writes_keeps_reads_and_recovers,
-     .timeout = 180)
+     .timeout = 180, .fini = unmount_tmpfs)
 {
 	struct td t;
 	char var[600], old[600], filler[700], out[4096], path[700];
@@ -181,6 +193,7 @@ Test(faults, a_full_disk_refuses_writes_keeps_reads_and_recovers,
 		td_cleanup(&t);
 		cr_skip_test("cannot mount a tmpfs here: %s", strerror(e));
 	}
+	snprintf(mounted, sizeof(mounted), "%s", var);
 	cr_assert_eq(run_cmd(out, sizeof(out), "cp -a '%s/.' '%s/'", old, var),
 	             0, "%s", out);
 	td_restart(&t);
@@ -288,7 +301,7 @@ Test(faults, a_full_disk_refuses_writes_keeps_reads_and_recovers,
 		        td_call(&t, "GET", kpath, t.token, NULL, NULL, 200));
 	}
 	td_stop(&t);
-	umount2(var, MNT_DETACH);
+	unmount_tmpfs();
 	td_cleanup(&t);
 }
 

@@ -102,7 +102,8 @@ static struct {
 	int napps;
 	struct chunk *chunks;
 	int nchunks, maxchunks;
-	char **isir;         /* generated ISIR lines */
+	char **isir; /* generated ISIR lines */
+	int nisir;
 	long long offset_ms; /* the test clock's acknowledged advance */
 	/* figures */
 	long acked, resent, reads, clock_moves, violations;
@@ -1193,6 +1194,7 @@ setup(CURL *h, int cycles)
 	}
 	free(line);
 	fclose(f);
+	G.nisir = nlines;
 	G.maxchunks = nlines / CHUNK;
 	if (G.maxchunks > MAX_CHUNKS)
 		G.maxchunks = MAX_CHUNKS;
@@ -1359,5 +1361,11 @@ main(int argc, char **argv)
 		printf("files kept in %s\n", dir);
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
+	for (int i = 0; i < G.nisir; i++)
+		free(G.isir[i]);
+	free(G.isir);
+	free(G.apps);
+	free(G.chunks);
+	free(w);
 	return G.violations ? 1 : 0;
 }
