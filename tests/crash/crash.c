@@ -5,7 +5,8 @@
  * One cycle: start cairnd (--test-clock) with the example workflows and a
  * uc_campus adapter pointed at the mock institution; drive a season mix
  * from several threads (student applications routed to 1 to 4 campuses,
- * submissions, signed institution callbacks, ISIR imports, status reads,
+ * submissions, signed institution callbacks (decisions and documents
+ * requests), ISIR imports, status reads,
  * the test clock moved forward a few days); record every request that got
  * a 2xx and what it created; SIGKILL cairnd at a random moment; check the
  * file with PRAGMA integrity_check; restart; send again, with the same
@@ -16,7 +17,9 @@
  *     many student applications as distinct ones sent (no duplicates);
  *   - every submitted application has one submit in its history and one
  *     campus application per campus, keyed by the campus;
- *   - every applied callback is in its case's history exactly once;
+ *   - every applied callback (a decision, or documents asked for) is in
+ *     its case's history exactly once, and each admission reached the
+ *     student's application once (child.admitted);
  *   - every imported ISIR record has one aid file, and there are no others;
  *   - every case's history hash chain verifies (as daemon/cases.c
  *     fam_history writes it) and ends at the case's history_hash;
@@ -623,6 +626,23 @@ do_submit(CURL *h, int i)
 	return ok;
 }
 
+/* Half the campuses send a decision (admit, deny or waitlist), half ask
+ * for documents: which, by application and campus, so a resend is the
+ * same callback. */
+static const char *const decisions[] = {"admit", "deny", "waitlist"};
+
+static int
+cb_is_decision(int i, int c)
+{
+	return (i + c) % 2 == 1;
+}
+
+static int
+cb_decision(int i, int c)
+{
+	return (i * 7 + c) % 3;
+}
+
 static int
 do_callback(CURL *h, int i, int c)
 {
@@ -637,11 +657,18 @@ do_callback(CURL *h, int i, int c)
 	pthread_mutex_lock(&G.mu);
 	snprintf(kid, sizeof(kid), "%s", G.apps[i].kid[c]);
 	pthread_mutex_unlock(&G.mu);
-	snprintf(body, sizeof(body),
-	         "{\"event_id\":\"cb-%d-%d\",\"case_id\":\"%s\",\"event\":"
-	         "\"request_documents\",\"data\":{\"documents\":"
-	         "[\"transcript\"]}}",
-	         i, c, kid);
+	if (cb_is_decision(i, c))
+		snprintf(body, sizeof(body),
+		         "{\"event_id\":\"cb-%d-%d\",\"case_id\":\"%s\","
+		         "\"event\":\"decide\",\"data\":{\"decision\":\"%s\","
+		         "\"sir_deadline\":\"2027-05-01\"}}",
+		         i, c, kid, decisions[cb_decision(i, c)]);
+	else
+		snprintf(body, sizeof(body),
+		         "{\"event_id\":\"cb-%d-%d\",\"case_id\":\"%s\","
+		         "\"event\":\"request_documents\",\"data\":{"
+		         "\"documents\":[\"transcript\"]}}",
+		         i, c, kid);
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
 	snprintf(msg, sizeof(msg), "%s.%s", ts, body);
 	HMAC(EVP_sha256(), CB_SECRET, (int)strlen(CB_SECRET),
@@ -658,6 +685,15 @@ do_callback(CURL *h, int i, int c)
 		pthread_mutex_lock(&G.mu);
 		G.apps[i].cb[c] = ACKED;
 		G.acked++;
+		pthread_mutex_unlock(&G.mu);
+		ok = 1;
+	} else if (r.status == 409 && cb_is_decision(i, c) && r.body &&
+	           strstr(r.body, "not-allowed-now")) {
+		/* the campus decides once the application is complete,
+		 * which the institution's reply to the outbox call does:
+		 * not yet, so the decision comes later */
+		pthread_mutex_lock(&G.mu);
+		G.apps[i].cb[c] = NONE;
 		pthread_mutex_unlock(&G.mu);
 		ok = 1;
 	} else if (r.status != 0 && r.status != 503)
@@ -934,6 +970,7 @@ verify(CURL *h, int final)
 {
 	sqlite3 *db = db_open();
 	long long apps = 0, kids = 0, cbs = 0, recs = 0, n;
+	int admits;
 	char sql[256];
 
 	for (int i = 0; i < G.napps; i++) {
@@ -965,6 +1002,7 @@ verify(CURL *h, int final)
 		}
 		if (a->submit != ACKED)
 			continue;
+		admits = 0;
 		kids += a->ncampus;
 		n = db_int(db,
 		           "SELECT count(*) FROM history WHERE case_id = ?1 "
@@ -989,16 +1027,33 @@ verify(CURL *h, int final)
 			if (a->cb[c] != ACKED)
 				continue;
 			cbs++;
-			n = db_int(db,
-			           "SELECT count(*) FROM history WHERE case_id "
-			           "= ?1 AND type = 'request_documents'",
-			           a->kid[c]);
+			admits +=
+			        cb_is_decision(i, c) && cb_decision(i, c) == 0;
+			n = db_int(
+			        db,
+			        cb_is_decision(i, c)
+			                ? "SELECT count(*) FROM history WHERE "
+			                  "case_id = ?1 AND type = 'decide'"
+			                : "SELECT count(*) FROM history WHERE "
+			                  "case_id = ?1 AND type = "
+			                  "'request_documents'",
+			        a->kid[c]);
 			if (n != 1)
 				violation(
 				        "callback cb-%d-%d (%s): applied, %lld "
 				        "times in the history",
 				        i, c, a->kid[c], n);
 		}
+		/* each admission reached the application once */
+		n = db_int(db,
+		           "SELECT count(*) FROM history WHERE case_id = ?1 "
+		           "AND type = 'child.admitted'",
+		           a->id);
+		if (n != admits)
+			violation(
+			        "app-%d (%s): %lld child.admitted, %d campuses "
+			        "admitted",
+			        i, a->id, n, admits);
 	}
 	n = db_int(db,
 	           "SELECT count(*) FROM cases WHERE workflow = "
@@ -1150,7 +1205,7 @@ setup(CURL *h, int cycles)
 	         "callbacks:\n"
 	         "  secret: {env: CAIRN_UC_CAMPUS_CALLBACK_SECRET}\n"
 	         "  window: 5m\n"
-	         "  events: [complete, request_documents]\n"
+	         "  events: [complete, request_documents, decide]\n"
 	         "operations:\n"
 	         "  send_application:\n"
 	         "    method: POST\n"
