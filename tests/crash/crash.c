@@ -7,8 +7,8 @@
  * from several threads (student applications routed to 1 to 4 campuses,
  * submissions, signed institution callbacks (decisions and documents
  * requests), ISIR imports, status reads, the test clock moved forward a
- * few days); record every request that got
- * a 2xx and what it created; SIGKILL cairnd at a random moment; check the
+ * few days); record every request that got a 2xx and what it created;
+ * SIGKILL cairnd at a random moment; check the
  * file with PRAGMA integrity_check; restart; send again, with the same
  * Idempotency-Key or event id, every request that got no answer (as a
  * client would); then check, through the API and the database:
