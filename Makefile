@@ -50,7 +50,7 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir install clean format
+        bench-isir bench-claims install clean format
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -129,6 +129,11 @@ bench-rules: deps
 bench-isir: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 	sh bench/isir.sh $(abspath $(BUILD))
+
+# 1,000,000 queued files, 32 officers claiming: claims/s and p99
+bench-claims: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/claims
+	sh bench/claims.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \

@@ -44,5 +44,14 @@ void cli_print_json(json_t *j);
 int cli_isir(const struct cli_opts *o, int argc, char **argv);
 /* The command groups (one file each). */
 int cli_group_adapters(const struct cli_opts *o, int argc, char **argv);
+/* Queues, leases, alerts and caseloads (queues.c). */
+int cli_queue(const struct cli_opts *o, int argc, char **argv);
+int cli_claim(const struct cli_opts *o, int argc, char **argv);
+int cli_renew(const struct cli_opts *o, int argc, char **argv);
+int cli_release(const struct cli_opts *o, int argc, char **argv);
+int cli_alerts(const struct cli_opts *o, int argc, char **argv);
+int cli_ack(const struct cli_opts *o, int argc, char **argv);
+int cli_resolve(const struct cli_opts *o, int argc, char **argv);
+int cli_caseload(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -35,6 +35,14 @@ static const struct {
         {"adapters", cli_group_adapters},
         {"rules", cli_rules},
         {"isir", cli_isir},
+        {"queue", cli_queue},
+        {"claim", cli_claim},
+        {"renew", cli_renew},
+        {"release", cli_release},
+        {"alerts", cli_alerts},
+        {"ack", cli_ack},
+        {"resolve", cli_resolve},
+        {"caseload", cli_caseload},
         {NULL, NULL},
 };
 
@@ -84,6 +92,21 @@ usage(FILE *f)
 	        "(offline)\n"
 	        "  isir generate N              N made-up valid records, for "
 	        "tests\n"
+	        "  queue [Q] [--office O]       the queues, or one queue's "
+	        "files in order\n"
+	        "  claim Q [--for D] [--office O]\n"
+	        "                               lease the next file (exit 1: "
+	        "none left)\n"
+	        "  renew ID [--for D] | release ID\n"
+	        "                               keep or give back a leased "
+	        "file\n"
+	        "  alerts [--state S] [--case ID]   your alerts (open by "
+	        "default)\n"
+	        "  ack ID | resolve ID          acknowledge or resolve an "
+	        "alert\n"
+	        "  caseload import FILE.csv [--partial] | caseload show C\n"
+	        "                               counselors' students "
+	        "(admin)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

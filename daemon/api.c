@@ -423,6 +423,10 @@ h_token_revoke(struct api_call *c)
 /* --- the route table -------------------------------------------------- */
 
 #define ADMIN ROLE_BIT(ROLE_ADMIN)
+/* who works queues, and who reads alerts */
+#define QUEUE_STAFF                                                            \
+	(ADMIN | ROLE_BIT(ROLE_AID_OFFICER) | ROLE_BIT(ROLE_ADMISSIONS))
+#define ALERT_READERS (QUEUE_STAFF | ROLE_BIT(ROLE_COUNSELOR))
 /* who may open a case: a student for themselves, the offices, admin */
 #define CASE_OPENERS                                                           \
 	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
@@ -469,6 +473,24 @@ static const struct route routes[] = {
          api_h_rules_dry_run},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
          api_h_isir_import},
+        {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list},
+        {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get},
+        {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim},
+        {"POST", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_renew},
+        {"DELETE", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_release},
+        {"GET", "/v1/alerts", ALERT_READERS, 0, api_h_alert_list},
+        {"POST", "/v1/alerts/{id}/ack", ALERT_READERS, 0, api_h_alert_ack},
+        {"POST", "/v1/alerts/{id}/resolve", ALERT_READERS, 0,
+         api_h_alert_resolve},
+        {"PUT", "/v1/counselors/{id}/students", ADMIN, 1, api_h_caseload_put},
+        {"GET", "/v1/counselors/{id}/students",
+         ADMIN | ROLE_BIT(ROLE_COUNSELOR), 0, api_h_caseload_get},
+        {"POST", "/v1/caseloads", ADMIN, 1, api_h_caseload_import},
+        {"GET", "/v1/calendars", ROLES_ANY, 0, api_h_calendars},
+        {"PUT", "/v1/offices/{id}", ADMIN, 1, api_h_office_put},
+        {"GET", "/v1/offices/{id}", QUEUE_STAFF, 0, api_h_office_get},
+        {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get},
+        {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put},
 };
 
 const struct route *

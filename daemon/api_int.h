@@ -62,5 +62,22 @@ void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
 /* ISIR import (isir.c). */
 void api_h_isir_import(struct api_call *c);
+/* Queues, leases, alerts and caseloads (queues.c). */
+void api_h_queue_list(struct api_call *c);
+void api_h_queue_get(struct api_call *c);
+void api_h_queue_claim(struct api_call *c);
+void api_h_lease_renew(struct api_call *c);
+void api_h_lease_release(struct api_call *c);
+void api_h_alert_list(struct api_call *c);
+void api_h_alert_ack(struct api_call *c);
+void api_h_alert_resolve(struct api_call *c);
+void api_h_caseload_put(struct api_call *c);
+void api_h_caseload_get(struct api_call *c);
+void api_h_caseload_import(struct api_call *c);
+void api_h_recipient_get(struct api_call *c);
+void api_h_recipient_put(struct api_call *c);
+void api_h_calendars(struct api_call *c);
+void api_h_office_put(struct api_call *c);
+void api_h_office_get(struct api_call *c);
 
 #endif

@@ -32,6 +32,7 @@
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "queues.h"
 
 #define CASCADE_MAX 8 /* parent notifications deep; a family is shallow */
 
@@ -689,10 +690,11 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		json_object_set_new(c->row, "queue",
 		                    to->queue ? json_string(to->queue)
 		                              : json_null());
+		int64_t due = queues_due_at(f->d, to->sla_ms, to->queue != NULL,
+		                            fx->data, f->now);
+
 		json_object_set_new(c->row, "due_at",
-		                    to->sla_ms
-		                            ? json_integer(f->now + to->sla_ms)
-		                            : json_null());
+		                    due ? json_integer(due) : json_null());
 		json_object_set_new(c->row, "terminal",
 		                    json_integer(to->terminal));
 	}
@@ -709,6 +711,17 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 	    fam_history(f, i, "rules.decided", NULL, NULL, fx->rule_results) !=
 	            0)
 		return -1;
+	/* leaving a status ends what belonged to it: a lease taken in
+	 * another queue, alerts raised in another status */
+	if (fx->transitioned && c->read_rev != 0 && fx->from >= 0) {
+		/* only statuses that can have them: a leave costs the
+		 * writer a statement even when there is nothing to end */
+		if (def->statuses[fx->from].queue != NULL)
+			rc |= store_batch_lease_leave(f->b, id, to->queue);
+		if (queues_status_may_alert(def, fx->from))
+			rc |= store_batch_alerts_leave(f->b, id, to->name,
+			                               f->now);
+	}
 	if (fx->cancel_all)
 		rc |= store_batch_timer_cancel(f->b, id, NULL);
 	for (int k = 0; k < fx->ncancel; k++)
@@ -721,11 +734,51 @@ apply_effects(struct fam *f, int i, const struct wf_def *def,
 		    fx->timers[k].due_ms < f->earliest_timer)
 			f->earliest_timer = fx->timers[k].due_ms;
 	}
-	for (int k = 0; k < fx->nalerts; k++)
+	/* a queued status's SLA: the ladder's timers (cancelled, like the
+	 * workflow's, when the case leaves the status) */
+	if (fx->transitioned && to->queue != NULL && jint(c->row, "due_at") > 0)
+		rc |= queues_sla_timers(f->d, f->b, id, f->now,
+		                        jint(c->row, "due_at"),
+		                        &f->earliest_timer);
+	/* a rule that could not decide asks a person: an alert to the
+	 * office, one open per rule and case, ended when the case moves on */
+	{
+		const char *rule;
+		json_t *res;
+
+		json_object_foreach(fx->rule_results, rule, res)
+		{
+			const char *o = jstr(res, "outcome");
+			const char *why =
+			        jstr(json_object_get(res, "detail"), "summary");
+			char kind[160], msg[700];
+
+			if (o == NULL || strcmp(o, "needs_review"))
+				continue;
+			snprintf(kind, sizeof(kind), "rule_review:%.120s",
+			         rule);
+			snprintf(msg, sizeof(msg),
+			         "Rule %.120s could not decide and needs a "
+			         "person's review: %.500s",
+			         rule, why ? why : "no reason given");
+			rc |= store_batch_alert_add(f->b, id, kind, "warning",
+			                            "office", msg, to->name,
+			                            f->now);
+			if (f->d->cfg.queues.alert_webhook[0])
+				rc |= store_batch_alert_notify(
+				        f->b, f->d->cfg.queues.alert_webhook,
+				        f->now);
+		}
+	}
+	for (int k = 0; k < fx->nalerts; k++) {
 		rc |= store_batch_alert_add(
 		        f->b, id, fx->alerts[k].kind, fx->alerts[k].severity,
 		        fx->alerts[k].to, fx->alerts[k].message, to->name,
 		        f->now);
+		if (f->d->cfg.queues.alert_webhook[0])
+			rc |= store_batch_alert_notify(
+			        f->b, f->d->cfg.queues.alert_webhook, f->now);
+	}
 	for (int k = 0; k < fx->ncalls; k++) {
 		char *body = json_dumps(fx->data, JSON_COMPACT);
 		const char *adapter = fx->calls[k].adapter;
@@ -1196,6 +1249,10 @@ struct cmd {
 	char *then_type; /* CMD_CREATE: an event right after, same batch */
 	json_t *then_data;
 	int no_view; /* cases_submit's caller needs no case view */
+	int note;    /* record the event in the history only (cases_req) */
+	/* the event must be refused if, at the commit, someone other than
+	 * the sender holds the case's lease */
+	int lease_check;
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1350,6 +1407,13 @@ cmd_commit(struct cmd *k, int i, int http_status)
 	    k->extend(k->fam.b, k->fam.cs[i].row, k->arg) != 0) {
 		if (k->fam.err_status == 0)
 			fam_fail(&k->fam, 503, "out of memory");
+		cmd_fail(k);
+		return;
+	}
+	if (k->lease_check && i >= 0 &&
+	    store_batch_lease_guard(k->fam.b, k->case_id, k->actor,
+	                            k->fam.now) != 0) {
+		fam_fail(&k->fam, 503, "out of memory");
 		cmd_fail(k);
 		return;
 	}
@@ -1508,6 +1572,46 @@ fam_loaded(int status, json_t *rows, void *data)
 		if (i < 0) {
 			fam_fail(f, 404, "no such case");
 			cmd_fail(k);
+			return;
+		}
+		/* the SLA ladder's steps are the daemon's, not the
+		 * workflow's: an alert and a line in the history */
+		if (k->kind == CMD_TIMER &&
+		    queues_is_sla_timer(k->timer_name)) {
+			json_object_set_new(
+			        f->cs[i].row, "revision",
+			        json_integer(jint(f->cs[i].row, "revision") +
+			                     1));
+			json_object_set_new(f->cs[i].row, "updated_at",
+			                    json_integer(f->now));
+			if (fam_history(f, i, k->type, NULL, NULL, k->data) !=
+			            0 ||
+			    queues_sla_alert(f->d, f->b, f->cs[i].row,
+			                     k->timer_name, f->now,
+			                     &f->earliest_timer) != 0) {
+				fam_fail(f, 503, "out of memory");
+				cmd_fail(k);
+				return;
+			}
+			cmd_commit(k, -1, 200);
+			return;
+		}
+		if (k->note) {
+			/* on the record, chained like any event, but not the
+			 * workflow's to decide on */
+			json_object_set_new(
+			        f->cs[i].row, "revision",
+			        json_integer(jint(f->cs[i].row, "revision") +
+			                     1));
+			json_object_set_new(f->cs[i].row, "updated_at",
+			                    json_integer(f->now));
+			if (fam_history(f, i, k->type, NULL, NULL, k->data) !=
+			    0) {
+				fam_fail(f, 503, "out of memory");
+				cmd_fail(k);
+				return;
+			}
+			cmd_commit(k, i, 200);
 			return;
 		}
 		if (apply_event(f, i, k->type, k->data, k->role,
@@ -1800,7 +1904,7 @@ int
 cases_busy(const struct daemon *d)
 {
 	return d->families != NULL || d->timers_scanning ||
-	       d->timers_inflight > 0 || d->migrations > 0;
+	       d->timers_inflight > 0 || d->migrations > 0 || queues_busy(d);
 }
 
 int
@@ -1808,12 +1912,13 @@ cases_init(struct daemon *d)
 {
 	uv_timer_init(d->loop, &d->wf_timer);
 	d->wf_timer.data = d;
-	return 0;
+	return queues_init(d);
 }
 
 void
 cases_close(struct daemon *d)
 {
+	queues_close(d);
 	uv_timer_stop(&d->wf_timer);
 	if (!uv_is_closing((uv_handle_t *)&d->wf_timer))
 		uv_close((uv_handle_t *)&d->wf_timer, NULL);
@@ -1962,6 +2067,7 @@ cases_submit(struct daemon *d, const struct cases_req *r)
 	k->done = r->done;
 	k->arg = r->arg;
 	k->no_view = r->no_view;
+	k->note = r->note && r->case_id != NULL;
 	k->data = r->data ? json_deep_copy(r->data) : json_object();
 	if (r->idem_key != NULL) {
 		char *text = json_dumps(k->data, JSON_COMPACT | JSON_SORT_KEYS);
@@ -2108,12 +2214,17 @@ case_resource(const json_t *cs)
 	return r;
 }
 
-/* The scope check on a stored case: 0, or -1 after a 404 (never 403, so
- * a case out of scope is not confirmed to exist). */
+/* The scope check on a stored case (res: a store_case_get result): 0, or
+ * -1 after a 404 (never 403, so a case out of scope is not confirmed to
+ * exist). */
 static int
-case_visible(struct api_call *c, const json_t *cs)
+case_visible(struct api_call *c, const json_t *res)
 {
-	struct auth_resource r = case_resource(cs);
+	struct auth_resource r = case_resource(json_object_get(res, "case"));
+
+	r.in_caseload = c->who.role == ROLE_COUNSELOR &&
+	                queues_in_caseload(json_object_get(res, "counselors"),
+	                                   c->who.scope);
 
 	if (auth_authorize(&c->who, c->route->roles, &r) == AUTH_ALLOW)
 		return 0;
@@ -2134,7 +2245,7 @@ case_read_ok(struct api_call *c, int status, json_t *res)
 		                              : cairn_strerror(status));
 		return 0;
 	}
-	if (case_visible(c, json_object_get(res, "case")) != 0) {
+	if (case_visible(c, res) != 0) {
 		json_decref(res);
 		return 0;
 	}
@@ -2152,11 +2263,18 @@ event_case_read(int status, json_t *res, void *data)
 
 	if (!case_read_ok(c, status, res))
 		return;
+	/* a leased file's decisions are its holder's; a student's own
+	 * events and an institution's callbacks are not held back */
+	if (queues_lease_blocks(c, json_object_get(res, "lease"))) {
+		json_decref(res);
+		return;
+	}
 	k = cmd_new(c, CMD_EVENT);
 	if (k == NULL) {
 		json_decref(res);
 		return;
 	}
+	k->lease_check = queues_lease_applies(c);
 	snprintf(k->case_id, sizeof(k->case_id), "%s", jstr(cs, "id"));
 	snprintf(k->root, sizeof(k->root), "%s", jstr(cs, "root_id"));
 	json_decref(res);
@@ -2225,6 +2343,10 @@ case_read(int status, json_t *res, void *data)
 		if (arr != NULL)
 			view = case_view(c->d, cs, arr, n, role_bit(c));
 		free(arr);
+		/* who works the file, for those its lease concerns */
+		if (view != NULL && queues_lease_applies(c))
+			json_object_set(view, "lease",
+			                json_object_get(res, "lease"));
 		json_decref(res);
 		if (view == NULL)
 			api_reply_problem(c, 503, "overloaded", "out of memory",
@@ -2379,13 +2501,14 @@ api_h_case_list(struct api_call *c)
 	case ROLE_ADMISSIONS:
 		f.owner = c->who.scope;
 		break;
+	case ROLE_COUNSELOR:
+		f.counselor = c->who.scope;
+		break;
 	case ROLE_ADMIN:
 		break;
 	default:
 		api_reply_problem(c, 403, "forbidden",
-		                  "this role has no case listing (caseloads "
-		                  "come with the queues)",
-		                  NULL, NULL);
+		                  "this role has no case listing", NULL, NULL);
 		return;
 	}
 	if (store_case_list(c->d->store, &f, list_read, c) != 0)
@@ -2491,6 +2614,7 @@ api_h_clock(struct api_call *c)
 	c->d->clock_offset_ms += ms;
 	log_info("test clock moved forward by %s", adv);
 	cases_timers_scan(c->d);
+	queues_scan(c->d);
 	api_reply_json(c, 200,
 	               json_pack("{s:I, s:I}", "now",
 	                         (json_int_t)cases_now(c->d), "offset_ms",

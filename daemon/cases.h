@@ -94,6 +94,10 @@ struct cases_req {
 	 * never built (a bulk import saves serializing it); not with
 	 * idem_key, whose record keeps the view */
 	int no_view;
+	/* with case_id: only record `type` and data in the case's history
+	 * (hash-chained, the revision moves) without running the workflow:
+	 * for what happened to a case rather than a request to move it */
+	int note;
 };
 /* 0 (done will be called), or CAIRN_EINVALID, CAIRN_ENOTFOUND (no such
  * workflow), CAIRN_ECLOSED (stopping), -ENOMEM; done is then not

@@ -8,6 +8,7 @@
 #include "../adapters/adapter.h"
 #include "../workflows/defs.h"
 #include "../workflows/workflow.h"
+#include "calendar.h"
 #include "check.h"
 #include "log.h"
 
@@ -78,5 +79,14 @@ check_definitions(const struct config *c, FILE *err_out, struct check_result *r)
 		r->files++;
 		wf_campuses_load(c->campuses, NULL, report, &s, &cs);
 		wf_campuses_free(cs);
+	}
+	if (c->queues.deadlines[0]) {
+		struct calendars cals;
+		struct cairn_err e = {0};
+
+		if (calendars_load(c->queues.deadlines, &cals, &e) != 0)
+			report(&e, 0, &s);
+		r->files += cals.n;
+		calendars_free(&cals);
 	}
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "../adapters/mail.h"
 #include "../common/yamlfile.h"
 
 /* A configuration is a page of YAML; anything larger is a mistake. */
@@ -58,6 +59,19 @@ config_defaults(struct config *c)
 	c->outbox.max_rows = 4096;
 	c->outbox.poll_ms = 2000;
 	c->outbox.max_connections = 256;
+	c->queues.lease_ms = 15 * 60 * 1000;
+	c->queues.max_lease_ms = 8 * 3600 * 1000;
+	c->queues.alert_webhook[0] = '\0';
+	c->queues.sla_warn_before_ms = 86400000;
+	c->queues.sla_escalate_after_ms = 86400000;
+	c->queues.smtp_url[0] = '\0';
+	snprintf(c->queues.mail_from, sizeof(c->queues.mail_from),
+	         "cairn@localhost");
+	c->queues.digest_hour = 14;
+	c->queues.mail_poll_ms = 5000;
+	snprintf(c->queues.deadlines, sizeof(c->queues.deadlines),
+	         "examples/deadlines");
+	c->queues.sla_business_days = 0;
 }
 
 const char *
@@ -642,6 +656,139 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 	return 0;
 }
 
+/* The queues block: lease lengths and where alerts go beyond the inbox. */
+static int
+load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {
+	        "lease",           "max_lease",          "alert_webhook",
+	        "sla_warn_before", "sla_escalate_after", "smtp_url",
+	        "mail_from",       "digest_hour",        "mail_poll",
+	        "deadlines",       "sla_business_days",  NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "queues", "in queues", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+
+		if (strcmp(key, "lease") == 0) {
+			rc = load_duration(ld, v, "queues.lease",
+			                   &c->queues.lease_ms);
+		} else if (strcmp(key, "max_lease") == 0) {
+			rc = load_duration(ld, v, "queues.max_lease",
+			                   &c->queues.max_lease_ms);
+		} else if (strcmp(key, "sla_warn_before") == 0) {
+			rc = load_duration(ld, v, "queues.sla_warn_before",
+			                   &c->queues.sla_warn_before_ms);
+		} else if (strcmp(key, "sla_escalate_after") == 0) {
+			rc = load_duration(ld, v, "queues.sla_escalate_after",
+			                   &c->queues.sla_escalate_after_ms);
+		} else if (strcmp(key, "deadlines") == 0) {
+			rc = resolve_path(ld, v, "queues.deadlines",
+			                  c->queues.deadlines);
+		} else if (strcmp(key, "sla_business_days") == 0) {
+			const char *s = NULL;
+
+			rc = get_scalar(ld, v, "queues.sla_business_days",
+			                "true or false", &s);
+			if (rc < 0)
+				return rc;
+			if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.sla_business_days: "
+				            "'%.64s' is not true or false",
+				            s);
+			c->queues.sla_business_days = s[0] == 't';
+		} else if (strcmp(key, "mail_poll") == 0) {
+			rc = load_duration(ld, v, "queues.mail_poll",
+			                   &c->queues.mail_poll_ms);
+		} else if (strcmp(key, "smtp_url") == 0 ||
+		           strcmp(key, "mail_from") == 0) {
+			const char *s = NULL;
+			int url = key[0] == 's';
+
+			rc = get_scalar(ld, v,
+			                url ? "queues.smtp_url"
+			                    : "queues.mail_from",
+			                url ? "an smtp:// or smtps:// URL"
+			                    : "an email address",
+			                &s);
+			if (rc < 0)
+				return rc;
+			if (url && strncmp(s, "smtp://", 7) != 0 &&
+			    strncmp(s, "smtps://", 8) != 0)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.smtp_url: '%.64s' is not "
+				            "an smtp:// or smtps:// URL",
+				            s);
+			if (!url && !mail_address_ok(s))
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.mail_from: '%.64s' is not "
+				            "an email address",
+				            s);
+			if (strlen(s) >= sizeof(c->queues.smtp_url))
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.%s is too long", key);
+			snprintf(url ? c->queues.smtp_url : c->queues.mail_from,
+			         sizeof(c->queues.smtp_url), "%s", s);
+		} else if (strcmp(key, "digest_hour") == 0) {
+			const char *s = NULL, *end;
+			int64_t h;
+
+			rc = get_scalar(ld, v, "queues.digest_hour",
+			                "an hour from 0 to 23", &s);
+			if (rc < 0)
+				return rc;
+			if (parse_digits(s, &h, &end) < 0 || *end != '\0' ||
+			    h > 23)
+				return fail(ld, CAIRN_EINVALID, v,
+				            "queues.digest_hour: '%.64s' is "
+				            "not an hour from 0 to 23 (UTC)",
+				            s);
+			c->queues.digest_hour = (int)h;
+		} else {
+			const char *s = NULL;
+			size_t len;
+
+			rc = get_scalar(ld, v, "queues.alert_webhook",
+			                "an adapter name", &s);
+			if (rc < 0)
+				return rc;
+			len = strlen(s);
+			for (size_t i = 0; i < len; i++)
+				if (!((s[i] >= 'a' && s[i] <= 'z') ||
+				      (s[i] >= '0' && s[i] <= '9') ||
+				      s[i] == '_' || s[i] == '-'))
+					len = 0;
+			if (len == 0 || len >= sizeof(c->queues.alert_webhook))
+				return fail(
+				        ld, CAIRN_EINVALID, v,
+				        "queues.alert_webhook: '%.64s' is "
+				        "not an adapter name (lower-case "
+				        "letters, digits, _ and -, at most "
+				        "%d)",
+				        s,
+				        (int)sizeof(c->queues.alert_webhook) -
+				                1);
+			snprintf(c->queues.alert_webhook,
+			         sizeof(c->queues.alert_webhook), "%s", s);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (c->queues.lease_ms > c->queues.max_lease_ms)
+		return fail(ld, CAIRN_EINVALID, n,
+		            "queues.lease must not be longer than "
+		            "queues.max_lease");
+	return 0;
+}
+
 static int
 load_listen(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
@@ -737,7 +884,7 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
 	static const char *const keys[] = {"listen", "database",  "definitions",
 	                                   "limits", "log_level", "outbox",
-	                                   NULL};
+	                                   "queues", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -761,6 +908,8 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_limits(ld, v, c);
 		else if (strcmp(key, "outbox") == 0)
 			rc = load_outbox(ld, v, c);
+		else if (strcmp(key, "queues") == 0)
+			rc = load_queues(ld, v, c);
 		else
 			rc = load_log_level(ld, v, c);
 		if (rc < 0)

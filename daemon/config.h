@@ -43,6 +43,28 @@ struct config {
 		int64_t poll_ms;     /* 2 s: a look for due rows when idle */
 		int max_connections; /* 256: kept open to institutions */
 	} outbox;
+	/* review queues and alerts (queues.c) */
+	struct {
+		int64_t lease_ms;       /* 15 min: a claim's lease */
+		int64_t max_lease_ms;   /* 8 h: the longest a claim may ask */
+		char alert_webhook[72]; /* adapter whose `notify` gets each
+					   new alert; "" for none */
+		/* the SLA ladder of a queued status: a warning this long
+		 * before it is due, an alert when due, an escalation to the
+		 * office's supervisor this long after */
+		int64_t sla_warn_before_ms;    /* 1 d */
+		int64_t sla_escalate_after_ms; /* 1 d */
+		/* email: each alert to its recipients' addresses through
+		 * this SMTP server, or a daily digest for those who asked */
+		char smtp_url[256];   /* "" (the default): no email */
+		char mail_from[256];  /* "cairn@localhost" */
+		int digest_hour;      /* 14 (UTC): when digests go out */
+		int64_t mail_poll_ms; /* 5 s: how often new alerts are sought */
+		/* award-year calendars (daemon/calendar.h): "" for none */
+		char deadlines[CONFIG_PATH_MAX];
+		int sla_business_days; /* 0: an SLA of N days is N*24 h;
+					  1: N business days (Pacific) */
+	} queues;
 };
 
 /* Fills c with the embedded defaults (paths relative to the working

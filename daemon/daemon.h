@@ -58,6 +58,9 @@ struct daemon {
 
 	/* institution adapters (adapters/outbox.c) */
 	struct outbox *outbox; /* NULL until started */
+	/* queues, leases, alerts (queues.c), alerts by email (alertmail.c) */
+	struct queues *queues;
+	struct alertmail *alertmail;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

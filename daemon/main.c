@@ -294,7 +294,14 @@ run(struct daemon *d)
 		uv_run(d->loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	cases_init(d);
+	if (cases_init(d) != 0) {
+		log_error("not starting: the queues' configuration has errors "
+		          "(see above)");
+		cases_close(d);
+		store_close(d->store);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	if (rules_host_init(d) != 0) {
 		log_error("the rule sets cannot be loaded; not starting");
 		rules_host_close(d);

@@ -199,6 +199,62 @@ static const char *const store_migrations[] = {
         "    received_at INTEGER NOT NULL,\n"
         "    PRIMARY KEY (adapter, event_id)\n"
         ") STRICT, WITHOUT ROWID;\n",
+        /* 6: review queues, leases, caseloads, alerts' life cycle. A
+         * case's priority comes from its data, so the queue order index
+         * can hold it. A lease is a row of its own; the case keeps only
+         * a claimed flag, which no case command writes, so a claim never
+         * moves the case's revision, and the index skips claimed files
+         * instead of walking past them. */
+        "ALTER TABLE cases ADD COLUMN priority INTEGER GENERATED ALWAYS AS"
+        " (CAST(coalesce(json_extract(data, '$.priority'), 0) AS INTEGER))"
+        " VIRTUAL;\n"
+        "ALTER TABLE cases ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0;\n"
+        "CREATE INDEX cases_queue_order ON cases (queue, owner, claimed,"
+        " coalesce(due_at / 86400000, 9223372036854775807), priority DESC,"
+        " created_at, id) WHERE queue IS NOT NULL;\n"
+        "CREATE TABLE leases (\n"
+        "    case_id TEXT PRIMARY KEY,\n"
+        "    queue TEXT NOT NULL,\n"
+        "    owner TEXT NOT NULL,\n"
+        "    holder TEXT NOT NULL,\n"
+        "    claimed_at INTEGER NOT NULL,\n"
+        "    until INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX leases_by_until ON leases (until);\n"
+        "CREATE INDEX leases_by_owner ON leases (owner, queue, holder);\n"
+        "CREATE TABLE caseloads (\n"
+        "    counselor TEXT NOT NULL,\n"
+        "    student TEXT NOT NULL,\n"
+        "    added_at INTEGER NOT NULL,\n"
+        "    PRIMARY KEY (counselor, student)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX caseloads_by_student ON caseloads (student);\n"
+        "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;\n"
+        "ALTER TABLE alerts ADD COLUMN acked_by TEXT;\n"
+        "ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;\n"
+        "ALTER TABLE alerts ADD COLUMN resolved_by TEXT;\n"
+        "CREATE INDEX alerts_by_case ON alerts (case_id, id);\n"
+        "CREATE INDEX alerts_by_state ON alerts (state, id);\n"
+        /* where alerts are mailed: "counselor:<id>", "office:<id>",
+         * "supervisor:<office>"; digest: once a day instead of each */
+        /* an office's staff (token ids) and supervisor: when it has a
+         * roster only those on it claim its files */
+        "CREATE TABLE offices (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    supervisor TEXT NOT NULL DEFAULT '',\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE TABLE office_staff (\n"
+        "    office TEXT NOT NULL,\n"
+        "    member TEXT NOT NULL,\n"
+        "    PRIMARY KEY (office, member)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE recipients (\n"
+        "    id TEXT PRIMARY KEY,\n"
+        "    email TEXT NOT NULL,\n"
+        "    digest INTEGER NOT NULL DEFAULT 0,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -222,7 +278,9 @@ enum store_op_kind {
 	STORE_OP_TOKEN_CREATE,
 	STORE_OP_TOKEN_REVOKE,
 	STORE_OP_META_PUT,
-	STORE_OP_SQL, /* a prepared write statement and its parameters */
+	STORE_OP_SQL,   /* a prepared write statement and its parameters */
+	STORE_OP_CLAIM, /* queues: pick the next file and lease it */
+	STORE_OP_LEASE_GUARD, /* queues: no one else holds the case's lease */
 };
 
 enum store_param_type { SP_NULL, SP_INT, SP_TEXT, SP_BLOB };
@@ -259,6 +317,11 @@ struct store_op {
 			int np;
 			struct store_param p[STORE_MAX_PARAMS];
 		} sql;
+		struct {
+			char *queue, *owner, *holder, *case_id;
+			int64_t at, until;
+			struct store_claim *out;
+		} q;
 	} u;
 };
 
@@ -303,8 +366,38 @@ enum {
 	WST_ISIR_FILE_INSERT,
 	WST_ISIR_FILE_ADVANCE,
 	WST_ISIR_RECORD_PUT,
+	/* queues, leases, caseloads, alerts */
+	WST_CLAIM_PICK,
+	WST_CLAIM_MARK,
+	WST_CLAIM_SYNC,
+	WST_LEASE_INSERT,
+	WST_LEASE_RENEW,
+	WST_LEASE_RELEASE,
+	WST_LEASE_BREAK,
+	WST_LEASE_EXPIRE,
+	WST_LEASE_OTHER,
+	WST_LEASE_LEAVE,
+	WST_ALERTS_LEAVE,
+	WST_ALERT_NOTIFY,
+	WST_ALERT_ACK,
+	WST_ALERT_RESOLVE,
+	WST_CASELOAD_CLEAR,
+	WST_CASELOAD_ADD,
+	WST_RECIPIENT_PUT,
+	WST_OFFICE_PUT,
+	WST_OFFICE_CLEAR,
+	WST_OFFICE_STAFF,
 	WST_N
 };
+
+/* Queue order, the cases_queue_order index's columns: deadline risk
+ * first (the UTC day the file falls due; none last), then priority (high
+ * first), then age. Risk counts in days so that priority still orders
+ * files due the same day; to the millisecond every due time differs and
+ * priority would never matter. */
+#define STORE_QUEUE_ORDER                                                      \
+	"coalesce(c.due_at / 86400000, 9223372036854775807), c.priority DESC," \
+	" c.created_at, c.id"
 
 static const char *const store_wsql[WST_N] = {
         [WST_BEGIN] = "BEGIN IMMEDIATE",
@@ -393,6 +486,70 @@ static const char *const store_wsql[WST_N] = {
                 "INSERT INTO isir_records (office, fafsa_uuid, txn,"
                 " record_hash, case_id, imported_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        /* the order is the cases_queue_order index's, so the first
+         * unleased row is found without sorting the queue */
+        [WST_CLAIM_PICK] = "SELECT c.id FROM cases c WHERE c.queue = ?1"
+                           " AND c.owner = ?2 AND c.claimed = 0"
+                           " ORDER BY " STORE_QUEUE_ORDER " LIMIT 1",
+        [WST_CLAIM_MARK] = "UPDATE cases SET claimed = 1 WHERE id = ?1",
+        /* after a lease may have ended: the flag follows the table (a
+         * file never claimed is only looked at, not written) */
+        [WST_CLAIM_SYNC] = "UPDATE cases SET claimed = 0 WHERE id = ?1"
+                           " AND claimed = 1 AND NOT EXISTS (SELECT 1"
+                           " FROM leases l WHERE l.case_id = ?1)",
+        [WST_LEASE_INSERT] = "INSERT INTO leases (case_id, queue, owner,"
+                             " holder, claimed_at, until)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        [WST_LEASE_RENEW] = "UPDATE leases SET until = ?3 WHERE case_id = ?1"
+                            " AND holder = ?2",
+        [WST_LEASE_RELEASE] = "DELETE FROM leases WHERE case_id = ?1"
+                              " AND holder = ?2",
+        [WST_LEASE_BREAK] = "DELETE FROM leases WHERE case_id = ?1",
+        [WST_LEASE_EXPIRE] = "DELETE FROM leases WHERE case_id = ?1"
+                             " AND holder = ?2 AND until <= ?3",
+        [WST_LEASE_OTHER] = "SELECT holder, until FROM leases"
+                            " WHERE case_id = ?1 AND holder != ?2"
+                            " AND until > ?3",
+        [WST_LEASE_LEAVE] = "DELETE FROM leases WHERE case_id = ?1"
+                            " AND queue IS NOT ?2",
+        [WST_ALERTS_LEAVE] = "UPDATE alerts SET state = 'resolved',"
+                             " resolved_at = ?3, resolved_by = 'system'"
+                             " WHERE case_id = ?1 AND state = 'open'"
+                             " AND status IS NOT NULL AND status IS NOT ?2",
+        /* runs right after the alert's insert: changes() and
+         * last_insert_rowid() are that insert's, so a duplicate alert
+         * (dropped) sends nothing */
+        [WST_ALERT_NOTIFY] =
+                "INSERT INTO outbox (case_id, adapter, operation, idem_key,"
+                " payload, due_at, created_at) SELECT case_id, ?1, 'notify',"
+                " 'alert:' || id, json_object('id', id, 'case_id', case_id,"
+                " 'kind', kind, 'severity', severity, 'recipient', recipient,"
+                " 'message', message, 'status', status, 'created_at',"
+                " created_at), ?2, ?2 FROM alerts"
+                " WHERE changes() = 1 AND id = last_insert_rowid()"
+                " ON CONFLICT DO NOTHING",
+        [WST_ALERT_ACK] = "UPDATE alerts SET acked_at = ?2, acked_by = ?3"
+                          " WHERE id = ?1 AND state = 'open'",
+        [WST_ALERT_RESOLVE] = "UPDATE alerts SET state = 'resolved',"
+                              " resolved_at = ?2, resolved_by = ?3"
+                              " WHERE id = ?1 AND state = 'open'",
+        [WST_CASELOAD_CLEAR] = "DELETE FROM caseloads WHERE counselor = ?1",
+        [WST_OFFICE_PUT] = "INSERT INTO offices (id, supervisor, updated_at)"
+                           " VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE"
+                           " SET supervisor = excluded.supervisor,"
+                           " updated_at = excluded.updated_at",
+        [WST_OFFICE_CLEAR] = "DELETE FROM office_staff WHERE office = ?1",
+        [WST_OFFICE_STAFF] = "INSERT INTO office_staff (office, member)"
+                             " VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        [WST_RECIPIENT_PUT] = "INSERT INTO recipients (id, email, digest,"
+                              " updated_at) VALUES (?1, ?2, ?3, ?4)"
+                              " ON CONFLICT (id) DO UPDATE SET"
+                              " email = excluded.email,"
+                              " digest = excluded.digest,"
+                              " updated_at = excluded.updated_at",
+        [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
+                             " added_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT DO NOTHING",
 };
 
 /* A read connection's statements, prepared once. */
@@ -413,6 +570,24 @@ enum {
 	RST_OUTBOX_STATS,
 	RST_CALLBACK_GET,
 	RST_RULES,
+	/* queues, leases, caseloads, alerts */
+	RST_LEASE_GET,
+	RST_CASE_COUNSELORS,
+	RST_LEASES_DUE,
+	RST_LEASE_NEXT,
+	RST_QUEUE_ITEMS,
+	RST_QUEUE_SUMMARY,
+	RST_QUEUE_SUMMARY_OWNER,
+	RST_ALERT_GET,
+	RST_CASELOAD,
+	RST_MAIL_LAST,
+	RST_MAIL_PENDING,
+	RST_MAIL_DIGEST,
+	RST_RECIPIENT_GET,
+	RST_META_GET,
+	RST_OFFICE_GET,
+	RST_OFFICE_STAFF,
+	RST_OFFICE_LEASES,
 	RST_N
 };
 
@@ -427,6 +602,19 @@ enum {
 	" history_seq, created_at, updated_at"
 
 #define STORE_TOKEN_COLS "id, hash, role, scope, label, created_at, revoked_at"
+
+/* An alert and a recipient it is addressed to, through the case: its
+ * office, the office's supervisor, or each counselor of its student. */
+#define STORE_MAIL_COLS                                                        \
+	"a.id, a.case_id, a.kind, a.severity, a.message, a.status,"            \
+	" a.created_at, c.subject, c.owner, r.id AS rid, r.email"
+#define STORE_MAIL_JOIN                                                        \
+	"alerts a JOIN cases c ON c.id = a.case_id JOIN recipients r ON"       \
+	" (a.recipient = 'office' AND r.id = 'office:' || c.owner) OR"         \
+	" (a.recipient = 'supervisor' AND r.id = 'supervisor:' || c.owner) OR" \
+	" (a.recipient IN ('counselor', 'role:counselor') AND r.id IN"         \
+	" (SELECT 'counselor:' || k.counselor FROM caseloads k"                \
+	" WHERE k.student = c.subject))"
 
 static const char *const store_rsql[RST_N] = {
         [RST_FIND] = "SELECT " STORE_TOKEN_COLS " FROM tokens WHERE hash = ?1",
@@ -464,6 +652,65 @@ static const char *const store_rsql[RST_N] = {
         [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
                       " error, created_at, published_at FROM rule_versions"
                       " ORDER BY rule_set, created_at, version",
+        [RST_LEASE_GET] = "SELECT case_id, queue, owner, holder, claimed_at,"
+                          " until FROM leases WHERE case_id = ?1",
+        [RST_CASE_COUNSELORS] = "SELECT counselor FROM caseloads"
+                                " WHERE student = ?1 ORDER BY counselor",
+        [RST_LEASES_DUE] = "SELECT case_id, queue, owner, holder, until"
+                           " FROM leases WHERE until <= ?1 ORDER BY until"
+                           " LIMIT ?2",
+        [RST_LEASE_NEXT] = "SELECT min(until) FROM leases WHERE until > ?1",
+        [RST_QUEUE_ITEMS] =
+                "SELECT c.id, c.workflow, c.status, c.subject, c.owner,"
+                " c.due_at, c.priority, c.created_at, l.holder,"
+                " l.until AS lease_until FROM cases c LEFT JOIN leases l"
+                " ON l.case_id = c.id WHERE c.queue = ?1 AND c.owner = ?2"
+                " ORDER BY " STORE_QUEUE_ORDER " LIMIT ?3",
+        /* O(queued files): one pass over the queue order index */
+        [RST_QUEUE_SUMMARY] =
+                "SELECT q.*, (SELECT count(*) FROM leases l"
+                " WHERE l.queue = q.queue AND l.owner = q.owner) AS claimed"
+                " FROM (SELECT queue, owner, count(*) AS depth,"
+                " min(created_at) AS oldest, coalesce(sum(due_at IS NOT NULL"
+                " AND due_at < ?1), 0) AS breached FROM cases"
+                " WHERE queue IS NOT NULL GROUP BY queue, owner) q"
+                " ORDER BY q.queue, q.owner",
+        [RST_QUEUE_SUMMARY_OWNER] =
+                "SELECT q.*, (SELECT count(*) FROM leases l"
+                " WHERE l.queue = q.queue AND l.owner = q.owner) AS claimed"
+                " FROM (SELECT queue, owner, count(*) AS depth,"
+                " min(created_at) AS oldest, coalesce(sum(due_at IS NOT NULL"
+                " AND due_at < ?1), 0) AS breached FROM cases"
+                " WHERE queue IS NOT NULL AND owner = ?2"
+                " GROUP BY queue) q ORDER BY q.queue",
+        [RST_ALERT_GET] = "SELECT a.id, a.case_id, a.kind, a.severity,"
+                          " a.recipient, a.message, a.status, a.state,"
+                          " a.created_at, a.acked_at, a.acked_by,"
+                          " a.resolved_at, a.resolved_by, c.subject,"
+                          " c.owner FROM alerts a JOIN cases c"
+                          " ON c.id = a.case_id WHERE a.id = ?1",
+        [RST_CASELOAD] = "SELECT student FROM caseloads WHERE counselor = ?1"
+                         " ORDER BY student",
+        [RST_MAIL_LAST] = "SELECT max(id) FROM (SELECT id FROM alerts"
+                          " WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        /* each alert with the addresses it goes to one by one */
+        [RST_MAIL_PENDING] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
+                             " WHERE a.id > ?1 AND a.id <= ?2"
+                             " AND r.digest = 0 AND a.state = 'open'"
+                             " ORDER BY a.id, r.id",
+        [RST_MAIL_DIGEST] = "SELECT " STORE_MAIL_COLS " FROM " STORE_MAIL_JOIN
+                            " WHERE a.state = 'open' AND a.created_at > ?1"
+                            " AND r.digest = 1 ORDER BY r.id, a.id",
+        [RST_RECIPIENT_GET] = "SELECT id, email, digest, updated_at"
+                              " FROM recipients WHERE id = ?1",
+        [RST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [RST_OFFICE_GET] = "SELECT id, supervisor, updated_at FROM offices"
+                           " WHERE id = ?1",
+        [RST_OFFICE_STAFF] = "SELECT member FROM office_staff"
+                             " WHERE office = ?1 ORDER BY member",
+        [RST_OFFICE_LEASES] = "SELECT holder, count(*) AS leases FROM leases"
+                              " WHERE owner = ?1 GROUP BY holder"
+                              " ORDER BY holder",
 };
 
 struct store_rconn {
@@ -936,6 +1183,13 @@ store_batch_free(struct store_batch *b)
 			for (int j = 0; j < op->u.sql.np; j++)
 				free(op->u.sql.p[j].p);
 			break;
+		case STORE_OP_CLAIM:
+		case STORE_OP_LEASE_GUARD:
+			free(op->u.q.queue);
+			free(op->u.q.owner);
+			free(op->u.q.holder);
+			free(op->u.q.case_id);
+			break;
 		}
 	}
 	free(b->ops);
@@ -1307,6 +1561,9 @@ store_batch_fail(struct store_batch *b, int status, const char *fmt, ...)
 	b->status = status;
 }
 
+static int store_apply_queue(struct store *s, struct store_batch *b,
+                             struct store_op *op);
+
 /* Applies one operation. Returns the SQLite code, and sets b->status and
  * b->msg when the operation fails. */
 static int
@@ -1400,6 +1657,9 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 			                 b->msg ? b->msg : "already exists");
 		}
 		break;
+	case STORE_OP_CLAIM:
+	case STORE_OP_LEASE_GUARD:
+		return store_apply_queue(s, b, op);
 	default:
 		abort();
 	}
@@ -1843,6 +2103,19 @@ enum store_read_kind {
 	STORE_READ_OUTBOX_DUE,
 	STORE_READ_OUTBOX_STATS,
 	STORE_READ_CALLBACK,
+	/* queues, leases, caseloads, alerts */
+	STORE_READ_LEASE,
+	STORE_READ_LEASES_DUE,
+	STORE_READ_QUEUE_ITEMS,
+	STORE_READ_QUEUE_SUMMARY,
+	STORE_READ_ALERTS,
+	STORE_READ_ALERT,
+	STORE_READ_CASELOAD,
+	STORE_READ_MAIL,
+	STORE_READ_DIGEST,
+	STORE_READ_RECIPIENT,
+	STORE_READ_META,
+	STORE_READ_OFFICE,
 };
 
 struct store_read {
@@ -1864,11 +2137,12 @@ struct store_read {
 	json_t *result;
 	char *key;
 	struct store_case_filter f;
-	char *fstr[6]; /* owned copies of the filter's strings */
+	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
 	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
 	size_t nkeys;
+	int64_t after; /* alerts: keyset cursor */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
@@ -1985,6 +2259,12 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	if (f->after != NULL)
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND id > ?%d",
 		                      ++k);
+	/* a counselor's caseload, by its key (counselor, student) */
+	if (f->counselor != NULL)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND subject IN (SELECT student FROM"
+		                      " caseloads WHERE counselor = ?%d)",
+		                      ++k);
 	snprintf(sql + n, sizeof(sql) - n, " ORDER BY id LIMIT ?%d", k + 1);
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -1995,6 +2275,8 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 			sqlite3_bind_text(st, ++k, vals[i], -1, SQLITE_STATIC);
 	if (f->after != NULL)
 		sqlite3_bind_text(st, ++k, f->after, -1, SQLITE_STATIC);
+	if (f->counselor != NULL)
+		sqlite3_bind_text(st, ++k, f->counselor, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, k + 1, f->limit + 1);
 	*out = st;
 	return 0;
@@ -2185,6 +2467,9 @@ store_one_json(sqlite3_stmt *st, json_t **out)
 }
 
 static int store_read_adapters(struct store_read *r, struct store_rconn *c);
+static int store_case_extras(struct store_rconn *c, const char *id,
+                             json_t *res);
+static int store_read_queue_json(struct store_read *r, struct store_rconn *c);
 
 /* The JSON reads, on a thread-pool thread with a read connection. One
  * read transaction per call, so a case and its children agree. */
@@ -2212,6 +2497,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 			a = b = NULL;
 			rc = r->result ? 0 : -ENOMEM;
 		}
+		if (rc == 0)
+			rc = store_case_extras(c, r->key, r->result);
 		break;
 	case STORE_READ_HISTORY:
 		st = c->st[RST_HISTORY];
@@ -2263,7 +2550,10 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		}
 		break;
 	default:
-		rc = store_read_adapters(r, c);
+		/* each block of the store reads its own kinds */
+		rc = r->kind >= STORE_READ_LEASE && r->kind <= STORE_READ_OFFICE
+		             ? store_read_queue_json(r, c)
+		             : store_read_adapters(r, c);
 		break;
 	}
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
@@ -2339,7 +2629,7 @@ store_read_after(uv_work_t *w, int status)
 			json_decref(r->result);
 		r->jcb(r->status, res, r->data);
 		free(r->key);
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 7; i++)
 			free(r->fstr[i]);
 		for (size_t i = 0; i < r->nkeys; i++)
 			free(r->keys[i]);
@@ -2396,7 +2686,7 @@ store_read_new(enum store_read_kind kind, const char *key, store_json_cb cb,
 static int
 store_read_json_queue(struct store *s, struct store_read *r)
 {
-	char *owned[7] = {r->key};
+	char *owned[8] = {r->key};
 	int rc;
 
 	memcpy(owned + 1, r->fstr, sizeof(r->fstr));
@@ -2406,7 +2696,7 @@ store_read_json_queue(struct store *s, struct store_read *r)
 	else
 		free(r);
 	if (rc != 0)
-		for (int i = 0; i < 7; i++)
+		for (int i = 0; i < 8; i++)
 			free(owned[i]);
 	return rc;
 }
@@ -2465,9 +2755,9 @@ store_case_list(struct store *s, const struct store_case_filter *f,
                 store_json_cb cb, void *data)
 {
 	struct store_read *r = store_read_new(STORE_READ_CASES, NULL, cb, data);
-	const char *in[6] = {f->workflow, f->status, f->subject,
-	                     f->queue,    f->owner,  f->after};
-	const char **out[6];
+	const char *in[7] = {f->workflow, f->status, f->subject,  f->queue,
+	                     f->owner,    f->after,  f->counselor};
+	const char **out[7];
 
 	if (r == NULL)
 		return -ENOMEM;
@@ -2477,7 +2767,8 @@ store_case_list(struct store *s, const struct store_case_filter *f,
 	out[3] = &r->f.queue;
 	out[4] = &r->f.owner;
 	out[5] = &r->f.after;
-	for (int i = 0; i < 6; i++) {
+	out[6] = &r->f.counselor;
+	for (int i = 0; i < 7; i++) {
 		if (in[i] == NULL)
 			continue;
 		if ((r->fstr[i] = strdup(in[i])) == NULL) {
@@ -3049,4 +3340,772 @@ store_isir_lookup(struct store *s, const char *office,
 		return rc;
 	}
 	return 0;
+}
+
+/* --- queues, leases, caseloads, alerts ----------------------------------- */
+
+/* An operation that carries strings and times instead of a prepared
+ * statement's parameters. */
+static struct store_op *
+store_q_op(struct store_batch *b, enum store_op_kind kind, const char *queue,
+           const char *owner, const char *holder, const char *case_id)
+{
+	struct store_op *op = store_batch_push(b, kind);
+
+	if (op == NULL)
+		return NULL;
+	memset(&op->u.q, 0, sizeof(op->u.q));
+	if ((queue && (op->u.q.queue = strdup(queue)) == NULL) ||
+	    (owner && (op->u.q.owner = strdup(owner)) == NULL) ||
+	    (holder && (op->u.q.holder = strdup(holder)) == NULL) ||
+	    (case_id && (op->u.q.case_id = strdup(case_id)) == NULL)) {
+		free(op->u.q.queue);
+		free(op->u.q.owner);
+		free(op->u.q.holder);
+		free(op->u.q.case_id);
+		return NULL;
+	}
+	return op;
+}
+
+int
+store_batch_lease_claim(struct store_batch *b, const char *queue,
+                        const char *owner, const char *holder, int64_t at,
+                        int64_t until, struct store_claim *out)
+{
+	struct store_op *op =
+	        store_q_op(b, STORE_OP_CLAIM, queue, owner, holder, NULL);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.q.at = at;
+	op->u.q.until = until;
+	op->u.q.out = out;
+	memset(out, 0, sizeof(*out));
+	b->nops++;
+	return 0;
+}
+
+int
+store_batch_lease_guard(struct store_batch *b, const char *case_id,
+                        const char *holder, int64_t now)
+{
+	struct store_op *op = store_q_op(b, STORE_OP_LEASE_GUARD, NULL, NULL,
+	                                 holder, case_id);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.q.at = now;
+	b->nops++;
+	return 0;
+}
+
+/* Claims and guards, on the writer thread. */
+static int
+store_apply_queue(struct store *s, struct store_batch *b, struct store_op *op)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (op->kind == STORE_OP_LEASE_GUARD) {
+		st = s->wst[WST_LEASE_OTHER];
+		sqlite3_bind_text(st, 1, op->u.q.case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->u.q.holder, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, op->u.q.at);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			store_batch_fail(
+			        b, CAIRN_ECONFLICT,
+			        "the case is leased to %.64s until %lld",
+			        (const char *)sqlite3_column_text(st, 0),
+			        (long long)sqlite3_column_int64(st, 1));
+			rc = SQLITE_CONSTRAINT;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_OK && b->status == 0)
+			b->status = store_code(rc);
+		return rc;
+	}
+	st = s->wst[WST_CLAIM_PICK];
+	sqlite3_bind_text(st, 1, op->u.q.queue, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->u.q.owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(op->u.q.out->case_id, sizeof(op->u.q.out->case_id),
+		         "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_DONE;
+	} else {
+		store_batch_fail(b, store_code(rc), "claim: %s",
+		                 sqlite3_errmsg(s->wdb));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE) /* an empty queue is not an error */
+		return SQLITE_OK;
+	if (rc != SQLITE_OK)
+		return rc;
+	st = s->wst[WST_LEASE_INSERT];
+	sqlite3_bind_text(st, 1, op->u.q.out->case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->u.q.queue, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->u.q.owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->u.q.holder, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, op->u.q.at);
+	sqlite3_bind_int64(st, 6, op->u.q.until);
+	rc = store_exec(s, st, &b->msg, "lease");
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_OK) {
+		st = s->wst[WST_CLAIM_MARK];
+		sqlite3_bind_text(st, 1, op->u.q.out->case_id, -1,
+		                  SQLITE_STATIC);
+		rc = store_exec(s, st, &b->msg, "mark claimed");
+		sqlite3_clear_bindings(st);
+	}
+	if (rc != SQLITE_OK) {
+		if (b->status == 0)
+			b->status = store_code(rc);
+		return rc;
+	}
+	op->u.q.out->found = 1;
+	return SQLITE_OK;
+}
+
+/* Follows an op that may have ended the case's lease. */
+static int
+store_claim_sync(struct store_batch *b, const char *case_id)
+{
+	struct store_op *op = store_sql_op(b, WST_CLAIM_SYNC, "unmark claimed");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, BIND_TEXT(op, 1, case_id));
+}
+
+int
+store_batch_lease_renew(struct store_batch *b, const char *case_id,
+                        const char *holder, int64_t until)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_RENEW, "renew lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, holder) |
+	                              BIND_INT(op, 3, until));
+}
+
+int
+store_batch_lease_release(struct store_batch *b, const char *case_id,
+                          const char *holder)
+{
+	struct store_op *op =
+	        store_sql_op(b, holder ? WST_LEASE_RELEASE : WST_LEASE_BREAK,
+	                     "release lease");
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	rc = BIND_TEXT(op, 1, case_id);
+	if (holder != NULL)
+		rc |= BIND_TEXT(op, 2, holder);
+	if (store_sql_done(b, op, rc) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
+}
+
+int
+store_batch_lease_expire(struct store_batch *b, const char *case_id,
+                         const char *holder, int64_t now)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_EXPIRE, "expire lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	if (store_sql_done(b, op,
+	                   BIND_TEXT(op, 1, case_id) |
+	                           BIND_TEXT(op, 2, holder) |
+	                           BIND_INT(op, 3, now)) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
+}
+
+int
+store_batch_lease_leave(struct store_batch *b, const char *case_id,
+                        const char *queue)
+{
+	struct store_op *op = store_sql_op(b, WST_LEASE_LEAVE, "end lease");
+
+	if (op == NULL)
+		return -ENOMEM;
+	if (store_sql_done(b, op,
+	                   BIND_TEXT(op, 1, case_id) |
+	                           BIND_TEXT(op, 2, queue)) != 0)
+		return -ENOMEM;
+	return store_claim_sync(b, case_id);
+}
+
+int
+store_batch_alerts_leave(struct store_batch *b, const char *case_id,
+                         const char *status, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_ALERTS_LEAVE, "resolve alerts");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) |
+	                              BIND_TEXT(op, 2, status) |
+	                              BIND_INT(op, 3, at));
+}
+
+int
+store_batch_alert_notify(struct store_batch *b, const char *adapter, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_ALERT_NOTIFY, "notify alert");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, adapter) | BIND_INT(op, 2, at));
+}
+
+static int
+store_alert_change(struct store_batch *b, int stmt, const char *what,
+                   int64_t id, const char *who, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, stmt, what);
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ENOTFOUND;
+	return store_sql_done(b, op,
+	                      BIND_INT(op, 1, id) | BIND_INT(op, 2, at) |
+	                              BIND_TEXT(op, 3, who));
+}
+
+int
+store_batch_alert_ack(struct store_batch *b, int64_t id, const char *who,
+                      int64_t at)
+{
+	return store_alert_change(b, WST_ALERT_ACK, "acknowledge alert", id,
+	                          who, at);
+}
+
+int
+store_batch_alert_resolve(struct store_batch *b, int64_t id, const char *who,
+                          int64_t at)
+{
+	return store_alert_change(b, WST_ALERT_RESOLVE, "resolve alert", id,
+	                          who, at);
+}
+
+int
+store_batch_caseload_clear(struct store_batch *b, const char *counselor)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CASELOAD_CLEAR, "clear caseload");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, BIND_TEXT(op, 1, counselor));
+}
+
+int
+store_batch_caseload_add(struct store_batch *b, const char *counselor,
+                         const char *student, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_CASELOAD_ADD, "add to caseload");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, counselor) |
+	                              BIND_TEXT(op, 2, student) |
+	                              BIND_INT(op, 3, at));
+}
+
+/* The counselors whose caseload holds subject, as an array of ids. */
+static int
+store_counselors_of(struct store_rconn *c, const char *subject, json_t **out)
+{
+	sqlite3_stmt *st = c->st[RST_CASE_COUNSELORS];
+	json_t *arr = json_array();
+	int rc;
+
+	sqlite3_bind_text(st, 1, subject ? subject : "", -1, SQLITE_STATIC);
+	while (arr != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(
+		            arr, json_string((const char *)sqlite3_column_text(
+		                         st, 0))) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (arr == NULL)
+		return -ENOMEM;
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return store_code(rc);
+	}
+	*out = arr;
+	return 0;
+}
+
+/* A case read's lease and counselors, for the lease check on events and
+ * the caseload scope. */
+static int
+store_case_extras(struct store_rconn *c, const char *id, json_t *res)
+{
+	json_t *lease = NULL, *who = NULL;
+	sqlite3_stmt *st = c->st[RST_LEASE_GET];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = store_one_json(st, &lease);
+	if (rc == CAIRN_ENOTFOUND) {
+		lease = json_null();
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = store_counselors_of(
+		        c,
+		        json_string_value(json_object_get(
+		                json_object_get(res, "case"), "subject")),
+		        &who);
+	if (rc == 0 && (json_object_set_new(res, "lease", lease) != 0 ||
+	                json_object_set_new(res, "counselors", who) != 0))
+		rc = -ENOMEM;
+	else if (rc != 0) {
+		json_decref(lease);
+		json_decref(who);
+	}
+	return rc;
+}
+
+/* The alert listing's statement for the filters given. */
+static int
+store_alerts_stmt(sqlite3 *db, const struct store_read *r, sqlite3_stmt **out)
+{
+	char sql[1024];
+	size_t n;
+
+	n = (size_t)snprintf(
+	        sql, sizeof(sql),
+	        "SELECT a.id, a.case_id, a.kind, a.severity, a.recipient,"
+	        " a.message, a.status, a.state, a.created_at, a.acked_at,"
+	        " a.acked_by, a.resolved_at, a.resolved_by, c.subject,"
+	        " c.owner FROM %s WHERE a.id > ?1",
+	        r->fstr[0] ? "caseloads k JOIN cases c ON c.subject ="
+	                     " k.student JOIN alerts a ON a.case_id = c.id"
+	                   : "alerts a JOIN cases c ON c.id = a.case_id");
+	if (r->fstr[0])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND k.counselor = ?2 AND a.recipient IN"
+		                      " ('counselor', 'role:counselor')");
+	if (r->fstr[1])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND c.owner = ?3 AND (a.recipient IN"
+		                      " ('office', 'supervisor') OR"
+		                      " a.recipient = 'role:' || ?4)");
+	if (r->fstr[3])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND a.case_id = ?5");
+	if (r->fstr[4])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND a.state = ?6");
+	snprintf(sql + n, sizeof(sql) - n, " ORDER BY a.id LIMIT ?7");
+	return sqlite3_prepare_v2(db, sql, -1, out, NULL);
+}
+
+static int
+store_read_queue_json(struct store_read *r, struct store_rconn *c)
+{
+	json_t *a = NULL, *b = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	switch (r->kind) {
+	case STORE_READ_LEASE:
+		st = c->st[RST_LEASE_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
+	case STORE_READ_LEASES_DUE:
+		st = c->st[RST_LEASES_DUE];
+		sqlite3_bind_int64(st, 1, r->now);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			st = c->st[RST_LEASE_NEXT];
+			sqlite3_bind_int64(st, 1, r->now);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				b = sqlite3_column_type(st, 0) == SQLITE_NULL
+				            ? json_null()
+				            : json_integer(sqlite3_column_int64(
+				                      st, 0));
+				rc = 0;
+			} else {
+				rc = store_code(rc);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+		}
+		if (rc == 0) {
+			r->result = json_pack("{s:o, s:o}", "due", a,
+			                      "next_due", b);
+			rc = r->result ? 0 : -ENOMEM;
+		} else {
+			json_decref(a);
+			json_decref(b);
+		}
+		return rc;
+	case STORE_READ_QUEUE_ITEMS:
+		st = c->st[RST_QUEUE_ITEMS];
+		sqlite3_bind_text(st, 1, r->fstr[0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->fstr[1], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, r->limit);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_QUEUE_SUMMARY:
+		st = c->st[r->fstr[0] ? RST_QUEUE_SUMMARY_OWNER
+		                      : RST_QUEUE_SUMMARY];
+		sqlite3_bind_int64(st, 1, r->now);
+		if (r->fstr[0])
+			sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_ALERT:
+		st = c->st[RST_ALERT_GET];
+		sqlite3_bind_int64(st, 1, r->after);
+		rc = store_one_json(st, &r->result);
+		if (rc == 0 &&
+		    (rc = store_counselors_of(c,
+		                              json_string_value(json_object_get(
+		                                      r->result, "subject")),
+		                              &a)) == 0 &&
+		    json_object_set_new(r->result, "counselors", a) != 0)
+			rc = -ENOMEM;
+		return rc;
+	case STORE_READ_MAIL:
+		st = c->st[RST_MAIL_LAST];
+		sqlite3_bind_int64(st, 1, r->after);
+		sqlite3_bind_int(st, 2, r->limit);
+		rc = sqlite3_step(st);
+		{
+			int64_t last = rc == SQLITE_ROW && sqlite3_column_type(
+			                                           st, 0) !=
+			                                           SQLITE_NULL
+			                       ? sqlite3_column_int64(st, 0)
+			                       : 0;
+
+			rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+			             ? 0
+			             : store_code(rc);
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			if (rc != 0)
+				return rc;
+			st = c->st[RST_MAIL_PENDING];
+			sqlite3_bind_int64(st, 1, r->after);
+			sqlite3_bind_int64(st, 2, last);
+			rc = store_rows_json(st, &a);
+			if (rc != 0)
+				return rc;
+			r->result = json_pack("{s:o, s:I}", "mail", a, "last",
+			                      (json_int_t)last);
+		}
+		return r->result ? 0 : -ENOMEM;
+	case STORE_READ_DIGEST:
+		st = c->st[RST_MAIL_DIGEST];
+		sqlite3_bind_int64(st, 1, r->after);
+		return store_rows_json(st, &r->result);
+	case STORE_READ_RECIPIENT:
+		st = c->st[RST_RECIPIENT_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
+	case STORE_READ_OFFICE:
+		st = c->st[RST_OFFICE_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_one_json(st, &r->result);
+		if (rc == CAIRN_ENOTFOUND) {
+			/* an office nobody described: no roster, no one */
+			r->result = json_pack("{s:s, s:s, s:n}", "id", r->key,
+			                      "supervisor", "", "updated_at");
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		if (rc == 0) {
+			st = c->st[RST_OFFICE_STAFF];
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &a);
+		}
+		if (rc == 0 && r->limit) {
+			size_t i;
+			json_t *row, *staff = json_array();
+
+			json_array_foreach(a, i, row)
+			{
+				json_array_append(
+				        staff, json_object_get(row, "member"));
+			}
+			json_decref(a);
+			a = NULL;
+			json_object_set_new(r->result, "staff", staff);
+			if (r->limit > 1) {
+				st = c->st[RST_OFFICE_LEASES];
+				sqlite3_bind_text(st, 1, r->key, -1,
+				                  SQLITE_STATIC);
+				rc = store_rows_json(st, &a);
+				if (rc == 0)
+					json_object_set_new(r->result, "leases",
+					                    a);
+			}
+		}
+		return rc;
+	case STORE_READ_META:
+		st = c->st[RST_META_GET];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		return store_one_json(st, &r->result);
+	case STORE_READ_CASELOAD:
+		st = c->st[RST_CASELOAD];
+		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+		rc = store_rows_json(st, &a);
+		if (rc == 0) {
+			size_t i;
+			json_t *row;
+
+			r->result = json_array();
+			json_array_foreach(a, i, row)
+			{
+				json_array_append(
+				        r->result,
+				        json_object_get(row, "student"));
+			}
+			json_decref(a);
+			rc = r->result ? 0 : -ENOMEM;
+		}
+		return rc;
+	case STORE_READ_ALERTS:
+		rc = store_alerts_stmt(c->db, r, &st);
+		if (rc != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return store_code(rc);
+		}
+		sqlite3_bind_int64(st, 1, r->after);
+		if (r->fstr[0])
+			sqlite3_bind_text(st, 2, r->fstr[0], -1, SQLITE_STATIC);
+		if (r->fstr[1]) {
+			sqlite3_bind_text(st, 3, r->fstr[1], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, r->fstr[2] ? r->fstr[2] : "",
+			                  -1, SQLITE_STATIC);
+		}
+		if (r->fstr[3])
+			sqlite3_bind_text(st, 5, r->fstr[3], -1, SQLITE_STATIC);
+		if (r->fstr[4])
+			sqlite3_bind_text(st, 6, r->fstr[4], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, r->limit + 1);
+		rc = store_rows_json(st, &a);
+		sqlite3_finalize(st);
+		if (rc != 0)
+			return rc;
+		if (json_array_size(a) > (size_t)r->limit) {
+			json_array_remove(a, (size_t)r->limit);
+			b = json_object_get(
+			        json_array_get(a, (size_t)r->limit - 1), "id");
+			json_incref(b);
+		} else {
+			b = json_null();
+		}
+		r->result = json_pack("{s:o, s:o}", "alerts", a, "next", b);
+		return r->result ? 0 : -ENOMEM;
+	default:
+		abort();
+	}
+}
+
+/* A read of kind with up to four owned strings. */
+static int
+store_q_read(struct store *s, enum store_read_kind kind, const char *key,
+             const char *const str[5], int64_t now, int limit, int64_t after,
+             store_json_cb cb, void *data)
+{
+	struct store_read *r = store_read_new(kind, key, cb, data);
+
+	if (r == NULL)
+		return -ENOMEM;
+	for (int i = 0; str != NULL && i < 5; i++) {
+		if (str[i] == NULL)
+			continue;
+		if ((r->fstr[i] = strdup(str[i])) == NULL) {
+			for (int j = 0; j < i; j++)
+				free(r->fstr[j]);
+			free(r->key);
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	r->now = now;
+	r->limit = limit;
+	r->after = after;
+	return store_read_json_queue(s, r);
+}
+
+int
+store_lease_get(struct store *s, const char *case_id, store_json_cb cb,
+                void *data)
+{
+	return store_q_read(s, STORE_READ_LEASE, case_id, NULL, 0, 0, 0, cb,
+	                    data);
+}
+
+int
+store_leases_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                 void *data)
+{
+	return store_q_read(s, STORE_READ_LEASES_DUE, NULL, NULL, now,
+	                    limit > 0 ? limit : 100, 0, cb, data);
+}
+
+int
+store_queue_items(struct store *s, const char *queue, const char *owner,
+                  int limit, store_json_cb cb, void *data)
+{
+	const char *str[5] = {queue, owner ? owner : ""};
+
+	return store_q_read(s, STORE_READ_QUEUE_ITEMS, NULL, str, 0,
+	                    limit < 1      ? 1
+	                    : limit > 1000 ? 1000
+	                                   : limit,
+	                    0, cb, data);
+}
+
+int
+store_queue_summary(struct store *s, const char *owner, int64_t now,
+                    store_json_cb cb, void *data)
+{
+	const char *str[5] = {owner};
+
+	return store_q_read(s, STORE_READ_QUEUE_SUMMARY, NULL, str, now, 0, 0,
+	                    cb, data);
+}
+
+int
+store_alerts_list(struct store *s, const struct store_alert_filter *f,
+                  store_json_cb cb, void *data)
+{
+	const char *str[5] = {f->counselor, f->owner, f->role, f->case_id,
+	                      f->state};
+
+	return store_q_read(s, STORE_READ_ALERTS, NULL, str, 0,
+	                    f->limit < 1      ? 1
+	                    : f->limit > 1000 ? 1000
+	                                      : f->limit,
+	                    f->after, cb, data);
+}
+
+int
+store_alert_get(struct store *s, int64_t id, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_ALERT, NULL, NULL, 0, 0, id, cb,
+	                    data);
+}
+
+int
+store_caseload_get(struct store *s, const char *counselor, store_json_cb cb,
+                   void *data)
+{
+	return store_q_read(s, STORE_READ_CASELOAD, counselor, NULL, 0, 0, 0,
+	                    cb, data);
+}
+
+int
+store_batch_recipient_put(struct store_batch *b, const char *id,
+                          const char *email, int digest, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_RECIPIENT_PUT, "set recipient");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, id) | BIND_TEXT(op, 2, email) |
+	                              BIND_INT(op, 3, digest != 0) |
+	                              BIND_INT(op, 4, at));
+}
+
+int
+store_mail_pending(struct store *s, int64_t after, int limit, store_json_cb cb,
+                   void *data)
+{
+	return store_q_read(s, STORE_READ_MAIL, NULL, NULL, 0,
+	                    limit < 1 ? 100 : limit, after, cb, data);
+}
+
+int
+store_mail_digest(struct store *s, int64_t since, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_DIGEST, NULL, NULL, 0, 0, since, cb,
+	                    data);
+}
+
+int
+store_recipient_get(struct store *s, const char *id, store_json_cb cb,
+                    void *data)
+{
+	return store_q_read(s, STORE_READ_RECIPIENT, id, NULL, 0, 0, 0, cb,
+	                    data);
+}
+
+int
+store_meta_get(struct store *s, const char *key, store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_META, key, NULL, 0, 0, 0, cb, data);
+}
+
+int
+store_batch_office_put(struct store_batch *b, const char *id,
+                       const char *supervisor, const char *const *staff,
+                       size_t nstaff, int64_t at)
+{
+	struct store_op *op = store_sql_op(b, WST_OFFICE_PUT, "set office");
+
+	if (op == NULL ||
+	    store_sql_done(
+	            b, op,
+	            BIND_TEXT(op, 1, id) |
+	                    BIND_TEXT(op, 2, supervisor ? supervisor : "") |
+	                    BIND_INT(op, 3, at)) != 0)
+		return -ENOMEM;
+	op = store_sql_op(b, WST_OFFICE_CLEAR, "clear office staff");
+	if (op == NULL || store_sql_done(b, op, BIND_TEXT(op, 1, id)) != 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < nstaff; i++) {
+		op = store_sql_op(b, WST_OFFICE_STAFF, "add office staff");
+		if (op == NULL ||
+		    store_sql_done(b, op,
+		                   BIND_TEXT(op, 1, id) |
+		                           BIND_TEXT(op, 2, staff[i])) != 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+store_office_get(struct store *s, const char *id, int with_leases,
+                 store_json_cb cb, void *data)
+{
+	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0,
+	                    with_leases ? 2 : 1, 0, cb, data);
 }

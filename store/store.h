@@ -225,9 +225,10 @@ int store_case_history(struct store *s, const char *id, store_json_cb cb,
 
 struct store_case_filter {
 	const char *workflow, *status, *subject, *queue, *owner; /* or NULL */
-	const char *after; /* keyset cursor: ids greater than this */
-	int limit;         /* 1..1000 */
-	int as_text;       /* the result is a JSON string holding the page as
+	const char *after;     /* keyset cursor: ids greater than this */
+	const char *counselor; /* only cases of this counselor's caseload */
+	int limit;             /* 1..1000 */
+	int as_text; /* the result is a JSON string holding the page as
 			      JSON text, written straight from the rows */
 };
 /* {"cases": [...], "next": "<cursor>" | null}, ordered by id. */
@@ -304,6 +305,138 @@ int store_batch_isir_record_put(struct store_batch *b, const char *office,
 int store_isir_lookup(struct store *s, const char *office,
                       const char *const *fafsa_uuids, size_t n,
                       store_json_cb cb, void *data);
+/* --- queues, leases, caseloads, alerts ----------------------------------
+ *
+ * A lease is a row of its own (case, queue, owner, holder, until), not a
+ * column of the case, so a claim never moves the case's revision. Claims
+ * run on the writer thread, inside the transaction that records them, so
+ * two claimers can never be given the same file.
+ */
+
+struct store_claim {
+	int found; /* 1: case_id was leased; 0: nothing to claim */
+	char case_id[40];
+};
+/* Leases the first unleased case of (queue, owner) in queue order
+ * (deadline risk, priority, age) to holder until `until`. out is filled
+ * on the writer thread: read it in the batch's callback, not before; it
+ * must live until then. */
+int store_batch_lease_claim(struct store_batch *b, const char *queue,
+                            const char *owner, const char *holder, int64_t at,
+                            int64_t until, struct store_claim *out);
+/* Moves holder's lease to until; CAIRN_ENOTFOUND when holder holds none. */
+int store_batch_lease_renew(struct store_batch *b, const char *case_id,
+                            const char *holder, int64_t until);
+/* Ends holder's lease (any holder's when holder is NULL);
+ * CAIRN_ENOTFOUND when there is none to end. */
+int store_batch_lease_release(struct store_batch *b, const char *case_id,
+                              const char *holder);
+/* Ends holder's lease if it ran out by now; CAIRN_ECONFLICT when it was
+ * renewed, released or decided meanwhile. */
+int store_batch_lease_expire(struct store_batch *b, const char *case_id,
+                             const char *holder, int64_t now);
+/* Fails the batch with CAIRN_ECONFLICT when someone other than holder
+ * holds a lease on the case that runs past now. */
+int store_batch_lease_guard(struct store_batch *b, const char *case_id,
+                            const char *holder, int64_t now);
+/* The case moves to queue (NULL: none): a lease taken in another queue
+ * ends. */
+int store_batch_lease_leave(struct store_batch *b, const char *case_id,
+                            const char *queue);
+/* The case moves to status: its open alerts raised in another status are
+ * resolved (by "system"). */
+int store_batch_alerts_leave(struct store_batch *b, const char *case_id,
+                             const char *status, int64_t at);
+/* Must follow a store_batch_alert_add directly: when that alert was new
+ * (not a duplicate), queues its JSON to adapter's `notify` operation in
+ * the outbox, with the idempotency key "alert:<id>". */
+int store_batch_alert_notify(struct store_batch *b, const char *adapter,
+                             int64_t at);
+/* Acknowledge or resolve an open alert; CAIRN_ENOTFOUND when it is not
+ * open. */
+int store_batch_alert_ack(struct store_batch *b, int64_t id, const char *who,
+                          int64_t at);
+int store_batch_alert_resolve(struct store_batch *b, int64_t id,
+                              const char *who, int64_t at);
+/* A counselor's caseload: clear it, add students (adding one twice is not
+ * an error). */
+int store_batch_caseload_clear(struct store_batch *b, const char *counselor);
+int store_batch_caseload_add(struct store_batch *b, const char *counselor,
+                             const char *student, int64_t at);
+
+/* {case_id, queue, owner, holder, claimed_at, until}, or
+ * CAIRN_ENOTFOUND. (store_case_get's result also carries "lease", the same
+ * object or null, and "counselors", the ids whose caseload holds the
+ * case's subject.) */
+int store_lease_get(struct store *s, const char *case_id, store_json_cb cb,
+                    void *data);
+/* {"due": [{case_id, queue, owner, holder, until}, ...] (until <= now,
+ * earliest first, at most limit), "next_due": ms | null} */
+int store_leases_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+                     void *data);
+/* The first limit cases of (queue, owner) in queue order: [{id, workflow,
+ * status, subject, owner, due_at, priority, created_at, holder,
+ * lease_until}, ...] (holder and lease_until null when unleased). */
+int store_queue_items(struct store *s, const char *queue, const char *owner,
+                      int limit, store_json_cb cb, void *data);
+/* Per (queue, owner), of owner's queues or (NULL) every one: [{queue,
+ * owner, depth, oldest (created_at), breached (due before now), claimed},
+ * ...]. Reads every queued file's index entry. */
+int store_queue_summary(struct store *s, const char *owner, int64_t now,
+                        store_json_cb cb, void *data);
+
+struct store_alert_filter {
+	const char *state;     /* "open", "resolved", or NULL for both */
+	const char *counselor; /* only alerts to the counselor, on cases of
+				  this counselor's students */
+	const char *owner;     /* only alerts on this office's cases ... */
+	const char *role;      /* ... addressed to the office or this role */
+	const char *case_id;   /* or NULL */
+	int64_t after;         /* keyset cursor: ids greater than this */
+	int limit;             /* 1..1000 */
+};
+/* {"alerts": [{id, case_id, kind, severity, recipient, message, status,
+ * state, created_at, acked_at, acked_by, resolved_at, resolved_by,
+ * subject, owner}, ...], "next": id | null}, by id. */
+int store_alerts_list(struct store *s, const struct store_alert_filter *f,
+                      store_json_cb cb, void *data);
+/* One alert as above plus "counselors" (as in store_case_get), or
+ * CAIRN_ENOTFOUND. */
+int store_alert_get(struct store *s, int64_t id, store_json_cb cb, void *data);
+/* ["student", ...] */
+int store_caseload_get(struct store *s, const char *counselor, store_json_cb cb,
+                       void *data);
+
+/* Where alerts are mailed: id is "counselor:<id>", "office:<id>" or
+ * "supervisor:<office>"; digest: a daily summary instead of each alert. */
+int store_batch_recipient_put(struct store_batch *b, const char *id,
+                              const char *email, int digest, int64_t at);
+/* {id, email, digest, updated_at}, or CAIRN_ENOTFOUND. */
+int store_recipient_get(struct store *s, const char *id, store_json_cb cb,
+                        void *data);
+/* The alerts after id `after` (at most limit of them) with each address
+ * that takes them one by one: {"mail": [{id, case_id, kind, severity,
+ * message, status, created_at, subject, owner, rid, email}, ...],
+ * "last": the last alert id looked at (0: none)}. */
+int store_mail_pending(struct store *s, int64_t after, int limit,
+                       store_json_cb cb, void *data);
+/* Open alerts created after since for every digest recipient, rows as
+ * above, by recipient. */
+int store_mail_digest(struct store *s, int64_t since, store_json_cb cb,
+                      void *data);
+/* An office's supervisor and staff (token ids); replaces what was. */
+int store_batch_office_put(struct store_batch *b, const char *id,
+                           const char *supervisor, const char *const *staff,
+                           size_t nstaff, int64_t at);
+/* {id, supervisor ("" for none), updated_at (null if never set), staff:
+ * [member, ...]}, and with_leases, leases: [{holder, leases}, ...] (the
+ * office's running leases per holder); an office never described has no
+ * staff. */
+int store_office_get(struct store *s, const char *id, int with_leases,
+                     store_json_cb cb, void *data);
+/* {"value": text} of a meta key, or CAIRN_ENOTFOUND. */
+int store_meta_get(struct store *s, const char *key, store_json_cb cb,
+                   void *data);
 
 /* --- observation ----------------------------------------------------- */
 

@@ -248,8 +248,9 @@ send_all(int fd, const char *data, size_t len)
 	}
 }
 
-/* Per-fd leftovers, for pipelined responses read one at a time. */
-static struct {
+/* Per-fd leftovers, for pipelined responses read one at a time; one set
+ * per thread, so tests may run clients on several threads. */
+static __thread struct {
 	int fd;
 	char buf[1 << 17];
 	size_t len;

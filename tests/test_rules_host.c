@@ -452,3 +452,56 @@ Test(rules_dates, los_angeles_dates_and_award_years)
 	rules_award_year("1999-09-02", y);
 	cr_assert_str_eq(y, "1999-00");
 }
+
+Test(rules_host, a_decision_that_needs_review_raises_an_alert_to_the_office)
+{
+	const char *tok = td_token(&t, "aid_officer", "fa-ucla");
+	json_t *c, *al, *a;
+	char body[2048], path[160];
+	const char *id;
+	size_t i;
+	int found = 0;
+
+	/* no income: no rule can decide */
+	snprintf(body, sizeof(body), student_body, 12345, "3.2");
+	{
+		char *p = strstr(body, "12345");
+
+		cr_assert_not_null(p);
+		/* one byte shorter: "null" where "12345" was */
+		memmove(p + 4, p + 5, strlen(p + 5) + 1);
+		memcpy(p, "null", 4);
+	}
+	c = td_call(&t, "POST", "/v1/cases", tok, body, NULL, 201);
+	id = json_string_value(json_object_get(c, "id"));
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(
+	                json_object_get(json_object_get(c, "data"), "decision"),
+	                "outcome")),
+	        "needs_review");
+	al = td_call(&t, "GET", "/v1/alerts?state=open", tok, NULL, NULL, 200);
+	json_array_foreach(json_object_get(al, "alerts"), i, a)
+	{
+		if (!strcmp(json_string_value(json_object_get(a, "case_id")),
+		            id) &&
+		    !strcmp(json_string_value(json_object_get(a, "kind")),
+		            "rule_review:cal_grant"))
+			found = 1;
+	}
+	cr_assert(found, "no rule_review alert for %s", id);
+	json_decref(al);
+	/* the same decision again raises no second alert */
+	snprintf(path, sizeof(path), "/v1/cases/%s/events", id);
+	json_decref(td_call(&t, "POST", path, tok, "{\"type\":\"recheck\"}",
+	                    NULL, 200));
+	al = td_call(&t, "GET", "/v1/alerts?state=open", tok, NULL, NULL, 200);
+	found = 0;
+	json_array_foreach(json_object_get(al, "alerts"), i, a)
+	{
+		found += !strcmp(
+		        json_string_value(json_object_get(a, "case_id")), id);
+	}
+	cr_assert_eq(found, 1);
+	json_decref(al);
+	json_decref(c);
+}
