@@ -5,14 +5,17 @@
  * One cycle: start cairnd (--test-clock) with the example workflows and a
  * uc_campus adapter pointed at the mock institution; drive a season mix
  * from several threads (student applications routed to 1 to 4 campuses,
- * submissions, signed institution callbacks (decisions and documents
- * requests), ISIR imports, status reads, the test clock moved forward a
- * few days); record every request that got a 2xx and what it created;
- * SIGKILL cairnd at a random moment; check the
- * file with PRAGMA integrity_check; restart; send again, with the same
- * Idempotency-Key or event id, every request that got no answer (as a
- * client would); then check, through the API and the database:
+ * submissions, signed institution callbacks with decisions and documents
+ * requests, an admissions officer claiming and deciding one campus's
+ * files, ISIR imports, status reads, the test clock moved forward a few
+ * days); record every request that got a 2xx and what it created; SIGKILL
+ * cairnd at a random moment; check the file with PRAGMA integrity_check;
+ * restart; send again, with the same Idempotency-Key or event id, every
+ * request that got no answer (as a client would); then check, through the
+ * API and the database:
  *
+ *   - every decision the officer made on a file it claimed is in the
+ *     history once, and ended the lease;
  *   - every acknowledged application is there, and there are exactly as
  *     many student applications as distinct ones sent (no duplicates);
  *   - every submitted application has one submit in its history and one
@@ -90,8 +93,22 @@ struct app {
 	int campus[4];
 	int cycle; /* the cycle it was acknowledged in */
 	char id[48];
-	char kid[4][48]; /* campus application ids, in campus order */
+	char kid[4][48];  /* campus application ids, in campus order */
+	enum st staff[4]; /* an admissions officer's decision, acknowledged */
+	int staff_dec[4];
 };
+
+/* One campus's files are worked by its admissions office (claim, then
+ * decide) instead of by the institution's callbacks, so the two never
+ * decide the same file. */
+#define STAFF_CAMPUS 4 /* uc-merced */
+
+struct staffdec {
+	enum st state;
+	int app, c, dec;
+	char case_id[48];
+};
+#define MAX_DECS MAX_APPS
 
 struct chunk {
 	enum st state;
@@ -108,6 +125,10 @@ static struct {
 	char **isir; /* generated ISIR lines */
 	int nisir;
 	long long offset_ms; /* the test clock's acknowledged advance */
+	json_t *byid;        /* application id -> index */
+	struct staffdec *decs;
+	int ndecs;
+	long claims;
 	/* figures */
 	long acked, resent, reads, clock_moves, violations;
 	int cycle;
@@ -115,7 +136,7 @@ static struct {
 
 static atomic_int stop_flag;
 static char dir[256], dbpath[512], cfg[512], logpath[512], bindir[512];
-static char admin[128], students[NSTUDENTS][128];
+static char admin[128], students[NSTUDENTS][128], staff[128];
 static int port, mock_port;
 static pid_t cairnd_pid, mock_pid;
 static unsigned seed;
@@ -557,6 +578,7 @@ do_create(CURL *h, int i)
 			pthread_mutex_lock(&G.mu);
 			snprintf(G.apps[i].id, sizeof(G.apps[i].id), "%s", id);
 			G.apps[i].create = ACKED;
+			json_object_set_new(G.byid, id, json_integer(i));
 			G.apps[i].cycle = G.cycle;
 			G.acked++;
 			pthread_mutex_unlock(&G.mu);
@@ -812,7 +834,8 @@ claim(unsigned *s, int submit_ready, int *child)
 		} else if (!submit_ready && a->submit == ACKED) {
 			int c = rnd(s, a->ncampus);
 
-			if (a->cb[c] == NONE && a->kid[c][0]) {
+			if (a->cb[c] == NONE && a->kid[c][0] &&
+			    a->campus[c] != STAFF_CAMPUS) {
 				a->cb[c] = SENT;
 				*child = c;
 				pick = i;
@@ -868,6 +891,95 @@ random_acked(unsigned *s)
 	return pick;
 }
 
+/* Decision d of the officer's file; 1 when acknowledged. */
+static int
+send_decision(CURL *h, int d)
+{
+	struct staffdec x;
+	char path[128], idem[96], body[160];
+	const char *hd[2] = {idem, NULL};
+	struct hres r;
+	int ok = 0;
+
+	pthread_mutex_lock(&G.mu);
+	x = G.decs[d];
+	pthread_mutex_unlock(&G.mu);
+	snprintf(path, sizeof(path), "/v1/cases/%s/events", x.case_id);
+	snprintf(idem, sizeof(idem), "Idempotency-Key: decide-%s", x.case_id);
+	snprintf(body, sizeof(body),
+	         "{\"type\":\"decide\",\"data\":{\"decision\":\"%s\","
+	         "\"sir_deadline\":\"2027-05-01\"}}",
+	         decisions[x.dec]);
+	req(h, port, "POST", path, staff, NULL, body, hd, &r);
+	if (r.status == 200) {
+		pthread_mutex_lock(&G.mu);
+		G.decs[d].state = ACKED;
+		G.apps[x.app].staff[x.c] = ACKED;
+		G.apps[x.app].staff_dec[x.c] = x.dec;
+		G.acked++;
+		pthread_mutex_unlock(&G.mu);
+		ok = 1;
+	} else if (r.status != 0 && r.status != 503)
+		violation("decision on %s: %ld %s", x.case_id, r.status,
+		          r.body ? r.body : "");
+	free(r.body);
+	return ok;
+}
+
+/* The officer claims the next file in the campus's review queue and
+ * decides it. */
+static void
+do_staff(CURL *h)
+{
+	struct hres r;
+	json_t *j, *cs;
+	const char *id, *parent, *campus;
+	int d = -1;
+
+	req(h, port, "POST", "/v1/queues/admissions_review/claim", staff, NULL,
+	    "", NULL, &r);
+	if (r.status == 200) {
+		j = body_json(&r);
+		cs = json_object_get(j, "case");
+		id = json_string_value(json_object_get(
+		        json_object_get(j, "lease"), "case_id"));
+		parent = json_string_value(json_object_get(cs, "parent_id"));
+		campus = json_string_value(
+		        json_object_get(json_object_get(cs, "data"), "campus"));
+		pthread_mutex_lock(&G.mu);
+		G.claims++;
+		G.acked++;
+		if (id && parent && campus && json_object_get(G.byid, parent) &&
+		    G.ndecs < MAX_DECS) {
+			int i = (int)json_integer_value(
+			        json_object_get(G.byid, parent));
+
+			for (int c = 0; c < G.apps[i].ncampus; c++)
+				if (!strcmp(campuses[G.apps[i].campus[c]],
+				            campus) &&
+				    !strcmp(G.apps[i].kid[c], id)) {
+					d = G.ndecs++;
+					G.decs[d].state = SENT;
+					G.decs[d].app = i;
+					G.decs[d].c = c;
+					G.decs[d].dec = (i * 5 + c) % 3;
+					snprintf(G.decs[d].case_id,
+					         sizeof(G.decs[d].case_id),
+					         "%s", id);
+				}
+		}
+		pthread_mutex_unlock(&G.mu);
+		if (d < 0)
+			violation("claimed a file of no known application: %s",
+			          r.body);
+		json_decref(j);
+	} else if (r.status != 0 && r.status != 204 && r.status != 503)
+		violation("claim: %ld %s", r.status, r.body ? r.body : "");
+	free(r.body);
+	if (d >= 0)
+		send_decision(h, d);
+}
+
 struct worker {
 	pthread_t th;
 	int n;
@@ -895,7 +1007,9 @@ worker_main(void *arg)
 			if ((i = claim(&w->seed, 0, &c)) >= 0)
 				do_callback(h, i, c);
 		} else if (op < 90) {
-			if ((i = random_acked(&w->seed)) >= 0)
+			if (w->n == 1 && op >= 84)
+				do_staff(h);
+			else if ((i = random_acked(&w->seed)) >= 0)
 				do_read(h, i);
 		} else if (op < 97) {
 			pthread_mutex_lock(&G.mu);
@@ -939,6 +1053,11 @@ resend_unanswered(CURL *h)
 					left += !do_callback(h, i, c);
 				}
 		}
+		for (int d = 0; d < G.ndecs; d++)
+			if (G.decs[d].state == SENT) {
+				G.resent++;
+				left += !send_decision(h, d);
+			}
 		for (int i = 0; i < G.nchunks; i++)
 			if (G.chunks[i].state == SENT) {
 				G.resent++;
@@ -1023,6 +1142,27 @@ verify(CURL *h, int final)
 				violation("app-%d: submitted, no child for %s",
 				          i, campuses[a->campus[c]]);
 				continue;
+			}
+			if (a->staff[c] == ACKED) {
+				admits += a->staff_dec[c] == 0;
+				n = db_int(db,
+				           "SELECT count(*) FROM history WHERE "
+				           "case_id = ?1 AND type = 'decide'",
+				           a->kid[c]);
+				if (n != 1)
+					violation(
+					        "decision on %s: acknowledged, "
+					        "%lld in the history",
+					        a->kid[c], n);
+				/* deciding ended the lease */
+				n = db_int(db,
+				           "SELECT count(*) FROM leases WHERE "
+				           "case_id = ?1",
+				           a->kid[c]);
+				if (n != 0)
+					violation("decision on %s: its lease "
+					          "outlived it",
+					          a->kid[c]);
 			}
 			if (a->cb[c] != ACKED)
 				continue;
@@ -1261,6 +1401,11 @@ setup(CURL *h, int cycles)
 		die("no admin token in %s", path);
 	fclose(f);
 	admin[strcspn(admin, "\n")] = '\0';
+	j = must(h, port, "POST", "/v1/tokens", admin,
+	         "{\"role\":\"admissions\",\"scope\":\"uc-merced\"}", 201);
+	snprintf(staff, sizeof(staff), "%s",
+	         json_string_value(json_object_get(j, "token")));
+	json_decref(j);
 	for (int s = 0; s < NSTUDENTS; s++) {
 		snprintf(text, sizeof(text),
 		         "{\"role\":\"student\",\"scope\":\"S-%d\"}", s);
@@ -1320,9 +1465,12 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_ALL);
 	G.apps = calloc(MAX_APPS, sizeof(*G.apps));
 	G.chunks = calloc(MAX_CHUNKS, sizeof(*G.chunks));
+	G.decs = calloc(MAX_DECS, sizeof(*G.decs));
+	G.byid = json_object();
 	w = calloc((size_t)nclients, sizeof(*w));
 	h = curl_easy_init();
-	if (G.apps == NULL || G.chunks == NULL || w == NULL || h == NULL)
+	if (G.apps == NULL || G.chunks == NULL || G.decs == NULL ||
+	    G.byid == NULL || w == NULL || h == NULL)
 		die("out of memory");
 	printf("crash loop: %d cycles, %d clients, seed %u, in %s\n", cycles,
 	       nclients, seed, dir[0] ? dir : "(tmp)");
@@ -1405,11 +1553,12 @@ main(int argc, char **argv)
 	kill(mock_pid, SIGKILL);
 	waitpid(mock_pid, NULL, 0);
 	printf("crash loop: %d cycles in %.1f s: %ld requests acknowledged, "
-	       "%ld sent again after a kill, %ld reads, %d applications, %d "
-	       "ISIR imports; institution: %lld calls, each once (%lld "
-	       "repeats refused by key); violations: %ld\n",
+	       "%ld sent again after a kill, %ld reads, %d applications, %ld "
+	       "claims, %d decisions by staff, %d ISIR imports; institution: "
+	       "%lld calls, each once (%lld repeats refused by key); "
+	       "violations: %ld\n",
 	       cycles, now_s() - t0, G.acked, G.resent, G.reads, G.napps,
-	       G.nchunks, unique, dups, G.violations);
+	       G.claims, G.ndecs, G.nchunks, unique, dups, G.violations);
 	if (G.violations == 0 && !keep)
 		remove_dir();
 	else
@@ -1421,6 +1570,8 @@ main(int argc, char **argv)
 	free(G.isir);
 	free(G.apps);
 	free(G.chunks);
+	free(G.decs);
+	json_decref(G.byid);
 	free(w);
 	return G.violations ? 1 : 0;
 }
