@@ -11,6 +11,8 @@
 #                 the same against a million stored cases; make bench-isir:
 #                 ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make fuzz     each fuzz target for FUZZ_SECONDS (60) with libFuzzer
+#                 (make fuzz-replay: the corpora once each, part of make test)
 #   make clean | make deps | make format
 
 PREFIX  ?= /usr/local
@@ -50,7 +52,8 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir bench-claims install clean format
+        bench-isir bench-claims bench-audit install clean format fuzz \
+        fuzz-bins fuzz-replay
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -106,6 +109,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit \
 	    $(BUILD)/cairn-crash
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz-replay
 
 check: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
@@ -125,6 +129,11 @@ bench-rules: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
 	sh bench/rules-host.sh $(abspath $(BUILD))
 
+# cairn audit verify over 1,000,000 cases' hash chains
+bench-audit: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/scale
+	sh bench/audit.sh $(abspath $(BUILD))
+
 # ISIR import: FSA's 78-record test file and 100,000 generated records
 bench-isir: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -135,6 +144,38 @@ bench-claims: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/bench/claims
 	sh bench/claims.sh $(abspath $(BUILD))
 
+# Fuzzing (fuzz/): `make fuzz` builds each target with clang's libFuzzer
+# under ASan and UBSan in build-fuzz/ and runs it for FUZZ_SECONDS from its
+# corpus in fuzz/corpus/<target>/; `make fuzz-replay` (part of make test)
+# runs every corpus file once through the same entry points, built with
+# the suite's compiler and sanitizers and no libFuzzer.
+FUZZ_TARGETS = http json workflow isir rules adapter
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined
+FUZZ_COMMON = fuzz/common.c fuzz/fuzz.h
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-fuzz CC=clang \
+	    OPT='-O1 -g -fno-omit-frame-pointer' SAN='$(FUZZ_SAN)' fuzz-bins
+	sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_COMMON) $(BUILD)/libcairn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< fuzz/common.c \
+	      $(BUILD)/libcairn.a $(LDLIBS_ALL)
+
+$(BUILD)/fuzz-replay/%: fuzz/%.c fuzz/replay.c $(FUZZ_COMMON) $(BUILD)/libcairn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay.c fuzz/common.c \
+	      $(BUILD)/libcairn.a $(LDLIBS_ALL)
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/%)
+	@for t in $(FUZZ_TARGETS); do \
+	    $(BUILD)/fuzz-replay/$$t fuzz/corpus/$$t || exit 1; done
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \
 	    $(DESTDIR)$(PREFIX)/share/doc/cairn
@@ -144,7 +185,7 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

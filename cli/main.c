@@ -43,6 +43,7 @@ static const struct {
         {"ack", cli_ack},
         {"resolve", cli_resolve},
         {"caseload", cli_caseload},
+        {"audit", cli_audit},
         {NULL, NULL},
 };
 
@@ -107,6 +108,10 @@ usage(FILE *f)
 	        "  caseload import FILE.csv [--partial] | caseload show C\n"
 	        "                               counselors' students "
 	        "(admin)\n"
+	        "  audit verify [--db PATH]     check every case's history "
+	        "hash chain (offline;\n"
+	        "                               --online: cairnd checks its "
+	        "own, admin)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

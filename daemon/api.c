@@ -491,6 +491,7 @@ static const struct route routes[] = {
         {"GET", "/v1/offices/{id}", QUEUE_STAFF, 0, api_h_office_get},
         {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get},
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put},
+        {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify},
 };
 
 const struct route *
@@ -731,10 +732,13 @@ api_observe(const struct http_req *req, int status, double seconds, void *data)
 	metrics_observe(&d->metrics, req->method ? req->method : "-", route,
 	                status, seconds);
 	if (status >= 500 || log_enabled(LOG_DEBUG)) {
-		json_t *x =
-		        json_pack("{s:s, s:s, s:i, s:f}", "method",
-		                  req->method ? req->method : "-", "route",
-		                  route, "status", status, "seconds", seconds);
+		char client[64];
+		json_t *x = json_pack(
+		        "{s:s, s:s, s:i, s:f, s:s}", "method",
+		        req->method ? req->method : "-", "route", route,
+		        "status", status, "seconds", seconds, "client",
+		        req->peer ? http_req_client(req, client, sizeof(client))
+		                  : "-");
 
 		log_write(status >= 500 ? LOG_WARN : LOG_DEBUG, req->request_id,
 		          NULL, x, "request");

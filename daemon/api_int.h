@@ -79,5 +79,7 @@ void api_h_recipient_put(struct api_call *c);
 void api_h_calendars(struct api_call *c);
 void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
+/* cairn audit verify, online (audit_api.c). */
+void api_h_audit_verify(struct api_call *c);
 
 #endif

@@ -879,12 +879,70 @@ load_outbox(struct loader *ld, const yaml_node_t *n, struct config *c)
 	return 0;
 }
 
+/* --- the edge ------------------------------------------------------------ */
+
+static int
+load_listen_public(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	const char *v = NULL;
+	int rc;
+
+	rc = get_scalar(ld, n, "listen_public", "refuse or behind_tls_proxy",
+	                &v);
+	if (rc < 0)
+		return rc;
+	if (strcmp(v, "refuse") == 0)
+		c->listen_public = CONFIG_PUBLIC_REFUSE;
+	else if (strcmp(v, "behind_tls_proxy") == 0)
+		c->listen_public = CONFIG_PUBLIC_BEHIND_TLS_PROXY;
+	else
+		return fail(ld, CAIRN_EINVALID, n,
+		            "listen_public: '%.64s' is not a choice; expected "
+		            "refuse or behind_tls_proxy",
+		            v);
+	return 0;
+}
+
+int
+config_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		if (IN6_IS_ADDR_LOOPBACK(&a6))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+int
+config_check_listen(const struct config *c, struct cairn_err *err)
+{
+	if (config_host_is_loopback(c->listen_host) ||
+	    c->listen_public == CONFIG_PUBLIC_BEHIND_TLS_PROXY)
+		return 0;
+	cairn_err_set(err, c->file, 0, 0,
+	              "listen: %s is not a loopback address, and cairnd "
+	              "speaks plain HTTP: listen on 127.0.0.1 behind a TLS "
+	              "proxy (etc/nginx/cairn.conf), or, when TLS is "
+	              "terminated in front of this address, say so with "
+	              "listen_public: behind_tls_proxy",
+	              c->listen_host);
+	return CAIRN_EINVALID;
+}
+
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
-	static const char *const keys[] = {"listen", "database",  "definitions",
-	                                   "limits", "log_level", "outbox",
-	                                   "queues", NULL};
+	static const char *const keys[] = {
+	        "listen", "database", "definitions",   "limits", "log_level",
+	        "outbox", "queues",   "listen_public", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -910,6 +968,8 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_outbox(ld, v, c);
 		else if (strcmp(key, "queues") == 0)
 			rc = load_queues(ld, v, c);
+		else if (strcmp(key, "listen_public") == 0)
+			rc = load_listen_public(ld, v, c);
 		else
 			rc = load_log_level(ld, v, c);
 		if (rc < 0)

@@ -65,6 +65,8 @@ struct config {
 		int sla_business_days; /* 0: an SLA of N days is N*24 h;
 					  1: N business days (Pacific) */
 	} queues;
+	/* the edge: see config_check_listen (default CONFIG_PUBLIC_REFUSE) */
+	int listen_public;
 };
 
 /* Fills c with the embedded defaults (paths relative to the working
@@ -91,5 +93,22 @@ int config_parse_duration(const char *s, int64_t *ms);
 int config_parse_size(const char *s, int64_t *bytes);
 
 const char *config_log_level_name(enum log_level l);
+
+/* --- the edge: who may reach cairnd -------------------------------------
+ *
+ * cairnd speaks plain HTTP. Listening on an address other than loopback
+ * would put tokens and families' data on the network in clear text, so it
+ * is refused unless the configuration says explicitly that TLS is
+ * terminated in front (listen_public: behind_tls_proxy; etc/nginx/
+ * cairn.conf is such a proxy).
+ */
+enum { CONFIG_PUBLIC_REFUSE = 0, CONFIG_PUBLIC_BEHIND_TLS_PROXY = 1 };
+
+/* 1 when host is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z)
+ * or "localhost"; names are not resolved. */
+int config_host_is_loopback(const char *host);
+/* 0 when c may listen where it says; else CAIRN_EINVALID and err says why
+ * and what to do. */
+int config_check_listen(const struct config *c, struct cairn_err *err);
 
 #endif

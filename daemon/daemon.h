@@ -61,6 +61,8 @@ struct daemon {
 	/* queues, leases, alerts (queues.c), alerts by email (alertmail.c) */
 	struct queues *queues;
 	struct alertmail *alertmail;
+
+	int audits; /* GET /v1/audit/verify walks running (audit_api.c) */
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -83,6 +83,8 @@ struct http_conn {
 	int close_after; /* close once the queued writes are sent */
 	int closing;
 	int closed_handles;
+	char peer[64];     /* the socket peer's address, "unix" or "unknown" */
+	int peer_loopback; /* a proxy on this machine: XFF is believed */
 };
 
 struct write_req {
@@ -280,7 +282,11 @@ on_header_field_complete(llhttp_t *p)
 	if (arena_end_token(c) < 0)
 		return -1;
 	c->hdr_value_off[c->nhdr] = c->arena_len;
-	c->arena[c->arena_len] = '\0';
+	/* an empty value may get no span: its NUL must exist now. The name's
+	 * NUL can fill the arena exactly, so this one may need room (found
+	 * by fuzz/http: a one-byte heap overflow) */
+	if (arena_append(c, "", 0) < 0)
+		return -1;
 	return 0;
 }
 
@@ -615,6 +621,56 @@ http_req_header(const struct http_req *r, const char *name)
 	return NULL;
 }
 
+/* Whether s is a printable address a proxy could have written (IPv4,
+ * IPv6, with no spaces or control bytes): anything else is not logged. */
+static int
+addr_plausible(const char *s, size_t n)
+{
+	if (n == 0 || n >= 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F') || ch == '.' || ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+const char *
+http_req_client(const struct http_req *r, char *buf, size_t size)
+{
+	const char *xff, *last;
+	size_t n;
+
+	if (!r->peer_loopback)
+		return r->peer;
+	/* the proxy appends the address it saw to whatever the client
+	 * sent, so only the last entry is the proxy's word */
+	xff = http_req_header(r, "X-Forwarded-For");
+	if (xff == NULL) {
+		const char *real = http_req_header(r, "X-Real-IP");
+
+		if (real == NULL || !addr_plausible(real, strlen(real)))
+			return r->peer;
+		snprintf(buf, size, "%s", real);
+		return buf;
+	}
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	n = strlen(last);
+	while (n > 0 && (last[n - 1] == ' ' || last[n - 1] == '\t'))
+		n--;
+	if (!addr_plausible(last, n) || n + 1 > size)
+		return r->peer;
+	memcpy(buf, last, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 /* --- dispatch ----------------------------------------------------------- */
 
 static int
@@ -659,6 +715,8 @@ request_prepare(struct http_conn *c)
 		r->headers[i].value = c->arena + c->hdr_value_off[i];
 	}
 	r->nheaders = c->nhdr;
+	r->peer = c->peer;
+	r->peer_loopback = c->peer_loopback;
 	if (grow(&c->body, &c->body_cap, c->body_len + 1, 1024) == 0)
 		c->body[c->body_len] = '\0';
 	r->body = c->body ? c->body : "";
@@ -888,6 +946,82 @@ refuse_connection(struct http_server *s)
 	uv_close((uv_handle_t *)t, on_refused_closed);
 }
 
+/* A new connection's memory and handles, linked into the server. */
+static struct http_conn *
+conn_new(struct http_server *s)
+{
+	struct http_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->srv = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->timer.timer_cb = on_timer;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	return c;
+}
+
+/*
+ * Records the peer's address: the log names the client, and only a
+ * loopback peer (the TLS proxy in front) is believed when it says, in
+ * X-Forwarded-For, who its client was.
+ */
+static void
+conn_set_peer(struct http_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	/* a peer that cannot be named is not believed */
+	snprintf(c->peer, sizeof(c->peer), "unknown");
+	c->peer_loopback = 0;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_UNIX) {
+		/* a socketpair or a unix socket: this machine */
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		c->peer_loopback = 1;
+	} else if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+		uv_ip4_name(a, c->peer, sizeof(c->peer));
+		c->peer_loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		static const unsigned char v4mapped[12] = {
+		        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		const unsigned char *b = a->sin6_addr.s6_addr;
+
+		uv_ip6_name(a, c->peer, sizeof(c->peer));
+		c->peer_loopback =
+		        IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+		        (memcmp(b, v4mapped, sizeof(v4mapped)) == 0 &&
+		         b[12] == 127);
+	}
+}
+
+/* Starts serving a connection whose socket is open. */
+static void
+conn_start(struct http_conn *c)
+{
+	struct http_server *s = c->srv;
+
+	conn_set_peer(c);
+	llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+	c->parser.data = c;
+	c->keep_alive = 1;
+	uv_timer_start(&c->timer, on_timer,
+	               (uint64_t)s->o.limits.idle_timeout_ms, 0);
+	conn_read_start(c);
+}
+
 static void
 on_connection(uv_stream_t *l, int status)
 {
@@ -900,33 +1034,37 @@ on_connection(uv_stream_t *l, int status)
 		refuse_connection(s);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
+	c = conn_new(s);
 	if (c == NULL) {
 		refuse_connection(s);
 		return;
 	}
-	c->srv = s;
-	uv_tcp_init(s->loop, &c->tcp);
-	uv_timer_init(s->loop, &c->timer);
-	c->tcp.data = c;
-	c->timer.data = c;
-	c->timer.timer_cb = on_timer;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->nconns++;
 	if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
 		conn_close(c);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
-	c->parser.data = c;
-	c->keep_alive = 1;
-	uv_timer_start(&c->timer, on_timer,
-	               (uint64_t)s->o.limits.idle_timeout_ms, 0);
-	conn_read_start(c);
+	conn_start(c);
+}
+
+int
+http_server_adopt(struct http_server *s, uv_os_sock_t fd)
+{
+	struct http_conn *c;
+	int rc;
+
+	if (s->stopping)
+		return UV_ECANCELED;
+	c = conn_new(s);
+	if (c == NULL)
+		return UV_ENOMEM;
+	rc = uv_tcp_open(&c->tcp, fd);
+	if (rc < 0) {
+		conn_close(c);
+		return rc;
+	}
+	conn_start(c);
+	return 0;
 }
 
 /* --- the server ----------------------------------------------------------- */

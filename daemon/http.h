@@ -43,6 +43,9 @@ struct http_req {
 	uint64_t start_ns; /* uv_hrtime() when the request completed */
 	int head;          /* a HEAD request: the body is not sent */
 	const char *route; /* metrics label, set by the handler */
+	const char *peer;  /* the socket peer's address ("unix" for a
+	                    * socketpair, "unknown"), for logs */
+	int peer_loopback; /* the peer is this machine (the TLS proxy) */
 };
 
 struct http_limits {
@@ -85,6 +88,21 @@ void http_server_abort(struct http_server *s);
 
 /* The value of header name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *r, const char *name);
+
+/*
+ * The client's address for logs: X-Forwarded-For's last entry (or
+ * X-Real-IP) when the peer is loopback, that is the TLS proxy in front,
+ * and the peer's own address otherwise, so a remote client cannot name
+ * itself anything it likes. Returns buf or the request's peer string.
+ */
+const char *http_req_client(const struct http_req *r, char *buf, size_t size);
+
+/*
+ * Serves an already connected stream socket as if it had been accepted
+ * (the server takes fd over). For the fuzz target and tests, which drive
+ * the parser through a socketpair without a listener's port.
+ */
+int http_server_adopt(struct http_server *s, uv_os_sock_t fd);
 
 /*
  * Sends a response and ends the request; body is copied. extra_headers,

@@ -437,6 +437,12 @@ main(int argc, char **argv)
 		snprintf(d.cfg.database, sizeof(d.cfg.database), "%s", db);
 	}
 
+	/* after --listen: the address actually used is the one judged */
+	if (config_check_listen(&d.cfg, &err) != 0) {
+		cairn_err_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "cairnd: %s\n", buf);
+		return 1;
+	}
 	if (check_only) {
 		struct check_result r;
 

@@ -4,9 +4,12 @@
 # apt-get line needed and fails. Usage: scripts/deps.sh [bench]
 set -eu
 
+# nginx: the TLS edge the integration test drives cairnd through
+# (etc/nginx/cairn.conf); openssl: its test certificate, made at test time;
+# clang: libFuzzer for make fuzz (fuzz/).
 PKGS="gcc make pkg-config libuv1-dev libsqlite3-dev liblua5.4-dev libyaml-dev
 libcurl4-openssl-dev libcriterion-dev libjansson-dev node-llhttp libssl-dev
-sqlite3 curl"
+sqlite3 curl nginx openssl clang"
 
 missing=""
 for p in $PKGS; do

@@ -438,6 +438,53 @@ int store_office_get(struct store *s, const char *id, int with_leases,
 int store_meta_get(struct store *s, const char *key, store_json_cb cb,
                    void *data);
 
+/* --- audit: reading the hash chains ----------------------------------- */
+
+/*
+ * A read-only view of a database file for `cairn audit verify`: no writer
+ * thread, no migrations, no loop, and nothing is ever written. Fails with
+ * CAIRN_ENEWER for a schema newer than this binary and CAIRN_EINVALID for
+ * a file without case history. Synchronous; for offline tools.
+ */
+struct store_audit;
+int store_audit_open(const char *path, struct store_audit **out,
+                     struct cairn_err *err);
+void store_audit_close(struct store_audit *a);
+
+/* One link of a chain; strings and hash are valid during the call. */
+struct store_chain_link {
+	const char *key; /* the chain: a case id */
+	int64_t seq, at;
+	const char *actor, *type;
+	const char *from_status, *to_status; /* NULL when not a move */
+	const char *payload;                 /* the JSON text as stored */
+	int version;
+	const uint8_t *hash;
+	size_t hash_len;
+};
+/* Where a chain says it ends: the case row's history_seq and
+ * history_hash (found is 0 when history names a case that has no row). */
+struct store_chain_head {
+	const char *key;
+	int found;
+	int64_t seq;
+	const uint8_t *hash; /* NULL when the row has none */
+	size_t hash_len;
+};
+/* A nonzero return from either stops the walk (which then returns 0). */
+struct store_chain_ops {
+	int (*link)(const struct store_chain_link *l, void *arg);
+	int (*head)(const struct store_chain_head *h, void *arg);
+};
+/*
+ * Walks every case's history chain in case id order, in one snapshot:
+ * for each case id found in cases or in history, link() for each of its
+ * events in seq order, then head() once. Returns 0 or an error code.
+ */
+int store_audit_case_chains(struct store_audit *a,
+                            const struct store_chain_ops *ops, void *arg,
+                            struct cairn_err *err);
+
 /* --- observation ----------------------------------------------------- */
 
 #define STORE_HIST_BUCKETS 12
