@@ -77,9 +77,14 @@ void
 rs_result_reset(struct rs_result *r, const struct rs_set *s,
                 const char *award_year)
 {
+	size_t n = award_year ? strnlen(award_year, sizeof(r->award_year)) : 0;
+
 	r->set = s;
-	snprintf(r->award_year, sizeof(r->award_year), "%s",
-	         award_year ? award_year : "");
+	/* an award year is 7 characters; a longer one names no year */
+	if (n == sizeof(r->award_year))
+		n--;
+	memcpy(r->award_year, award_year ? award_year : "", n);
+	r->award_year[n] = '\0';
 	r->ndec = 0;
 	r->nchecks = 0;
 	r->nvalues = 0;
@@ -205,8 +210,9 @@ new_check(lua_State *L, struct rs_eval *ev, int idx, const char *method)
 	return r->nchecks++;
 }
 
-/* Records the value at idx under a static key or the string at kidx. */
-static void
+/* Records the value at idx under a static key or the string at kidx;
+ * returns its Lua type. */
+static int
 add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
           int kidx, int idx, const char *method)
 {
@@ -214,6 +220,7 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 	struct rs_value *v;
 	const char *s;
 	size_t n;
+	int t;
 
 	if (r->nvalues >= RS_MAX_VALUES)
 		luaL_error(L, "more than %d check values in one evaluation",
@@ -240,7 +247,8 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 		s = lua_tolstring(L, kidx, &n);
 		v->key = arena_or_fail(L, r, s, n);
 	}
-	switch (lua_type(L, idx)) {
+	t = lua_type(L, idx);
+	switch (t) {
 	case LUA_TNIL:
 	case LUA_TNONE:
 		v->type = RV_NIL;
@@ -282,6 +290,7 @@ add_value(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *skey,
 	}
 	r->nvalues++;
 	r->checks[ci].nv++;
+	return t;
 }
 
 /* The varargs from idx on: name, value, name, value... */
@@ -347,41 +356,50 @@ set_missing(lua_State *L, struct rs_eval *ev, uint32_t ci, const char *why)
 		        strlen("{name} is not a date (YYYY-MM-DD)"));
 }
 
-static void
-need_number(lua_State *L, int idx, const char *method, const char *what)
-{
-	if (lua_type(L, idx) != LUA_TNUMBER)
-		luaL_error(L, "c:%s: %s must be a number, not a %s", method,
-		           what, luaL_typename(L, idx));
-}
-
 /* c:at_least(name, value, minimum, code, message) and at_most */
 static int
 compare_check(lua_State *L, int at_most)
 {
 	const char *m = at_most ? "at_most" : "at_least";
 	struct rs_eval *ev = checking(L, m);
-	uint32_t ci;
-	int ok;
+	struct rs_result *r = ev->cur;
+	const struct rs_value *a, *b;
+	uint32_t ci, v0;
+	int ok, tv, tl;
 
 	if (lua_gettop(L) < 6)
 		lua_settop(L, 6);
 	ci = new_check(L, ev, 2, m);
-	add_value(L, ev, ci, "value", 0, 3, m);
-	add_value(L, ev, ci, at_most ? "maximum" : "minimum", 0, 4, m);
+	v0 = r->nvalues;
+	tv = add_value(L, ev, ci, "value", 0, 3, m);
+	tl = add_value(L, ev, ci, at_most ? "maximum" : "minimum", 0, 4, m);
 	add_pairs(L, ev, ci, 7, m);
-	if (lua_isnil(L, 4))
+	if (tl == LUA_TNIL)
 		luaL_error(L, "c:%s: the %s is nil (a parameter missing?)", m,
 		           at_most ? "maximum" : "minimum");
-	need_number(L, 4, m, at_most ? "the maximum" : "the minimum");
-	if (lua_isnil(L, 3)) {
+	if (tl != LUA_TNUMBER)
+		luaL_error(L, "c:%s: the %s must be a number, not a %s", m,
+		           at_most ? "maximum" : "minimum",
+		           lua_typename(L, tl));
+	if (tv == LUA_TNIL) {
 		set_missing(L, ev, ci, "missing");
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	need_number(L, 3, m, "the value");
-	ok = at_most ? !lua_compare(L, 4, 3, LUA_OPLT)
-	             : !lua_compare(L, 3, 4, LUA_OPLT);
+	if (tv != LUA_TNUMBER)
+		luaL_error(L, "c:%s: the value must be a number, not a %s", m,
+		           lua_typename(L, tv));
+	/* the value and the limit as recorded: integers and floats
+	 * compare in C; an integer against a float as Lua compares them */
+	a = &r->values[v0];
+	b = &r->values[v0 + 1];
+	if (a->type == RV_INT && b->type == RV_INT)
+		ok = at_most ? !(b->u.i < a->u.i) : !(a->u.i < b->u.i);
+	else if (a->type == RV_NUM && b->type == RV_NUM)
+		ok = at_most ? !(b->u.n < a->u.n) : !(a->u.n < b->u.n);
+	else
+		ok = at_most ? !lua_compare(L, 4, 3, LUA_OPLT)
+		             : !lua_compare(L, 3, 4, LUA_OPLT);
 	set_outcome(L, ev, ci, ok ? RC_PASS : RC_FAIL, 5, 6, m);
 	lua_pushboolean(L, ok);
 	return 1;
@@ -464,22 +482,23 @@ c_is_true(lua_State *L)
 {
 	struct rs_eval *ev = checking(L, "is_true");
 	uint32_t ci;
-	int ok;
+	int ok, t;
 
 	if (lua_gettop(L) < 5)
 		lua_settop(L, 5);
 	ci = new_check(L, ev, 2, "is_true");
 	add_pairs(L, ev, ci, 6, "is_true");
-	if (lua_isnil(L, 3)) {
+	t = lua_type(L, 3);
+	if (t == LUA_TNIL) {
 		set_missing(L, ev, ci, "missing");
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	if (!lua_isboolean(L, 3))
+	if (t != LUA_TBOOLEAN)
 		luaL_error(L,
 		           "c:is_true: the condition must be a boolean, not "
 		           "a %s",
-		           luaL_typename(L, 3));
+		           lua_typename(L, t));
 	ok = lua_toboolean(L, 3);
 	set_outcome(L, ev, ci, ok ? RC_PASS : RC_FAIL, 4, 5, "is_true");
 	lua_pushboolean(L, ok);
@@ -832,8 +851,10 @@ rs_eval_new(const struct rs_set *s, const struct rs_limits *lim,
 		            json_object_get(json_array_get(s->rules, i), "id")))
 			rc = CAIRN_EINVALID;
 	json_decref(rules);
-	if (rc == 0)
+	if (rc == 0) {
 		ev->scratch = rs_result_new();
+		wd_register(ev);
+	}
 	if (rc != 0 || ev->scratch == NULL) {
 		cairn_err_set(e, s->name, 0, 0,
 		              "cannot load rule set %s in a new evaluator%s",
@@ -854,6 +875,7 @@ rs_eval_free(struct rs_eval *ev)
 {
 	if (ev == NULL)
 		return;
+	wd_unregister(ev);
 	sb_close(ev);
 	rs_result_free(ev->scratch);
 	free(ev);
@@ -878,51 +900,6 @@ rs_eval_resets(const struct rs_eval *ev)
 }
 
 /* --- one evaluation ------------------------------------------------------- */
-
-/* Points the input proxy at a new input; sets c.today and the year. */
-static int
-prepare_p(lua_State *L)
-{
-	struct rs_eval *ev = sb_ev(L);
-	const json_t *input = lua_touserdata(L, 1);
-	const char *k;
-	json_t *v;
-
-	int slot = 0;
-
-	ev->free_strings = 1;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input_mt);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
-	lua_createtable(L, 0, (int)json_object_size(input));
-	json_object_foreach((json_t *)input, k, v)
-	{
-		if (json_is_null(v))
-			continue;
-		lua_pushlstring(L, k, strlen(k));
-		sb_push_input_object(L, v, &slot);
-		lua_rawset(L, -3);
-	}
-	lua_rawset(L, -3);
-	ev->free_strings = 0;
-	return 0;
-}
-
-static int
-context_p(lua_State *L)
-{
-	struct rs_eval *ev = sb_ev(L);
-	const char *year = lua_touserdata(L, 1);
-	const char *today = lua_touserdata(L, 2);
-
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_cdata);
-	lua_pushstring(L, today);
-	lua_setfield(L, -2, "today");
-	lua_pushstring(L, year);
-	lua_setfield(L, -2, "award_year");
-	lua_pushinteger(L, rs_award_year_first(year));
-	lua_setfield(L, -2, "year");
-	return 0;
-}
 
 /* A decision the host made for rule i: needs review, code, message. */
 static void host_decision(struct rs_result *r, int i, const char *code,
@@ -969,32 +946,30 @@ reset_state(struct rs_eval *ev)
 	return rs_eval_build(ev, NULL, NULL, NULL);
 }
 
-/* Puts the input and the context in the state (the message handler at
- * index 1, the budget armed); 0 or -1 with the reason in ev->err_msg or
- * ev->broken. */
-static int
-prepare(struct rs_eval *ev, const json_t *input, const char *year,
-        const char *today)
+/* Points the input proxy at a new input; sets c.today and the year when
+ * they changed. */
+static void
+prepare(lua_State *L, struct rs_eval *ev, const char *year, const char *today)
 {
-	lua_State *L = ev->L;
-
-	lua_pushcfunction(L, prepare_p);
-	lua_pushlightuserdata(L, (void *)input);
-	if (sb_call(ev, 1) != LUA_OK) {
-		ev->free_strings = 0;
-		return -1;
-	}
+	ev->free_strings = 1;
+	sb_input(L, ev->run_input);
+	ev->free_strings = 0;
 	if (strcmp(ev->cur_year, year) != 0 ||
 	    strcmp(ev->cur_today, today) != 0) {
-		lua_pushcfunction(L, context_p);
-		lua_pushlightuserdata(L, (void *)year);
-		lua_pushlightuserdata(L, (void *)today);
-		if (sb_call(ev, 2) != LUA_OK)
-			return -1;
+		/* cleared first: if this fails the next call does it again */
+		ev->cur_year[0] = '\0';
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_cdata);
+		lua_pushstring(L, today);
+		lua_setfield(L, -2, "today");
+		lua_pushstring(L, year);
+		lua_setfield(L, -2, "award_year");
+		lua_pushinteger(L, rs_award_year_first(year));
+		lua_setfield(L, -2, "year");
+		lua_pop(L, 1);
 		snprintf(ev->cur_year, sizeof(ev->cur_year), "%s", year);
 		snprintf(ev->cur_today, sizeof(ev->cur_today), "%s", today);
 	}
-	return 0;
+	ev->input_ready = 1;
 }
 
 /* The outcome of a rule that ran to its end, from its checks. */
@@ -1047,6 +1022,75 @@ decide(struct rs_result *r, struct rs_decision *d)
 	}
 }
 
+/*
+ * The evaluation's protected call: the input (unless a call before it
+ * put it there), then every rule from run_next to run_last, each called
+ * unprotected. A rule's error unwinds this whole call; rs_run records it
+ * against run_rule and calls again for the rules after it, so one
+ * protected call serves an evaluation whose rules all finish.
+ */
+static int
+run_p(lua_State *L)
+{
+	struct rs_eval *ev = sb_ev(L);
+	struct rs_result *r = ev->cur;
+
+	ev->run_rule = -1;
+	if (!ev->input_ready)
+		prepare(L, ev, r->award_year, ev->run_today);
+	for (; ev->run_next <= ev->run_last; ev->run_next++) {
+		int i = ev->run_next;
+		struct rs_decision *d = &r->dec[r->ndec++];
+
+		memset(d, 0, sizeof(*d));
+		d->rule = i;
+		d->c0 = r->nchecks;
+		ev->cur_dec = d;
+		ev->run_rule = i;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->rule_ref[i]);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_checker);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->year_ref[ev->run_year]);
+		wd_rule(ev);
+		lua_call(L, 3, 0);
+		d->ran = 1;
+		decide(r, d);
+	}
+	ev->run_rule = -1;
+	return 0;
+}
+
+/* After rule run_rule failed: its decision says why. */
+static void
+rule_failed(struct rs_eval *ev, struct rs_result *r)
+{
+	struct rs_decision *d = &r->dec[r->ndec - 1];
+	int i = ev->run_rule;
+	char msg[700];
+	int n;
+
+	memo_forget_running(r);
+	d->outcome = RS_NEEDS_REVIEW;
+	if (ev->broken != SB_OK) {
+		d->err_code = sb_broken_code(ev->broken);
+		n = snprintf(msg, sizeof(msg), "rule %s %s at %s:%d",
+		             rule_id(ev->set, i), sb_broken_what(ev->broken),
+		             ev->err_file[0] ? ev->err_file : "(unknown)",
+		             ev->err_line);
+	} else {
+		d->err_code = "rule_error";
+		n = snprintf(msg, sizeof(msg), "rule %s failed at %s:%d: %s",
+		             rule_id(ev->set, i),
+		             ev->err_file[0] ? ev->err_file : "(unknown)",
+		             ev->err_line, ev->err_msg);
+	}
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	d->err_msg = rs_arena_str(r, msg, (size_t)n);
+}
+
 int
 rs_run(struct rs_eval *ev, int rule, const json_t *input,
        const char *award_year, const char *today, struct rs_result *r)
@@ -1054,13 +1098,20 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 	const struct rs_set *s = ev->set;
 	int first = rule < 0 ? 0 : rule;
 	int last = rule < 0 ? (int)json_array_size(s->rules) - 1 : rule;
-	int i, yi = -1, prepared = 0;
+	int i, yi = -1;
 	lua_State *L;
 
 	rs_result_reset(r, s, award_year);
 	if (rule >= (int)json_array_size(s->rules))
 		return CAIRN_EINVALID;
-	for (i = 0; award_year && i < (int)json_array_size(s->years); i++)
+	/* the year of the evaluation before, usually */
+	if (award_year && ev->run_year < (int)json_array_size(s->years) &&
+	    !strcmp(json_string_value(
+	                    json_array_get(s->years, (size_t)ev->run_year)),
+	            award_year))
+		yi = ev->run_year;
+	for (i = 0; yi < 0 && award_year && i < (int)json_array_size(s->years);
+	     i++)
 		if (!strcmp(json_string_value(
 		                    json_array_get(s->years, (size_t)i)),
 		            award_year))
@@ -1074,7 +1125,8 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			              award_year ? award_year : "(none)");
 		return 0;
 	}
-	if (today == NULL || !rs_date_valid(today, strlen(today))) {
+	if (today == NULL || strlen(today) >= sizeof(ev->run_today) ||
+	    !rs_date_valid(today, strlen(today))) {
 		for (i = first; i <= last; i++)
 			host_decision(r, i, "invalid_today",
 			              "today must be a date YYYY-MM-DD, not "
@@ -1088,99 +1140,66 @@ rs_run(struct rs_eval *ev, int rule, const json_t *input,
 			              "the input must be a JSON object");
 		return 0;
 	}
-	for (i = first; i <= last; i++) {
-		struct rs_decision *d;
+	ev->run_input = input;
+	ev->run_year = yi;
+	memcpy(ev->run_today, today, strlen(today) + 1);
+	ev->run_next = first;
+	ev->run_last = last;
+	ev->input_ready = 0;
+	while (ev->run_next <= last) {
 		int st;
 
 		if (ev->L == NULL && reset_state(ev) != 0) {
-			host_decision(r, i, "sandbox_unavailable",
+			host_decision(r, ev->run_next++, "sandbox_unavailable",
 			              "the rule sandbox could not be rebuilt");
+			ev->input_ready = 0;
+			continue;
+		}
+		/* the years are loaded in the set's order */
+		if (strcmp(ev->year_name[yi], award_year) != 0) {
+			host_decision(r, ev->run_next++, "sandbox_unavailable",
+			              "the parameters of %s are not loaded",
+			              award_year);
 			continue;
 		}
 		L = ev->L;
-		if (!prepared) {
-			/* the years are loaded in the set's order */
-			if (strcmp(ev->year_name[yi], award_year) != 0) {
-				host_decision(r, i, "sandbox_unavailable",
-				              "the parameters of %s are not "
-				              "loaded",
-				              award_year);
-				continue;
-			}
-			lua_settop(L, 0);
-			sb_push_msgh(L);
-			sb_arm(ev);
-			if (prepare(ev, input, award_year, today) != 0) {
-				const char *code =
-				        ev->broken ? sb_broken_code(ev->broken)
-				                   : "invalid_input";
-
-				for (; i <= last; i++)
-					host_decision(
-					        r, i, code,
-					        "the input cannot be given "
-					        "to the rules: %s",
-					        ev->broken ? sb_broken_what(
-					                             ev->broken)
-					                   : ev->err_msg);
-				if (ev->broken)
-					sb_close(ev);
-				return 0;
-			}
-			prepared = 1;
-		}
-		d = &r->dec[r->ndec++];
-		memset(d, 0, sizeof(*d));
-		d->rule = i;
-		d->c0 = r->nchecks;
+		lua_settop(L, 0);
+		sb_push_msgh(L);
+		lua_pushcfunction(L, run_p);
 		ev->cur = r;
-		ev->cur_dec = d;
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->rule_ref[i]);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_checker);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_input);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->year_ref[yi]);
-		st = sb_call(ev, 3);
+		wd_enter(ev);
+		st = sb_call(ev, 0);
+		wd_leave(ev);
 		ev->cur = NULL;
 		ev->cur_dec = NULL;
-		if (st == LUA_OK) {
-			d->ran = 1;
-			decide(r, d);
-			continue;
-		}
-		memo_forget_running(r);
-		{
-			char msg[700];
-			int n;
+		if (st == LUA_OK)
+			break;
+		if (ev->run_rule < 0) {
+			/* the input could not be given to the rules */
+			const char *code = ev->broken
+			                           ? sb_broken_code(ev->broken)
+			                           : "invalid_input";
 
-			d->outcome = RS_NEEDS_REVIEW;
-			if (ev->broken != SB_OK) {
-				d->err_code = sb_broken_code(ev->broken);
-				n = snprintf(msg, sizeof(msg),
-				             "rule %s %s at %s:%d",
-				             rule_id(s, i),
-				             sb_broken_what(ev->broken),
-				             ev->err_file[0] ? ev->err_file
-				                             : "(unknown)",
-				             ev->err_line);
-				/* the state is dropped; the next rule (or
-				 * evaluation) gets a fresh one */
+			ev->free_strings = 0;
+			for (i = ev->run_next; i <= last; i++)
+				host_decision(
+				        r, i, code,
+				        "the input cannot be given to the "
+				        "rules: %s",
+				        ev->broken ? sb_broken_what(ev->broken)
+				                   : ev->err_msg);
+			if (ev->broken)
 				sb_close(ev);
-				prepared = 0;
-			} else {
-				d->err_code = "rule_error";
-				n = snprintf(msg, sizeof(msg),
-				             "rule %s failed at %s:%d: %s",
-				             rule_id(s, i),
-				             ev->err_file[0] ? ev->err_file
-				                             : "(unknown)",
-				             ev->err_line, ev->err_msg);
-			}
-			if (n < 0)
-				n = 0;
-			if ((size_t)n >= sizeof(msg))
-				n = sizeof(msg) - 1;
-			d->err_msg = rs_arena_str(r, msg, (size_t)n);
+			return 0;
 		}
+		rule_failed(ev, r);
+		if (ev->broken != SB_OK) {
+			/* the state is dropped; the next rule (or evaluation)
+			 * gets a fresh one */
+			sb_close(ev);
+			ev->input_ready = 0;
+		}
+		ev->run_next = ev->run_rule + 1;
 	}
 	return 0;
 }

@@ -29,9 +29,21 @@
 #define RS_MAX_FILE_BYTES (1024 * 1024)
 #define RS_MAX_RULES      64
 
-/* The limits of one evaluation; rs_limits_default fills the defaults. */
+/*
+ * The limits of one evaluation; rs_limits_default fills the defaults.
+ * The instruction budget (and the time limit) of a rule start counting
+ * only once the rule has used a millisecond of CPU time: a watchdog
+ * thread (one for the process, started by the first evaluation) then
+ * arms Lua's count hook on the thread running it, with SIGURG, so rules
+ * run without the hook's per-instruction cost. A rule that finishes
+ * within that millisecond is never stopped by the budget; one that runs
+ * away always is. Loading a file counts from its first instruction.
+ * Evaluators may run on any thread; SIGURG is unblocked on a thread the
+ * first time it evaluates, and a handler the process had for it is
+ * still called for SIGURGs that are not the watchdog's.
+ */
 struct rs_limits {
-	int64_t instructions; /* VM instructions per evaluation */
+	int64_t instructions; /* VM instructions per rule, once counting */
 	size_t memory;        /* bytes the Lua state may hold in all */
 	size_t string_max;    /* longest string a rule may build */
 	int depth_max;        /* Lua call depth */

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <lua.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "rules.h"
@@ -115,8 +116,8 @@ struct rs_eval {
 	/* registry references */
 	int nrules;
 	int rule_ref[RS_MAX_RULES];
-	int ref_checker, ref_cdata, ref_input, ref_input_mt;
-	int ref_pool;   /* proxies of nested input objects, reused */
+	int ref_checker, ref_cdata, ref_input;
+	int ref_pool;   /* the input's proxies and key lists, reused */
 	int ref_kindex; /* the string "__index" */
 	/* each award year's parameters, by reference, in the set's order */
 	int nyears;
@@ -132,6 +133,23 @@ struct rs_eval {
 	char cur_year[16], cur_today[16];
 	struct rs_result *scratch; /* rs_evaluate's */
 	uint64_t resets;
+	/* one evaluation in a single protected call (evaluate.c) */
+	const json_t *run_input;
+	char run_today[16];
+	int run_year, run_next, run_last;
+	int run_rule;    /* the rule running, -1 while preparing */
+	int input_ready; /* this evaluation's input is in the state */
+	/* the watchdog (watchdog.c) */
+	_Atomic uint64_t wd_seq;  /* odd while a rule runs */
+	_Atomic uint64_t wd_want; /* the rule the watchdog saw stuck */
+	_Atomic int wd_tid;       /* the thread that runs it */
+	_Atomic int wd_hooked;    /* the count hook is armed */
+	int wd_on;                /* registered with the watchdog */
+	uint64_t wd_seen;         /* the watchdog's last look */
+	int wd_phase;             /* seen twice, signalled */
+	int64_t wd_cpu0;          /* its thread's CPU time when seen twice */
+	unsigned wd_ticks;
+	struct rs_eval *wd_prev, *wd_next;
 };
 
 /* sandbox.c */
@@ -152,19 +170,34 @@ void sb_seal(struct rs_eval *ev);
 void sb_push_json(lua_State *L, const json_t *v, int depth);
 /* Arms the budget and the time limit for protected calls. */
 void sb_arm(struct rs_eval *ev);
+/* Arms the count hook with a fresh budget and time limit, now:
+ * async-signal-safe (the watchdog's handler calls it). */
+void sb_arm_budget(struct rs_eval *ev);
 /* The hot path's call: sb_arm done, the message handler (sb_push_msgh)
  * at stack index 1, the function and nargs arguments above it; a fresh
  * instruction budget. Leaves the stack at the handler. */
 int sb_call(struct rs_eval *ev, int nargs);
 void sb_push_msgh(lua_State *L);
-/* Pushes a read-only view of JSON object v for this evaluation, reusing
- * the proxy at position slot of the pool (inside a protected call). */
-void sb_push_input_object(lua_State *L, const json_t *v, int *slot);
+/* Puts JSON object input behind the proxy the rules get as s, reusing
+ * the proxies and data tables of the input before it (inside a
+ * protected call). */
+void sb_input(lua_State *L, const json_t *input);
 /* Calls the function at the top of the stack below nargs arguments
  * under the budget; returns its status. Records the error's place. */
 int sb_pcall(struct rs_eval *ev, int nargs);
 const char *sb_broken_code(enum sb_broken b);
 const char *sb_broken_what(enum sb_broken b);
+
+/* watchdog.c: the budget counts only for rules still running after a
+ * tick. wd_register at an evaluator's birth (wd_unregister before it is
+ * freed); around an evaluation's protected call wd_enter and wd_leave,
+ * on the thread that runs it; wd_rule at each rule's start, inside the
+ * call (ev->L set). */
+void wd_register(struct rs_eval *ev);
+void wd_unregister(struct rs_eval *ev);
+void wd_enter(struct rs_eval *ev);
+void wd_rule(struct rs_eval *ev);
+void wd_leave(struct rs_eval *ev);
 
 /* evaluate.c: recording from the checker's methods */
 struct rs_eval *sb_ev(lua_State *L);

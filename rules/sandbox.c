@@ -11,7 +11,8 @@
  * shared string metatable is pointed at the sandbox's string table and
  * locked. Chunks load as text only.
  *
- * Limits are sticky: when the instruction budget (a count hook), the
+ * Limits are sticky: when the instruction budget (a count hook, armed
+ * for a rule that runs long by the watchdog, watchdog.c), the
  * depth or time limit, the memory cap (the allocator) or the string limit
  * is broken, ev->broken is set, the hook is re-armed to fire at every
  * instruction and raise again, and the pcall/xpcall the rules see re-raise
@@ -38,8 +39,10 @@
 /* Worst-case steps a pattern function may be asked to do. */
 #define SB_PATTERN_COST 1e7
 #define SB_PATTERN_LEN  256
-/* JSON nested deeper than this is refused as input. */
+/* JSON nested deeper than this is refused as parameters. */
 #define SB_JSON_DEPTH 32
+/* Objects and lists an input may hold. */
+#define SB_INPUT_OBJECTS 4096
 /* Milliseconds one protected call may take, whatever the budget left. */
 #define SB_TIME_MS 2000
 
@@ -131,6 +134,7 @@ sb_break(struct rs_eval *ev, enum sb_broken why)
 	if (ev->broken != SB_OK)
 		return;
 	ev->broken = why;
+	atomic_store_explicit(&ev->wd_hooked, 1, memory_order_relaxed);
 	if (ev->L != NULL)
 		lua_sethook(ev->L, sb_hook, LUA_MASKCOUNT, 1);
 }
@@ -561,66 +565,158 @@ sb_push_json(lua_State *L, const json_t *v, int depth)
 	}
 }
 
-/* A proxy of the pool (made the first time it is needed) with its
- * metatable's __index pointed at the table on the top, which it
- * replaces. Each nested input object costs one new table, not three. */
+/* The pool's proxy for input slot s and the keys its object had last
+ * time, pushed (P K); both made the first time the slot is used. */
 static void
-pool_proxy(lua_State *L, int *slot)
+pool_slot(lua_State *L, struct rs_eval *ev, int s)
 {
-	struct rs_eval *ev = sb_ev(L);
-
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_pool); /* D pool */
-	if (lua_rawgeti(L, -1, ++*slot) != LUA_TTABLE) { /* D pool P */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_pool);
+	if (lua_rawgeti(L, -1, 2 * (lua_Integer)s) != LUA_TTABLE) {
 		lua_pop(L, 1);
 		lua_createtable(L, 0, 0);
 		sb_make_proxy(L);
 		lua_pushvalue(L, -1);
-		lua_rawseti(L, -3, *slot);
+		lua_rawseti(L, -3, 2 * (lua_Integer)s);
+		lua_createtable(L, 0, 0);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -4, 2 * (lua_Integer)s + 1);
+	} else {
+		lua_rawgeti(L, -2, 2 * (lua_Integer)s + 1);
 	}
-	lua_getmetatable(L, -1); /* D pool P mt */
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
-	lua_pushvalue(L, -5);
-	lua_rawset(L, -3); /* mt.__index = D */
-	lua_pop(L, 1);     /* D pool P */
-	lua_replace(L, -3);
-	lua_pop(L, 1); /* P */
+	lua_remove(L, -3);
 }
 
-void
-sb_push_input_object(lua_State *L, const json_t *v, int *slot)
+static void input_value(lua_State *L, const json_t *x, int *slot);
+
+/*
+ * Pushes the read-only view of object v: the proxy of the pool's next
+ * slot. When v has the keys, in the same order, of the object the slot
+ * held last time (inputs from one source share their shape), its data
+ * table is refilled in place: no table is made and no key is hashed
+ * into a string again, the keys come from the slot's list. Otherwise
+ * the slot gets a new data table and list.
+ */
+static void
+input_object(lua_State *L, const json_t *v, int *slot)
 {
-	const char *k;
+	struct rs_eval *ev = sb_ev(L);
+	size_t n = json_object_size(v), j = 0, old, kl, ol;
+	int s0, P, K, mt, D, same;
+	const char *k, *o;
+	json_t *x;
+
+	luaL_checkstack(L, 12, "input nested too deep");
+	if (*slot >= SB_INPUT_OBJECTS)
+		luaL_error(L, "more than %d objects and lists in the input",
+		           SB_INPUT_OBJECTS);
+	s0 = ++*slot;
+	pool_slot(L, ev, s0);
+	K = lua_gettop(L);
+	P = K - 1;
+	lua_getmetatable(L, P);
+	mt = lua_gettop(L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
+	lua_rawget(L, mt);
+	D = lua_gettop(L);
+	old = lua_rawlen(L, K);
+	same = old == n;
+	if (same) {
+		json_object_foreach((json_t *)v, k, x)
+		{
+			lua_rawgeti(L, K, (lua_Integer)++j);
+			o = lua_tolstring(L, -1, &ol);
+			kl = strlen(k);
+			if (o == NULL || ol != kl || memcmp(o, k, kl) != 0) {
+				same = 0;
+				break;
+			}
+			input_value(L, x, slot);
+			lua_rawset(L, D);
+		}
+	}
+	if (!same) {
+		*slot = s0;
+		lua_settop(L, mt);
+		lua_createtable(L, 0, (int)n);
+		D = lua_gettop(L);
+		j = 0;
+		json_object_foreach((json_t *)v, k, x)
+		{
+			lua_pushlstring(L, k, strlen(k));
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, K, (lua_Integer)++j);
+			if (json_is_null(x)) {
+				lua_pop(L, 1);
+				continue;
+			}
+			input_value(L, x, slot);
+			lua_rawset(L, D);
+		}
+		while (j < old) {
+			lua_pushnil(L);
+			lua_rawseti(L, K, (lua_Integer)++j);
+		}
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
+		lua_pushvalue(L, D);
+		lua_rawset(L, mt);
+	}
+	lua_settop(L, P);
+}
+
+/* Pushes the read-only view of array v: a new data table behind the
+ * proxy of the pool's next slot. */
+static void
+input_array(lua_State *L, const json_t *v, int *slot)
+{
+	struct rs_eval *ev = sb_ev(L);
+	int s0, P;
 	json_t *x;
 	size_t i;
 
 	luaL_checkstack(L, 8, "input nested too deep");
-	if (*slot >= 4096)
-		luaL_error(L, "more than 4096 objects and lists in the input");
-	switch (json_typeof(v)) {
+	if (*slot >= SB_INPUT_OBJECTS)
+		luaL_error(L, "more than %d objects and lists in the input",
+		           SB_INPUT_OBJECTS);
+	s0 = ++*slot;
+	pool_slot(L, ev, s0);
+	P = lua_gettop(L) - 1;
+	/* the slot's key list no longer describes its data */
+	lua_pushboolean(L, 0);
+	lua_rawseti(L, -2, 1);
+	lua_getmetatable(L, P);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref_kindex);
+	lua_createtable(L, (int)json_array_size(v), 0);
+	json_array_foreach(v, i, x)
+	{
+		input_value(L, x, slot);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_rawset(L, -3);
+	lua_settop(L, P);
+}
+
+static void
+input_value(lua_State *L, const json_t *x, int *slot)
+{
+	switch (json_typeof(x)) {
 	case JSON_OBJECT:
-		lua_createtable(L, 0, (int)json_object_size(v));
-		json_object_foreach((json_t *)v, k, x)
-		{
-			if (json_is_null(x))
-				continue;
-			lua_pushlstring(L, k, strlen(k));
-			sb_push_input_object(L, x, slot);
-			lua_rawset(L, -3);
-		}
-		pool_proxy(L, slot);
+		input_object(L, x, slot);
 		break;
 	case JSON_ARRAY:
-		lua_createtable(L, (int)json_array_size(v), 0);
-		json_array_foreach(v, i, x)
-		{
-			sb_push_input_object(L, x, slot);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		pool_proxy(L, slot);
+		input_array(L, x, slot);
 		break;
 	default:
-		sb_push_json(L, v, 0);
+		sb_push_json(L, x, 0);
 	}
+}
+
+void
+sb_input(lua_State *L, const json_t *input)
+{
+	int slot = 0;
+
+	input_object(L, input, &slot);
+	lua_pop(L, 1);
 }
 
 /* --- building the state --------------------------------------------- */
@@ -778,29 +874,15 @@ sb_open_p(lua_State *L)
 	ev->ref_checker = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pop(L, 1);
 
-	/* the input: one proxy kept for every evaluation, whose
-	 * metatable's __index the host points at each new input */
-	lua_createtable(L, 0, 0);
-	lua_createtable(L, 0, 5);
-	lua_createtable(L, 0, 0);
-	lua_setfield(L, -2, "__index");
-	lua_pushcfunction(L, ro_newindex);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushcfunction(L, ro_len);
-	lua_setfield(L, -2, "__len");
-	lua_pushcfunction(L, ro_pairs);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "__metatable");
-	lua_pushvalue(L, -1);
-	ev->ref_input_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_setmetatable(L, -2);
-	ev->ref_input = luaL_ref(L, LUA_REGISTRYINDEX);
-
+	/* the input's objects: proxies kept for every evaluation, each
+	 * filled by sb_input; the first is what the rules get as s */
 	lua_createtable(L, 16, 0);
 	ev->ref_pool = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushliteral(L, "__index");
 	ev->ref_kindex = luaL_ref(L, LUA_REGISTRYINDEX);
+	pool_slot(L, ev, 1);
+	lua_pop(L, 1);
+	ev->ref_input = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -848,6 +930,21 @@ sb_close(struct rs_eval *ev)
 	}
 	ev->L = NULL;
 	ev->broken = SB_OK;
+}
+
+/* Only stores and lua_sethook: the watchdog's signal handler calls it. */
+void
+sb_arm_budget(struct rs_eval *ev)
+{
+	int every = SB_HOOK_EVERY;
+
+	ev->budget = ev->lim.instructions;
+	if (ev->budget < every)
+		every = (int)(ev->budget > 0 ? ev->budget : 1);
+	ev->deadline_ns = now_ns() + (int64_t)SB_TIME_MS * 1000000;
+	atomic_store_explicit(&ev->wd_hooked, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	lua_sethook(ev->L, sb_hook, LUA_MASKCOUNT, every);
 }
 
 void

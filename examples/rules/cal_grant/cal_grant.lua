@@ -114,12 +114,8 @@ local function shared(c, s, p)
   return true
 end
 
--- The shared checks, then the income ceiling of the column ("a_c" for A
--- and C, "b" for B).
-local function common(c, s, p, column)
-  if not c:once("shared", shared, s, p) then
-    return
-  end
+-- The income ceiling of the column ("a_c" for A and C, "b" for B).
+local function income(c, s, p, column)
   local row, why = income_row(s, s.dependency, p.income_ceilings)
   if row == nil then
     c:review("income_row", "family_unknown",
@@ -131,6 +127,17 @@ local function common(c, s, p, column)
       "income ${value} is over the ceiling of ${maximum} ({row}, family size {family_size})",
       "row", why, "family_size", s.family_size)
   end
+end
+
+-- c:once keys: A and C share the A & C column's check.
+local income_once = {a_c = "income_a_c", b = "income_b"}
+
+-- The shared checks, then the income ceiling of the column.
+local function common(c, s, p, column)
+  if not c:once("shared", shared, s, p) then
+    return
+  end
+  c:once(income_once[column], income, s, p, column)
 end
 
 -- A GPA of at least one kind meets its minimum (hs_min may be the
