@@ -83,6 +83,10 @@ $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
 $(BUILD)/cairn-mock-institution: $(BUILD)/tests/mock/institution.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
 
+# the crash-consistency loop's driver (tests/crash/run N runs it)
+$(BUILD)/cairn-crash: $(BUILD)/tests/crash/crash.o $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL) -lpthread
+
 $(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(CRIT_LIBS) $(LDLIBS_ALL)
 
@@ -108,7 +112,8 @@ run: deps
 	exec $(BUILD)/cairnd -c etc/cairnd.yaml
 
 test: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit \
+	    $(BUILD)/cairn-crash
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz-replay
 

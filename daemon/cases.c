@@ -1289,9 +1289,11 @@ cmd_finish(struct cmd *k, int status, const char *slug, const char *detail,
 			             NULL, k->response, strlen(k->response));
 			api_call_free(k->call);
 		} else {
+			/* a 503 is temporary: say when to try again */
 			api_reply_problem(k->call, status, slug, detail,
 			                  extra ? json_incref(extra) : NULL,
-			                  NULL);
+			                  status == 503 ? "Retry-After: 5\r\n"
+			                                : NULL);
 		}
 		k->call = NULL;
 	} else if (k->done != NULL) {
@@ -1371,8 +1373,11 @@ cmd_committed(int status, const char *msg, void *data)
 		cmd_finish(k, 200, NULL, NULL, NULL);
 		return;
 	}
+	/* a full disk is told apart, as api_reply_store_error does: the
+	 * operator frees space, nothing else is wrong */
 	cmd_finish(k, status == CAIRN_ECONFLICT ? 409 : 503,
 	           status == CAIRN_ECONFLICT ? "conflict"
+	           : status == CAIRN_EFULL   ? "storage-full"
 	                                     : "storage-unavailable",
 	           msg ? msg : cairn_strerror(status), NULL);
 }

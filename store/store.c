@@ -787,7 +787,8 @@ store_code(int rc)
 }
 
 /* "path: what: sqlite's message", with "database or disk is full" spelled
- * out even when SQLite's message is about something more specific. */
+ * out even when SQLite's message is about something more specific, and a
+ * lock held elsewhere named as such. */
 static void
 store_sqlmsg(char *buf, size_t len, const char *path, sqlite3 *db, int rc,
              const char *what)
@@ -797,6 +798,12 @@ store_sqlmsg(char *buf, size_t len, const char *path, sqlite3 *db, int rc,
 	if ((rc & 0xff) == SQLITE_FULL && strstr(m, "full") == NULL)
 		snprintf(buf, len, "%s: %s: database or disk is full: %s", path,
 		         what, m);
+	else if ((rc & 0xff) == SQLITE_BUSY)
+		/* only another process can hold it: cairnd has one writer */
+		snprintf(buf, len,
+		         "%s: %s: %s (another process holds the database's "
+		         "write lock; waited %d s)",
+		         path, what, m, STORE_BUSY_MS / 1000);
 	else
 		snprintf(buf, len, "%s: %s: %s", path, what, m);
 }

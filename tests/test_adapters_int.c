@@ -536,6 +536,82 @@ Test(adapters_int, the_loop_answers_healthz_while_the_institution_is_slow,
 	td_cleanup(&t);
 }
 
+/* Issue 9: an institution that takes calls and never answers (it holds
+ * each for five minutes). Each call is abandoned at the adapter's total
+ * timeout and retried per its policy (backoff, the breaker); meanwhile the
+ * loop answers /healthz and takes new applications; once the institution
+ * answers again, every call arrives, none twice, none dead-lettered. */
+Test(adapters_int, an_institution_that_hangs_for_minutes_loses_nothing,
+     .timeout = 120)
+{
+	struct td t;
+	struct mockp m;
+	int n = 40;
+	double worst = 0;
+	json_t *j, *a;
+	char out[64];
+
+	start_all(&t, &m,
+	          "timeouts: {connect: 1s, total: 400ms}\n"
+	          "retry: {max_attempts: 1000, initial: 20ms, max: 200ms}\n"
+	          "breaker: {failures: 20, open_for: 100ms}\n",
+	          16);
+	cr_assert_eq(td_stop(&t), 0);
+	queue_rows(&t, n, 0);
+	j = mock_call(&m, "POST", "/_mock/config",
+	              "{\"fail_rate\":1,\"faults\":[\"timeout\"],"
+	              "\"hang_ms\":300000}");
+	json_decref(j);
+	td_restart(&t);
+	/* every call is tried and times out; the breaker opens and probes
+	 * the institution with one call at a time, retried as it fails */
+	for (int i = 0; i < 600 && mock_stat(&m, "received") < n + 5; i++)
+		msleep(50);
+	cr_assert_geq(mock_stat(&m, "received"), n + 5,
+	              "calls were not retried after timing out");
+	a = inst_stats(&t);
+	/* open, or half-open with its probe out */
+	cr_assert_str_neq(json_string_value(json_object_get(a, "breaker")),
+	                  "closed");
+	json_decref(a);
+	for (int i = 0; i < 20; i++) {
+		struct resp r;
+		double t0 = now_ms(), took;
+
+		cr_assert_eq(
+		        http_do(&t, "GET", "/healthz", NULL, NULL, NULL, 0, &r),
+		        0);
+		took = now_ms() - t0;
+		worst = took > worst ? took : worst;
+		cr_assert_eq(r.status, 200);
+		resp_free(&r);
+		msleep(20);
+	}
+	json_decref(new_case(&t, "{\"who\":\"during the hang\"}"));
+	a = inst_stats(&t);
+	cr_assert_eq(json_integer_value(json_object_get(a, "delivered_total")),
+	             0);
+	cr_assert_geq(json_integer_value(json_object_get(a, "backlog")), n);
+	json_decref(a);
+	row_text(&t, "SELECT max(attempts) FROM outbox", out, sizeof(out));
+	cr_assert_geq(atoi(out), 2, "attempts: %s", out);
+	row_text(&t,
+	         "SELECT count(*) FROM outbox WHERE last_error LIKE '%time%'",
+	         out, sizeof(out));
+	cr_assert_geq(atoi(out), 1, "no call failed for its timeout");
+	cr_log_info("institution hanging: %lld calls tried, slowest /healthz "
+	            "%.1f ms",
+	            (long long)mock_stat(&m, "received"), worst);
+	cr_assert_lt(worst, 1000.0, "/healthz took %.1f ms", worst);
+	/* it answers again: everything arrives, once */
+	j = mock_call(&m, "POST", "/_mock/config", "{\"fail_rate\":0}");
+	json_decref(j);
+	wait_delivered(&t, n + 1, 60);
+	cr_assert_eq(mock_stat(&m, "unique"), n + 1);
+	mock_stop(&m);
+	td_cleanup(&t);
+}
+
 Test(adapters_int, unusable_replies_are_delivered_without_an_event,
      .timeout = 60)
 {
