@@ -101,7 +101,8 @@ struct outbox {
 	int64_t *ids;
 	size_t idcap, nids;
 	int scanning, rescan, full;
-	int64_t *retire; /* ids done while a scan was under way */
+	uint64_t last_scan; /* uv_now when the latest scan began */
+	int64_t *retire;    /* ids done while a scan was under way */
 	size_t nretire, retire_cap;
 	int pending; /* commits and case commands not yet done */
 	int stopping;
@@ -247,11 +248,17 @@ astate_get(struct outbox *ob, const char *name)
 
 /* --- recording outcomes ---------------------------------------------------- */
 
+/* Scans no more often than this when woken (see scan_soon). */
+#define OUTBOX_SCAN_GAP_MS 20
+
 struct mark {
 	struct outbox *ob;
 	struct orow *row;
 	char what[24];
+	int64_t due_at; /* a retry's next attempt; 0: none */
 };
+
+static void on_scan_timer(uv_timer_t *t);
 
 static void
 mark_done(int status, const char *msg, void *data)
@@ -266,9 +273,23 @@ mark_done(int status, const char *msg, void *data)
 		          msg ? msg : cairn_strerror(status));
 	ob->pending--;
 	row_done(ob, m->row);
+	/* a retry comes due on time: the scan timer waits no longer than it
+	 * (nothing else changed for the scan to find) */
+	if (!ob->stopping && status == 0 && m->due_at > 0) {
+		int64_t in = m->due_at - ob_now(ob);
+		uint64_t delay = in > 0 ? (uint64_t)in : 0;
+		uint64_t now = uv_now(ob->d->loop);
+
+		/* and no sooner than the gap between scans allows */
+		if (now + delay < ob->last_scan + OUTBOX_SCAN_GAP_MS)
+			delay = ob->last_scan + OUTBOX_SCAN_GAP_MS - now;
+
+		if (!uv_is_active((uv_handle_t *)&ob->scan_timer) ||
+		    uv_timer_get_due_in(&ob->scan_timer) > delay)
+			uv_timer_start(&ob->scan_timer, on_scan_timer, delay,
+			               0);
+	}
 	free(m);
-	if (!ob->stopping)
-		outbox_wake(ob->d);
 }
 
 /* Commits a mark on its own; alert (may be NULL) goes with a dead one. */
@@ -298,6 +319,7 @@ mark_submit(struct outbox *ob, struct orow *r, const char *state,
 	}
 	m->ob = ob;
 	m->row = r;
+	m->due_at = !strcmp(state, "pending") ? due_at : 0;
 	snprintf(m->what, sizeof(m->what), "%s", state);
 	if (store_batch_submit(ob->d->store, b, mark_done, m) != 0) {
 		free(m);
@@ -1117,6 +1139,24 @@ on_scan_timer(uv_timer_t *t)
 	scan(t->data);
 }
 
+/* Scans no more often than every OUTBOX_SCAN_GAP_MS when woken: a scan
+ * reads every due row, those already queued in memory too, so scanning
+ * after every commit read the same thousands of rows back to back while
+ * an institution was down, and took the thread pool from the case
+ * commands. A new call is found at most that much later. */
+static void
+scan_soon(struct outbox *ob)
+{
+	uint64_t now = uv_now(ob->d->loop);
+	uint64_t at = ob->last_scan + OUTBOX_SCAN_GAP_MS;
+	uint64_t delay = at > now ? at - now : 0;
+
+	if (uv_is_active((uv_handle_t *)&ob->scan_timer) &&
+	    uv_timer_get_due_in(&ob->scan_timer) <= delay)
+		return; /* due as soon already */
+	uv_timer_start(&ob->scan_timer, on_scan_timer, delay, 0);
+}
+
 /* Rows whose adapter is not loaded wait (a reload may add it); they are
  * put off rather than failed, and looked at again a minute later. */
 static void
@@ -1217,13 +1257,14 @@ scanned(int status, json_t *res, void *data)
 		wait = 0; /* a full page: more are due */
 	else if (json_is_integer(next) && json_integer_value(next) - now < wait)
 		wait = json_integer_value(next) - now;
-	if (ob->rescan && !ob->full)
-		wait = 0;
-	ob->rescan = 0;
 	json_decref(res);
-	if (!ob->full)
+	if (!ob->full) {
 		uv_timer_start(&ob->scan_timer, on_scan_timer,
 		               (uint64_t)(wait < 0 ? 0 : wait), 0);
+		if (ob->rescan)
+			scan_soon(ob);
+	}
+	ob->rescan = 0;
 	dispatch(ob);
 }
 
@@ -1240,6 +1281,7 @@ scan(struct outbox *ob)
 		ob->full = 1;
 		return;
 	}
+	ob->last_scan = uv_now(ob->d->loop);
 	if (store_outbox_due(ob->d->store, ob_now(ob), ob->max_rows, scanned,
 	                     ob) != 0) {
 		uv_timer_start(&ob->scan_timer, on_scan_timer, 1000, 0);
@@ -1326,7 +1368,7 @@ outbox_start(struct daemon *d)
 	uv_timer_init(d->loop, &ob->scan_timer);
 	uv_timer_init(d->loop, &ob->kick_timer);
 	ob->curl_timer.data = ob->scan_timer.data = ob->kick_timer.data = ob;
-	ob->timers_open = 1;
+	ob->timers_open = 3;
 	d->outbox = ob;
 	if (ob->set->n > 0)
 		log_info("outbox: %d adapter(s) loaded", ob->set->n);
@@ -1362,12 +1404,17 @@ outbox_wake(struct daemon *d)
 	if (ob->scanning)
 		ob->rescan = 1;
 	else if (!ob->full)
-		uv_timer_start(&ob->scan_timer, on_scan_timer, 0, 0);
+		scan_soon(ob);
 }
 
+/* The outbox is freed only once its three timers have closed: libuv
+ * still holds them until their close callbacks have run. */
 static void
 timer_closed(uv_handle_t *h)
 {
+	struct outbox *ob = h->data;
+
+	ob->timers_open--;
 }
 
 void
@@ -1405,7 +1452,9 @@ outbox_stop(struct daemon *d)
 int
 outbox_busy(const struct daemon *d)
 {
-	return d->outbox != NULL && d->outbox->pending > 0;
+	return d->outbox != NULL &&
+	       (d->outbox->pending > 0 ||
+	        (d->outbox->stopping && d->outbox->timers_open > 0));
 }
 
 void

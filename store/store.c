@@ -588,6 +588,10 @@ enum {
 	RST_OFFICE_GET,
 	RST_OFFICE_STAFF,
 	RST_OFFICE_LEASES,
+	/* a read's own snapshot, prepared once: parsing "BEGIN" per read
+	 * allocated a parser each time */
+	RST_BEGIN,
+	RST_COMMIT,
 	RST_N
 };
 
@@ -649,6 +653,8 @@ static const char *const store_rsql[RST_N] = {
         [RST_CALLBACK_GET] = "SELECT adapter, event_id, case_id, type,"
                              " received_at FROM callbacks"
                              " WHERE adapter = ?1 AND event_id = ?2",
+        [RST_BEGIN] = "BEGIN",
+        [RST_COMMIT] = "COMMIT",
         [RST_RULES] = "SELECT rule_set, version, files, source, state, tests,"
                       " error, created_at, published_at FROM rule_versions"
                       " ORDER BY rule_set, created_at, version",
@@ -2480,7 +2486,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 	sqlite3_stmt *st;
 	int rc;
 
-	sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+	sqlite3_step(c->st[RST_BEGIN]);
+	sqlite3_reset(c->st[RST_BEGIN]);
 	switch (r->kind) {
 	case STORE_READ_CASE:
 		st = c->st[RST_CASE_GET];
@@ -2556,7 +2563,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		             : store_read_adapters(r, c);
 		break;
 	}
-	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_step(c->st[RST_COMMIT]);
+	sqlite3_reset(c->st[RST_COMMIT]);
 	json_decref(a);
 	json_decref(b);
 	return rc;

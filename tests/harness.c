@@ -77,38 +77,79 @@ healthy(const struct td *t)
 	return ok;
 }
 
+/* 1 when the log, from byte off on, says cairnd listens on t's port: a
+ * /healthz answer alone could come from another test's daemon that took
+ * the port first. */
+static int
+listening(const struct td *t, long off)
+{
+	char out[256];
+
+	return run_cmd(out, sizeof(out),
+	               "tail -c +%ld '%s' | grep -q 'listening on "
+	               "[^ ]*:%d\\b'",
+	               off + 1, t->log, t->port) == 0;
+}
+
 static void
 spawn(struct td *t, const char *arg)
 {
-	pid_t pid = fork();
+	for (int attempt = 0;; attempt++) {
+		struct stat sb;
+		long off = stat(t->log, &sb) == 0 ? (long)sb.st_size : 0;
+		pid_t pid = fork();
+		int i;
 
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND,
+			              0600);
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, arg,
+			      (char *)NULL);
+			_exit(127);
 		}
-		execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, arg,
-		      (char *)NULL);
-		_exit(127);
-	}
-	t->pid = pid;
-	for (int i = 0; i < 200; i++) {
-		int st;
+		t->pid = pid;
+		for (i = 0; i < 200; i++) {
+			int st;
 
-		if (healthy(t))
-			return;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			char out[4096];
+			if (healthy(t) && listening(t, off))
+				return;
+			if (waitpid(pid, &st, WNOHANG) == pid) {
+				char out[4096];
 
-			t->pid = 0;
-			run_cmd(out, sizeof(out), "cat %s", t->log);
-			cr_assert_fail("cairnd exited at start-up: %s", out);
+				t->pid = 0;
+				run_cmd(out, sizeof(out), "cat %s", t->log);
+				/* the free port was taken meanwhile (tests run
+				 * in parallel): another one */
+				if (strstr(out, "address already in use") &&
+				    attempt < 5) {
+					char cmd[128];
+
+					t->port = free_port();
+					snprintf(cmd, sizeof(cmd),
+					         "127.0.0.1:%d", t->port);
+					cr_assert_eq(
+					        run_cmd(out, sizeof(out),
+					                "sed -i 's/^listen: "
+					                ".*/listen: "
+					                "%s/' '%s'",
+					                cmd, t->cfg),
+					        0);
+					break;
+				}
+				cr_assert_fail("cairnd exited at start-up: %s",
+				               out);
+			}
+			sleep_ms(25);
 		}
-		sleep_ms(25);
+		if (i == 200)
+			break;
 	}
 	cr_assert_fail("cairnd did not answer /healthz within 5 s");
 }
@@ -178,6 +219,16 @@ td_restart_args(struct td *t, const char *arg)
 	spawn(t, arg);
 }
 
+/* The last lines of the daemon's log, into the test's output. */
+static void
+td_log_tail(const struct td *t)
+{
+	char out[4096];
+
+	run_cmd(out, sizeof(out), "tail -5 '%s'", t->log);
+	cr_log_warn("cairnd did not stop cleanly; its log ends:\n%s", out);
+}
+
 int
 td_stop(struct td *t)
 {
@@ -188,15 +239,21 @@ td_stop(struct td *t)
 	kill(t->pid, SIGTERM);
 	for (int i = 0; i < 250; i++) {
 		if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+			int rc = WIFEXITED(st) ? WEXITSTATUS(st)
+			                       : 128 + WTERMSIG(st);
+
 			t->pid = 0;
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-			                     : 128 + WTERMSIG(st);
+			if (rc !=
+			    0) /* what the daemon said last, for the test log */
+				td_log_tail(t);
+			return rc;
 		}
 		sleep_ms(20);
 	}
 	kill(t->pid, SIGKILL);
 	waitpid(t->pid, &st, 0);
 	t->pid = 0;
+	td_log_tail(t);
 	return -1;
 }
 
