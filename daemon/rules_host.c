@@ -1250,13 +1250,43 @@ body_files(struct api_call *c)
 	return files;
 }
 
+/* Publishes files for an API call, which the outcome answers. */
+static void
+publish_call(struct api_call *c, struct rules_host *h, struct rset *s,
+             enum pub_kind kind, json_t *files)
+{
+	struct pub *p;
+
+	if (s->publishing) {
+		api_reply_problem(c, 409, "busy",
+		                  "a version of this rule set is being "
+		                  "published; retry",
+		                  NULL, NULL);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	p->kind = kind;
+	p->c.files = json_incref(files);
+	p->call = c;
+	if (publish_start(h, s, p) != 0) {
+		p->call = NULL;
+		pub_free(p);
+		api_reply_problem(c, 503, "overloaded", "cannot queue work",
+		                  NULL, NULL);
+	}
+}
+
 void
 api_h_rules_put(struct api_call *c)
 {
 	struct rules_host *h = c->d->rules;
 	json_t *files;
 	struct rset *s;
-	struct pub *p;
 
 	if (!set_name_ok(c->m.params[0])) {
 		api_reply_problem(c, 422, "invalid-name",
@@ -1273,28 +1303,7 @@ api_h_rules_put(struct api_call *c)
 		                  NULL, NULL);
 		return;
 	}
-	if (s->publishing) {
-		api_reply_problem(c, 409, "busy",
-		                  "a version of this rule set is being "
-		                  "published; retry",
-		                  NULL, NULL);
-		return;
-	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
-		return;
-	}
-	p->kind = PUB_UPLOAD;
-	p->c.files = json_incref(files);
-	p->call = c;
-	if (publish_start(h, s, p) != 0) {
-		p->call = NULL;
-		pub_free(p);
-		api_reply_problem(c, 503, "overloaded", "cannot queue work",
-		                  NULL, NULL);
-	}
+	publish_call(c, h, s, PUB_UPLOAD, files);
 }
 
 void
@@ -1306,7 +1315,6 @@ api_h_rules_rollback(struct api_call *c)
 	        json_string_value(json_object_get(c->body, "version"));
 	const char *live;
 	json_t *files, *v;
-	struct pub *p;
 	size_t i;
 
 	if (s == NULL)
@@ -1355,28 +1363,7 @@ api_h_rules_rollback(struct api_call *c)
 		                  NULL, NULL);
 		return;
 	}
-	if (s->publishing) {
-		api_reply_problem(c, 409, "busy",
-		                  "a version of this rule set is being "
-		                  "published; retry",
-		                  NULL, NULL);
-		return;
-	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
-		return;
-	}
-	p->kind = PUB_ROLLBACK;
-	p->c.files = json_incref(files);
-	p->call = c;
-	if (publish_start(h, s, p) != 0) {
-		p->call = NULL;
-		pub_free(p);
-		api_reply_problem(c, 503, "overloaded", "cannot queue work",
-		                  NULL, NULL);
-	}
+	publish_call(c, h, s, PUB_ROLLBACK, files);
 }
 
 /* --- dry runs ---------------------------------------------------------- */
