@@ -55,19 +55,8 @@ BENCH_NAME=claims
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$PID" ] && alive "$PID"; then
-		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# stops cairnd ($PID) and removes $TMP on any exit
+bench_clean_on_exit
 
 atmost() {
 	awk -v a="$1" -v b="$2" 'BEGIN { print (a != "n/a" && a + 0 <= b + 0) ? "yes" : "no" }'

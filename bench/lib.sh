@@ -97,3 +97,23 @@ die() {
 	fi
 	exit 1
 }
+
+# The exit of a benchmark that runs one cairnd ($PID) in a scratch
+# directory ($TMP): stops the daemon (SIGTERM, then SIGKILL after 5 s) and
+# removes the directory, however the script ends.
+# shellcheck disable=SC2317 # reached through the trap
+bench_clean() {
+	if [ -n "$PID" ] && alive "$PID"; then
+		kill -TERM "$PID" 2>/dev/null
+		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+}
+
+bench_clean_on_exit() {
+	trap bench_clean EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}

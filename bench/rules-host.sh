@@ -51,19 +51,8 @@ BENCH_NAME=rules-host
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$PID" ] && alive "$PID"; then
-		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# stops cairnd ($PID) and removes $TMP on any exit
+bench_clean_on_exit
 
 die() {
 	echo "rules-host: $*" >&2
