@@ -2479,6 +2479,44 @@ static int store_read_queue_json(struct store_read *r, struct store_rconn *c);
 
 /* The JSON reads, on a thread-pool thread with a read connection. One
  * read transaction per call, so a case and its children agree. */
+/* {"due": [rows of due_st, due at or before now, at most limit],
+ * "next_due": the earliest due time after now (next_st) or null}: the
+ * shape the timer service and the outbox both scan with. */
+static int
+store_due_json(sqlite3_stmt *due_st, sqlite3_stmt *next_st, int64_t now,
+               int limit, json_t **out)
+{
+	json_t *a = NULL, *b = NULL;
+	int rc;
+
+	sqlite3_bind_int64(due_st, 1, now);
+	sqlite3_bind_int(due_st, 2, limit);
+	rc = store_rows_json(due_st, &a);
+	if (rc == 0) {
+		sqlite3_bind_int64(next_st, 1, now);
+		rc = sqlite3_step(next_st);
+		if (rc == SQLITE_ROW) {
+			b = sqlite3_column_type(next_st, 0) == SQLITE_NULL
+			            ? json_null()
+			            : json_integer(
+			                      sqlite3_column_int64(next_st, 0));
+			rc = 0;
+		} else {
+			rc = store_code(rc);
+		}
+		sqlite3_reset(next_st);
+		sqlite3_clear_bindings(next_st);
+	}
+	if (rc == 0) {
+		*out = json_pack("{s:o, s:o}", "due", a, "next_due", b);
+		a = b = NULL;
+		rc = *out ? 0 : -ENOMEM;
+	}
+	json_decref(a);
+	json_decref(b);
+	return rc;
+}
+
 static int
 store_read_json(struct store_read *r, struct store_rconn *c)
 {
@@ -2529,32 +2567,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		rc = store_one_json(st, &r->result);
 		break;
 	case STORE_READ_TIMERS:
-		st = c->st[RST_TIMERS_DUE];
-		sqlite3_bind_int64(st, 1, r->now);
-		sqlite3_bind_int(st, 2, r->limit);
-		rc = store_rows_json(st, &a);
-		if (rc == 0) {
-			st = c->st[RST_TIMER_NEXT];
-			sqlite3_bind_int64(st, 1, r->now);
-			rc = sqlite3_step(st);
-			if (rc == SQLITE_ROW) {
-				b = sqlite3_column_type(st, 0) == SQLITE_NULL
-				            ? json_null()
-				            : json_integer(sqlite3_column_int64(
-				                      st, 0));
-				rc = 0;
-			} else {
-				rc = store_code(rc);
-			}
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-		}
-		if (rc == 0) {
-			r->result = json_pack("{s:o, s:o}", "due", a,
-			                      "next_due", b);
-			a = b = NULL;
-			rc = r->result ? 0 : -ENOMEM;
-		}
+		rc = store_due_json(c->st[RST_TIMERS_DUE],
+		                    c->st[RST_TIMER_NEXT], r->now, r->limit,
+		                    &r->result);
 		break;
 	default:
 		/* each block of the store reads its own kinds */
@@ -2926,32 +2941,9 @@ store_read_adapters(struct store_read *r, struct store_rconn *c)
 
 	switch (r->kind) {
 	case STORE_READ_OUTBOX_DUE:
-		st = c->st[RST_OUTBOX_DUE];
-		sqlite3_bind_int64(st, 1, r->now);
-		sqlite3_bind_int(st, 2, r->limit);
-		rc = store_rows_json(st, &a);
-		if (rc == 0) {
-			st = c->st[RST_OUTBOX_NEXT];
-			sqlite3_bind_int64(st, 1, r->now);
-			rc = sqlite3_step(st);
-			if (rc == SQLITE_ROW) {
-				b = sqlite3_column_type(st, 0) == SQLITE_NULL
-				            ? json_null()
-				            : json_integer(sqlite3_column_int64(
-				                      st, 0));
-				rc = 0;
-			} else {
-				rc = store_code(rc);
-			}
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-		}
-		if (rc == 0) {
-			r->result = json_pack("{s:o, s:o}", "due", a,
-			                      "next_due", b);
-			a = b = NULL;
-			rc = r->result ? 0 : -ENOMEM;
-		}
+		rc = store_due_json(c->st[RST_OUTBOX_DUE],
+		                    c->st[RST_OUTBOX_NEXT], r->now, r->limit,
+		                    &r->result);
 		break;
 	case STORE_READ_OUTBOX_STATS:
 		rc = store_rows_json(c->st[RST_OUTBOX_STATS], &r->result);
