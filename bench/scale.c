@@ -428,12 +428,40 @@ put_workflows(struct store_batch *b, const char *root, int64_t now)
 	return n;
 }
 
+/* Commits b with an admin token added and writes the token to
+ * DIR/admin.token (mode 0600, as cairnd writes it). */
+static void
+admin_token(struct store_batch *b, const char *dir, const char *label,
+            int64_t now)
+{
+	char path[4096], token[AUTH_TOKEN_LEN + 1];
+	struct store_token tok;
+	FILE *ft;
+
+	memset(&tok, 0, sizeof(tok));
+	if (b == NULL || auth_token_new(token, tok.hash, tok.id) != 0)
+		die("auth_token_new failed");
+	snprintf(tok.role, sizeof(tok.role), "admin");
+	snprintf(tok.label, sizeof(tok.label), "%s", label);
+	tok.created_at = now;
+	if (store_batch_token_create(b, &tok) != 0)
+		die("out of memory");
+	if (store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
+		die("admin token: %s", fail_msg);
+	snprintf(path, sizeof(path), "%s/admin.token", dir);
+	if ((ft = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fchmod(fileno(ft), 0600);
+	fprintf(ft, "%s\n", token);
+	fclose(ft);
+}
+
 static int
 cmd_build(int argc, char **argv)
 {
 	const char *dir = NULL, *root = ".";
 	long long ncases = 1000000, ntimers = 100000, nsample = 100000;
-	char path[4096], token[AUTH_TOKEN_LEN + 1];
+	char path[4096];
 	int opt;
 
 	while ((opt = getopt(argc, argv, "o:n:t:s:r:")) != -1) {
@@ -477,8 +505,7 @@ cmd_build(int argc, char **argv)
 	double t0 = now_s();
 	int64_t now = cairn_now_ms(), span = 60 * DAY_MS;
 	struct store_batch *b;
-	struct store_token tok;
-	FILE *fids, *finc, *ft;
+	FILE *fids, *finc;
 	int nwf;
 
 	snprintf(path, sizeof(path), "%s/cairn.db", dir);
@@ -494,22 +521,7 @@ cmd_build(int argc, char **argv)
 	/* the workflows and an admin token first */
 	b = store_batch_new();
 	nwf = put_workflows(b, root, now);
-	memset(&tok, 0, sizeof(tok));
-	if (auth_token_new(token, tok.hash, tok.id) != 0)
-		die("auth_token_new failed");
-	snprintf(tok.role, sizeof(tok.role), "admin");
-	snprintf(tok.label, sizeof(tok.label), "bench/scale");
-	tok.created_at = now;
-	if (store_batch_token_create(b, &tok) != 0)
-		die("out of memory");
-	if (store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
-		die("workflows and token: %s", fail_msg);
-	snprintf(path, sizeof(path), "%s/admin.token", dir);
-	if ((ft = fopen(path, "w")) == NULL)
-		die("%s: %s", path, strerror(errno));
-	fchmod(fileno(ft), 0600); /* a secret, as cairnd writes it */
-	fprintf(ft, "%s\n", token);
-	fclose(ft);
+	admin_token(b, dir, "bench/scale", now);
 
 	snprintf(path, sizeof(path), "%s/ids.txt", dir);
 	if ((fids = fopen(path, "w")) == NULL)
@@ -1214,13 +1226,11 @@ cmd_build_aid(int argc, char **argv)
 {
 	const char *dir = NULL;
 	long long ncases = 1000000;
-	char path[4096], token[AUTH_TOKEN_LEN + 1];
+	char path[4096];
 	struct store_batch *b;
-	struct store_token tok;
 	int64_t now = cairn_now_ms();
 	double t0 = now_s();
 	uint8_t zero[32] = {0};
-	FILE *ft;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "o:n:")) != -1) {
@@ -1238,22 +1248,7 @@ cmd_build_aid(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/cairn.db", dir);
 	rng_state ^= (uint64_t)now * 0x9e3779b97f4a7c15ull;
 	open_store(path);
-	b = store_batch_new();
-	memset(&tok, 0, sizeof(tok));
-	if (auth_token_new(token, tok.hash, tok.id) != 0)
-		die("auth_token_new failed");
-	snprintf(tok.role, sizeof(tok.role), "admin");
-	snprintf(tok.label, sizeof(tok.label), "bench/scale build-aid");
-	tok.created_at = now;
-	if (store_batch_token_create(b, &tok) != 0 ||
-	    store_batch_commit_sync(st, b, fail_msg, sizeof(fail_msg)) != 0)
-		die("token: %s", fail_msg);
-	snprintf(path, sizeof(path), "%s/admin.token", dir);
-	if ((ft = fopen(path, "w")) == NULL)
-		die("%s: %s", path, strerror(errno));
-	fchmod(fileno(ft), 0600);
-	fprintf(ft, "%s\n", token);
-	fclose(ft);
+	admin_token(store_batch_new(), dir, "bench/scale build-aid", now);
 
 	b = store_batch_new();
 	for (long long i = 0; i < ncases; i++) {
