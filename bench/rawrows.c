@@ -40,8 +40,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,8 +128,7 @@ find_subs(struct val *v)
 	for (int k = 0; k < nids; k++) {
 		const char *p = v->p;
 
-		while ((p = strstr(p, ids[k])) != NULL &&
-		       v->nsubs < MAX_SUBS) {
+		while ((p = strstr(p, ids[k])) != NULL && v->nsubs < MAX_SUBS) {
 			v->subs[v->nsubs].off = (size_t)(p - v->p);
 			v->subs[v->nsubs].id = k;
 			v->nsubs++;
@@ -200,8 +199,8 @@ take_rows(sqlite3 *src, const char *name, const char *where, const char *id)
 
 	off = (size_t)snprintf(sql, sizeof(sql), "SELECT ");
 	for (int c = 0; c < t->ncols; c++)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s\"%s\"",
-		                        c ? ", " : "", t->cols[c]);
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off,
+		                        "%s\"%s\"", c ? ", " : "", t->cols[c]);
 	snprintf(sql + off, sizeof(sql) - off, " FROM \"%s\" WHERE %s", name,
 	         where);
 	if (sqlite3_prepare_v2(src, sql, -1, &st, NULL) != SQLITE_OK)
@@ -231,8 +230,8 @@ take_rows(sqlite3 *src, const char *name, const char *where, const char *id)
 				break;
 			case SQLITE_TEXT:
 				v->n = sqlite3_column_bytes(st, c);
-				v->p = strdup(
-				        (const char *)sqlite3_column_text(st, c));
+				v->p = strdup((const char *)sqlite3_column_text(
+				        st, c));
 				if (v->p == NULL)
 					die("out of memory");
 				find_subs(v);
@@ -345,8 +344,8 @@ prepare_inserts(sqlite3 *dst)
 		char sql[1024];
 		size_t off;
 
-		off = (size_t)snprintf(sql, sizeof(sql),
-		                       "INSERT INTO \"%s\" (", t->name);
+		off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO \"%s\" (",
+		                       t->name);
 		for (int c = 0; c < t->ncols; c++)
 			off += (size_t)snprintf(sql + off, sizeof(sql) - off,
 			                        "%s\"%s\"", c ? ", " : "",
@@ -571,8 +570,8 @@ main(int argc, char **argv)
 		}
 		sqlite3_reset(begin);
 		for (int a = 0; a < per_txn && !bad; a++)
-			bad = write_app(dst, upd, apps + (uint64_t)a, scratch) !=
-			      0;
+			bad = write_app(dst, upd, apps + (uint64_t)a,
+			                scratch) != 0;
 		if (bad)
 			break;
 		if (sqlite3_step(commit) != SQLITE_DONE) {
