@@ -17,9 +17,9 @@
  * sent_per_s counts from the first call the mock saw to the last;
  * delivered_per_s from cairnd's start to the last "delivered" commit.
  * mock_connections is how many connections the mock has open at the end:
- * about CONCURRENCY when connections are reused; cairnd_hwm_kb is cairnd's
- * peak resident set (VmHWM) once every call is recorded. Exit status 0, or 1 when
- * a call is missing, doubled or the run times out.
+ * about CONCURRENCY when connections are reused; cairnd_hwm_kb is
+ * cairnd's peak resident set (VmHWM) once every call is recorded. Exit
+ * status 0, or 1 when a call is missing, doubled or the run times out.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
