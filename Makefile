@@ -7,9 +7,9 @@
 #   make run      build and start cairnd on etc/cairnd.yaml
 #   make test     build and run every test
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make bench    the benchmarks, printed as a table (make bench-scale:
-#                 the same against a million stored cases; make bench-isir:
-#                 ISIR import)
+#   make bench    every benchmark, reduced where big, into bench/results.md
+#                 (make bench-curves: the scaling curves; make bench-scale:
+#                 a million stored cases; make bench-isir: ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make fuzz     each fuzz target for FUZZ_SECONDS (60) with libFuzzer
 #                 (make fuzz-replay: the corpora once each, part of make test)
@@ -57,8 +57,9 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale bench-rules \
-        bench-isir bench-claims bench-audit install clean format fuzz \
+.PHONY: all deps binaries run test check bench bench-curves bench-scale \
+        bench-rules bench-isir bench-claims bench-audit install clean \
+        format fuzz \
         fuzz-bins fuzz-replay
 
 all: deps
@@ -125,6 +126,13 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
 	sh bench/run.sh $(abspath $(BUILD))
+
+# throughput and p99 by concurrent clients and by cases stored (up to
+# 10,000,000: about 25 minutes and 15 GB of temporary disk); bench/curves.md
+# and bench/curves.svg
+bench-curves: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
+	sh bench/curves.sh $(abspath $(BUILD))
 
 # 1,000,000 cases, 100,000 timers: reads, listings, restart, timer lag
 bench-scale: deps
