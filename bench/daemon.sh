@@ -1,3 +1,5 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2034 # MOCK, HWM, URL: read by the scripts sourcing this
 # daemon.sh: what bench/run.sh and bench/curves.sh share to run cairnd the
 # way a deployment does: the mock institution with a uc_campus adapter
 # pointed at it, a fresh cairnd per workload on a free loopback port, its
