@@ -128,8 +128,8 @@ bench: deps
 	sh bench/run.sh $(abspath $(BUILD))
 
 # throughput and p99 by concurrent clients and by cases stored (up to
-# 10,000,000: about 25 minutes and 15 GB of temporary disk); bench/curves.md
-# and bench/curves.svg
+# 10,000,000: 10 to 16 minutes, 14 GB of temporary disk at the peak);
+# bench/curves.md and bench/curves.svg
 bench-curves: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
 	sh bench/curves.sh $(abspath $(BUILD))

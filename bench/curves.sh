@@ -6,12 +6,13 @@
 # (the plot, drawn by bench/plot.awk from the same numbers).
 # Usage: sh bench/curves.sh ABSOLUTE_BUILD_DIR (make bench-curves).
 #
-# How long: on an idle 2-core machine about 25 minutes with the defaults:
-# 8 concurrency points x 3 runs x (5 + 1) s, plus each point's fresh
-# cairnd and set-up (about 4 minutes); building 10,000, 1,000,000 and
-# 10,000,000 cases through the store's API (bench/scale build, about 18 s
-# a million, so 3 minutes for ten) and 2 x 3 runs of load on each (about 2
-# minutes). A loaded machine takes longer.
+# How long: 16 minutes on this 2-core machine while six other engineers
+# built and tested on it (952 s: 5 minutes for the 8 concurrency points,
+# 3 runs of 6 s each plus each point's fresh cairnd and set-up; 10 minutes
+# to build the 10,000,000 cases through the store's API, 1 for the
+# 1,000,000; under a minute of load per size). On a quiet machine the
+# build runs at about 18 s a million, so about 10 minutes in all. Disk:
+# 14 GB for the 10,000,000-case database at the peak.
 #
 #  1. Concurrency: for each count in CURVES_CLIENTS, a fresh cairnd
 #     configured as bench/run.sh does (daemon.sh: the example definitions,
@@ -184,7 +185,8 @@ SPEC="$TMP/plot.tsv"
 TAB=$(printf '\t')
 {
 	echo "title${TAB}Cairn: scaling curves ($(date -u '+%Y-%m-%d'), revision $REV)"
-	echo "note${TAB}$(nproc) CPU(s), $CPU; ${FS:-unknown}; median of $RUNS runs of ${SECS} s each${NOTE:+; $NOTE}"
+	echo "note${TAB}$(nproc) CPU(s), $CPU; ${FS:-unknown}; median of $RUNS runs of ${SECS} s each"
+	[ -n "$NOTE" ] && echo "note${TAB}$NOTE"
 	echo "panel${TAB}c-rate${TAB}Throughput by concurrent clients${TAB}clients (closed loop, one request in flight each)${TAB}operations/s"
 	echo "panel${TAB}c-p99${TAB}p99 latency by concurrent clients${TAB}clients${TAB}p99 (ms)"
 	echo "panel${TAB}n-rate${TAB}Throughput by cases stored (64 clients)${TAB}cases stored${TAB}operations/s"
