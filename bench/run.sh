@@ -38,7 +38,8 @@
 #
 # Environment: BENCH_RUNS (3), BENCH_SECS (5), BENCH_CONNS (64),
 # BENCH_ISIR_RECORDS (20000), BENCH_SEASON_ISIR (20000), BENCH_TMPDIR,
-# BENCH_OUT (bench/results.md), BENCH_ONLY (a space-separated list of the
+# BENCH_OUT (bench/results.md), BENCH_NOTE (a line for the header, such as
+# who ran it where), BENCH_ONLY (a space-separated list of the
 # workloads above to run, for a quick look: the rest say "not run"),
 # BENCH_STRICT=1 to exit 1 when a target is missed (otherwise only a
 # failure to run, or a bad exit of cairnd, fails).
@@ -151,6 +152,7 @@ median_line() {
 start_mock
 echo "bench: results in $TMP; the mock institution on port $MOCK_PORT" >&2
 T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- the HTTP workloads, a fresh cairnd each ----------------------------------
 
@@ -364,11 +366,17 @@ if [ -r "/sys/class/block/$DEVNAME/queue/rotational" ]; then
 	esac
 	_sz=$(cat "/sys/class/block/$DEVNAME/size" 2>/dev/null)
 	[ -n "$_sz" ] && DISK="$DISK, $(awk -v s="$_sz" 'BEGIN { printf "%.0f GiB", s * 512 / 1073741824 }')"
-	_m=$(tr -s ' ' <"/sys/class/block/$DEVNAME/device/model" 2>/dev/null)
+	_m=""
+	[ -r "/sys/class/block/$DEVNAME/device/model" ] &&
+		_m=$(tr -s ' ' <"/sys/class/block/$DEVNAME/device/model")
 	[ -n "$_m" ] && DISK="$DISK, $_m"
 fi
 FREE=$(df -Ph "$TMP" | awk 'NR == 2 { print $4 " free" }')
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+# other work on the machine: the 1-minute load average above the cores at
+# the start or the end (this suite alone keeps it near 2)
+BUSY=$(awk -v a="$LOAD_START" -v b="${LOAD%% *}" -v n="$(nproc)" \
+	'BEGIN { print (a + 0 > n + 0.5 || b + 0 > n + 0.5) ? "yes" : "no" }')
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
 [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ] &&
 	REV="$REV (with uncommitted changes)"
@@ -381,7 +389,11 @@ OUT="$TMP/results.md"
 	echo "- revision: $REV"
 	echo "- machine: $(nproc) CPU(s), $CPU; $MEM of memory; Linux $(uname -r)"
 	echo "- disk under the bench directory: ${FS:-unknown}${DISK:+ ($DISK)}; $FREE"
-	echo "- load average at the end: $LOAD (what else ran: the figures of a shared machine are not comparable to a quiet one's)"
+	echo "- load average: $LOAD_START at the start, $LOAD at the end"
+	if [ "$BUSY" = yes ]; then
+		echo "- **a busy machine**: the load average was above the $(nproc) cores, so other work competed for the CPUs and the disk; these figures are lower bounds, not comparable with a quiet run's"
+	fi
+	[ -n "${BENCH_NOTE:-}" ] && echo "- $BENCH_NOTE"
 	echo "- each figure: the median of $RUNS runs (range min–max), ${SECS} s measured after ${WARM} s of warm-up, $CONNS connections with one request in flight each, keep-alive, closed loop; the load generator and cairnd share the machine"
 	echo "- each HTTP workload runs against a fresh cairnd and database with the example definitions and a uc_campus adapter delivering to the mock institution"
 	echo
@@ -492,6 +504,8 @@ OUT="$TMP/results.md"
 		echo
 		echo "What the profiles say about the misses (bench/README.md, \"Where the time goes\", and README.md's rules section have the details):"
 		echo
+		[ "$BUSY" = yes ] &&
+			echo "- first: this run shared a busy machine (above), which alone can make an HTTP or disk figure miss; only the rules' figure, counted in CPU time, is immune to that."
 		grep -q "^applications\|^application p99\|^events" "$TMP/missed" &&
 			echo "- applications and events: the store's one writer thread is the bottleneck (about 2 ms of CPU a group commit plus its fsync; an application writes $(values "$TMP/rawrows.txt" rows_per_app 2>/dev/null | head -1) rows into tables with several indexes each); the raw SQLite figure above is the same rows with none of the engine, so the gap between the two is Cairn's own cost. What would close it: fewer rows and indexes per application, one read per event, one serialization per command."
 		grep -q "^Cal Grant" "$TMP/missed" &&
