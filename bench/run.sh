@@ -461,6 +461,7 @@ OUT="$TMP/results.md"
 	echo "| applications | $(hwm apps) | $(genrss "$TMP/apps.txt") |"
 	echo "| events | $(hwm events) | $(genrss "$TMP/events.txt") |"
 	echo "| season mix | $(hwm season) | $(genrss "$TMP/season.txt") |"
+	echo "| group commit, the store in process | — | $(genrss "$TMP/commits.txt") |"
 	echo "| rules, in process | — | $(genrss "$TMP/rules.txt") |"
 	_o=—
 	have outbound && _o=$(num "$(values "$TMP/outbound.txt" cairnd_hwm_kb | sort -n | tail -1 | awk '{ print $1 / 1024 }')" 1)
