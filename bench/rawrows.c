@@ -270,7 +270,8 @@ load_template(sqlite3 *src, int ncampus)
 	            "WHERE k.parent_id = p.id) = ?1 "
 	            "ORDER BY p.created_at DESC LIMIT 1",
 	            -1, &st, NULL) != SQLITE_OK)
-		die("%s", sqlite3_errmsg(src));
+		die("%s (is the source a Cairn database?)",
+		    sqlite3_errmsg(src));
 	sqlite3_bind_int(st, 1, ncampus);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		die("no submitted student_application with %d campuses in the "
