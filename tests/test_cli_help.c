@@ -210,3 +210,54 @@ Test(cli_help, an_unreachable_cairnd_exits_3)
 		cr_assert(strstr(out, "cannot reach cairnd"), "%s", out);
 	}
 }
+
+/* --- the man pages ------------------------------------------------------ */
+
+Test(cli_help, the_man_pages_render_without_warnings)
+{
+	static const char *const pages[] = {"man/cairn.1", "man/cairnd.8"};
+	char out[8192];
+
+	for (size_t i = 0; i < 2; i++) {
+		/* -ww: every warning; the page itself to /dev/null, so
+		 * whatever is printed is a warning */
+		int rc = run_cmd(out, sizeof(out),
+		                 "groff -man -Tutf8 -ww '%s/%s' >/dev/null",
+		                 CAIRN_SOURCE_DIR, pages[i]);
+
+		cr_assert_eq(rc, 0, "%s: groff exit %d: %s", pages[i], rc, out);
+		cr_assert_str_empty(out, "%s: %s", pages[i], out);
+	}
+}
+
+Test(cli_help, the_man_page_documents_every_command_and_exit_code)
+{
+	char usage[16384], page[131072], *line, *save = NULL;
+
+	cr_assert_eq(
+	        run_cmd(usage, sizeof(usage), "%s --help", td_bin("cairn")), 0);
+	/* plain text: no bold or underline overstrikes */
+	cr_assert_eq(run_cmd(page, sizeof(page),
+	                     "groff -man -Tutf8 -P-cbou '%s/man/cairn.1'",
+	                     CAIRN_SOURCE_DIR),
+	             0, "%s", page);
+	for (line = strtok_r(usage, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char word[64], want[80];
+
+		if (strncmp(line, "  ", 2) != 0 || line[2] < 'a' ||
+		    line[2] > 'z' || sscanf(line + 2, "%63[a-z-]", word) != 1)
+			continue;
+		/* a command is a tag: at the start of an indented line */
+		snprintf(want, sizeof(want), "\n       %s", word);
+		cr_assert(strstr(page, want), "man/cairn.1 lacks '%s'", word);
+	}
+	for (int code = 0; code <= 4; code++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "\n       %d      ", code);
+		cr_assert(strstr(page, want), "man/cairn.1: no exit status %d",
+		          code);
+	}
+	cr_assert(strstr(page, "CAIRN_URL") && strstr(page, "CAIRN_TOKEN"));
+}
