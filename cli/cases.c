@@ -341,24 +341,57 @@ cases_show(const struct cli_opts *o, int argc, char **argv)
 
 /* --- history and timeline ----------------------------------------------- */
 
+/*
+ * "draft -> submitted"; for an event that changes no status, what it
+ * says instead: a child's new status ("uc-davis: received"), a rule set's
+ * outcome ("application_complete: eligible").
+ */
 static void
 from_to(const json_t *e, char *buf, size_t len)
 {
 	const char *from = json_string_value(json_object_get(e, "from_status"));
 	const char *to = json_string_value(json_object_get(e, "to_status"));
+	const char *type = json_string_value(json_object_get(e, "type"));
+	json_t *payload = json_object_get(e, "payload");
 
-	if (from == NULL && to == NULL)
-		snprintf(buf, len, "-");
-	else
+	if (from != NULL || to != NULL) {
 		snprintf(buf, len, "%s -> %s", from ? from : "(new)",
 		         to ? to : "-");
+		return;
+	}
+	snprintf(buf, len, "-");
+	if (type != NULL && !strncmp(type, "child.", 6) &&
+	    json_is_string(json_object_get(payload, "status"))) {
+		const char *key = cli_jstr(payload, "key");
+		const char *colon = strrchr(key, ':');
+
+		snprintf(buf, len, "%s: %s", colon ? colon + 1 : key,
+		         cli_jstr(payload, "status"));
+	} else if (type != NULL && !strcmp(type, "rules.decided") &&
+	           json_is_object(payload)) {
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+
+		json_object_foreach(payload, k, v)
+		{
+			if (n + 1 < len &&
+			    json_is_string(json_object_get(v, "outcome")))
+				n += (size_t)snprintf(buf + n, len - n,
+				                      "%s%s: %s", n ? ", " : "",
+				                      k,
+				                      cli_jstr(v, "outcome"));
+		}
+		if (n == 0)
+			snprintf(buf, len, "-");
+	}
 }
 
 static int
 cases_history(const struct cli_opts *o, int argc, char **argv)
 {
 	static const char *const head[] = {"SEQ", "WHEN (UTC)", "EVENT",
-	                                   "FROM -> TO", "ACTOR"};
+	                                   "CHANGE", "ACTOR"};
 	char *id = NULL;
 	json_t *r = NULL, *e;
 	struct cli_table *t;
@@ -378,7 +411,7 @@ cases_history(const struct cli_opts *o, int argc, char **argv)
 	t = cli_table_new(5, head);
 	json_array_foreach(json_object_get(r, "events"), i, e)
 	{
-		char seq[24], when[40], ft[160];
+		char seq[24], when[40], ft[400];
 		const char *row[5] = {seq, when, cli_jstr(e, "type"), ft,
 		                      cli_jstr(e, "actor")};
 
@@ -457,7 +490,7 @@ timeline_print(const char *student, const json_t *cases, const json_t *ev)
 	static const char *const chead[] = {"CASE", "WORKFLOW", "STATUS",
 	                                    "UPDATED"};
 	static const char *const ehead[] = {"WHEN (UTC)", "CASE", "EVENT",
-	                                    "FROM -> TO", "ACTOR"};
+	                                    "CHANGE", "ACTOR"};
 	struct cli_table *t = cli_table_new(4, chead);
 	json_t *c, *e;
 	size_t i;
@@ -480,7 +513,7 @@ timeline_print(const char *student, const json_t *cases, const json_t *ev)
 	t = cli_table_new(5, ehead);
 	json_array_foreach(ev, i, e)
 	{
-		char when[40], ft[160];
+		char when[40], ft[400];
 		const char *row[5] = {when, cli_jstr(e, "label"),
 		                      cli_jstr(e, "type"), ft,
 		                      cli_jstr(e, "actor")};

@@ -312,40 +312,51 @@ cli_print_json(json_t *j)
 static int
 cmd_status(const struct cli_opts *o)
 {
-	json_t *r = NULL;
-	int st, code = EXIT_OK;
+	json_t *ready = NULL, *who = NULL, *h = NULL;
+	int hst, rst, wst = 0, code = EXIT_OK;
 
-	st = cli_call(o, "GET", "/healthz", NULL, &r);
-	json_decref(r);
-	if (st < 0)
+	hst = cli_call(o, "GET", "/healthz", NULL, &h);
+	json_decref(h);
+	if (hst < 0)
 		return EXIT_UNREACHABLE;
-	printf("cairnd at %s: %s\n", o->url, st == 200 ? "alive" : "unwell");
-	if (st != 200)
+	rst = cli_call(o, "GET", "/readyz", NULL, &ready);
+	if (o->token != NULL)
+		wst = cli_call(o, "GET", "/v1/whoami", NULL, &who);
+	if (hst != 200 || rst != 200)
 		code = EXIT_FAIL;
-	st = cli_call(o, "GET", "/readyz", NULL, &r);
-	printf("database: %s\n", st == 200 ? "writable" : "NOT ready");
-	if (st != 200) {
-		cli_fail_reply(st, r);
-		code = EXIT_FAIL;
-	}
-	json_decref(r);
-	if (o->token == NULL) {
-		printf("token: none (set CAIRN_TOKEN or --token)\n");
-		return code;
-	}
-	st = cli_call(o, "GET", "/v1/whoami", NULL, &r);
-	if (st == 200) {
-		const char *scope =
-		        json_string_value(json_object_get(r, "scope"));
+	if (o->token != NULL && wst != 200)
+		code = wst == 401 || wst == 403 ? EXIT_AUTH : EXIT_FAIL;
+	if (o->json) {
+		json_t *out = json_pack("{s:s, s:b, s:b, s:O?, s:O?}", "url",
+		                        o->url, "alive", hst == 200, "ready",
+		                        rst == 200, "database", ready, "you",
+		                        wst == 200 ? who : NULL);
 
-		printf("you: %s%s%s (token %s)\n",
-		       json_string_value(json_object_get(r, "role")),
-		       scope ? ", scope " : "", scope ? scope : "",
-		       json_string_value(json_object_get(r, "token_id")));
+		cli_print_json(out);
+		json_decref(out);
 	} else {
-		code = cli_fail_reply(st, r);
+		printf("cairnd at %s: %s\n", o->url,
+		       hst == 200 ? "alive" : "unwell");
+		printf("database: %s\n", rst == 200 ? "writable" : "NOT ready");
+		if (rst != 200)
+			cli_fail_reply(rst, ready);
+		if (o->token == NULL) {
+			printf("token: none (set CAIRN_TOKEN or --token)\n");
+		} else if (wst == 200) {
+			const char *scope = json_string_value(
+			        json_object_get(who, "scope"));
+
+			printf("you: %s%s%s (token %s)\n",
+			       json_string_value(json_object_get(who, "role")),
+			       scope ? ", scope " : "", scope ? scope : "",
+			       json_string_value(
+			               json_object_get(who, "token_id")));
+		}
 	}
-	json_decref(r);
+	if (o->token != NULL && wst != 200)
+		cli_fail_reply(wst, who);
+	json_decref(ready);
+	json_decref(who);
 	return code;
 }
 

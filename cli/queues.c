@@ -276,6 +276,7 @@ lease_cmd(const struct cli_opts *o, int argc, char **argv, int release)
 	                            : "usage: cairn renew CASE_ID [--for D]\n";
 	json_t *r = NULL;
 	int np, st, code = EXIT_OK;
+	char when[40];
 
 	if (cli_wants_help(argc, argv)) {
 		fputs(usage, stdout);
@@ -295,7 +296,11 @@ lease_cmd(const struct cli_opts *o, int argc, char **argv, int release)
 	else if (!release && o->json)
 		cli_print_json(r);
 	else if (!release)
-		printf("%s\tleased until %lld\n", pos[0], jint(r, "until"));
+		printf("%s\tleased until %s\n", pos[0],
+		       cli_time(json_object_get(r, "until"), when,
+		                sizeof(when)));
+	else
+		printf("%s\treleased\n", pos[0]);
 	json_decref(r);
 	return code;
 }
@@ -389,6 +394,9 @@ alert_cmd(const struct cli_opts *o, int argc, char **argv, const char *verb)
 		code = cli_fail_reply(st, r);
 	else if (o->json)
 		cli_print_json(r);
+	else
+		printf("alert %s %s\n", argv[0],
+		       !strcmp(verb, "ack") ? "acknowledged" : "resolved");
 	json_decref(r);
 	return code;
 }
