@@ -38,6 +38,19 @@ void api_reply_problem(struct api_call *c, int status, const char *slug,
 /* Maps a store failure to 404, 409 or 503. */
 void api_reply_store_error(struct api_call *c, int status, const char *msg);
 
+/*
+ * The route's scope for the caller's role (its column of the matrix):
+ * what a listing narrows to, and how far api_authorize reaches.
+ */
+enum auth_scope api_scope(const struct api_call *c);
+/*
+ * The scope check on what the call touches, through auth_authorize with
+ * the route's row: 0 when allowed; otherwise -1 after replying 404 "no
+ * such <what>" (out of scope: its existence is not confirmed) or 403.
+ */
+int api_authorize(struct api_call *c, const struct auth_resource *res,
+                  const char *what);
+
 /* The case and workflow routes (cases.c). */
 void api_h_case_create(struct api_call *c);
 void api_h_case_get(struct api_call *c);
