@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "../adapters/outbox.h"
+#include "abuse.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
@@ -676,9 +677,86 @@ api_authorize(struct api_call *c, const struct auth_resource *res,
 	}
 }
 
+/* --- abuse limits ---------------------------------------------------------- */
+
+/* A 401 held back for a bad token: a timer, never a blocked loop. */
+struct held_reply {
+	uv_timer_t timer;
+	struct api_call *c;
+	const char *detail;
+	struct held_reply *next, **pprev;
+};
+
+static void
+too_many(struct http_req *req, int retry, const char *what)
+{
+	char hdr[48], detail[160];
+
+	snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry);
+	snprintf(detail, sizeof(detail),
+	         "too many requests from this %s; retry in %d s", what, retry);
+	http_respond_problem(req, 429, "rate-limited", detail, NULL, hdr);
+}
+
+/*
+ * The client's address for the limits: the socket's peer, or, when the
+ * configuration says a TLS proxy is in front and the peer is loopback
+ * (the proxy), the address the proxy forwarded. Without that setting a
+ * local process could name any address to escape its bucket.
+ */
+static const char *
+client_of(const struct daemon *d, const struct http_req *req, char *buf,
+          size_t len)
+{
+	if (d->cfg.listen_public == CONFIG_PUBLIC_BEHIND_TLS_PROXY)
+		return http_req_client(req, buf, len);
+	return req->peer ? req->peer : "unknown";
+}
+
+static void
+held_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+held_send(struct held_reply *h)
+{
+	*h->pprev = h->next;
+	if (h->next)
+		h->next->pprev = h->pprev;
+	api_reply_problem(h->c, 401, "unauthorized", h->detail, NULL,
+	                  "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->timer, held_closed);
+}
+
+static void
+held_due(uv_timer_t *t)
+{
+	held_send(t->data);
+}
+
+void
+api_abuse_stop(struct daemon *d)
+{
+	while (d->held != NULL)
+		held_send(d->held);
+}
+
 static void
 authorized(struct api_call *c)
 {
+	int retry = c->d->abuse ? abuse_take(c->d->abuse, ABUSE_TOKEN,
+	                                     c->who.token_id,
+	                                     (int64_t)uv_now(c->d->loop))
+	                        : 0;
+
+	if (retry > 0) {
+		too_many(c->req, retry, "token");
+		api_call_free(c);
+		return;
+	}
 	switch (auth_authorize(&c->who, c->route->roles, c->route->scope,
 	                       NULL)) {
 	case AUTH_ALLOW:
@@ -714,11 +792,38 @@ api_token_cache_clear(struct daemon *d)
 	memset(d->token_cache, 0, sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
 }
 
+/* 401; a token was sent (bad): counted against the client's address,
+ * and the reply held back once it has sent several. */
 static void
-unauthorized(struct api_call *c, const char *detail)
+unauthorized(struct api_call *c, const char *detail, int bad_token)
 {
-	api_reply_problem(c, 401, "unauthorized", detail, NULL,
-	                  "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	struct daemon *d = c->d;
+	int64_t delay = bad_token && d->abuse && !d->stopping
+	                        ? abuse_bad_token(d->abuse, c->client,
+	                                          (int64_t)uv_now(d->loop))
+	                        : 0;
+	struct held_reply *h = delay > 0 ? calloc(1, sizeof(*h)) : NULL;
+
+	if (h == NULL) {
+		api_reply_problem(c, 401, "unauthorized", detail, NULL,
+		                  "WWW-Authenticate: Bearer "
+		                  "realm=\"cairn\"\r\n");
+		return;
+	}
+	/* security-relevant, and rate-limited by its own delay */
+	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
+	          "bad token from %s: its 401 is held back %lld ms", c->client,
+	          (long long)delay);
+	h->c = c;
+	h->detail = detail;
+	uv_timer_init(d->loop, &h->timer);
+	h->timer.data = h;
+	h->next = d->held;
+	h->pprev = &d->held;
+	if (d->held)
+		d->held->pprev = &h->next;
+	d->held = h;
+	uv_timer_start(&h->timer, held_due, (uint64_t)delay, 0);
 }
 
 static void
@@ -730,7 +835,7 @@ token_found(int status, const struct store_token *t, void *data)
 	enum role r;
 
 	if (status == CAIRN_ENOTFOUND || (status == 0 && t->revoked_at)) {
-		unauthorized(c, "the token is not valid");
+		unauthorized(c, "the token is not valid", 1);
 		return;
 	}
 	if (status != 0) {
@@ -740,7 +845,7 @@ token_found(int status, const struct store_token *t, void *data)
 	auth_token_hash(c->token, AUTH_TOKEN_LEN, hash);
 	if (CRYPTO_memcmp(hash, t->hash, 32) != 0 ||
 	    auth_role_parse(t->role, &r) != 0) {
-		unauthorized(c, "the token is not valid");
+		unauthorized(c, "the token is not valid", 1);
 		return;
 	}
 	c->who.role = r;
@@ -763,12 +868,23 @@ authenticate(struct api_call *c)
 	uint8_t hash[32];
 	struct token_cache_entry *e;
 
-	if (auth_bearer_parse(http_req_header(c->req, "Authorization"), &tok,
-	                      &len) != 0) {
-		unauthorized(c, http_req_header(c->req, "Authorization")
-		                        ? "the Authorization header must be "
-		                          "'Bearer cairn_...'"
-		                        : "this route needs a bearer token");
+	const char *authz = http_req_header(c->req, "Authorization");
+	int retry = c->d->abuse ? abuse_blocked(c->d->abuse, c->client,
+	                                        (int64_t)uv_now(c->d->loop))
+	                        : 0;
+
+	/* an address that kept sending bad tokens waits, token or not */
+	if (retry > 0) {
+		too_many(c->req, retry, "address (bad tokens)");
+		api_call_free(c);
+		return;
+	}
+	if (auth_bearer_parse(authz, &tok, &len) != 0) {
+		unauthorized(c,
+		             authz ? "the Authorization header must be "
+		                     "'Bearer cairn_...'"
+		                   : "this route needs a bearer token",
+		             authz != NULL);
 		return;
 	}
 	memcpy(c->token, tok, len);
@@ -796,7 +912,20 @@ api_handle(struct http_req *req, void *data)
 	size_t n;
 	const struct route *rt = api_routes(&n);
 	int rc = router_match(rt, n, req->method, req->path, &m);
+	char client[64];
+	const char *addr = client_of(d, req, client, sizeof(client));
+	int retry;
 
+	/* every request but the probes counts against its address, the
+	 * ones that match no route too (scanning is abuse as well) */
+	if (d->abuse != NULL && strcmp(req->path, "/healthz") != 0 &&
+	    strcmp(req->path, "/readyz") != 0 &&
+	    (retry = abuse_take(d->abuse, ABUSE_ADDRESS, addr,
+	                        (int64_t)uv_now(d->loop))) > 0) {
+		req->route = rc == 200 ? rt[m.index].pattern : unmatched_route;
+		too_many(req, retry, "address");
+		return;
+	}
 	if (rc != 200) {
 		char hdr[128];
 
@@ -824,6 +953,7 @@ api_handle(struct http_req *req, void *data)
 	c->req = req;
 	c->route = &rt[m.index];
 	c->m = m;
+	snprintf(c->client, sizeof(c->client), "%s", addr);
 	if (c->route->roles == 0)
 		run(c);
 	else

@@ -23,6 +23,7 @@ struct api_call {
 	uint64_t token_generation; /* the cache's, when the lookup began */
 	char token[AUTH_TOKEN_LEN + 1];
 	struct store_token tok; /* for token creation */
+	char client[64];        /* the client's address, for abuse limits */
 };
 
 void api_call_free(struct api_call *c);

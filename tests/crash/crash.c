@@ -350,7 +350,8 @@ static void
 cairnd_start(CURL *h)
 {
 	char bin[600];
-	char *argv[] = {"cairnd", "-c", cfg, "--test-clock", NULL};
+	char *argv[] = {"cairnd",        "-c",  cfg, "--test-clock",
+	                "--rate-limits", "off", NULL};
 
 	snprintf(bin, sizeof(bin), "%s/cairnd", bindir);
 	cairnd_pid = spawn(bin, argv, logpath);
