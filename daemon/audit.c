@@ -238,7 +238,7 @@ hist_link(const struct store_chain_link *l, void *arg)
 			hist_break(
 			        w, l->seq,
 			        "event %lld (%s): its payload does not match "
-			        "its payload hash (the payload was changed)",
+			        "its hash (the payload was changed)",
 			        (long long)l->seq, l->type);
 			return 0;
 		}
