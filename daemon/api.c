@@ -570,6 +570,8 @@ static const struct route routes[] = {
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put,
          SCOPE_ALERT},
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify, SCOPE_ADMIN},
+        {"POST", "/v1/retention/run", ADMIN, 0, api_h_retention_run,
+         SCOPE_ADMIN},
 };
 
 const struct route *

@@ -95,5 +95,8 @@ void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
+/* POST /v1/retention/run (retention.c): a run now (or the one running),
+ * answered with its report once it ends; 409 when retention is off. */
+void api_h_retention_run(struct api_call *c);
 
 #endif

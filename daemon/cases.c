@@ -33,6 +33,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "queues.h"
+#include "retention.h"
 
 #define CASCADE_MAX 8 /* parent notifications deep; a family is shallow */
 
@@ -2619,6 +2620,7 @@ api_h_clock(struct api_call *c)
 	log_info("test clock moved forward by %s", adv);
 	cases_timers_scan(c->d);
 	queues_scan(c->d);
+	retention_clock_moved(c->d);
 	api_reply_json(c, 200,
 	               json_pack("{s:I, s:I}", "now",
 	                         (json_int_t)cases_now(c->d), "offset_ms",

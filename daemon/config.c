@@ -73,6 +73,10 @@ config_defaults(struct config *c)
 	         "examples/deadlines");
 	c->queues.sla_business_days = 0;
 	config_abuse_defaults(&c->abuse);
+	c->retention.closed_case_years = 0;
+	c->retention.mode = CONFIG_RETENTION_PURGE;
+	c->retention.hour = 3;
+	c->retention.minute = 30;
 }
 
 const char *
@@ -1027,12 +1031,88 @@ load_abuse(struct loader *ld, const yaml_node_t *n, struct config *c)
 	return 0;
 }
 
+/* --- retention ------------------------------------------------------------- */
+
+/* retention: closed_case_years, mode, schedule ("daily at HH:MM"). */
+static int
+load_retention(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {"closed_case_years", "mode",
+	                                   "schedule", NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "retention", "in retention", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+		const char *s = NULL, *end;
+		int64_t m = 0;
+		int hh, mm, used = 0;
+
+		if (strcmp(key, "closed_case_years") == 0) {
+			rc = get_scalar(ld, v, "retention.closed_case_years",
+			                "a whole number of years", &s);
+			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
+			                *end != '\0' || m > 100))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.closed_case_years: "
+				          "'%.64s' is not a whole number from "
+				          "0 (off) to 100",
+				          s);
+			if (rc == 0)
+				c->retention.closed_case_years = (int)m;
+		} else if (strcmp(key, "mode") == 0) {
+			rc = get_scalar(ld, v, "retention.mode",
+			                "purge or anonymize", &s);
+			if (rc == 0 && strcmp(s, "purge") == 0)
+				c->retention.mode = CONFIG_RETENTION_PURGE;
+			else if (rc == 0 && strcmp(s, "anonymize") == 0)
+				c->retention.mode = CONFIG_RETENTION_ANONYMIZE;
+			else if (rc == 0)
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.mode: '%.64s' is not a "
+				          "choice; expected purge or anonymize",
+				          s);
+		} else {
+			rc = get_scalar(ld, v, "retention.schedule",
+			                "daily at HH:MM", &s);
+			/* runs only when asked (POST /v1/retention/run) */
+			if (rc == 0 && strcmp(s, "manual") == 0) {
+				c->retention.hour = c->retention.minute = -1;
+				continue;
+			}
+			if (rc == 0 && (sscanf(s, "daily at %2d:%2d%n", &hh,
+			                       &mm, &used) != 2 ||
+			                s[used] != '\0' || strlen(s) != 14 ||
+			                hh < 0 || hh > 23 || mm < 0 || mm > 59))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.schedule: '%.64s' is not "
+				          "'daily at HH:MM' (UTC, 00:00 to "
+				          "23:59) or manual",
+				          s);
+			if (rc == 0) {
+				c->retention.hour = hh;
+				c->retention.minute = mm;
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
 	static const char *const keys[] = {
-	        "listen", "database", "definitions",   "limits", "log_level",
-	        "outbox", "queues",   "listen_public", "abuse",  NULL};
+	        "listen",    "database",  "definitions", "limits",
+	        "log_level", "outbox",    "queues",      "listen_public",
+	        "abuse",     "retention", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -1062,6 +1142,8 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_listen_public(ld, v, c);
 		else if (strcmp(key, "abuse") == 0)
 			rc = load_abuse(ld, v, c);
+		else if (strcmp(key, "retention") == 0)
+			rc = load_retention(ld, v, c);
 		else
 			rc = load_log_level(ld, v, c);
 		if (rc < 0)

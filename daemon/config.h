@@ -86,7 +86,18 @@ struct config {
 	/* the edge: see config_check_listen (default CONFIG_PUBLIC_REFUSE) */
 	int listen_public;
 	struct abuse_limits abuse;
+	/* retention (daemon/retention.h): closed cases older than
+	 * closed_case_years (0: off, the default) are purged or anonymized
+	 * by a job that runs daily at hour:minute (UTC, by the case clock) */
+	struct {
+		int closed_case_years;
+		int mode;         /* CONFIG_RETENTION_PURGE or _ANONYMIZE */
+		int hour, minute; /* 03:30; -1: manual (runs only when
+		                     asked, POST /v1/retention/run) */
+	} retention;
 };
+
+enum { CONFIG_RETENTION_PURGE = 0, CONFIG_RETENTION_ANONYMIZE = 1 };
 
 /* The abuse limits' defaults (in their comments above). */
 void config_abuse_defaults(struct abuse_limits *a);

@@ -67,6 +67,8 @@ struct daemon {
 	/* abuse limits (abuse.c): buckets, and 401s held back (api.c) */
 	struct abuse *abuse;
 	struct held_reply *held;
+	/* the retention job (retention.c); NULL when off */
+	struct retention *retention;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -22,6 +22,7 @@
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "retention.h"
 
 #define SHUTDOWN_GRACE_MS 4000 /* then in-flight connections are cut */
 
@@ -169,7 +170,9 @@ close_when_idle(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	rules_host_close(d); /* no new publishes or watching */
-	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
+	retention_close(d);  /* no new runs; frees once idle */
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d) ||
+	    retention_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -380,6 +383,8 @@ run(struct daemon *d)
 	}
 	/* timers that came due while cairnd was down fire now, once */
 	cases_timers_scan(d);
+	if (retention_init(d) != 0)
+		log_warn("retention: out of memory; no runs until restarted");
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	return 0;
 }
