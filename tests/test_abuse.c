@@ -133,6 +133,7 @@ Test(abuse, a_token_runs_out_another_goes_on_and_it_refills, .fini = fini,
 	       now_ms() < until)
 		sleep_ms(200);
 	cr_assert_eq(status, 200, "the bucket did not refill");
+	cr_assert_eq(td_stop(&t), 0);
 }
 
 Test(abuse, an_address_runs_out_the_probes_and_other_addresses_do_not,
@@ -166,6 +167,7 @@ Test(abuse, an_address_runs_out_the_probes_and_other_addresses_do_not,
 	       now_ms() < until)
 		sleep_ms(200);
 	cr_assert_eq(status, 200, "the address's bucket did not refill");
+	cr_assert_eq(td_stop(&t), 0);
 }
 
 Test(abuse, forwarded_addresses_are_not_believed_without_a_proxy, .fini = fini,
@@ -241,6 +243,7 @@ Test(abuse, bad_tokens_slow_an_address_down_then_get_429, .fini = fini,
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(get("/v1/whoami", NULL, "10.1.1.4", NULL), 401);
 	cr_assert_eq(get("/v1/whoami", good, "10.1.1.4", NULL), 200);
+	cr_assert_eq(td_stop(&t), 0);
 }
 
 Test(abuse, a_stop_does_not_wait_for_held_replies, .fini = fini, .timeout = 120)

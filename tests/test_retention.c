@@ -344,6 +344,7 @@ Test(retention, the_daily_run_anonymizes_when_the_clock_passes_it, .fini = fini,
 	json_decref(c);
 	check_whole(open1, "Bo");
 	cr_assert_eq(verify(t.db, out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(td_stop(&t), 0);
 }
 
 Test(retention, off_by_default_and_the_configuration_is_checked, .fini = fini,
