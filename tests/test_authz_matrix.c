@@ -300,11 +300,22 @@ teardown(void)
 	td_cleanup(&t);
 }
 
-/* The value of placeholder name for role r, in scope or out of it. */
+/* A case id that exists nowhere: what "not there" looks like. */
+static const char ghost_case[] = "01a00000-0000-7000-8000-000000000000";
+
+/* The value of placeholder name for role r: in scope (in 1), out of it
+ * (0), or, for a case, one that does not exist (-1). */
 static void
 value(const char *name, enum role r, int in, char *out, size_t len)
 {
 	int campus = r == ROLE_ADMISSIONS;
+
+	if (in < 0 && !strcmp(name, "case")) {
+		snprintf(out, len, "%s", ghost_case);
+		return;
+	}
+	if (in < 0)
+		in = 0;
 
 	if (!strcmp(name, "case"))
 		snprintf(out, len, "%s",
@@ -633,6 +644,32 @@ Test(authz_matrix, every_route_with_every_role_in_and_out_of_scope,
 				                  strstr(rs.body, case_x) ==
 				                          NULL,
 				          "a 404 names the hidden case");
+			/* a case out of scope answers as one that does not
+			 * exist: same status, same words */
+			if (w->out == 404 && strstr(w->path, "{case}")) {
+				struct resp ghost =
+				        call(w, tokens[r], (enum role)r, -1);
+				json_t *a = json_loads(rs.body, 0, NULL);
+				json_t *b = json_loads(ghost.body, 0, NULL);
+
+				calls++;
+				cr_expect_eq(ghost.status, rs.status,
+				             "%s %s as %s: a missing case %d, "
+				             "one out of scope %d",
+				             w->method, w->path, who,
+				             ghost.status, rs.status);
+				cr_expect_str_eq(
+				        jstr(a, "detail") ? jstr(a, "detail")
+				                          : "-",
+				        jstr(b, "detail") ? jstr(b, "detail")
+				                          : "-",
+				        "%s %s as %s: out of scope and missing "
+				        "read differently",
+				        w->method, w->path, who);
+				json_decref(a);
+				json_decref(b);
+				resp_free(&ghost);
+			}
 			resp_free(&rs);
 		}
 	}
