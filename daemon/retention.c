@@ -37,7 +37,7 @@ struct retention {
 	json_t *page;
 	size_t next; /* the page's next row */
 	int reading, inflight;
-	int64_t purged, skipped_legacy, conflicts, failed;
+	int64_t purged, resealed, broken, conflicts, failed;
 	struct waiter *waiters;
 };
 
@@ -178,17 +178,17 @@ retention_close(struct daemon *d)
 static json_t *
 report(const struct retention *r)
 {
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
-	                 r->d->cfg.retention.mode == CONFIG_RETENTION_ANONYMIZE
-	                         ? "anonymize"
-	                         : "purge",
-	                 "closed_case_years",
-	                 r->d->cfg.retention.closed_case_years, "cutoff",
-	                 (json_int_t)r->cutoff, "purged", (json_int_t)r->purged,
-	                 "skipped_legacy", (json_int_t)r->skipped_legacy,
-	                 "conflicts", (json_int_t)r->conflicts, "failed",
-	                 (json_int_t)r->failed, "next_run",
-	                 (json_int_t)r->next_run);
+	return json_pack(
+	        "{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
+	        r->d->cfg.retention.mode == CONFIG_RETENTION_ANONYMIZE
+	                ? "anonymize"
+	                : "purge",
+	        "closed_case_years", r->d->cfg.retention.closed_case_years,
+	        "cutoff", (json_int_t)r->cutoff, "purged",
+	        (json_int_t)r->purged, "resealed", (json_int_t)r->resealed,
+	        "broken", (json_int_t)r->broken, "conflicts",
+	        (json_int_t)r->conflicts, "failed", (json_int_t)r->failed,
+	        "next_run", (json_int_t)r->next_run);
 }
 
 static void
@@ -200,17 +200,19 @@ run_end(struct retention *r)
 	r->waiters = NULL;
 	json_decref(r->page);
 	r->page = NULL;
-	log_write(r->failed ? LOG_WARN : LOG_INFO, NULL, NULL, NULL,
-	          "retention: %lld case(s) %s, %lld left for a later run "
-	          "(%lld changed meanwhile, %lld failed), %lld written before "
-	          "payload hashes and kept",
+	log_write(r->failed || r->broken ? LOG_WARN : LOG_INFO, NULL, NULL,
+	          NULL,
+	          "retention: %lld case(s) %s (%lld of them resealed first), "
+	          "%lld left for a later run (%lld changed meanwhile, %lld "
+	          "failed), %lld kept whole because their history does not "
+	          "verify",
 	          (long long)r->purged,
 	          r->d->cfg.retention.mode == CONFIG_RETENTION_ANONYMIZE
 	                  ? "anonymized"
 	                  : "purged",
-	          (long long)(r->conflicts + r->failed),
+	          (long long)r->resealed, (long long)(r->conflicts + r->failed),
 	          (long long)r->conflicts, (long long)r->failed,
-	          (long long)r->skipped_legacy);
+	          (long long)r->broken);
 	while (w != NULL) {
 		struct waiter *next = w->next;
 
@@ -260,21 +262,30 @@ read_page(struct retention *r)
 	}
 }
 
+/* One purge's batch: which run, and whether it reseals the chain. */
+struct purge_ctx {
+	struct retention *r;
+	int resealed;
+};
+
 static void
 purge_done(int status, const char *msg, void *data)
 {
-	struct retention *r = data;
+	struct purge_ctx *ctx = data;
+	struct retention *r = ctx->r;
 
 	r->inflight--;
-	if (status == 0)
+	if (status == 0) {
 		r->purged++;
-	else if (status == CAIRN_ECONFLICT)
+		r->resealed += ctx->resealed;
+	} else if (status == CAIRN_ECONFLICT) {
 		r->conflicts++;
-	else {
+	} else {
 		r->failed++;
 		log_warn("retention: a purge failed: %s",
 		         msg ? msg : cairn_strerror(status));
 	}
+	free(ctx);
 	pump(r);
 }
 
@@ -310,9 +321,40 @@ anonymized(const json_t *data)
 	return o;
 }
 
-/* Builds and submits the purge of one candidate row. */
+/*
+ * A case whose history has links over payload texts (written before
+ * payload hashes) is verified as it stands, then each link is rewritten
+ * as one over its payload's hash (the same fields, chained anew), in the
+ * purge's own batch; the purge event names the head it replaced.
+ */
+struct reseal {
+	struct retention *r;
+	json_t *row;
+	size_t n;
+	struct relink {
+		int64_t seq;
+		uint8_t old[32], hash[32], ph[32];
+	} * ev;
+	uint8_t head[32]; /* the new chain's */
+	char old_head[65];
+};
+
+static void
+hexs(const uint8_t *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Builds and submits the purge of one candidate row (after its chain was
+ * resealed, rs is not NULL). */
 static int
-purge_one(struct retention *r, const json_t *row)
+purge_one(struct retention *r, const json_t *row, const struct reseal *rs)
 {
 	int anon = r->d->cfg.retention.mode == CONFIG_RETENTION_ANONYMIZE;
 	const char *id = jstr(row, "id");
@@ -328,8 +370,12 @@ purge_one(struct retention *r, const json_t *row)
 	struct store_history_row ev = {0};
 	struct store_purge p = {0};
 	struct store_batch *b = NULL;
+	struct purge_ctx *ctx = calloc(1, sizeof(*ctx));
 	int rc = -ENOMEM;
 
+	if (payload != NULL && rs != NULL)
+		json_object_set_new(payload, "resealed_from",
+		                    json_string(rs->old_head));
 	if (data != NULL)
 		json_object_set_new(data, "_retention",
 		                    json_pack("{s:s, s:I}", "mode",
@@ -340,11 +386,16 @@ purge_one(struct retention *r, const json_t *row)
 	payload_text =
 	        payload ? json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS)
 	                : NULL;
-	if (id == NULL || data_text == NULL || payload_text == NULL)
+	if (ctx == NULL || id == NULL || data_text == NULL ||
+	    payload_text == NULL)
 		goto out;
+	ctx->r = r;
+	ctx->resealed = rs != NULL;
 	/* a case with no history yet chains from 32 zero bytes */
-	if (jstr(row, "history_hash") != NULL &&
-	    unhex(jstr(row, "history_hash"), prev) != 0) {
+	if (rs != NULL)
+		memcpy(prev, rs->head, 32);
+	else if (jstr(row, "history_hash") != NULL &&
+	         unhex(jstr(row, "history_hash"), prev) != 0) {
 		rc = CAIRN_EINVALID;
 		goto out;
 	}
@@ -368,18 +419,25 @@ purge_one(struct retention *r, const json_t *row)
 	p.subject = anon ? "anonymous" : "purged";
 	p.event = &ev;
 	b = store_batch_new();
-	if (b == NULL || store_batch_case_purge(b, &p) != 0)
+	if (b == NULL)
+		goto out;
+	for (size_t i = 0; rs != NULL && i < rs->n; i++)
+		if (store_batch_history_reseal(b, id, rs->ev[i].seq,
+		                               rs->ev[i].old, rs->ev[i].hash,
+		                               rs->ev[i].ph) != 0)
+			goto out;
+	if (store_batch_case_purge(b, &p) != 0)
 		goto out;
 	r->inflight++;
-	if (store_batch_submit(r->d->store, b, purge_done, r) != 0) {
+	rc = store_batch_submit(r->d->store, b, purge_done, ctx);
+	b = NULL; /* the store owns it now */
+	if (rc != 0) {
 		r->inflight--;
-		rc = CAIRN_ECLOSED;
-		b = NULL; /* the store freed it */
 		goto out;
 	}
-	b = NULL;
-	rc = 0;
+	ctx = NULL; /* purge_done frees it */
 out:
+	free(ctx);
 	if (b != NULL)
 		store_batch_free(b);
 	json_decref(data);
@@ -387,6 +445,127 @@ out:
 	free(data_text);
 	free(payload_text);
 	return rc;
+}
+
+static void
+reseal_free(struct reseal *rs)
+{
+	json_decref(rs->row);
+	free(rs->ev);
+	free(rs);
+}
+
+/* Verifies the stored chain in events (reseal_read) and computes the
+ * new one into rs; 0, or -1 when the chain does not hold. */
+static int
+reseal_plan(struct reseal *rs, const json_t *events)
+{
+	uint8_t prev[32] = {0}, next[32] = {0}, stored[32], head[32];
+	const char *id = jstr(rs->row, "id");
+	const json_t *e;
+	size_t i;
+
+	rs->n = json_array_size(events);
+	rs->ev = calloc(rs->n ? rs->n : 1, sizeof(*rs->ev));
+	if (rs->ev == NULL || id == NULL)
+		return -1;
+	json_array_foreach(events, i, e)
+	{
+		struct relink *l = &rs->ev[i];
+		const char *text = jstr(e, "payload_text");
+		const char *ph_hex = jstr(e, "payload_hash");
+		const char *actor = jstr(e, "actor"), *type = jstr(e, "type");
+		const char *from = jstr(e, "from_status");
+		const char *to = jstr(e, "to_status");
+		int version = (int)jint(e, "workflow_version");
+		int64_t at = jint(e, "at");
+		uint8_t h[32];
+
+		l->seq = jint(e, "seq");
+		if (l->seq != (int64_t)i + 1 || text == NULL || actor == NULL ||
+		    type == NULL || unhex(jstr(e, "hash"), stored) != 0)
+			return -1;
+		if (ph_hex != NULL) {
+			/* already over its hash: the payload must match it */
+			uint8_t check[32];
+
+			if (unhex(ph_hex, l->ph) != 0 ||
+			    (text[0] != '\0' &&
+			     (audit_payload_hash(text, check) != 0 ||
+			      memcmp(check, l->ph, 32) != 0)) ||
+			    audit_history_hash2(prev, id, l->seq, at, actor,
+			                        type, from, to, version, l->ph,
+			                        h) != 0)
+				return -1;
+		} else if (audit_history_hash(prev, id, l->seq, at, actor, type,
+		                              from, to, version, text,
+		                              h) != 0 ||
+		           audit_payload_hash(text, l->ph) != 0) {
+			return -1;
+		}
+		if (memcmp(h, stored, 32) != 0)
+			return -1;
+		memcpy(prev, h, 32);
+		memcpy(l->old, stored, 32);
+		if (audit_history_hash2(next, id, l->seq, at, actor, type, from,
+		                        to, version, l->ph, l->hash) != 0)
+			return -1;
+		memcpy(next, l->hash, 32);
+	}
+	/* and it ends where the case says */
+	if ((int64_t)rs->n != jint(rs->row, "history_seq") ||
+	    unhex(jstr(rs->row, "history_hash"), head) != 0 ||
+	    memcmp(head, prev, 32) != 0)
+		return -1;
+	memcpy(rs->head, next, 32);
+	hexs(prev, 32, rs->old_head);
+	return 0;
+}
+
+static void pump(struct retention *r);
+
+static void
+reseal_read(int status, json_t *res, void *data)
+{
+	struct reseal *rs = data;
+	struct retention *r = rs->r;
+
+	r->inflight--;
+	if (status != 0) {
+		r->failed++;
+	} else if (reseal_plan(rs, res) != 0) {
+		r->broken++;
+		log_warn("retention: case %s's history does not verify as it "
+		         "stands; kept whole (cairn audit verify names the "
+		         "break)",
+		         jstr(rs->row, "id"));
+	} else if (purge_one(r, rs->row, rs) != 0) {
+		r->failed++;
+	}
+	json_decref(res);
+	reseal_free(rs);
+	pump(r);
+}
+
+/* Reads the case's events to reseal its chain before the purge. */
+static void
+reseal_start(struct retention *r, json_t *row)
+{
+	struct reseal *rs = calloc(1, sizeof(*rs));
+
+	if (rs == NULL) {
+		r->failed++;
+		return;
+	}
+	rs->r = r;
+	rs->row = json_incref(row);
+	r->inflight++;
+	if (store_retention_history(r->d->store, jstr(row, "id"), reseal_read,
+	                            rs) != 0) {
+		r->inflight--;
+		r->failed++;
+		reseal_free(rs);
+	}
 }
 
 /* Starts writes up to the window; the next page once this one is done. */
@@ -400,13 +579,13 @@ pump(struct retention *r)
 		r->after_at = jint(row, "updated_at");
 		snprintf(r->after_id, sizeof(r->after_id), "%s",
 		         jstr(row, "id") ? jstr(row, "id") : "");
-		/* a chain over payload texts cannot lose them and still
-		 * verify: such cases are kept whole */
+		/* links over payload texts cannot lose them and still
+		 * verify: they are resealed over the payloads' hashes first */
 		if (jint(row, "legacy_events") > 0) {
-			r->skipped_legacy++;
+			reseal_start(r, (json_t *)row);
 			continue;
 		}
-		if (purge_one(r, row) != 0)
+		if (purge_one(r, row, NULL) != 0)
 			r->failed++;
 	}
 	if (r->inflight > 0)
@@ -446,7 +625,7 @@ run_start(struct retention *r)
 	            (int64_t)r->d->cfg.retention.closed_case_years * YEAR_MS;
 	r->after_at = -1;
 	r->after_id[0] = '\0';
-	r->purged = r->skipped_legacy = r->conflicts = r->failed = 0;
+	r->purged = r->resealed = r->broken = r->conflicts = r->failed = 0;
 	log_info("retention: a run for cases closed before %lld",
 	         (long long)r->cutoff);
 	/* replies kept for Idempotency-Key hold case views: they go first */

@@ -406,6 +406,7 @@ enum {
 	WST_RET_LEASE,
 	WST_RET_TIMERS,
 	WST_RET_IDEM,
+	WST_RET_RESEAL,
 	WST_N
 };
 
@@ -578,6 +579,10 @@ static const char *const store_wsql[WST_N] = {
         [WST_RET_LEASE] = "DELETE FROM leases WHERE case_id = ?1",
         [WST_RET_TIMERS] = "DELETE FROM timers WHERE case_id = ?1",
         [WST_RET_IDEM] = "DELETE FROM idempotency WHERE created_at < ?1",
+        /* a link over its payload text made a link over its payload's
+         * hash, only if it is still the link that was verified */
+        [WST_RET_RESEAL] = "UPDATE history SET hash = ?3, payload_hash = ?4"
+                           " WHERE case_id = ?1 AND seq = ?2 AND hash = ?5",
         [WST_RECIPIENT_PUT] = "INSERT INTO recipients (id, email, digest,"
                               " updated_at) VALUES (?1, ?2, ?3, ?4)"
                               " ON CONFLICT (id) DO UPDATE SET"
@@ -2163,6 +2168,7 @@ enum store_read_kind {
 	STORE_READ_META,
 	STORE_READ_OFFICE,
 	STORE_READ_RETENTION,
+	STORE_READ_RET_HISTORY,
 };
 
 struct store_read {
@@ -2615,7 +2621,8 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		break;
 	default:
 		/* each block of the store reads its own kinds */
-		rc = r->kind == STORE_READ_RETENTION
+		rc = r->kind == STORE_READ_RETENTION ||
+		                     r->kind == STORE_READ_RET_HISTORY
 		             ? store_read_retention(r, c)
 		     : r->kind >= STORE_READ_LEASE &&
 		                     r->kind <= STORE_READ_OFFICE
@@ -4385,9 +4392,27 @@ store_read_retention(struct store_read *r, struct store_rconn *c)
 	        " WHERE c.terminal = 1 AND c.purged_at IS NULL"
 	        " AND c.updated_at < ?1 AND (c.updated_at, c.id) > (?2, ?3)"
 	        " ORDER BY c.updated_at, c.id LIMIT ?4";
+	/* a case's events as stored: the payload's text unparsed, so its
+	 * hash can be taken of the very bytes */
+	static const char hist_sql[] =
+	        "SELECT seq, at, actor, type, from_status, to_status,"
+	        " payload AS payload_text, workflow_version, hash, payload_hash"
+	        " FROM history WHERE case_id = ?1 ORDER BY seq";
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	int rc;
 
+	if (r->kind == STORE_READ_RET_HISTORY) {
+		rc = sqlite3_prepare_v2(c->db, hist_sql, -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &r->result);
+		} else {
+			rc = store_code(rc);
+		}
+		sqlite3_finalize(st);
+		return rc;
+	}
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return store_code(rc);
@@ -4464,4 +4489,32 @@ store_batch_idempotency_expire(struct store_batch *b, int64_t before)
 	if (op == NULL)
 		return -ENOMEM;
 	return store_sql_done(b, op, BIND_INT(op, 1, before));
+}
+
+int
+store_retention_history(struct store *s, const char *case_id, store_json_cb cb,
+                        void *data)
+{
+	return store_q_read(s, STORE_READ_RET_HISTORY, case_id, NULL, 0, 0, 0,
+	                    cb, data);
+}
+
+int
+store_batch_history_reseal(struct store_batch *b, const char *case_id,
+                           int64_t seq, const uint8_t old_hash[32],
+                           const uint8_t hash[32],
+                           const uint8_t payload_hash[32])
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_RET_RESEAL, "reseal a history link");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) | BIND_INT(op, 2, seq) |
+	                              BIND_BLOB(op, 3, hash, 32) |
+	                              BIND_BLOB(op, 4, payload_hash, 32) |
+	                              BIND_BLOB(op, 5, old_hash, 32));
 }

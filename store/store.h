@@ -580,6 +580,17 @@ struct store_purge {
 	const struct store_history_row *event;
 };
 int store_batch_case_purge(struct store_batch *b, const struct store_purge *p);
+/* [{seq, at, actor, type, from_status, to_status, payload_text (as
+ * stored, unparsed), workflow_version, hash, payload_hash (hex or
+ * null)}, ...]: a case's events, for resealing its chain. */
+int store_retention_history(struct store *s, const char *case_id,
+                            store_json_cb cb, void *data);
+/* Rewrites event seq's link as one over its payload's hash; the batch
+ * fails with CAIRN_ECONFLICT unless the stored hash is still old_hash. */
+int store_batch_history_reseal(struct store_batch *b, const char *case_id,
+                               int64_t seq, const uint8_t old_hash[32],
+                               const uint8_t hash[32],
+                               const uint8_t payload_hash[32]);
 /* Drops the replies kept for Idempotency-Key from before `before`. */
 int store_batch_idempotency_expire(struct store_batch *b, int64_t before);
 

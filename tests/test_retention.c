@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "../daemon/audit.h"
 #include "harness.h"
 
 static struct td t;
@@ -219,8 +222,8 @@ Test(retention, old_closed_cases_are_purged_to_a_skeleton_that_verifies,
 	cr_assert_eq(json_integer_value(json_object_get(r, "purged")), 2, "%s",
 	             json_dumps(r, 0));
 	cr_assert_eq(json_integer_value(json_object_get(r, "failed")), 0);
-	cr_assert_eq(json_integer_value(json_object_get(r, "skipped_legacy")),
-	             0);
+	cr_assert_eq(json_integer_value(json_object_get(r, "resealed")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(r, "broken")), 0);
 	cr_assert_str_eq(jstr(r, "mode"), "purge");
 	json_decref(r);
 
@@ -383,4 +386,112 @@ Test(retention, off_by_default_and_the_configuration_is_checked, .fini = fini,
 		                  strstr(out, ":1:") != NULL,
 		          "no line in: %s", out);
 	}
+}
+
+/* Rewrites a case's chain as cairnd wrote it before payload hashes: each
+ * link over its payload text, no payload hash (cairnd stopped). */
+static void
+to_legacy(const char *case_id)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q, *u;
+	uint8_t prev[32] = {0}, h[32];
+
+	cr_assert_eq(sqlite3_open(t.db, &db), SQLITE_OK);
+	cr_assert_eq(
+	        sqlite3_prepare_v2(db,
+	                           "SELECT seq, at, actor, type, from_status, "
+	                           "to_status, payload, workflow_version FROM "
+	                           "history WHERE case_id = ?1 ORDER BY seq",
+	                           -1, &q, NULL),
+	        SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db,
+	                                "UPDATE history SET hash = ?1, "
+	                                "payload_hash = NULL WHERE case_id = "
+	                                "?2 AND seq = ?3",
+	                                -1, &u, NULL),
+	             SQLITE_OK);
+	sqlite3_bind_text(q, 1, case_id, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		cr_assert_eq(audit_history_hash(
+		                     prev, case_id, sqlite3_column_int64(q, 0),
+		                     sqlite3_column_int64(q, 1),
+		                     (const char *)sqlite3_column_text(q, 2),
+		                     (const char *)sqlite3_column_text(q, 3),
+		                     (const char *)sqlite3_column_text(q, 4),
+		                     (const char *)sqlite3_column_text(q, 5),
+		                     sqlite3_column_int(q, 7),
+		                     (const char *)sqlite3_column_text(q, 6),
+		                     h),
+		             0);
+		sqlite3_bind_blob(u, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_text(u, 2, case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(u, 3, sqlite3_column_int64(q, 0));
+		cr_assert_eq(sqlite3_step(u), SQLITE_DONE);
+		sqlite3_reset(u);
+		memcpy(prev, h, 32);
+	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	cr_assert_eq(sqlite3_prepare_v2(db,
+	                                "UPDATE cases SET history_hash = ?1 "
+	                                "WHERE id = ?2",
+	                                -1, &u, NULL),
+	             SQLITE_OK);
+	sqlite3_bind_blob(u, 1, prev, 32, SQLITE_STATIC);
+	sqlite3_bind_text(u, 2, case_id, -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(u), SQLITE_DONE);
+	sqlite3_finalize(u);
+	sqlite3_close(db);
+}
+
+Test(retention, histories_from_before_payload_hashes_are_resealed_then_purged,
+     .fini = fini, .timeout = 180)
+{
+	char old1[64], old2[64], out[8192], sql[512], head[80];
+	json_t *r, *ev, *last;
+
+	start("retention:\n  closed_case_years: 2\n  schedule: manual\n");
+	open_case("S1", "Ana", 1, old1);
+	open_case("S2", "Bo", 1, old2);
+	cr_assert_eq(td_stop(&t), 0);
+	to_legacy(old1);
+	to_legacy(old2);
+	/* old chains verify as they are */
+	cr_assert_eq(verify(t.db, out, sizeof(out)), 0, "%s", out);
+	snprintf(sql, sizeof(sql),
+	         "SELECT lower(hex(history_hash)) FROM cases WHERE id = '%s'",
+	         old1);
+	cr_assert_eq(
+	        run_cmd(head, sizeof(head), "sqlite3 '%s' \"%s\"", t.db, sql),
+	        0);
+	head[strcspn(head, "\n")] = '\0';
+	/* and one was edited behind Cairn's back */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE history SET actor = 'someone' WHERE case_id = '%s' "
+	         "AND seq = 2",
+	         old2);
+	cr_assert_eq(
+	        run_cmd(out, sizeof(out), "sqlite3 '%s' \"%s\"", t.db, sql), 0,
+	        "%s", out);
+	td_restart_args(&t, "--test-clock");
+	advance("1100d");
+	r = td_call(&t, "POST", "/v1/retention/run", t.token, NULL, NULL, 200);
+	/* the sound one resealed and purged; the edited one kept whole, so
+	 * the break stays there to be found */
+	cr_assert_eq(json_integer_value(json_object_get(r, "purged")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(r, "resealed")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(r, "broken")), 1);
+	json_decref(r);
+	check_skeleton(old1, "purge", 3);
+	ev = history(old1);
+	last = json_array_get(ev, json_array_size(ev) - 1);
+	cr_assert_str_eq(
+	        jstr(json_object_get(last, "payload"), "resealed_from"), head);
+	json_decref(ev);
+	check_whole(old2, "Bo");
+	cr_assert_eq(verify(t.db, out, sizeof(out)), 1, "%s", out);
+	cr_assert(strstr(out, "BROKEN: 1 of 2") != NULL, "%s", out);
+	cr_assert(strstr(out, old2) != NULL, "%s", out);
+	cr_assert_eq(td_stop(&t), 0);
 }
