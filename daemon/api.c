@@ -710,9 +710,11 @@ static const char *
 client_of(const struct daemon *d, const struct http_req *req, char *buf,
           size_t len)
 {
-	if (d->cfg.listen_public == CONFIG_PUBLIC_BEHIND_TLS_PROXY)
-		return http_req_client(req, buf, len);
-	return req->peer ? req->peer : "unknown";
+	const char *a = d->cfg.listen_public == CONFIG_PUBLIC_BEHIND_TLS_PROXY
+	                        ? http_req_client(req, buf, len)
+	                        : req->peer;
+
+	return a ? a : "unknown";
 }
 
 static void
