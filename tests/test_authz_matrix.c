@@ -303,7 +303,7 @@ teardown(void)
 /* A case id that exists nowhere: what "not there" looks like. */
 static const char ghost_case[] = "01a00000-0000-7000-8000-000000000000";
 
-/* The value of placeholder name for role r: in scope (in 1), out of it
+/* The value of template field name for role r: in scope (in 1), out of it
  * (0), or, for a case, one that does not exist (-1). */
 static void
 value(const char *name, enum role r, int in, char *out, size_t len)
@@ -355,7 +355,7 @@ value(const char *name, enum role r, int in, char *out, size_t len)
 	else if (!strcmp(name, "spare"))
 		snprintf(out, len, "%s", spare);
 	else
-		cr_assert_fail("unknown placeholder {%s}", name);
+		cr_assert_fail("unknown template field {%s}", name);
 }
 
 static void
