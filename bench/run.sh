@@ -103,7 +103,7 @@ start_daemon() {
 		# exit status 7: connection refused, so the port is free
 		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"
 		[ $? -eq 7 ] || continue
-		"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" \
+		"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" --rate-limits off \
 			>"$TMP/cairnd.log" 2>&1 &
 		PID=$!
 		_i=0
