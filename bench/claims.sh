@@ -91,7 +91,7 @@ definitions:
   adapters: []
 log_level: warn
 EOF
-"$BUILD/cairnd" -c "$TMP/cairnd.yaml" >>"$TMP/cairnd.log" 2>&1 &
+"$BUILD/cairnd" -c "$TMP/cairnd.yaml" --rate-limits off >>"$TMP/cairnd.log" 2>&1 &
 PID=$!
 i=0
 until curl -sf -o /dev/null "$URL/readyz"; do

@@ -64,7 +64,7 @@ start_daemon() {
 		PORT=$((20000 + _n % 20001))
 		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"
 		[ $? -eq 7 ] || continue
-		"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" \
+		"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" --rate-limits off \
 			>"$TMP/cairnd.log" 2>&1 &
 		PID=$!
 		_i=0

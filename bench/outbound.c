@@ -270,7 +270,8 @@ main(int argc, char **argv)
 	snprintf(portarg, sizeof(portarg), "%d", dport);
 	{
 		char log[1100];
-		char *av[] = {bin[1], "-c", path[3], NULL};
+		char *av[] = {bin[1],          "-c",  path[3],
+		              "--rate-limits", "off", NULL};
 
 		snprintf(log, sizeof(log), "%s/cairnd.log", dir);
 		t0 = now_s();

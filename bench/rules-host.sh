@@ -79,7 +79,7 @@ for gpa in 3.10 3.20; do
 done
 
 PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' \n') % 20001))
-"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" \
+"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" --rate-limits off \
 	>>"$TMP/cairnd.log" 2>&1 &
 PID=$!
 URL="http://127.0.0.1:$PORT"

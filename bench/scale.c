@@ -312,6 +312,7 @@ hist(struct store_batch *b, struct bcase *c, int64_t at, const char *actor,
 {
 	struct store_history_row h = {0};
 	char head[512];
+	uint8_t phash[32];
 	unsigned int n = 32;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 
@@ -319,10 +320,14 @@ hist(struct store_batch *b, struct bcase *c, int64_t at, const char *actor,
 	snprintf(head, sizeof(head), "%s\n%lld\n%lld\n%s\n%s\n%s\n%s\n%d\n",
 	         c->id, (long long)c->seq, (long long)at, actor, type,
 	         from ? from : "", to ? to : "", 1);
+	/* the payload by its hash, as cairnd writes it since retention */
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, payload, strlen(payload)) != 1 ||
+	    EVP_DigestFinal_ex(md, phash, &n) != 1 ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(md, c->hash, 32) != 1 ||
 	    EVP_DigestUpdate(md, head, strlen(head)) != 1 ||
-	    EVP_DigestUpdate(md, payload, strlen(payload)) != 1 ||
+	    EVP_DigestUpdate(md, phash, 32) != 1 ||
 	    EVP_DigestFinal_ex(md, c->hash, &n) != 1)
 		die("sha256 failed");
 	EVP_MD_CTX_free(md);
@@ -336,6 +341,7 @@ hist(struct store_batch *b, struct bcase *c, int64_t at, const char *actor,
 	h.payload = payload;
 	h.workflow_version = 1;
 	h.hash = c->hash;
+	h.payload_hash = phash;
 	if (store_batch_history_append(b, &h) != 0)
 		die("out of memory");
 	c->last_at = at;

@@ -122,7 +122,7 @@ pick_port() {
 # 200 of GET /readyz.
 start_daemon() {
 	_t0=$(date +%s%N)
-	"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" \
+	"$BUILD/cairnd" --listen "127.0.0.1:$PORT" --db "$TMP/cairn.db" --rate-limits off \
 		>>"$TMP/cairnd.log" 2>&1 &
 	PID=$!
 	"$BUILD/bench/scale" ready -u "http://127.0.0.1:$PORT" -z "$_t0" \

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "../adapters/outbox.h"
+#include "abuse.h"
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
@@ -422,11 +423,21 @@ h_token_revoke(struct api_call *c)
 
 /* --- the route table -------------------------------------------------- */
 
+/*
+ * The authorization matrix: each row names the roles that may call it (a
+ * role outside them gets 403) and, per role, the scope it checks (a record
+ * outside it gets 404, never 403). Scopes, by role in enum role order:
+ * student, counselor, aid_officer, admissions, institution, policy, admin.
+ * docs/security.md shows this table; tests/test_authz_matrix.c checks the
+ * two agree and tries every row with every role.
+ */
 #define ADMIN ROLE_BIT(ROLE_ADMIN)
 /* who works queues, and who reads alerts */
 #define QUEUE_STAFF                                                            \
 	(ADMIN | ROLE_BIT(ROLE_AID_OFFICER) | ROLE_BIT(ROLE_ADMISSIONS))
 #define ALERT_READERS (QUEUE_STAFF | ROLE_BIT(ROLE_COUNSELOR))
+/* who reads and writes students' cases: each within their scope */
+#define CASE_STAFF (ALERT_READERS | ROLE_BIT(ROLE_STUDENT))
 /* who may open a case: a student for themselves, the offices, admin */
 #define CASE_OPENERS                                                           \
 	(ROLE_BIT(ROLE_STUDENT) | ROLE_BIT(ROLE_AID_OFFICER) |                 \
@@ -438,60 +449,129 @@ h_token_revoke(struct api_call *c)
 	 ROLE_BIT(ROLE_ADMISSIONS) | ROLE_BIT(ROLE_POLICY) | ADMIN)
 #define RULE_WRITERS (ROLE_BIT(ROLE_POLICY) | ADMIN)
 
+#define S_ AUTH_SCOPE_UNSET
+#define SN AUTH_SCOPE_NONE
+#define SO AUTH_SCOPE_OWN
+#define SL AUTH_SCOPE_CASELOAD
+#define SF AUTH_SCOPE_OFFICE
+#define SC AUTH_SCOPE_CAMPUS
+/* open without a token (the callbacks: the signature authenticates) */
+#define SCOPE_PUBLIC                                                           \
+	{                                                                      \
+		S_, S_, S_, S_, S_, S_, S_                                     \
+	}
+/* every role, no record in question */
+#define SCOPE_ALL                                                              \
+	{                                                                      \
+		SN, SN, SN, SN, SN, SN, SN                                     \
+	}
+#define SCOPE_ADMIN                                                            \
+	{                                                                      \
+		S_, S_, S_, S_, S_, S_, SN                                     \
+	}
+/* a student's case: theirs, their counselor's, their office's */
+#define SCOPE_CASE                                                             \
+	{                                                                      \
+		SO, SL, SF, SC, S_, S_, SN                                     \
+	}
+#define SCOPE_OPEN                                                             \
+	{                                                                      \
+		SO, S_, SF, SC, S_, S_, SN                                     \
+	}
+#define SCOPE_QUEUE                                                            \
+	{                                                                      \
+		S_, S_, SF, SC, S_, S_, SN                                     \
+	}
+#define SCOPE_ALERT                                                            \
+	{                                                                      \
+		S_, SL, SF, SC, S_, S_, SN                                     \
+	}
+#define SCOPE_CASELOAD                                                         \
+	{                                                                      \
+		S_, SL, S_, S_, S_, S_, SN                                     \
+	}
+#define SCOPE_POLICY                                                           \
+	{                                                                      \
+		S_, S_, S_, S_, S_, SN, SN                                     \
+	}
+#define SCOPE_RULES                                                            \
+	{                                                                      \
+		S_, SN, SN, SN, S_, SN, SN                                     \
+	}
+#define SCOPE_ISIR                                                             \
+	{                                                                      \
+		S_, S_, SF, S_, S_, S_, SN                                     \
+	}
+
 static const struct route routes[] = {
-        {"GET", "/healthz", 0, 0, h_healthz},
-        {"GET", "/readyz", 0, 0, h_readyz},
-        {"GET", "/metrics", 0, 0, h_metrics},
-        {"GET", "/v1/whoami", ROLES_ANY, 0, h_whoami},
-        {"GET", "/v1/tokens", ADMIN, 0, h_token_list},
-        {"POST", "/v1/tokens", ADMIN, 1, h_token_create},
-        {"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke},
-        {"POST", "/v1/cases", CASE_OPENERS, 1, api_h_case_create},
-        {"GET", "/v1/cases", ROLES_ANY, 0, api_h_case_list},
-        {"GET", "/v1/cases/{id}", ROLES_ANY, 0, api_h_case_get},
-        {"GET", "/v1/cases/{id}/history", ROLES_ANY, 0, api_h_case_history},
-        {"POST", "/v1/cases/{id}/events", ROLES_ANY, 1, api_h_case_event},
-        {"GET", "/v1/workflows", ROLES_ANY, 0, api_h_workflow_list},
-        {"GET", "/v1/workflows/{name}", ROLES_ANY, 0, api_h_workflow_get},
-        {"POST", "/v1/workflows/reload", ADMIN | ROLE_BIT(ROLE_POLICY), 0,
-         api_h_workflow_reload},
-        {"POST", "/v1/workflows/{name}/migrations",
-         ADMIN | ROLE_BIT(ROLE_POLICY), 1, api_h_workflow_migrate},
-        {"POST", "/v1/clock", ADMIN, 1, api_h_clock},
+        {"GET", "/healthz", 0, 0, h_healthz, SCOPE_PUBLIC},
+        {"GET", "/readyz", 0, 0, h_readyz, SCOPE_PUBLIC},
+        {"GET", "/metrics", 0, 0, h_metrics, SCOPE_PUBLIC},
+        {"GET", "/v1/whoami", ROLES_ANY, 0, h_whoami, SCOPE_ALL},
+        {"GET", "/v1/tokens", ADMIN, 0, h_token_list, SCOPE_ADMIN},
+        {"POST", "/v1/tokens", ADMIN, 1, h_token_create, SCOPE_ADMIN},
+        {"DELETE", "/v1/tokens/{id}", ADMIN, 0, h_token_revoke, SCOPE_ADMIN},
+        {"POST", "/v1/cases", CASE_OPENERS, 1, api_h_case_create, SCOPE_OPEN},
+        {"GET", "/v1/cases", CASE_STAFF, 0, api_h_case_list, SCOPE_CASE},
+        {"GET", "/v1/cases/{id}", CASE_STAFF, 0, api_h_case_get, SCOPE_CASE},
+        {"GET", "/v1/cases/{id}/history", CASE_STAFF, 0, api_h_case_history,
+         SCOPE_CASE},
+        {"POST", "/v1/cases/{id}/events", CASE_STAFF, 1, api_h_case_event,
+         SCOPE_CASE},
+        {"GET", "/v1/workflows", ROLES_ANY, 0, api_h_workflow_list, SCOPE_ALL},
+        {"GET", "/v1/workflows/{name}", ROLES_ANY, 0, api_h_workflow_get,
+         SCOPE_ALL},
+        {"POST", "/v1/workflows/reload", RULE_WRITERS, 0, api_h_workflow_reload,
+         SCOPE_POLICY},
+        {"POST", "/v1/workflows/{name}/migrations", RULE_WRITERS, 1,
+         api_h_workflow_migrate, SCOPE_POLICY},
+        {"POST", "/v1/clock", ADMIN, 1, api_h_clock, SCOPE_ADMIN},
         /* signed by the institution: the signature authenticates */
-        {"POST", "/v1/callbacks/{adapter}", 0, 0, api_h_callback},
-        {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list},
-        {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0,
-         api_h_adapter_redrive},
-        {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list},
+        {"POST", "/v1/callbacks/{adapter}", 0, 0, api_h_callback, SCOPE_PUBLIC},
+        {"GET", "/v1/adapters", ADMIN, 0, api_h_adapter_list, SCOPE_ADMIN},
+        {"POST", "/v1/adapters/{name}/redrive", ADMIN, 0, api_h_adapter_redrive,
+         SCOPE_ADMIN},
+        {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list, SCOPE_RULES},
         {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
-         api_h_rules_versions},
-        {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put},
+         api_h_rules_versions, SCOPE_RULES},
+        {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put,
+         SCOPE_POLICY},
         {"POST", "/v1/rules/{set}/rollback", RULE_WRITERS, 1,
-         api_h_rules_rollback},
+         api_h_rules_rollback, SCOPE_POLICY},
         {"POST", "/v1/rules/{set}/dry-run", RULE_WRITERS, 1,
-         api_h_rules_dry_run},
+         api_h_rules_dry_run, SCOPE_POLICY},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
-         api_h_isir_import},
-        {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list},
-        {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get},
-        {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim},
-        {"POST", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_renew},
-        {"DELETE", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_release},
-        {"GET", "/v1/alerts", ALERT_READERS, 0, api_h_alert_list},
-        {"POST", "/v1/alerts/{id}/ack", ALERT_READERS, 0, api_h_alert_ack},
+         api_h_isir_import, SCOPE_ISIR},
+        {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list, SCOPE_QUEUE},
+        {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get, SCOPE_QUEUE},
+        {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim,
+         SCOPE_QUEUE},
+        {"POST", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_renew,
+         SCOPE_QUEUE},
+        {"DELETE", "/v1/cases/{id}/lease", QUEUE_STAFF, 0, api_h_lease_release,
+         SCOPE_QUEUE},
+        {"GET", "/v1/alerts", ALERT_READERS, 0, api_h_alert_list, SCOPE_ALERT},
+        {"POST", "/v1/alerts/{id}/ack", ALERT_READERS, 0, api_h_alert_ack,
+         SCOPE_ALERT},
         {"POST", "/v1/alerts/{id}/resolve", ALERT_READERS, 0,
-         api_h_alert_resolve},
-        {"PUT", "/v1/counselors/{id}/students", ADMIN, 1, api_h_caseload_put},
+         api_h_alert_resolve, SCOPE_ALERT},
+        {"PUT", "/v1/counselors/{id}/students", ADMIN, 1, api_h_caseload_put,
+         SCOPE_ADMIN},
         {"GET", "/v1/counselors/{id}/students",
-         ADMIN | ROLE_BIT(ROLE_COUNSELOR), 0, api_h_caseload_get},
-        {"POST", "/v1/caseloads", ADMIN, 1, api_h_caseload_import},
-        {"GET", "/v1/calendars", ROLES_ANY, 0, api_h_calendars},
-        {"PUT", "/v1/offices/{id}", ADMIN, 1, api_h_office_put},
-        {"GET", "/v1/offices/{id}", QUEUE_STAFF, 0, api_h_office_get},
-        {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get},
-        {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put},
-        {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify},
+         ADMIN | ROLE_BIT(ROLE_COUNSELOR), 0, api_h_caseload_get,
+         SCOPE_CASELOAD},
+        {"POST", "/v1/caseloads", ADMIN, 1, api_h_caseload_import, SCOPE_ADMIN},
+        {"GET", "/v1/calendars", ROLES_ANY, 0, api_h_calendars, SCOPE_ALL},
+        {"PUT", "/v1/offices/{id}", ADMIN, 1, api_h_office_put, SCOPE_ADMIN},
+        {"GET", "/v1/offices/{id}", QUEUE_STAFF, 0, api_h_office_get,
+         SCOPE_QUEUE},
+        {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get,
+         SCOPE_ALERT},
+        {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put,
+         SCOPE_ALERT},
+        {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify, SCOPE_ADMIN},
+        {"POST", "/v1/retention/run", ADMIN, 0, api_h_retention_run,
+         SCOPE_ADMIN},
 };
 
 const struct route *
@@ -570,10 +650,119 @@ run(struct api_call *c)
 	c->route->handler(c);
 }
 
+enum auth_scope
+api_scope(const struct api_call *c)
+{
+	return (enum auth_scope)c->route->scope[c->who.role];
+}
+
+int
+api_authorize(struct api_call *c, const struct auth_resource *res,
+              const char *what)
+{
+	char d[96];
+
+	switch (auth_authorize(&c->who, c->route->roles, c->route->scope,
+	                       res)) {
+	case AUTH_ALLOW:
+		return 0;
+	case AUTH_FORBIDDEN:
+		api_reply_problem(c, 403, "forbidden",
+		                  "this role may not use this route", NULL,
+		                  NULL);
+		return -1;
+	case AUTH_HIDDEN:
+	default:
+		snprintf(d, sizeof(d), "no such %s", what ? what : "resource");
+		api_reply_problem(c, 404, "not-found", d, NULL, NULL);
+		return -1;
+	}
+}
+
+/* --- abuse limits ---------------------------------------------------------- */
+
+/* A 401 held back for a bad token: a timer, never a blocked loop. */
+struct held_reply {
+	uv_timer_t timer;
+	struct api_call *c;
+	const char *detail;
+	struct held_reply *next, **pprev;
+};
+
+static void
+too_many(struct http_req *req, int retry, const char *what)
+{
+	char hdr[48], detail[160];
+
+	snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry);
+	snprintf(detail, sizeof(detail),
+	         "too many requests from this %s; retry in %d s", what, retry);
+	http_respond_problem(req, 429, "rate-limited", detail, NULL, hdr);
+}
+
+/*
+ * The client's address for the limits: the socket's peer, or, when the
+ * configuration says a TLS proxy is in front and the peer is loopback
+ * (the proxy), the address the proxy forwarded. Without that setting a
+ * local process could name any address to escape its bucket.
+ */
+static const char *
+client_of(const struct daemon *d, const struct http_req *req, char *buf,
+          size_t len)
+{
+	const char *a = d->cfg.listen_public == CONFIG_PUBLIC_BEHIND_TLS_PROXY
+	                        ? http_req_client(req, buf, len)
+	                        : req->peer;
+
+	return a ? a : "unknown";
+}
+
+static void
+held_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+held_send(struct held_reply *h)
+{
+	*h->pprev = h->next;
+	if (h->next)
+		h->next->pprev = h->pprev;
+	api_reply_problem(h->c, 401, "unauthorized", h->detail, NULL,
+	                  "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->timer, held_closed);
+}
+
+static void
+held_due(uv_timer_t *t)
+{
+	held_send(t->data);
+}
+
+void
+api_abuse_stop(struct daemon *d)
+{
+	while (d->held != NULL)
+		held_send(d->held);
+}
+
 static void
 authorized(struct api_call *c)
 {
-	switch (auth_authorize(&c->who, c->route->roles, NULL)) {
+	int retry = c->d->abuse ? abuse_take(c->d->abuse, ABUSE_TOKEN,
+	                                     c->who.token_id,
+	                                     (int64_t)uv_now(c->d->loop))
+	                        : 0;
+
+	if (retry > 0) {
+		too_many(c->req, retry, "token");
+		api_call_free(c);
+		return;
+	}
+	switch (auth_authorize(&c->who, c->route->roles, c->route->scope,
+	                       NULL)) {
 	case AUTH_ALLOW:
 		run(c);
 		return;
@@ -607,11 +796,38 @@ api_token_cache_clear(struct daemon *d)
 	memset(d->token_cache, 0, sizeof(*d->token_cache) * TOKEN_CACHE_SIZE);
 }
 
+/* 401; a token was sent (bad): counted against the client's address,
+ * and the reply held back once it has sent several. */
 static void
-unauthorized(struct api_call *c, const char *detail)
+unauthorized(struct api_call *c, const char *detail, int bad_token)
 {
-	api_reply_problem(c, 401, "unauthorized", detail, NULL,
-	                  "WWW-Authenticate: Bearer realm=\"cairn\"\r\n");
+	struct daemon *d = c->d;
+	int64_t delay = bad_token && d->abuse && !d->stopping
+	                        ? abuse_bad_token(d->abuse, c->client,
+	                                          (int64_t)uv_now(d->loop))
+	                        : 0;
+	struct held_reply *h = delay > 0 ? calloc(1, sizeof(*h)) : NULL;
+
+	if (h == NULL) {
+		api_reply_problem(c, 401, "unauthorized", detail, NULL,
+		                  "WWW-Authenticate: Bearer "
+		                  "realm=\"cairn\"\r\n");
+		return;
+	}
+	/* security-relevant, and rate-limited by its own delay */
+	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
+	          "bad token from %s: its 401 is held back %lld ms", c->client,
+	          (long long)delay);
+	h->c = c;
+	h->detail = detail;
+	uv_timer_init(d->loop, &h->timer);
+	h->timer.data = h;
+	h->next = d->held;
+	h->pprev = &d->held;
+	if (d->held)
+		d->held->pprev = &h->next;
+	d->held = h;
+	uv_timer_start(&h->timer, held_due, (uint64_t)delay, 0);
 }
 
 static void
@@ -623,7 +839,7 @@ token_found(int status, const struct store_token *t, void *data)
 	enum role r;
 
 	if (status == CAIRN_ENOTFOUND || (status == 0 && t->revoked_at)) {
-		unauthorized(c, "the token is not valid");
+		unauthorized(c, "the token is not valid", 1);
 		return;
 	}
 	if (status != 0) {
@@ -633,7 +849,7 @@ token_found(int status, const struct store_token *t, void *data)
 	auth_token_hash(c->token, AUTH_TOKEN_LEN, hash);
 	if (CRYPTO_memcmp(hash, t->hash, 32) != 0 ||
 	    auth_role_parse(t->role, &r) != 0) {
-		unauthorized(c, "the token is not valid");
+		unauthorized(c, "the token is not valid", 1);
 		return;
 	}
 	c->who.role = r;
@@ -656,12 +872,23 @@ authenticate(struct api_call *c)
 	uint8_t hash[32];
 	struct token_cache_entry *e;
 
-	if (auth_bearer_parse(http_req_header(c->req, "Authorization"), &tok,
-	                      &len) != 0) {
-		unauthorized(c, http_req_header(c->req, "Authorization")
-		                        ? "the Authorization header must be "
-		                          "'Bearer cairn_...'"
-		                        : "this route needs a bearer token");
+	const char *authz = http_req_header(c->req, "Authorization");
+	int retry = c->d->abuse ? abuse_blocked(c->d->abuse, c->client,
+	                                        (int64_t)uv_now(c->d->loop))
+	                        : 0;
+
+	/* an address that kept sending bad tokens waits, token or not */
+	if (retry > 0) {
+		too_many(c->req, retry, "address (bad tokens)");
+		api_call_free(c);
+		return;
+	}
+	if (auth_bearer_parse(authz, &tok, &len) != 0) {
+		unauthorized(c,
+		             authz ? "the Authorization header must be "
+		                     "'Bearer cairn_...'"
+		                   : "this route needs a bearer token",
+		             authz != NULL);
 		return;
 	}
 	memcpy(c->token, tok, len);
@@ -689,7 +916,20 @@ api_handle(struct http_req *req, void *data)
 	size_t n;
 	const struct route *rt = api_routes(&n);
 	int rc = router_match(rt, n, req->method, req->path, &m);
+	char client[64];
+	const char *addr = client_of(d, req, client, sizeof(client));
+	int retry;
 
+	/* every request but the probes counts against its address, the
+	 * ones that match no route too (scanning is abuse as well) */
+	if (d->abuse != NULL && strcmp(req->path, "/healthz") != 0 &&
+	    strcmp(req->path, "/readyz") != 0 &&
+	    (retry = abuse_take(d->abuse, ABUSE_ADDRESS, addr,
+	                        (int64_t)uv_now(d->loop))) > 0) {
+		req->route = rc == 200 ? rt[m.index].pattern : unmatched_route;
+		too_many(req, retry, "address");
+		return;
+	}
 	if (rc != 200) {
 		char hdr[128];
 
@@ -717,6 +957,7 @@ api_handle(struct http_req *req, void *data)
 	c->req = req;
 	c->route = &rt[m.index];
 	c->m = m;
+	snprintf(c->client, sizeof(c->client), "%s", addr);
 	if (c->route->roles == 0)
 		run(c);
 	else

@@ -23,6 +23,7 @@ struct api_call {
 	uint64_t token_generation; /* the cache's, when the lookup began */
 	char token[AUTH_TOKEN_LEN + 1];
 	struct store_token tok; /* for token creation */
+	char client[64];        /* the client's address, for abuse limits */
 };
 
 void api_call_free(struct api_call *c);
@@ -37,6 +38,19 @@ void api_reply_problem(struct api_call *c, int status, const char *slug,
                        const char *detail, json_t *extra, const char *headers);
 /* Maps a store failure to 404, 409 or 503. */
 void api_reply_store_error(struct api_call *c, int status, const char *msg);
+
+/*
+ * The route's scope for the caller's role (its column of the matrix):
+ * what a listing narrows to, and how far api_authorize reaches.
+ */
+enum auth_scope api_scope(const struct api_call *c);
+/*
+ * The scope check on what the call touches, through auth_authorize with
+ * the route's row: 0 when allowed; otherwise -1 after replying 404 "no
+ * such <what>" (out of scope: its existence is not confirmed) or 403.
+ */
+int api_authorize(struct api_call *c, const struct auth_resource *res,
+                  const char *what);
 
 /* The case and workflow routes (cases.c). */
 void api_h_case_create(struct api_call *c);
@@ -81,5 +95,8 @@ void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
+/* POST /v1/retention/run (retention.c): a run now (or the one running),
+ * answered with its report once it ends; 409 when retention is off. */
+void api_h_retention_run(struct api_call *c);
 
 #endif

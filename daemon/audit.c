@@ -70,7 +70,7 @@ static int
 history_hash(EVP_MD_CTX *md, const EVP_MD *sha, const uint8_t prev[32],
              const char *case_id, int64_t seq, int64_t at, const char *actor,
              const char *type, const char *from, const char *to, int version,
-             const char *payload, uint8_t out[32])
+             const void *payload, size_t payload_len, uint8_t out[32])
 {
 	/* must stay byte for byte what fam_history hashes: its snprintf
 	 * into 512 bytes, written out here because snprintf was a fifth of
@@ -89,7 +89,7 @@ history_hash(EVP_MD_CTX *md, const EVP_MD *sha, const uint8_t prev[32],
 	if (EVP_DigestInit_ex(md, sha, NULL) != 1 ||
 	    EVP_DigestUpdate(md, prev, 32) != 1 ||
 	    EVP_DigestUpdate(md, head.buf, head.len) != 1 ||
-	    EVP_DigestUpdate(md, payload, strlen(payload)) != 1 ||
+	    EVP_DigestUpdate(md, payload, payload_len) != 1 ||
 	    EVP_DigestFinal_ex(md, out, &n) != 1)
 		return -1;
 	return 0;
@@ -103,7 +103,35 @@ audit_history_hash(const uint8_t prev[32], const char *case_id, int64_t seq,
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int rc = md ? history_hash(md, EVP_sha256(), prev, case_id, seq, at,
-	                           actor, type, from, to, version, payload, out)
+	                           actor, type, from, to, version, payload,
+	                           strlen(payload), out)
+	            : -1;
+
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+int
+audit_payload_hash(const char *payload, uint8_t out[32])
+{
+	unsigned int n = 32;
+
+	return EVP_Digest(payload, strlen(payload), out, &n, EVP_sha256(),
+	                  NULL) == 1
+	               ? 0
+	               : -1;
+}
+
+int
+audit_history_hash2(const uint8_t prev[32], const char *case_id, int64_t seq,
+                    int64_t at, const char *actor, const char *type,
+                    const char *from, const char *to, int version,
+                    const uint8_t payload_hash[32], uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = md ? history_hash(md, EVP_sha256(), prev, case_id, seq, at,
+	                           actor, type, from, to, version, payload_hash,
+	                           32, out)
 	            : -1;
 
 	EVP_MD_CTX_free(md);
@@ -136,6 +164,8 @@ struct hist_walk {
 	const atomic_int *cancel;
 	int cancelled;
 	const char *key; /* the chain being judged */
+	int64_t purged;  /* the last event whose payload was emptied */
+	int64_t purge;   /* the last retention purge event */
 };
 
 /* Records a break in the current chain (the first one is named). */
@@ -186,9 +216,46 @@ hist_link(const struct store_chain_link *l, void *arg)
 		return 0;
 	}
 	w->seq = l->seq;
-	if (history_hash(w->md, w->sha, w->hash, l->key, l->seq, l->at,
-	                 l->actor, l->type, l->from_status, l->to_status,
-	                 l->version, l->payload, h) != 0) {
+	if (l->payload_hash_len != 0 && l->payload_hash_len != 32) {
+		hist_break(w, l->seq,
+		           "event %lld has a payload hash of %zu bytes",
+		           (long long)l->seq, l->payload_hash_len);
+		return 0;
+	}
+	if (l->payload_hash_len == 32 && l->payload[0] != '\0') {
+		/* the payload must be the one its hash was taken of */
+		uint8_t ph[32];
+		unsigned int n = 32;
+
+		if (EVP_DigestInit_ex(w->md, w->sha, NULL) != 1 ||
+		    EVP_DigestUpdate(w->md, l->payload, strlen(l->payload)) !=
+		            1 ||
+		    EVP_DigestFinal_ex(w->md, ph, &n) != 1) {
+			w->failed = 1;
+			return 1;
+		}
+		if (memcmp(ph, l->payload_hash, 32) != 0) {
+			hist_break(
+			        w, l->seq,
+			        "event %lld (%s): its payload does not match "
+			        "its hash (the payload was changed)",
+			        (long long)l->seq, l->type);
+			return 0;
+		}
+	}
+	if (l->payload_hash_len == 32 && l->payload[0] == '\0')
+		w->purged = l->seq;
+	if (strcmp(l->type, AUDIT_PURGE_EVENT) == 0)
+		w->purge = l->seq;
+	if (l->payload_hash_len == 32
+	            ? history_hash(w->md, w->sha, w->hash, l->key, l->seq,
+	                           l->at, l->actor, l->type, l->from_status,
+	                           l->to_status, l->version, l->payload_hash,
+	                           32, h)
+	            : history_hash(w->md, w->sha, w->hash, l->key, l->seq,
+	                           l->at, l->actor, l->type, l->from_status,
+	                           l->to_status, l->version, l->payload,
+	                           strlen(l->payload), h)) {
 		w->failed = 1;
 		return 1;
 	}
@@ -253,6 +320,14 @@ hist_head(const struct store_chain_head *h, void *arg)
 			           "the case's recorded head hash is not the "
 			           "hash of its last event (%lld)",
 			           (long long)w->seq);
+		else if (w->purged != 0 && w->purged >= w->purge)
+			/* a payload emptied outside a recorded purge: the
+			 * link verifies from its hash, but the data is gone
+			 * without the history saying so */
+			hist_break(w, w->purged,
+			           "event %lld's payload was removed, and no "
+			           "retention purge after it records that",
+			           (long long)w->purged);
 	}
 	/* the anchor covers what the database says, broken or not */
 	n = snprintf(line, sizeof(line), "%s\n%lld\n", h->key,
@@ -267,6 +342,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 	memset(w->hash, 0, sizeof(w->hash));
 	w->seq = 0;
 	w->broken = 0;
+	w->purged = w->purge = 0;
 	return 0;
 }
 

@@ -73,4 +73,23 @@ int audit_history_hash(const uint8_t prev[32], const char *case_id, int64_t seq,
                        const char *from, const char *to, int version,
                        const char *payload, uint8_t out[32]);
 
+/*
+ * Events written since retention (issue 7, item 7) enter the chain by
+ * their payload's hash instead of its text: SHA-256 over prev, the same
+ * line, then payload_hash (the SHA-256 of the payload's JSON text, kept
+ * beside it). Once a retention purge empties the payload, the link still
+ * verifies from payload_hash, and every other field is still covered.
+ * Returns 0, or -1 when libcrypto fails.
+ */
+int audit_payload_hash(const char *payload, uint8_t out[32]);
+int audit_history_hash2(const uint8_t prev[32], const char *case_id,
+                        int64_t seq, int64_t at, const char *actor,
+                        const char *type, const char *from, const char *to,
+                        int version, const uint8_t payload_hash[32],
+                        uint8_t out[32]);
+
+/* The type of the event a retention purge appends; an emptied payload
+ * with no such event after it in its chain is a break. */
+#define AUDIT_PURGE_EVENT "retention.purged"
+
 #endif

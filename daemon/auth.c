@@ -142,33 +142,57 @@ same(const char *a, const char *b)
 	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
 }
 
+static const char *const scope_names[AUTH_SCOPE_COUNT] = {
+        [AUTH_SCOPE_UNSET] = "-",         [AUTH_SCOPE_NONE] = "none",
+        [AUTH_SCOPE_OWN] = "own",         [AUTH_SCOPE_CASELOAD] = "caseload",
+        [AUTH_SCOPE_OFFICE] = "office",   [AUTH_SCOPE_CAMPUS] = "campus",
+        [AUTH_SCOPE_ADAPTER] = "adapter",
+};
+
+const char *
+auth_scope_name(enum auth_scope s)
+{
+	return (unsigned)s < AUTH_SCOPE_COUNT ? scope_names[s] : "unknown";
+}
+
+static int
+same_opt(const char *a, const char *b)
+{
+	return a != NULL && same(a, b);
+}
+
 enum auth_decision
 auth_authorize(const struct principal *p, unsigned allowed_roles,
+               const unsigned char scopes[ROLE_COUNT],
                const struct auth_resource *res)
 {
-	if (!(allowed_roles & ROLE_BIT(p->role)))
+	enum auth_scope s;
+
+	if ((unsigned)p->role >= ROLE_COUNT ||
+	    !(allowed_roles & ROLE_BIT(p->role)))
 		return AUTH_FORBIDDEN;
-	if (res == NULL || p->role == ROLE_ADMIN)
+	s = (enum auth_scope)scopes[p->role];
+	/* a row that lets a role in without saying how far: refused */
+	if (s == AUTH_SCOPE_UNSET || s >= AUTH_SCOPE_COUNT)
+		return AUTH_FORBIDDEN;
+	if (res == NULL || s == AUTH_SCOPE_NONE)
 		return AUTH_ALLOW;
-	switch (p->role) {
-	case ROLE_STUDENT:
-		return res->subject && same(res->subject, p->scope)
-		               ? AUTH_ALLOW
-		               : AUTH_HIDDEN;
-	case ROLE_COUNSELOR:
-		return res->subject && res->in_caseload ? AUTH_ALLOW
+	switch (s) {
+	case AUTH_SCOPE_OWN:
+		return same_opt(res->subject, p->scope) ? AUTH_ALLOW
 		                                        : AUTH_HIDDEN;
-	case ROLE_AID_OFFICER:
-	case ROLE_ADMISSIONS:
-		return res->owner && same(res->owner, p->scope) ? AUTH_ALLOW
-		                                                : AUTH_HIDDEN;
-	case ROLE_INSTITUTION:
-		return res->adapter && same(res->adapter, p->scope)
+	case AUTH_SCOPE_CASELOAD:
+		return (res->subject && res->in_caseload) ||
+		                       same_opt(res->counselor, p->scope)
 		               ? AUTH_ALLOW
 		               : AUTH_HIDDEN;
-	case ROLE_POLICY:
-		/* policy staff work on rules, not on students' records */
-		return res->subject ? AUTH_HIDDEN : AUTH_ALLOW;
+	case AUTH_SCOPE_OFFICE:
+	case AUTH_SCOPE_CAMPUS:
+		return same_opt(res->owner, p->scope) ? AUTH_ALLOW
+		                                      : AUTH_HIDDEN;
+	case AUTH_SCOPE_ADAPTER:
+		return same_opt(res->adapter, p->scope) ? AUTH_ALLOW
+		                                        : AUTH_HIDDEN;
 	default:
 		return AUTH_HIDDEN;
 	}

@@ -61,12 +61,32 @@ void auth_token_hash(const char *token, size_t len, uint8_t hash[32]);
  */
 int auth_bearer_parse(const char *header, const char **tok, size_t *len);
 
+/*
+ * Which of a role's records a route reaches: one column of the route x role
+ * x scope matrix (the `scope` of each row of routes[] in daemon/api.c).
+ * AUTH_SCOPE_UNSET for a role the row lets in is refused (fail closed).
+ */
+enum auth_scope {
+	AUTH_SCOPE_UNSET = 0,
+	AUTH_SCOPE_NONE,     /* no record scope: definitions, the role's
+	                        own tools; everything for admin */
+	AUTH_SCOPE_OWN,      /* a student's own records */
+	AUTH_SCOPE_CASELOAD, /* a counselor's caseload (and own caseload) */
+	AUTH_SCOPE_OFFICE,   /* records the aid officer's office owns */
+	AUTH_SCOPE_CAMPUS,   /* records the admissions campus owns */
+	AUTH_SCOPE_ADAPTER,  /* what concerns the institution's adapter */
+	AUTH_SCOPE_COUNT
+};
+
+const char *auth_scope_name(enum auth_scope s);
+
 /* What a request touches, for the scope check. NULL fields are absent. */
 struct auth_resource {
-	const char *subject; /* the student a record belongs to */
-	const char *owner;   /* the office or campus that owns it */
-	const char *adapter; /* the institution adapter it concerns */
-	int in_caseload;     /* the subject is in the counselor's caseload */
+	const char *subject;   /* the student a record belongs to */
+	const char *owner;     /* the office or campus that owns it */
+	const char *adapter;   /* the institution adapter it concerns */
+	int in_caseload;       /* the subject is in the counselor's caseload */
+	const char *counselor; /* the counselor whose caseload it is */
 };
 
 enum auth_decision {
@@ -77,11 +97,17 @@ enum auth_decision {
 
 /*
  * The single authorization decision every route goes through: the role
- * must be among allowed_roles (ROLE_BIT mask), and when res is not NULL the
- * principal's scope must cover it. Admin passes every scope check.
+ * must be among allowed_roles (ROLE_BIT mask) with a scope set for it in
+ * scopes (indexed by role), and when res is not NULL that scope must
+ * cover res: AUTH_SCOPE_NONE covers everything; OWN a record whose subject
+ * is the student; CASELOAD one whose subject is in the counselor's
+ * caseload, or the counselor's own caseload; OFFICE and CAMPUS one the
+ * principal's office or campus owns; ADAPTER one that concerns the
+ * principal's adapter.
  */
 enum auth_decision auth_authorize(const struct principal *p,
                                   unsigned allowed_roles,
+                                  const unsigned char scopes[ROLE_COUNT],
                                   const struct auth_resource *res);
 
 #endif

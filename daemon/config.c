@@ -72,6 +72,11 @@ config_defaults(struct config *c)
 	snprintf(c->queues.deadlines, sizeof(c->queues.deadlines),
 	         "examples/deadlines");
 	c->queues.sla_business_days = 0;
+	config_abuse_defaults(&c->abuse);
+	c->retention.closed_case_years = 0;
+	c->retention.mode = CONFIG_RETENTION_PURGE;
+	c->retention.hour = 3;
+	c->retention.minute = 30;
 }
 
 const char *
@@ -937,12 +942,177 @@ config_check_listen(const struct config *c, struct cairn_err *err)
 	return CAIRN_EINVALID;
 }
 
+/* --- abuse limits ---------------------------------------------------------- */
+
+void
+config_abuse_defaults(struct abuse_limits *a)
+{
+	a->token_rate = 100;
+	a->token_burst = 500;
+	a->address_rate = 300;
+	a->address_burst = 1000;
+	a->bad_token_free = 5;
+	a->bad_token_delay_ms = 250;
+	a->bad_token_max_delay_ms = 8000;
+	a->bad_token_block = 20;
+	a->bad_token_forgive_ms = 30000;
+}
+
+/* abuse: request rates and bad tokens (daemon/abuse.h). */
+static int
+load_abuse(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {
+	        "token_rate",          "token_burst",
+	        "address_rate",        "address_burst",
+	        "bad_token_free",      "bad_token_delay",
+	        "bad_token_max_delay", "bad_token_block",
+	        "bad_token_forgive",   NULL};
+	struct abuse_limits *a = &c->abuse;
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "abuse", "in abuse", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+		char name[64];
+		const char *s = NULL, *end;
+		int64_t m = 0;
+
+		snprintf(name, sizeof(name), "abuse.%s", key);
+		if (strcmp(key, "bad_token_delay") == 0) {
+			rc = load_duration(ld, v, name, &a->bad_token_delay_ms);
+		} else if (strcmp(key, "bad_token_max_delay") == 0) {
+			rc = load_duration(ld, v, name,
+			                   &a->bad_token_max_delay_ms);
+			if (rc == 0 && a->bad_token_max_delay_ms > 60000)
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "%s must be at most 60s: a reply "
+				          "held longer only ties up a "
+				          "connection",
+				          name);
+		} else if (strcmp(key, "bad_token_forgive") == 0) {
+			rc = load_duration(ld, v, name,
+			                   &a->bad_token_forgive_ms);
+		} else {
+			rc = get_scalar(ld, v, name, "a whole number", &s);
+			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
+			                *end != '\0' || m < 0 || m > 1000000))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "%s: '%.64s' is not a whole number "
+				          "from 0 to 1000000",
+				          name, s);
+			if (rc == 0 && strstr(key, "burst") && m < 1)
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "%s must be at least 1", name);
+			if (rc == 0) {
+				if (!strcmp(key, "token_rate"))
+					a->token_rate = (int)m;
+				else if (!strcmp(key, "token_burst"))
+					a->token_burst = (int)m;
+				else if (!strcmp(key, "address_rate"))
+					a->address_rate = (int)m;
+				else if (!strcmp(key, "address_burst"))
+					a->address_burst = (int)m;
+				else if (!strcmp(key, "bad_token_free"))
+					a->bad_token_free = (int)m;
+				else
+					a->bad_token_block = (int)m;
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* --- retention ------------------------------------------------------------- */
+
+/* retention: closed_case_years, mode, schedule ("daily at HH:MM"). */
+static int
+load_retention(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const char *const keys[] = {"closed_case_years", "mode",
+	                                   "schedule", NULL};
+	yaml_node_pair_t *p;
+	int rc;
+
+	rc = check_mapping(ld, n, "retention", "in retention", keys);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const char *key =
+		        (const char *)node_at(ld, p->key)->data.scalar.value;
+		yaml_node_t *v = node_at(ld, p->value);
+		const char *s = NULL, *end;
+		int64_t m = 0;
+		int hh, mm, used = 0;
+
+		if (strcmp(key, "closed_case_years") == 0) {
+			rc = get_scalar(ld, v, "retention.closed_case_years",
+			                "a whole number of years", &s);
+			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
+			                *end != '\0' || m > 100))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.closed_case_years: "
+				          "'%.64s' is not a whole number from "
+				          "0 (off) to 100",
+				          s);
+			if (rc == 0)
+				c->retention.closed_case_years = (int)m;
+		} else if (strcmp(key, "mode") == 0) {
+			rc = get_scalar(ld, v, "retention.mode",
+			                "purge or anonymize", &s);
+			if (rc == 0 && strcmp(s, "purge") == 0)
+				c->retention.mode = CONFIG_RETENTION_PURGE;
+			else if (rc == 0 && strcmp(s, "anonymize") == 0)
+				c->retention.mode = CONFIG_RETENTION_ANONYMIZE;
+			else if (rc == 0)
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.mode: '%.64s' is not a "
+				          "choice; expected purge or anonymize",
+				          s);
+		} else {
+			rc = get_scalar(ld, v, "retention.schedule",
+			                "daily at HH:MM", &s);
+			/* runs only when asked (POST /v1/retention/run) */
+			if (rc == 0 && strcmp(s, "manual") == 0) {
+				c->retention.hour = c->retention.minute = -1;
+				continue;
+			}
+			if (rc == 0 && (sscanf(s, "daily at %2d:%2d%n", &hh,
+			                       &mm, &used) != 2 ||
+			                s[used] != '\0' || strlen(s) != 14 ||
+			                hh < 0 || hh > 23 || mm < 0 || mm > 59))
+				rc = fail(ld, CAIRN_EINVALID, v,
+				          "retention.schedule: '%.64s' is not "
+				          "'daily at HH:MM' (UTC, 00:00 to "
+				          "23:59) or manual",
+				          s);
+			if (rc == 0) {
+				c->retention.hour = hh;
+				c->retention.minute = mm;
+			}
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 {
 	static const char *const keys[] = {
-	        "listen", "database", "definitions",   "limits", "log_level",
-	        "outbox", "queues",   "listen_public", NULL};
+	        "listen",    "database",  "definitions", "limits",
+	        "log_level", "outbox",    "queues",      "listen_public",
+	        "abuse",     "retention", NULL};
 	yaml_node_pair_t *p;
 	int rc;
 
@@ -970,6 +1140,10 @@ load_top(struct loader *ld, const yaml_node_t *root, struct config *c)
 			rc = load_queues(ld, v, c);
 		else if (strcmp(key, "listen_public") == 0)
 			rc = load_listen_public(ld, v, c);
+		else if (strcmp(key, "abuse") == 0)
+			rc = load_abuse(ld, v, c);
+		else if (strcmp(key, "retention") == 0)
+			rc = load_retention(ld, v, c);
 		else
 			rc = load_log_level(ld, v, c);
 		if (rc < 0)

@@ -14,6 +14,24 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+/* --- abuse limits (daemon/abuse.h; issue 7, item 6) ---------------------
+ * Rates are requests per second (0: no limit); bursts what a bucket holds.
+ * Bad tokens from one address: the first bad_token_free pass unhindered,
+ * then each 401 is held back bad_token_delay, doubling per failure up to
+ * bad_token_max_delay; at bad_token_block failures (0: never) the address
+ * gets 429 until enough are forgiven, one per bad_token_forgive. */
+struct abuse_limits {
+	int token_rate;                 /* 100 */
+	int token_burst;                /* 500 */
+	int address_rate;               /* 300 */
+	int address_burst;              /* 1000 */
+	int bad_token_free;             /* 5 */
+	int64_t bad_token_delay_ms;     /* 250 ms */
+	int64_t bad_token_max_delay_ms; /* 8 s */
+	int bad_token_block;            /* 20 */
+	int64_t bad_token_forgive_ms;   /* 30 s */
+};
+
 struct config {
 	char file[CONFIG_PATH_MAX];     /* the file read; "" for defaults */
 	char listen_host[256];          /* "127.0.0.1" */
@@ -67,7 +85,22 @@ struct config {
 	} queues;
 	/* the edge: see config_check_listen (default CONFIG_PUBLIC_REFUSE) */
 	int listen_public;
+	struct abuse_limits abuse;
+	/* retention (daemon/retention.h): closed cases older than
+	 * closed_case_years (0: off, the default) are purged or anonymized
+	 * by a job that runs daily at hour:minute (UTC, by the case clock) */
+	struct {
+		int closed_case_years;
+		int mode;         /* CONFIG_RETENTION_PURGE or _ANONYMIZE */
+		int hour, minute; /* 03:30; -1: manual (runs only when
+		                     asked, POST /v1/retention/run) */
+	} retention;
 };
+
+enum { CONFIG_RETENTION_PURGE = 0, CONFIG_RETENTION_ANONYMIZE = 1 };
+
+/* The abuse limits' defaults (in their comments above). */
+void config_abuse_defaults(struct abuse_limits *a);
 
 /* Fills c with the embedded defaults (paths relative to the working
  * directory: var/cairn.db, examples/workflows, examples/rules,

@@ -63,12 +63,22 @@ struct daemon {
 	struct alertmail *alertmail;
 
 	int audits; /* GET /v1/audit/verify walks running (audit_api.c) */
+
+	/* abuse limits (abuse.c): buckets, and 401s held back (api.c) */
+	struct abuse *abuse;
+	struct held_reply *held;
+	/* the retention job (retention.c); NULL when off */
+	struct retention *retention;
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */
 void api_handle(struct http_req *req, void *data);
 void api_observe(const struct http_req *req, int status, double seconds,
                  void *data);
+
+/* Sends every 401 held back for a bad token now (when stopping, so a
+ * stop is not held up by them). */
+void api_abuse_stop(struct daemon *d);
 
 /* Forgets every cached token, e.g. after a revocation. */
 void api_token_cache_clear(struct daemon *d);

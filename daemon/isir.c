@@ -761,16 +761,15 @@ api_h_isir_import(struct api_call *c)
 		}
 		snprintf(office, sizeof(office), "%s", q + 7);
 	}
-	/* an aid officer imports into their own office only */
-	if (c->who.role == ROLE_AID_OFFICER) {
-		if (office[0] && strcmp(office, c->who.scope) != 0) {
-			api_reply_problem(c, 403, "forbidden",
-			                  "an aid officer imports ISIRs into "
-			                  "their own office only",
-			                  NULL, NULL);
-			return;
-		}
+	/* an aid officer imports into their own office only (the one it
+	 * names by default); another office is out of scope */
+	if (api_scope(c) == AUTH_SCOPE_OFFICE && office[0] == '\0')
 		snprintf(office, sizeof(office), "%s", c->who.scope);
+	if (office[0] != '\0') {
+		struct auth_resource r = {.owner = office};
+
+		if (api_authorize(c, &r, "office") != 0)
+			return;
 	}
 	if (office[0] == '\0' || !office_ok(office)) {
 		api_reply_problem(c, 422, "office-required",

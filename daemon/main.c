@@ -18,9 +18,11 @@
 #include <openssl/crypto.h>
 
 #include "../adapters/outbox.h"
+#include "abuse.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "retention.h"
 
 #define SHUTDOWN_GRACE_MS 4000 /* then in-flight connections are cut */
 
@@ -38,6 +40,8 @@ usage(FILE *f)
 	        "definition, then exit\n"
 	        "  --test-clock         let an admin move the clock forward "
 	        "(POST /v1/clock); for tests\n"
+	        "  --rate-limits off    no per-token or per-address request "
+	        "rates; for benchmarks\n"
 	        "  --version            print the version\n");
 }
 
@@ -166,7 +170,9 @@ close_when_idle(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	rules_host_close(d); /* no new publishes or watching */
-	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
+	retention_close(d);  /* no new runs; frees once idle */
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d) ||
+	    retention_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -219,6 +225,8 @@ on_stop_signal(uv_signal_t *s, int signum)
 	               SHUTDOWN_GRACE_MS, 0);
 	/* calls in flight are abandoned: their rows are due at next start */
 	outbox_stop(d);
+	/* 401s held back for bad tokens go out now: none holds the stop */
+	api_abuse_stop(d);
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -375,6 +383,8 @@ run(struct daemon *d)
 	}
 	/* timers that came due while cairnd was down fire now, once */
 	cases_timers_scan(d);
+	if (retention_init(d) != 0)
+		log_warn("retention: out of memory; no runs until restarted");
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	return 0;
 }
@@ -385,7 +395,7 @@ main(int argc, char **argv)
 	static struct daemon d; /* large; not on the stack */
 	struct cairn_err err = {0};
 	const char *cfg_path = NULL, *listen = NULL, *db = NULL;
-	int check_only = 0, rc;
+	int check_only = 0, rc, rates_off = 0;
 	char buf[1200];
 
 	for (int i = 1; i < argc; i++) {
@@ -402,6 +412,9 @@ main(int argc, char **argv)
 			check_only = 1;
 		else if (!strcmp(a, "--test-clock"))
 			d.test_clock = 1;
+		else if (!strcmp(a, "--rate-limits") && i + 1 < argc &&
+		         !strcmp(argv[i + 1], "off") && ++i)
+			rates_off = 1;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -437,6 +450,9 @@ main(int argc, char **argv)
 		snprintf(d.cfg.database, sizeof(d.cfg.database), "%s", db);
 	}
 
+	if (rates_off)
+		d.cfg.abuse.token_rate = d.cfg.abuse.address_rate = 0;
+
 	/* after --listen: the address actually used is the one judged */
 	if (config_check_listen(&d.cfg, &err) != 0) {
 		cairn_err_format(&err, buf, sizeof(buf));
@@ -464,12 +480,16 @@ main(int argc, char **argv)
 	if (d.token_cache == NULL)
 		return 1;
 	metrics_init(&d.metrics);
+	d.abuse = abuse_new(&d.cfg.abuse);
+	if (d.abuse == NULL)
+		return 1;
 	rc = run(&d);
 	uv_walk(d.loop, close_walk, NULL);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("event loop closed with handles still open");
 	rules_host_destroy(&d);
+	abuse_free(d.abuse);
 	free(d.token_cache);
 	return rc;
 }

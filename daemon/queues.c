@@ -143,10 +143,13 @@ query_only(struct api_call *c, const char *const *names)
 	return 0;
 }
 
+/* Whether the route scopes the caller to an office or campus (its own
+ * queues, files and alerts) rather than everything (admin). */
 static int
-is_office_role(enum role r)
+office_scoped(const struct api_call *c)
 {
-	return r == ROLE_AID_OFFICER || r == ROLE_ADMISSIONS;
+	return api_scope(c) == AUTH_SCOPE_OFFICE ||
+	       api_scope(c) == AUTH_SCOPE_CAMPUS;
 }
 
 /* The roles that may act on cases waiting in queue q (the roles of the
@@ -202,7 +205,8 @@ queue_owner(struct api_call *c, const char *q, char *buf, size_t len)
 		api_reply_problem(c, 404, "unknown-queue", d, NULL, NULL);
 		return NULL;
 	}
-	if (c->who.role != ROLE_ADMIN) {
+	if (api_scope(c) != AUTH_SCOPE_NONE) {
+		/* the workflows say which roles work a queue */
 		if (!(roles & ROLE_BIT(c->who.role))) {
 			snprintf(d, sizeof(d),
 			         "queue '%.64s' is not worked by the %s role",
@@ -465,7 +469,10 @@ queues_in_caseload(const json_t *counselors, const char *counselor)
 int
 queues_lease_applies(const struct api_call *c)
 {
-	return c->who.role != ROLE_STUDENT && c->who.role != ROLE_INSTITUTION;
+	/* staff see and honour leases; a student's own events and an
+	 * institution's are not held back by them */
+	return api_scope(c) != AUTH_SCOPE_OWN &&
+	       api_scope(c) != AUTH_SCOPE_ADAPTER;
 }
 
 int
@@ -789,13 +796,13 @@ summary_read(int status, json_t *res, void *data)
 		int known;
 		unsigned roles = queue_roles(c->d, jstr(row, "queue"), &known);
 
-		if (c->who.role != ROLE_ADMIN &&
+		if (api_scope(c) != AUTH_SCOPE_NONE &&
 		    !(roles & ROLE_BIT(c->who.role)))
 			continue;
 		json_object_set_new(seen, jstr(row, "queue"), json_true());
 		json_array_append(out, row);
 	}
-	if (is_office_role(c->who.role))
+	if (office_scoped(c))
 		for (int e = 0; e < c->d->reg.n; e++) {
 			const struct wf_entry *en = &c->d->reg.entries[e];
 			const struct wf_def *def =
@@ -838,7 +845,7 @@ api_h_queue_list(struct api_call *c)
 
 	if (query_only(c, params) != 0)
 		return;
-	if (is_office_role(c->who.role))
+	if (office_scoped(c))
 		owner = c->who.scope;
 	else if ((owner = query_get(c, "office", buf, sizeof(buf), &bad)) &&
 	         (bad || owner[0] == '\0')) {
@@ -996,7 +1003,7 @@ claim_decide(struct claim *k, const json_t *res)
 	const char *sup = jstr(res, "supervisor");
 	struct store_batch *b;
 
-	if (c->who.role != ROLE_ADMIN && json_array_size(staff) > 0 &&
+	if (api_scope(c) != AUTH_SCOPE_NONE && json_array_size(staff) > 0 &&
 	    !queues_in_caseload(staff, c->who.token_id) &&
 	    !(sup && !strcmp(sup, c->who.token_id))) {
 		char d[200];
@@ -1225,14 +1232,14 @@ lease_case_read(int status, json_t *res, void *data)
 	}
 	r.subject = jstr(cs, "subject");
 	r.owner = jstr(cs, "owner");
-	r.in_caseload = c->who.role == ROLE_COUNSELOR &&
+	r.in_caseload = api_scope(c) == AUTH_SCOPE_CASELOAD &&
 	                queues_in_caseload(json_object_get(res, "counselors"),
 	                                   c->who.scope);
-	if (auth_authorize(&c->who, c->route->roles, &r) != AUTH_ALLOW) {
+	if (r.owner != NULL && r.owner[0] == '\0')
+		r.owner = NULL;
+	if (api_authorize(c, &r, "case") != 0) {
 		json_decref(res);
 		free(k);
-		api_reply_problem(c, 404, "not-found", "no such case", NULL,
-		                  NULL);
 		return;
 	}
 	if (!json_is_object(lease) ||
@@ -1259,11 +1266,11 @@ lease_case_read(int status, json_t *res, void *data)
 	}
 	/* someone else's: an admin, or the office's supervisor, may break
 	 * it to free a stuck file; no one may renew it */
-	if (k->release && c->who.role == ROLE_ADMIN) {
+	if (k->release && api_scope(c) == AUTH_SCOPE_NONE) {
 		lease_apply(k, 1);
 		return;
 	}
-	if (k->release && is_office_role(c->who.role) &&
+	if (k->release && office_scoped(c) &&
 	    store_office_get(c->d->store, jstr(k->lease, "owner"), 0,
 	                     lease_office_read, k) == 0)
 		return;
@@ -1365,13 +1372,14 @@ api_h_alert_list(struct api_call *c)
 		return;
 	}
 	/* the scope narrows every listing */
-	switch (c->who.role) {
-	case ROLE_COUNSELOR:
+	switch (api_scope(c)) {
+	case AUTH_SCOPE_CASELOAD:
 		f.counselor = c->who.scope;
 		break;
-	case ROLE_AID_OFFICER:
-	case ROLE_ADMISSIONS:
+	case AUTH_SCOPE_OFFICE:
+	case AUTH_SCOPE_CAMPUS:
 		f.owner = c->who.scope;
+		/* alerts addressed to "role:<the caller's role>" */
 		f.role = auth_role_name(c->who.role);
 		break;
 	default:
@@ -1389,16 +1397,16 @@ alert_visible(const struct api_call *c, const json_t *a)
 	const char *to = jstr(a, "recipient");
 	char role_to[40];
 
-	switch (c->who.role) {
-	case ROLE_ADMIN:
+	switch (api_scope(c)) {
+	case AUTH_SCOPE_NONE:
 		return 1;
-	case ROLE_COUNSELOR:
+	case AUTH_SCOPE_CASELOAD:
 		return (!strcmp(to, "counselor") ||
 		        !strcmp(to, "role:counselor")) &&
 		       queues_in_caseload(json_object_get(a, "counselors"),
 		                          c->who.scope);
-	case ROLE_AID_OFFICER:
-	case ROLE_ADMISSIONS:
+	case AUTH_SCOPE_OFFICE:
+	case AUTH_SCOPE_CAMPUS:
 		snprintf(role_to, sizeof(role_to), "role:%s",
 		         auth_role_name(c->who.role));
 		return jstr(a, "owner") &&
@@ -1753,13 +1761,11 @@ caseload_read(int status, json_t *res, void *data)
 void
 api_h_caseload_get(struct api_call *c)
 {
-	if (c->who.role == ROLE_COUNSELOR &&
-	    strcmp(c->who.scope, c->m.params[0]) != 0) {
-		api_reply_problem(c, 404, "not-found",
-		                  "a counselor sees only their own caseload",
-		                  NULL, NULL);
+	struct auth_resource r = {.counselor = c->m.params[0]};
+
+	/* a counselor sees only their own caseload */
+	if (api_authorize(c, &r, "caseload") != 0)
 		return;
-	}
 	if (store_caseload_get(c->d->store, c->m.params[0], caseload_read, c) !=
 	    0)
 		api_reply_problem(c, 503, "storage-unavailable",
@@ -1776,11 +1782,19 @@ recipient_ok(struct api_call *c, const char *id)
 	static const char *const kinds[] = {
 	        "counselor:", "office:", "supervisor:"};
 	const char *why = NULL, *rest = NULL;
-	char own[AUTH_SCOPE_MAX + 24];
+	struct auth_resource r = {0};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strncmp(id, kinds[i], strlen(kinds[i])))
+		if (!strncmp(id, kinds[i], strlen(kinds[i]))) {
 			rest = id + strlen(kinds[i]);
+			/* a counselor's address is in their own scope, an
+			 * office's in the office's; a supervisor's only
+			 * an admin sets */
+			if (i == 0)
+				r.counselor = rest;
+			else if (i == 1)
+				r.owner = rest;
+		}
 	if (rest == NULL || auth_scope_check(ROLE_COUNSELOR, rest, &why) != 0) {
 		api_reply_problem(c, 422, "invalid-recipient",
 		                  "a recipient is counselor:<id>, office:<id> "
@@ -1788,18 +1802,7 @@ recipient_ok(struct api_call *c, const char *id)
 		                  NULL, NULL);
 		return 0;
 	}
-	if (c->who.role == ROLE_ADMIN)
-		return 1;
-	snprintf(own, sizeof(own), "%s:%s",
-	         c->who.role == ROLE_COUNSELOR ? "counselor" : "office",
-	         c->who.scope);
-	if (strcmp(own, id) != 0) {
-		api_reply_problem(c, 404, "not-found",
-		                  "you may set only your own address", NULL,
-		                  NULL);
-		return 0;
-	}
-	return 1;
+	return api_authorize(c, &r, "recipient") == 0;
 }
 
 static void
@@ -1997,11 +2000,11 @@ office_read(int status, json_t *res, void *data)
 void
 api_h_office_get(struct api_call *c)
 {
-	if (c->who.role != ROLE_ADMIN && strcmp(c->who.scope, c->m.params[0])) {
-		api_reply_problem(c, 404, "not-found",
-		                  "an office sees only itself", NULL, NULL);
+	struct auth_resource r = {.owner = c->m.params[0]};
+
+	/* an office sees only itself */
+	if (api_authorize(c, &r, "office") != 0)
 		return;
-	}
 	if (store_office_get(c->d->store, c->m.params[0], 1, office_read, c) !=
 	    0)
 		api_reply_problem(c, 503, "storage-unavailable",

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "auth.h"
+
 #define ROUTER_MAX_PARAMS 4
 #define ROUTER_PARAM_MAX  136
 
@@ -22,6 +24,10 @@ struct route {
 	unsigned roles;      /* ROLE_BIT mask; 0 means no token needed */
 	int body;            /* expects a JSON body */
 	void (*handler)(struct api_call *call);
+	/* per role in roles, which of its records the route reaches
+	 * (enum auth_scope, indexed by enum role): with roles, one row of
+	 * the authorization matrix (docs/security.md) */
+	unsigned char scope[ROLE_COUNT];
 };
 
 struct route_match {

@@ -255,6 +255,17 @@ static const char *const store_migrations[] = {
         "    digest INTEGER NOT NULL DEFAULT 0,\n"
         "    updated_at INTEGER NOT NULL\n"
         ") STRICT;\n",
+        /* 7: retention (issue 7, item 7). Each event's payload hash: its
+         * chain link covers the payload through it, so the link still
+         * verifies once a retention purge empties the payload (NULL for
+         * events written before: their link covers the payload text, and
+         * they are not purged). When a case was purged, and the index
+         * the retention job finds closed cases by. */
+        "ALTER TABLE history ADD COLUMN payload_hash BLOB"
+        " CHECK (payload_hash IS NULL OR length(payload_hash) = 32);\n"
+        "ALTER TABLE cases ADD COLUMN purged_at INTEGER;\n"
+        "CREATE INDEX cases_retention ON cases (updated_at, id)"
+        " WHERE terminal = 1 AND purged_at IS NULL;\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -387,6 +398,15 @@ enum {
 	WST_OFFICE_PUT,
 	WST_OFFICE_CLEAR,
 	WST_OFFICE_STAFF,
+	/* retention */
+	WST_RET_HISTORY,
+	WST_RET_CASE,
+	WST_RET_OUTBOX,
+	WST_RET_ALERTS,
+	WST_RET_LEASE,
+	WST_RET_TIMERS,
+	WST_RET_IDEM,
+	WST_RET_RESEAL,
 	WST_N
 };
 
@@ -431,8 +451,9 @@ static const char *const store_wsql[WST_N] = {
                 " WHERE id = ?1 AND revision = ?20",
         [WST_HISTORY_INSERT] =
                 "INSERT INTO history (case_id, seq, at, actor, type,"
-                " from_status, to_status, payload, workflow_version, hash)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                " from_status, to_status, payload, workflow_version, hash,"
+                " payload_hash)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         [WST_TIMER_SET] = "INSERT INTO timers (case_id, name, due_at, event)"
                           " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (case_id,"
                           " name) DO UPDATE SET due_at = excluded.due_at,"
@@ -541,6 +562,27 @@ static const char *const store_wsql[WST_N] = {
         [WST_OFFICE_CLEAR] = "DELETE FROM office_staff WHERE office = ?1",
         [WST_OFFICE_STAFF] = "INSERT INTO office_staff (office, member)"
                              " VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        /* retention: an empty payload is a purged one; only events
+         * whose link covers the payload by its hash are emptied */
+        [WST_RET_HISTORY] = "UPDATE history SET payload = ''"
+                            " WHERE case_id = ?1 AND seq < ?2"
+                            " AND payload_hash IS NOT NULL"
+                            " AND payload <> ''",
+        [WST_RET_CASE] = "UPDATE cases SET data = ?2, subject = ?3,"
+                         " history_seq = ?4, history_hash = ?5,"
+                         " revision = revision + 1, purged_at = ?6"
+                         " WHERE id = ?1 AND revision = ?7"
+                         " AND terminal = 1 AND purged_at IS NULL",
+        [WST_RET_OUTBOX] = "DELETE FROM outbox WHERE case_id = ?1",
+        [WST_RET_ALERTS] = "UPDATE alerts SET message = ''"
+                           " WHERE case_id = ?1",
+        [WST_RET_LEASE] = "DELETE FROM leases WHERE case_id = ?1",
+        [WST_RET_TIMERS] = "DELETE FROM timers WHERE case_id = ?1",
+        [WST_RET_IDEM] = "DELETE FROM idempotency WHERE created_at < ?1",
+        /* a link over its payload text made a link over its payload's
+         * hash, only if it is still the link that was verified */
+        [WST_RET_RESEAL] = "UPDATE history SET hash = ?3, payload_hash = ?4"
+                           " WHERE case_id = ?1 AND seq = ?2 AND hash = ?5",
         [WST_RECIPIENT_PUT] = "INSERT INTO recipients (id, email, digest,"
                               " updated_at) VALUES (?1, ?2, ?3, ?4)"
                               " ON CONFLICT (id) DO UPDATE SET"
@@ -629,8 +671,10 @@ static const char *const store_rsql[RST_N] = {
         [RST_CASE_CHILDREN] = "SELECT id, workflow, status, spawn_key,"
                               " terminal, updated_at FROM cases"
                               " WHERE parent_id = ?1 ORDER BY spawn_key",
+        /* a purged payload (empty) reads as null */
         [RST_HISTORY] = "SELECT seq, at, actor, type, from_status, to_status,"
-                        " payload, workflow_version, hash FROM history"
+                        " nullif(payload, '') AS payload, workflow_version,"
+                        " hash FROM history"
                         " WHERE case_id = ?1 ORDER BY seq",
         [RST_IDEM_GET] = "SELECT body_hash, status, response, created_at"
                          " FROM idempotency WHERE key = ?1",
@@ -1403,6 +1447,7 @@ store_batch_history_append(struct store_batch *b,
 	rc |= BIND_TEXT(op, 8, h->payload ? h->payload : "{}");
 	rc |= BIND_INT(op, 9, h->workflow_version);
 	rc |= BIND_BLOB(op, 10, h->hash, 32);
+	rc |= BIND_BLOB(op, 11, h->payload_hash, 32);
 	return store_sql_done(b, op, rc);
 }
 
@@ -2122,6 +2167,8 @@ enum store_read_kind {
 	STORE_READ_RECIPIENT,
 	STORE_READ_META,
 	STORE_READ_OFFICE,
+	STORE_READ_RETENTION,
+	STORE_READ_RET_HISTORY,
 };
 
 struct store_read {
@@ -2476,6 +2523,7 @@ static int store_read_adapters(struct store_read *r, struct store_rconn *c);
 static int store_case_extras(struct store_rconn *c, const char *id,
                              json_t *res);
 static int store_read_queue_json(struct store_read *r, struct store_rconn *c);
+static int store_read_retention(struct store_read *r, struct store_rconn *c);
 
 /* The JSON reads, on a thread-pool thread with a read connection. One
  * read transaction per call, so a case and its children agree. */
@@ -2573,7 +2621,11 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		break;
 	default:
 		/* each block of the store reads its own kinds */
-		rc = r->kind >= STORE_READ_LEASE && r->kind <= STORE_READ_OFFICE
+		rc = r->kind == STORE_READ_RETENTION ||
+		                     r->kind == STORE_READ_RET_HISTORY
+		             ? store_read_retention(r, c)
+		     : r->kind >= STORE_READ_LEASE &&
+		                     r->kind <= STORE_READ_OFFICE
 		             ? store_read_queue_json(r, c)
 		             : store_read_adapters(r, c);
 		break;
@@ -3456,8 +3508,8 @@ store_audit_case_chains(struct store_audit *a,
 	        "SELECT id, history_seq, history_hash FROM cases ORDER BY id";
 	static const char hist_sql[] =
 	        "SELECT case_id, seq, at, actor, type, from_status, "
-	        "to_status, payload, workflow_version, hash FROM history "
-	        "ORDER BY case_id, seq";
+	        "to_status, payload, workflow_version, hash, payload_hash "
+	        "FROM history ORDER BY case_id, seq";
 	sqlite3_stmt *cs = NULL, *hs = NULL;
 	char *key = NULL;
 	size_t cap = 0;
@@ -3511,6 +3563,9 @@ store_audit_case_chains(struct store_audit *a,
 			        .version = (int)sqlite3_column_int64(hs, 8),
 			        .hash = sqlite3_column_blob(hs, 9),
 			        .hash_len = (size_t)sqlite3_column_bytes(hs, 9),
+			        .payload_hash = sqlite3_column_blob(hs, 10),
+			        .payload_hash_len =
+			                (size_t)sqlite3_column_bytes(hs, 10),
 			};
 
 			if (l.actor == NULL || l.type == NULL ||
@@ -4319,4 +4374,147 @@ store_office_get(struct store *s, const char *id, int with_leases,
 {
 	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0,
 	                    with_leases ? 2 : 1, 0, cb, data);
+}
+
+/* --- retention (issue 7, item 7) ------------------------------------------ */
+
+static int
+store_read_retention(struct store_read *r, struct store_rconn *c)
+{
+	/* the closed cases not yet purged, oldest close first; keyset
+	 * paging over (updated_at, id), which the partial index holds */
+	static const char sql[] =
+	        "SELECT c.id, c.version, c.data, c.subject, c.revision,"
+	        " c.history_seq, c.history_hash, c.updated_at,"
+	        " (SELECT count(*) FROM history h WHERE h.case_id = c.id"
+	        "  AND h.payload_hash IS NULL) AS legacy_events"
+	        " FROM cases c INDEXED BY cases_retention"
+	        " WHERE c.terminal = 1 AND c.purged_at IS NULL"
+	        " AND c.updated_at < ?1 AND (c.updated_at, c.id) > (?2, ?3)"
+	        " ORDER BY c.updated_at, c.id LIMIT ?4";
+	/* a case's events as stored: the payload's text unparsed, so its
+	 * hash can be taken of the very bytes */
+	static const char hist_sql[] =
+	        "SELECT seq, at, actor, type, from_status, to_status,"
+	        " payload AS payload_text, workflow_version, hash, payload_hash"
+	        " FROM history WHERE case_id = ?1 ORDER BY seq";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (r->kind == STORE_READ_RET_HISTORY) {
+		rc = sqlite3_prepare_v2(c->db, hist_sql, -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+			rc = store_rows_json(st, &r->result);
+		} else {
+			rc = store_code(rc);
+		}
+		sqlite3_finalize(st);
+		return rc;
+	}
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return store_code(rc);
+	}
+	sqlite3_bind_int64(st, 1, r->now);
+	sqlite3_bind_int64(st, 2, r->after);
+	sqlite3_bind_text(st, 3, r->key ? r->key : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->limit);
+	rc = store_rows_json(st, &r->result);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+store_retention_due(struct store *s, int64_t cutoff, int64_t after_at,
+                    const char *after_id, int limit, store_json_cb cb,
+                    void *data)
+{
+	return store_q_read(s, STORE_READ_RETENTION, after_id ? after_id : "",
+	                    NULL, cutoff,
+	                    limit < 1      ? 1
+	                    : limit > 1000 ? 1000
+	                                   : limit,
+	                    after_at, cb, data);
+}
+
+int
+store_batch_case_purge(struct store_batch *b, const struct store_purge *p)
+{
+	static const int each[] = {WST_RET_OUTBOX, WST_RET_ALERTS,
+	                           WST_RET_LEASE, WST_RET_TIMERS};
+	struct store_op *op;
+	int rc;
+
+	op = store_sql_op(b, WST_RET_HISTORY, "purge history payloads");
+	if (op == NULL)
+		return -ENOMEM;
+	rc = store_sql_done(b, op,
+	                    BIND_TEXT(op, 1, p->case_id) |
+	                            BIND_INT(op, 2, p->event->seq));
+	if (rc == 0)
+		rc = store_batch_history_append(b, p->event);
+	if (rc != 0)
+		return rc;
+	op = store_sql_op(b, WST_RET_CASE, "purge case");
+	if (op == NULL)
+		return -ENOMEM;
+	/* a case that moved since it was read is left for the next run */
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	rc = store_sql_done(b, op,
+	                    BIND_TEXT(op, 1, p->case_id) |
+	                            BIND_TEXT(op, 2, p->data) |
+	                            BIND_TEXT(op, 3, p->subject) |
+	                            BIND_INT(op, 4, p->event->seq) |
+	                            BIND_BLOB(op, 5, p->event->hash, 32) |
+	                            BIND_INT(op, 6, p->event->at) |
+	                            BIND_INT(op, 7, p->revision));
+	for (size_t i = 0; rc == 0 && i < sizeof(each) / sizeof(each[0]); i++) {
+		op = store_sql_op(b, each[i], "purge case rows");
+		if (op == NULL)
+			return -ENOMEM;
+		rc = store_sql_done(b, op, BIND_TEXT(op, 1, p->case_id));
+	}
+	return rc;
+}
+
+int
+store_batch_idempotency_expire(struct store_batch *b, int64_t before)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_RET_IDEM, "expire idempotency records");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op, BIND_INT(op, 1, before));
+}
+
+int
+store_retention_history(struct store *s, const char *case_id, store_json_cb cb,
+                        void *data)
+{
+	return store_q_read(s, STORE_READ_RET_HISTORY, case_id, NULL, 0, 0, 0,
+	                    cb, data);
+}
+
+int
+store_batch_history_reseal(struct store_batch *b, const char *case_id,
+                           int64_t seq, const uint8_t old_hash[32],
+                           const uint8_t hash[32],
+                           const uint8_t payload_hash[32])
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_RET_RESEAL, "reseal a history link");
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->u.sql.expect = 1;
+	op->u.sql.fail = CAIRN_ECONFLICT;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, case_id) | BIND_INT(op, 2, seq) |
+	                              BIND_BLOB(op, 3, hash, 32) |
+	                              BIND_BLOB(op, 4, payload_hash, 32) |
+	                              BIND_BLOB(op, 5, old_hash, 32));
 }

@@ -165,6 +165,10 @@ struct store_history_row {
 	int workflow_version;
 	const uint8_t *hash; /* SHA-256 over the previous hash and this
 				 event (32 bytes) */
+	/* SHA-256 of payload (32 bytes), which the hash then covers in its
+	 * place (audit_history_hash2); NULL for a link over the payload
+	 * text itself, as events before retention were written */
+	const uint8_t *payload_hash;
 };
 int store_batch_history_append(struct store_batch *b,
                                const struct store_history_row *h);
@@ -461,6 +465,10 @@ struct store_chain_link {
 	int version;
 	const uint8_t *hash;
 	size_t hash_len;
+	/* NULL (0 bytes) for a link over the payload text; else the
+	 * payload's hash, and payload "" when a retention purge emptied it */
+	const uint8_t *payload_hash;
+	size_t payload_hash_len;
 };
 /* Where a chain says it ends: the case row's history_seq and
  * history_hash (found is 0 when history names a case that has no row). */
@@ -543,5 +551,47 @@ int store_outbox_stats(struct store *s, store_json_cb cb, void *data);
 /* {adapter, event_id, case_id, type, received_at}, or CAIRN_ENOTFOUND. */
 int store_callback_get(struct store *s, const char *adapter,
                        const char *event_id, store_json_cb cb, void *data);
+
+/* --- retention (issue 7, item 7) -----------------------------------------
+ *
+ * A purge keeps a closed case's audit skeleton: its id, workflow, statuses,
+ * times, owner and every event's fields and hashes; it empties the events'
+ * payloads (those written with a payload hash), replaces the case's data
+ * and subject, appends the purge's own event (chained like any other) and
+ * drops the case's outbox rows, leases, timers and alert messages.
+ */
+
+/* [{id, version, data, subject, revision, history_seq, history_hash,
+ * updated_at, legacy_events}, ...]: terminal cases not yet purged whose
+ * last change was before cutoff, ordered by (updated_at, id) after
+ * (after_at, after_id), at most limit. legacy_events counts events whose
+ * link covers the payload text (written before payload hashes). */
+int store_retention_due(struct store *s, int64_t cutoff, int64_t after_at,
+                        const char *after_id, int limit, store_json_cb cb,
+                        void *data);
+
+struct store_purge {
+	const char *case_id;
+	int64_t revision;           /* as read: a case that moved is not purged
+	                     (the batch fails with CAIRN_ECONFLICT) */
+	const char *data, *subject; /* what the case keeps */
+	/* the purge's own event: seq, hash (chained on the case's head)
+	 * and payload_hash set; every earlier event's payload is emptied */
+	const struct store_history_row *event;
+};
+int store_batch_case_purge(struct store_batch *b, const struct store_purge *p);
+/* [{seq, at, actor, type, from_status, to_status, payload_text (as
+ * stored, unparsed), workflow_version, hash, payload_hash (hex or
+ * null)}, ...]: a case's events, for resealing its chain. */
+int store_retention_history(struct store *s, const char *case_id,
+                            store_json_cb cb, void *data);
+/* Rewrites event seq's link as one over its payload's hash; the batch
+ * fails with CAIRN_ECONFLICT unless the stored hash is still old_hash. */
+int store_batch_history_reseal(struct store_batch *b, const char *case_id,
+                               int64_t seq, const uint8_t old_hash[32],
+                               const uint8_t hash[32],
+                               const uint8_t payload_hash[32]);
+/* Drops the replies kept for Idempotency-Key from before `before`. */
+int store_batch_idempotency_expire(struct store_batch *b, int64_t before);
 
 #endif
