@@ -48,7 +48,11 @@ CORE_SRC = $(wildcard common/*.c) \
            $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
            $(wildcard store/*.c) $(wildcard workflows/*.c) \
            $(wildcard rules/*.c) $(wildcard adapters/*.c)
-CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+# the web console (web/), embedded into cairnd by scripts/embed-web.sh as
+# generated C under build/ (never committed): one binary serves it
+WEB_FILES = $(sort $(wildcard web/*.*))
+WEB_OBJ   = $(BUILD)/gen/web_assets.o
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(WEB_OBJ)
 LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 CLI_SRC = $(wildcard cli/*.c)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -93,6 +97,12 @@ $(BUILD)/tests/unit: $(TEST_OBJ) $(BUILD)/libcairn.a
 $(BUILD)/bench/%: bench/%.c bench/benchlib.h $(BUILD)/libcairn.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL)
+
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	sh scripts/embed-web.sh $@ $(WEB_FILES)
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c daemon/web.h
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

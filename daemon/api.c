@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "router.h"
+#include "stream.h"
 
 static const char unmatched_route[] = "unmatched";
 
@@ -396,6 +397,7 @@ token_revoked(int status, const char *msg, void *data)
 	}
 	/* the cache must not keep a revoked token alive */
 	api_token_cache_clear(c->d);
+	stream_token_revoked(c->d, c->m.params[0]);
 	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
 	          "token %s revoked by %s", c->m.params[0], c->who.token_id);
 	http_respond(c->req, 204, NULL, NULL, NULL, 0);
@@ -437,6 +439,8 @@ h_token_revoke(struct api_call *c)
 	(ROLE_BIT(ROLE_COUNSELOR) | ROLE_BIT(ROLE_AID_OFFICER) |               \
 	 ROLE_BIT(ROLE_ADMISSIONS) | ROLE_BIT(ROLE_POLICY) | ADMIN)
 #define RULE_WRITERS (ROLE_BIT(ROLE_POLICY) | ADMIN)
+/* who may listen for case changes: whoever may read some case */
+#define STREAM_LISTENERS (ROLE_BIT(ROLE_STUDENT) | ALERT_READERS)
 
 static const struct route routes[] = {
         {"GET", "/healthz", 0, 0, h_healthz},
@@ -492,6 +496,11 @@ static const struct route routes[] = {
         {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get},
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put},
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify},
+        {"GET", "/v1/stream", STREAM_LISTENERS, 0, api_h_stream},
+        /* the web console's files: no token; its pages ask for one and
+         * use the API with it. Last, so every route above comes first */
+        {"GET", "/", 0, 0, api_h_web},
+        {"GET", "/{file}", 0, 0, api_h_web},
 };
 
 const struct route *

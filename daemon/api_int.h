@@ -79,6 +79,10 @@ void api_h_recipient_put(struct api_call *c);
 void api_h_calendars(struct api_call *c);
 void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
+/* Live updates, Server-Sent Events (stream.c). */
+void api_h_stream(struct api_call *c);
+/* The web console's files, from memory (web.c). */
+void api_h_web(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 

@@ -63,6 +63,9 @@ struct daemon {
 	struct alertmail *alertmail;
 
 	int audits; /* GET /v1/audit/verify walks running (audit_api.c) */
+
+	struct stream_hub *streams; /* GET /v1/stream (stream.c); NULL
+				       until the first stream */
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -21,6 +21,7 @@
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "stream.h"
 
 #define SHUTDOWN_GRACE_MS 4000 /* then in-flight connections are cut */
 
@@ -166,7 +167,8 @@ close_when_idle(uv_timer_t *t)
 	struct daemon *d = t->data;
 
 	rules_host_close(d); /* no new publishes or watching */
-	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d)) {
+	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d) ||
+	    stream_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -219,6 +221,7 @@ on_stop_signal(uv_signal_t *s, int signum)
 	               SHUTDOWN_GRACE_MS, 0);
 	/* calls in flight are abandoned: their rows are due at next start */
 	outbox_stop(d);
+	stream_stop(d); /* live streams get a last event and end */
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -470,6 +473,7 @@ main(int argc, char **argv)
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("event loop closed with handles still open");
 	rules_host_destroy(&d);
+	stream_free(&d);
 	free(d.token_cache);
 	return rc;
 }
