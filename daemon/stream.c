@@ -226,7 +226,9 @@ event_text(struct stream_hub *h, const json_t *row, size_t *len)
 		                    v && v[0] ? json_string(v) : json_null());
 	}
 	json_object_set(o, "revision", json_object_get(row, "revision"));
-	json_object_set(o, "terminal", json_object_get(row, "terminal"));
+	json_object_set_new(o, "terminal",
+	                    json_boolean(json_integer_value(
+	                            json_object_get(row, "terminal"))));
 	json_object_set(o, "updated_at", json_object_get(row, "updated_at"));
 	data = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
