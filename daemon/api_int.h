@@ -57,6 +57,8 @@ void api_h_adapter_redrive(struct api_call *c);
 /* The rule-set routes (rules_host.c). */
 void api_h_rules_list(struct api_call *c);
 void api_h_rules_versions(struct api_call *c);
+void api_h_rules_files(struct api_call *c);
+void api_h_rules_test(struct api_call *c);
 void api_h_rules_put(struct api_call *c);
 void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
