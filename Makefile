@@ -5,7 +5,8 @@
 #
 #   make          build cairnd and cairn (installs missing packages as root)
 #   make run      build and start cairnd on etc/cairnd.yaml
-#   make test     build and run every test
+#   make test     build and run every test (make e2e: only the web
+#                 console's, in headless Chromium)
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench    the benchmarks, printed as a table (make bench-scale:
 #                 the same against a million stored cases; make bench-isir:
@@ -63,7 +64,7 @@ BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps binaries run test check bench bench-scale bench-rules \
         bench-isir bench-claims bench-audit install clean format fuzz \
-        fuzz-bins fuzz-replay
+        fuzz-bins fuzz-replay e2e
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -126,6 +127,19 @@ test: deps
 	    $(BUILD)/cairn-crash
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory e2e
+
+# The web console end to end in headless Chromium (tests/e2e, Node's test
+# runner and playwright-core): after the Criterion suite. Installs Debian's
+# chromium, nodejs and npm (scripts/deps.sh e2e) and the locked
+# playwright-core (npm ci) when missing. Screenshots: $(BUILD)/e2e-artifacts.
+e2e: deps
+	@sh scripts/deps.sh e2e
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	@cd tests/e2e && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	    npm ci --no-audit --no-fund --loglevel=error; }
+	cd tests/e2e && CAIRN_BUILD_DIR=$(abspath $(BUILD)) \
+	    node --test --test-concurrency=1 console.test.mjs
 
 check: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
