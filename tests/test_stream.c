@@ -494,3 +494,119 @@ Test(stream, the_console_is_served_with_strict_headers)
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 }
+
+/* --- the rule editor's two routes ----------------------------------------- */
+
+static void
+rules_setup(void)
+{
+	td_start(&t, NULL);
+	cr_assert_eq(td_stop(&t), 0);
+	td_use_example_rules(&t);
+	td_restart(&t);
+}
+
+TestSuite(rules_web, .init = rules_setup, .fini = teardown, .timeout = 90);
+
+Test(rules_web, files_of_a_version_and_a_test_run_that_publishes_nothing)
+{
+	char pol[128], body_path[] = "/v1/rules/cal_grant/test";
+	json_t *files, *v0, *v1, *r, *edited;
+	const char *live, *params;
+	char *text, *changed;
+	struct resp rs;
+
+	snprintf(pol, sizeof(pol), "%s", td_token(&t, "policy", NULL));
+	v0 = td_call(&t, "GET", "/v1/rules/cal_grant/versions", pol, NULL, NULL,
+	             200);
+	live = jstr(v0, "live");
+	cr_assert_not_null(live);
+
+	files = td_call(&t, "GET", "/v1/rules/cal_grant/files", pol, NULL, NULL,
+	                200);
+	cr_assert_str_eq(jstr(files, "version"), live);
+	params = jstr(json_object_get(files, "files"), "params/2025-26.yaml");
+	cr_assert_not_null(params);
+	cr_assert(strstr(params, "a_c: 109800"));
+	cr_assert_not_null(
+	        jstr(json_object_get(files, "files"), "cal_grant.lua"));
+
+	/* a version by name; a bad or unknown one; a role with no reading */
+	{
+		char p[200];
+
+		snprintf(p, sizeof(p), "/v1/rules/cal_grant/files?version=%s",
+		         live);
+		json_decref(td_call(&t, "GET", p, pol, NULL, NULL, 200));
+	}
+	json_decref(td_call(&t, "GET", "/v1/rules/cal_grant/files?version=zz",
+	                    pol, NULL, NULL, 400));
+	json_decref(td_call(&t, "GET",
+	                    "/v1/rules/cal_grant/files?version=abc123", pol,
+	                    NULL, NULL, 404));
+	json_decref(td_call(&t, "GET", "/v1/rules/nope/files", pol, NULL, NULL,
+	                    404));
+	json_decref(td_call(&t, "GET", "/v1/rules/cal_grant/files",
+	                    td_token(&t, "student", "S-1"), NULL, NULL, 403));
+
+	/* the files as they are pass their tests */
+	edited = json_pack("{s:O}", "files", json_object_get(files, "files"));
+	text = json_dumps(edited, 0);
+	r = td_call(&t, "POST", body_path, pol, text, NULL, 200);
+	free(text);
+	cr_assert(json_is_true(json_object_get(r, "ok")));
+	cr_assert_str_eq(jstr(r, "version"), live);
+	cr_assert_eq(json_integer_value(json_object_get(
+	                     json_object_get(r, "tests"), "failed")),
+	             0);
+	json_decref(r);
+
+	/* a ceiling moved: the tests that guard it fail, and nothing is
+	 * published or even recorded */
+	changed = strdup(params);
+	memcpy(strstr(changed, "a_c: 109800"), "a_c: 039000", 11);
+	json_object_set_new(json_object_get(edited, "files"),
+	                    "params/2025-26.yaml", json_string(changed));
+	free(changed);
+	text = json_dumps(edited, 0);
+	r = td_call(&t, "POST", body_path, pol, text, NULL, 200);
+	free(text);
+	cr_assert(json_is_false(json_object_get(r, "ok")));
+	cr_assert_gt(json_integer_value(json_object_get(
+	                     json_object_get(r, "tests"), "failed")),
+	             0);
+	cr_assert_str_neq(jstr(r, "version"), live);
+	json_decref(r);
+	v1 = td_call(&t, "GET", "/v1/rules/cal_grant/versions", pol, NULL, NULL,
+	             200);
+	cr_assert_str_eq(jstr(v1, "live"), live);
+	cr_assert_eq(json_array_size(json_object_get(v1, "versions")),
+	             json_array_size(json_object_get(v0, "versions")),
+	             "a test run recorded a version");
+	json_decref(v1);
+
+	/* bad bodies change nothing and say why; other roles may not */
+	json_decref(td_call(&t, "POST", body_path, pol, "{\"files\":{}}", NULL,
+	                    422));
+	json_decref(td_call(&t, "POST", body_path, pol,
+	                    "{\"files\":{\"../x.lua\":\"return 1\"}}", NULL,
+	                    422));
+	json_decref(td_call(&t, "POST", body_path,
+	                    td_token(&t, "counselor", "C-1"),
+	                    "{\"files\":{\"a.lua\":\"x\"}}", NULL, 403));
+	/* a set whose Lua does not load: reported, not published */
+	r = td_call(&t, "POST", "/v1/rules/scratch/test", pol,
+	            "{\"files\":{\"a.lua\":\"this is not lua\"}}", NULL, 200);
+	cr_assert(json_is_false(json_object_get(r, "ok")));
+	cr_assert_gt(json_array_size(json_object_get(r, "errors")), 0);
+	json_decref(r);
+	cr_assert_eq(http_do(&t, "GET", "/v1/rules/scratch/versions", pol, NULL,
+	                     NULL, 0, &rs),
+	             0);
+	cr_assert_eq(rs.status, 404, "a test run created the set");
+	resp_free(&rs);
+
+	json_decref(edited);
+	json_decref(files);
+	json_decref(v0);
+}

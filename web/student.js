@@ -3,27 +3,36 @@
 // has looked at the record. Live: a status change redraws the page.
 
 import { ApiError, get } from "./api.js";
-import { announce, caseLabel, clear, h, humanize, section, table, timeEl } from "./ui.js";
+import { action, announce, caseLabel, clear, h, humanize, section, table, timeEl } from "./ui.js";
 import { loadStudent, studentView } from "./timeline.js";
 
-// GET /v1/me/disclosures: [{at, reader_role, reader_scope, route, case_id}]
+// GET /v1/me/disclosures: a page of {at, reader_role, reader_scope, route,
+// case_id}, newest first, with a cursor for the next. 404 means this
+// cairnd does not keep the log: said so, in words.
 async function disclosures() {
   const body = h("div", {});
+  const rows = [];
+  const more = h("div", {});
+  const tableBox = h("div", {});
+  const draw = () => clear(tableBox, table("Who has read your record", [
+    { label: "When", cell: (d) => timeEl(d.at) },
+    { label: "Who", cell: (d) => `${humanize(d.reader_role)}${d.reader_scope ? ` (${d.reader_scope})` : ""}` },
+    { label: "What they opened", cell: (d) => [d.route || "", d.case_id ? h("span", { class: "help" }, ` ${d.case_id.slice(0, 13)}`) : null] },
+  ], rows, "No one but you has read your record."));
+  async function page(cursor) {
+    const r = await get(`/v1/me/disclosures?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const items = Array.isArray(r) ? r : r.disclosures || r.items || Object.values(r).find(Array.isArray) || [];
+    rows.push(...items);
+    draw();
+    clear(more, r && r.next ? action("Show more", () => page(r.next), { class: "secondary" }) : null);
+  }
+  body.append(tableBox, more);
   try {
-    const r = await get("/v1/me/disclosures?limit=50");
-    const items = r.disclosures || r.items || [];
-    body.append(table("Who has read your record", [
-      { label: "When", cell: (d) => timeEl(d.at) },
-      { label: "Who", cell: (d) => `${humanize(d.reader_role)}${d.reader_scope ? ` (${d.reader_scope})` : ""}` },
-      { label: "What they opened", cell: (d) => d.route || "" },
-    ], items, "No one but you has read your record."));
+    await page(null);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      body.append(h("p", { class: "notice" },
-        "Not available: this Cairn does not keep a record of who reads student files yet."));
-    } else {
-      body.append(h("p", { class: "notice bad" }, `Could not load it: ${e.message}`));
-    }
+    clear(body, e instanceof ApiError && e.status === 404
+      ? h("p", { class: "notice" }, "Not available: this Cairn does not keep a record of who reads student files yet.")
+      : h("p", { class: "notice bad" }, `Could not load it: ${e.message}`));
   }
   return section("Who has looked at my record", "h-disclosures", body);
 }

@@ -184,7 +184,7 @@ export async function studentView(data, role, changed = new Set()) {
       : h("p", {}, apps.length ? "The application has not been sent to any campus yet." : "No application yet.")));
 
   // what is missing and by when
-  const todo = [];
+  const missing = [];
   for (const c of data.cases) {
     if (c.terminal) continue;
     const def = await workflow(c.workflow);
@@ -194,15 +194,15 @@ export async function studentView(data, role, changed = new Set()) {
     const initial = def && def.statuses && def.statuses[c.status] && def.statuses[c.status].initial;
     if (!due && !(initial && ts.length)) continue;
     const docs = c.data && (c.data.documents_requested || c.data.documents);
-    todo.push(h("li", {},
+    missing.push(h("li", {},
       h("strong", {}, caseLabel(c)), ": ",
       ts.length ? ts.map((t) => humanize(t.description || t.on)).join("; ") : humanize(c.status),
       docs ? [" — ", list(docs).map(humanize).join(", ")] : null,
       due ? [" — ", h("strong", {}, "by ", fmtDate(due))] : null));
   }
-  out.push(h("section", { "aria-labelledby": "h-todo", class: "card" },
-    h("h2", { id: "h-todo" }, you ? "What you need to do" : "What is missing"),
-    todo.length ? h("ul", {}, todo) : h("p", {}, "Nothing is missing right now.")));
+  out.push(h("section", { "aria-labelledby": "h-missing", class: "card" },
+    h("h2", { id: "h-missing" }, you ? "What you need to do" : "What is missing"),
+    missing.length ? h("ul", {}, missing) : h("p", {}, "Nothing is missing right now.")));
 
   // aid eligibility
   out.push(h("section", { "aria-labelledby": "h-aid", class: "card" },

@@ -119,10 +119,10 @@ describe("the web console", () => {
     const text = await page.textContent("#page");
     for (const campus of ["UC Davis", "UC Irvine", "UC Merced"]) assert.ok(text.includes(campus), campus);
     // what is missing, and by when (14 days after the request)
-    const todo = await page.textContent("section[aria-labelledby=h-todo]");
-    assert.match(todo, /UC Davis/);
-    assert.match(todo, /Transcript/);
-    assert.match(todo, /by /);
+    const missing = await page.textContent("section[aria-labelledby=h-missing]");
+    assert.match(missing, /UC Davis/);
+    assert.match(missing, /Transcript/);
+    assert.match(missing, /by /);
     // eligibility in words
     const aid = await page.textContent("section[aria-labelledby=h-aid]");
     assert.match(aid, /Cal grant a/i);
