@@ -144,6 +144,12 @@ api_reply_store_error(struct api_call *c, int status, const char *msg)
 	}
 }
 
+void
+api_route_unmatched(struct http_req *req)
+{
+	req->route = unmatched_route;
+}
+
 /* --- handlers ------------------------------------------------------------ */
 
 static void

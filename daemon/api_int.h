@@ -85,6 +85,9 @@ void api_h_office_get(struct api_call *c);
 void api_h_stream(struct api_call *c);
 /* The web console's files, from memory (web.c). */
 void api_h_web(struct api_call *c);
+/* Counts the request under "unmatched" in the metrics, as a path no
+ * route matches is: a name the console does not have is such a path. */
+void api_route_unmatched(struct http_req *req);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 

@@ -97,6 +97,7 @@ api_h_web(struct api_call *c)
 	char headers[1024];
 
 	if (a == NULL || type == NULL) {
+		api_route_unmatched(c->req);
 		api_reply_problem(c, 404, "not-found", "no such route or file",
 		                  NULL, NULL);
 		return;

@@ -1,0 +1,241 @@
+/*
+ * stream.c: what live updates cost. Opens S streams (GET /v1/stream, as
+ * admin tokens, 8 a token), then creates N cases one after another and
+ * times, for each, from the moment the create is sent to the moment the
+ * last of the S streams has its event (fan-out latency), and the create's
+ * own round trip. The same N creates with no stream open first give the
+ * command path's cost without any listener, for comparison.
+ *
+ *   build/bench/stream URL TOKEN_FILE [-s STREAMS] [-n CREATES]
+ *
+ * Prints key=value lines: creates_nostream_p50_ms, creates_nostream_p99_ms,
+ * creates_p50_ms, creates_p99_ms (with the streams open),
+ * fanout_p50_ms, fanout_p99_ms, deliveries_per_s (events written to
+ * streams per second of the run).
+ */
+#include <poll.h>
+#include <time.h>
+
+#include "benchlib.h"
+
+static const char *prog = "stream";
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct sse {
+	int fd;
+	uint64_t events; /* "event: case" seen */
+	char tail[16];   /* the last bytes read, for a match across reads */
+	size_t tail_len;
+};
+
+static const char needle[] = "event: case\n";
+
+/* Reads what is there; counts the events. -1 when the stream closed. */
+static int
+sse_read(struct sse *s)
+{
+	char buf[65536 + 16];
+	ssize_t n;
+
+	memcpy(buf, s->tail, s->tail_len);
+	n = recv(s->fd, buf + s->tail_len, 65536, MSG_DONTWAIT);
+	if (n == 0)
+		return -1;
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	size_t len = s->tail_len + (size_t)n;
+	for (char *p = buf; (p = memmem(p, len - (size_t)(p - buf), needle,
+	                                sizeof(needle) - 1)) != NULL;
+	     p += sizeof(needle) - 1)
+		s->events++;
+	s->tail_len = len < sizeof(needle) - 1 ? len : sizeof(needle) - 1;
+	memcpy(s->tail, buf + len - s->tail_len, s->tail_len);
+	return 0;
+}
+
+static int
+sse_open(const struct bl_target *t, const char *token, struct sse *s)
+{
+	char req[512];
+	int n = snprintf(req, sizeof(req),
+	                 "GET /v1/stream HTTP/1.1\r\nHost: %s\r\n"
+	                 "Authorization: Bearer %s\r\n\r\n",
+	                 t->authority, token);
+	char buf[4096];
+	size_t got = 0;
+	uint64_t end = now_us() + 30000000u;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (s->fd < 0 ||
+	    connect(s->fd, (const struct sockaddr *)&t->addr,
+	            sizeof(t->addr)) != 0 ||
+	    send(s->fd, req, (size_t)n, 0) != n)
+		return -1;
+	/* until the ready event: the stream is registered by then */
+	while (now_us() < end) {
+		struct pollfd p = {.fd = s->fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		r = recv(s->fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+		buf[got] = '\0';
+		if (strstr(buf, "event: ready\n"))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
+		if (got >= sizeof(buf) - 1)
+			return -1;
+	}
+	return -1;
+}
+
+/* Creates one case; returns the round trip in µs, or 0 on failure. */
+static uint64_t
+create(const struct bl_target *t, const char *token, int i)
+{
+	char body[256];
+	uint64_t t0 = now_us();
+	int st;
+
+	snprintf(body, sizeof(body),
+	         "{\"workflow\":\"student_application\",\"subject\":"
+	         "\"S-bench-%d\",\"data\":{\"campuses\":[\"uc-davis\"]}}",
+	         i);
+	st = bl_http(t, "POST", "/v1/cases", token, body, 30000, NULL);
+	return st == 201 ? now_us() - t0 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bl_target t;
+	char admin[160];
+	int nstreams = 500, ncreates = 300;
+	struct sse *ss;
+	char(*toks)[160];
+	int ntoks;
+	struct hist c0 = {0}, c1 = {0}, fan = {0};
+	uint64_t run0, delivered = 0;
+
+	if (argc < 3) {
+		fprintf(stderr,
+		        "usage: %s URL TOKEN_FILE [-s STREAMS] [-n N]\n", prog);
+		return 2;
+	}
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "-s"))
+			nstreams = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "-n"))
+			ncreates = atoi(argv[i + 1]);
+	}
+	if (nstreams < 1 || nstreams > 1024 || ncreates < 1) {
+		fprintf(stderr, "%s: -s 1..1024, -n at least 1\n", prog);
+		return 2;
+	}
+	if (bl_parse_url(prog, argv[1], &t, NULL) != 0 ||
+	    bl_read_token_file(prog, argv[2], admin, sizeof(admin)) != 0)
+		return 2;
+
+	/* without a stream */
+	for (int i = 0; i < ncreates; i++) {
+		uint64_t us = create(&t, admin, i);
+
+		if (us == 0) {
+			fprintf(stderr, "%s: a create failed\n", prog);
+			return 1;
+		}
+		hist_record(&c0, us);
+	}
+
+	/* the streams: 8 a token, the server's cap */
+	ntoks = (nstreams + 7) / 8;
+	toks = calloc((size_t)ntoks, sizeof(*toks));
+	ss = calloc((size_t)nstreams, sizeof(*ss));
+	for (int i = 0; i < ntoks; i++) {
+		char *out = NULL, *p;
+		int st = bl_http(
+		        &t, "POST", "/v1/tokens", admin,
+		        "{\"role\":\"admin\",\"label\":\"bench stream\"}",
+		        30000, &out);
+
+		p = out ? strstr(out, "\"token\":\"") : NULL;
+		if (st != 201 || p == NULL) {
+			fprintf(stderr, "%s: cannot make a token (%d)\n", prog,
+			        st);
+			return 1;
+		}
+		snprintf(toks[i], sizeof(toks[i]), "%.70s", p + 9);
+		free(out);
+	}
+	for (int i = 0; i < nstreams; i++) {
+		if (sse_open(&t, toks[i / 8], &ss[i]) != 0) {
+			fprintf(stderr, "%s: stream %d did not open\n", prog,
+			        i);
+			return 1;
+		}
+	}
+
+	run0 = now_us();
+	for (int i = 0; i < ncreates; i++) {
+		uint64_t t0 = now_us(), us;
+		uint64_t want = (uint64_t)i + 1;
+		int behind = nstreams;
+
+		us = create(&t, admin, ncreates + i);
+		if (us == 0) {
+			fprintf(stderr, "%s: a create failed\n", prog);
+			return 1;
+		}
+		hist_record(&c1, us);
+		/* until every stream has this case's event */
+		while (behind > 0) {
+			behind = 0;
+			for (int j = 0; j < nstreams; j++) {
+				if (ss[j].events >= want)
+					continue;
+				if (sse_read(&ss[j]) != 0) {
+					fprintf(stderr,
+					        "%s: stream %d closed\n", prog,
+					        j);
+					return 1;
+				}
+				behind += ss[j].events < want;
+			}
+			if (behind && now_us() - t0 > 30000000u) {
+				fprintf(stderr, "%s: events did not arrive\n",
+				        prog);
+				return 1;
+			}
+		}
+		hist_record(&fan, now_us() - t0);
+		delivered += (uint64_t)nstreams;
+	}
+	double secs = (double)(now_us() - run0) / 1e6;
+
+	printf("streams=%d creates=%d creates_nostream_p50_ms=%.3f "
+	       "creates_nostream_p99_ms=%.3f creates_p50_ms=%.3f "
+	       "creates_p99_ms=%.3f fanout_p50_ms=%.3f fanout_p99_ms=%.3f "
+	       "deliveries_per_s=%.0f\n",
+	       nstreams, ncreates, hist_percentile(&c0, 50) / 1000.0,
+	       hist_percentile(&c0, 99) / 1000.0,
+	       hist_percentile(&c1, 50) / 1000.0,
+	       hist_percentile(&c1, 99) / 1000.0,
+	       hist_percentile(&fan, 50) / 1000.0,
+	       hist_percentile(&fan, 99) / 1000.0, (double)delivered / secs);
+	for (int i = 0; i < nstreams; i++)
+		close(ss[i].fd);
+	free(ss);
+	free(toks);
+	return 0;
+}
