@@ -1,10 +1,13 @@
 /*
  * stream.c: GET /v1/stream, Server-Sent Events of case status changes.
  *
- * The hub is a list of open streams, made on the first one. Publishing
- * walks the list once per committed case (a handful of streams, or a
- * thousand at most) and decides for each with auth_authorize on the
- * case's subject and owner, as a read of the case would. A counselor's
+ * The hub is a list of open streams, made on the first one. A commit
+ * queues one event per changed case (built once, whoever will get it),
+ * and on the loop's next turn, after the command's own reply has been
+ * written, the queue goes out: the list is walked once per event (a
+ * handful of streams, or a thousand at most), deciding for each with
+ * auth_authorize on the case's subject and owner, as a read of the case
+ * would. Events keep their commit order on every stream. A counselor's
  * caseload is read when the stream opens and again every
  * STREAM_CASELOAD_MS, so a publish never waits on the database; a
  * student added to a caseload shows up in that counselor's open streams
@@ -42,6 +45,13 @@ struct sub {
 	int reading; /* a caseload read is in flight */
 };
 
+struct pend {
+	struct pend *next;
+	char *subject, *owner; /* NULL when the case has none */
+	size_t len;
+	char text[]; /* the whole event */
+};
+
 struct stream_hub {
 	struct daemon *d;
 	struct sub *subs;
@@ -50,6 +60,11 @@ struct stream_hub {
 	int stopping;
 	uv_timer_t heartbeat;
 	int timer_on;
+	/* events committed, waiting for the next turn of the loop to go
+	 * out: the command's own reply is written first */
+	struct pend *pending, **pending_tail;
+	uv_timer_t flush;
+	int flush_on;
 	uint64_t seq; /* the id: of each event */
 };
 
@@ -66,6 +81,9 @@ hub_get(struct daemon *d)
 	h->d = d;
 	uv_timer_init(d->loop, &h->heartbeat);
 	h->heartbeat.data = h;
+	uv_timer_init(d->loop, &h->flush);
+	h->flush.data = h;
+	h->pending_tail = &h->pending;
 	d->streams = h;
 	return h;
 }
@@ -182,13 +200,10 @@ jstr(const json_t *o, const char *k)
 }
 
 static int
-sub_sees(const struct sub *s, const json_t *row)
+sub_sees(const struct sub *s, const struct pend *e)
 {
-	struct auth_resource r = {jstr(row, "subject"), jstr(row, "owner"),
-	                          NULL, 0};
+	struct auth_resource r = {e->subject, e->owner, NULL, 0};
 
-	if (r.owner != NULL && r.owner[0] == '\0')
-		r.owner = NULL;
 	if (s->who.role == ROLE_COUNSELOR && r.subject != NULL &&
 	    s->caseload != NULL) {
 		size_t i;
@@ -243,30 +258,82 @@ event_text(struct stream_hub *h, const json_t *row, size_t *len)
 	return text;
 }
 
+static void
+pend_free(struct pend *e)
+{
+	free(e->subject);
+	free(e->owner);
+	free(e);
+}
+
+/* Sends every pending event to the streams that may see its case. */
+static void
+flush_pending(struct stream_hub *h)
+{
+	struct pend *e = h->pending, *next;
+
+	h->pending = NULL;
+	h->pending_tail = &h->pending;
+	for (; e != NULL; e = next) {
+		next = e->next;
+		for (struct sub *s = h->subs; s != NULL; s = s->next)
+			if (s->st != NULL && sub_sees(s, e))
+				sub_send(s, e->text, e->len);
+		pend_free(e);
+	}
+}
+
+static void
+on_flush(uv_timer_t *t)
+{
+	struct stream_hub *h = t->data;
+
+	h->flush_on = 0;
+	flush_pending(h);
+}
+
+static char *
+dup_or_null(const char *v)
+{
+	return v && v[0] ? strdup(v) : NULL;
+}
+
 void
 stream_case_committed(struct daemon *d, const json_t *row)
 {
 	struct stream_hub *h = d->streams;
-	char *text = NULL;
+	struct pend *e;
+	char *text;
 	size_t len = 0;
 
 	if (h == NULL || h->subs == NULL || h->stopping)
 		return;
-	for (struct sub *s = h->subs; s != NULL; s = s->next) {
-		if (s->st == NULL || !sub_sees(s, row))
-			continue;
-		if (text == NULL) {
-			text = event_text(h, row, &len);
-			if (text == NULL) {
-				log_write(LOG_WARN, NULL, jstr(row, "id"), NULL,
-				          "stream: out of memory; the event "
-				          "was not sent");
-				return;
-			}
-		}
-		sub_send(s, text, len);
+	text = event_text(h, row, &len);
+	e = text ? malloc(sizeof(*e) + len + 1) : NULL;
+	if (e != NULL) {
+		e->next = NULL;
+		e->len = len;
+		memcpy(e->text, text, len + 1);
+		e->subject = dup_or_null(jstr(row, "subject"));
+		e->owner = dup_or_null(jstr(row, "owner"));
 	}
 	free(text);
+	if (e == NULL || (jstr(row, "subject") && jstr(row, "subject")[0] &&
+	                  e->subject == NULL)) {
+		/* without its subject the event could reach the wrong
+		 * people: it is dropped, and said so */
+		if (e != NULL)
+			pend_free(e);
+		log_write(LOG_WARN, NULL, jstr(row, "id"), NULL,
+		          "stream: out of memory; the event was not sent");
+		return;
+	}
+	*h->pending_tail = e;
+	h->pending_tail = &e->next;
+	if (!h->flush_on) {
+		uv_timer_start(&h->flush, on_flush, 0, 0);
+		h->flush_on = 1;
+	}
 }
 
 void
@@ -301,6 +368,8 @@ stream_stop(struct daemon *d)
 
 	if (h == NULL || h->stopping)
 		return;
+	/* what committed before the stop still goes out, then the goodbye */
+	flush_pending(h);
 	h->stopping = 1;
 	for (struct sub *s = h->subs; s != NULL; s = s->next) {
 		if (s->st == NULL)
@@ -311,6 +380,9 @@ stream_stop(struct daemon *d)
 	uv_timer_stop(&h->heartbeat);
 	h->timer_on = 0;
 	uv_close((uv_handle_t *)&h->heartbeat, on_timer_closed);
+	uv_timer_stop(&h->flush);
+	h->flush_on = 0;
+	uv_close((uv_handle_t *)&h->flush, on_timer_closed);
 }
 
 int
@@ -324,6 +396,14 @@ stream_free(struct daemon *d)
 {
 	/* every connection closed before the loop did, and with it every
 	 * stream: only the hub is left */
+	if (d->streams == NULL)
+		return;
+	while (d->streams->pending != NULL) {
+		struct pend *e = d->streams->pending;
+
+		d->streams->pending = e->next;
+		pend_free(e);
+	}
 	free(d->streams);
 	d->streams = NULL;
 }
