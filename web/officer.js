@@ -74,7 +74,7 @@ export async function render(root, who) {
     const d = c.data || {};
     const isir = d.isir || {};
     const student = d.student || {};
-    const fields = Object.keys(isir).length ? isir : student;
+    const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
     const decisions = list(c.allowed_events);
     const form = h("form", { "aria-labelledby": "h-decide" });
     const evSel = h("select", { id: "decision", name: "decision" },
@@ -126,8 +126,13 @@ export async function render(root, who) {
           await showFile(false);
           await loadQueues();
         }, { class: "secondary" })] : null,
-      h("h3", {}, Object.keys(isir).length ? "ISIR fields" : "FAFSA information"),
-      kv(Object.entries(fields).slice(0, 60).map(([k, v]) => [humanize(k), v === null ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)])),
+      Object.keys(isir).length ? [h("h3", {}, "ISIR fields"),
+        kv([["Award year", show(d.award_year)], ["FAFSA", show(d.fafsa_uuid)], ["Transaction", show(d.isir_transaction)],
+          ...Object.entries(isir).map(([k, v]) => [humanize(k), show(v)])])] : null,
+      d.isir_changes ? [h("h3", {}, "Changed by the last correction"),
+        kv(Object.entries(d.isir_changes).map(([k, v]) => [humanize(k), show(v)]))] : null,
+      Object.keys(student).length ? [h("h3", {}, "Eligibility input"),
+        kv(Object.entries(student).map(([k, v]) => [humanize(k), show(v)]))] : null,
       h("h3", {}, "Documents requested"),
       d.documents_requested ? h("ul", {}, list(d.documents_requested).map((x) => h("li", {}, humanize(x)))) : h("p", {}, "None."),
       d.verification ? kv(Object.entries(d.verification).map(([k, v]) => [humanize(k), String(v)])) : null,

@@ -165,6 +165,7 @@ export async function studentView(data, role, changed = new Set()) {
   const apps = data.cases.filter((c) => c.workflow === "student_application");
   const campuses = data.cases.filter((c) => c.workflow === "campus_application");
   const aid = data.cases.filter((c) => c.workflow === "aid_file");
+  const aidDef = aid.length ? await workflow("aid_file") : null;
   const others = data.cases.filter((c) => !["student_application", "campus_application", "aid_file"].includes(c.workflow));
   const you = role === "student";
   const out = [];
@@ -208,7 +209,7 @@ export async function studentView(data, role, changed = new Set()) {
   out.push(h("section", { "aria-labelledby": "h-aid", class: "card" },
     h("h2", { id: "h-aid" }, "Financial aid"),
     aid.length ? aid.map((a) => h("div", {},
-      h("p", {}, caseLabel(a), ": ", pill(a.status), " ", statusText(null, a.status)),
+      h("p", {}, caseLabel(a), ": ", pill(a.status), " ", statusText(aidDef, a.status)),
       eligibilityView(a))) : h("p", {}, "No financial-aid file yet.")));
 
   // one timeline, newest first
