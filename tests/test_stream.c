@@ -610,3 +610,17 @@ Test(rules_web, files_of_a_version_and_a_test_run_that_publishes_nothing)
 	json_decref(files);
 	json_decref(v0);
 }
+
+Test(stream, an_idle_stream_gets_heartbeats)
+{
+	struct sse s;
+
+	cr_assert_eq(sse_open(&s, t.token), 200);
+	cr_assert_not_null(sse_wait(&s, "event: ready\n", 15000));
+	/* every 15 s: a comment line, which clients and proxies see as
+	 * life and EventSource parsers skip */
+	cr_assert_not_null(sse_wait(&s, "\n: heartbeat ", 40000),
+	                   "no heartbeat: %s", s.buf);
+	cr_assert_not_null(sse_wait(&s, "\n\n", 5000));
+	sse_close(&s);
+}

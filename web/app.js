@@ -128,6 +128,12 @@ function startLive() {
     onReconnect() {
       if (page && page.reload) page.reload().catch(() => {});
     },
+    onRevoked() {
+      // the token was revoked while the page was open: nothing it shows
+      // may be trusted to stay current, and every call would fail
+      setToken(null);
+      showSignIn("Your access was withdrawn (the token was revoked). Sign in with a new token.");
+    },
   });
   live.start();
 }

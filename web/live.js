@@ -8,8 +8,9 @@
 import { token } from "./api.js";
 
 export class Live {
-  constructor({ onEvent, onState, onReconnect }) {
+  constructor({ onEvent, onState, onReconnect, onRevoked }) {
     this.onEvent = onEvent;
+    this.onRevoked = onRevoked || (() => {});
     this.onState = onState || (() => {});
     this.onReconnect = onReconnect || (() => {});
     this.abort = null;
@@ -90,6 +91,7 @@ export class Live {
     if (ev.event === "revoked") {
       this.finalReason = "revoked";
       this.onState("unavailable");
+      this.onRevoked();
       return;
     }
     if (ev.event === "shutdown") {

@@ -275,6 +275,14 @@ describe("the web console", () => {
     assert.equal(who.scope, "S-2001");
     const listed = (await cairnd.call(cairnd.admin, "GET", "/v1/tokens")).tokens.find((x) => x.id === who.token_id);
     assert.equal(listed.label, "Made in the console");
+    // the new token in another tab: revoked, that tab signs itself out
+    const other = await signedIn(made);
+    await liveOn(other.page);
+    await cairnd.call(cairnd.admin, "DELETE", `/v1/tokens/${who.token_id}`, undefined, 204);
+    await other.page.waitForSelector("#sign-in:not([hidden])", { timeout: T });
+    assert.match(await other.page.textContent("#token-error"), /revoked/);
+    assert.equal(await other.page.evaluate(() => sessionStorage.getItem("cairn.token")), null);
+    await other.ctx.close();
     await page.selectOption("#wf-pick", "campus_application");
     await page.waitForSelector("svg title:text('Workflow campus_application')", { state: "attached", timeout: T });
     await shot(page, "admin-workflow");
