@@ -45,6 +45,7 @@ function showSignIn(message) {
   who = null;
   $("who").hidden = true;
   clear($("nav"));
+  $("nav").hidden = true; // an empty landmark is noise to a screen reader
   $("page").hidden = true;
   clear($("page"));
   $("sign-in").hidden = false;
@@ -76,6 +77,7 @@ async function signIn(t) {
     return;
   }
   clear($("nav"), pages.map(([id, label]) => h("a", { href: `#${id}`, "data-page": id }, label)));
+  $("nav").hidden = false;
   // GET /v1/stream is for those who can read some case
   if (LIVE_ROLES.includes(who.role)) startLive();
   else $("live-state").textContent = "Live updates: not needed here";
