@@ -117,7 +117,9 @@ export async function render(root, who) {
     clear(fileBox,
       h("h2", { id: "h-file" }, `File of student ${c.subject}`),
       h("p", {}, pill(c.status), " ", (def && def.statuses[c.status] && def.statuses[c.status].description) || ""),
-      h("p", { id: "lease-line", role: "status" }, leaseLine()),
+      // not a live region: a countdown read out every 15 s would drown
+      // the page; renewals and expiry are announced on their own
+      h("p", { id: "lease-line" }, leaseLine()),
       current.lease ? [action("Renew the lease", renew, { class: "secondary" }),
         action("Release the file", async () => {
           await del(`/v1/cases/${current.id}/lease`);
@@ -150,8 +152,18 @@ export async function render(root, who) {
       if (!fileBox.isConnected) return stopTick();
       const el = document.getElementById("lease-line");
       if (el) el.textContent = leaseLine();
-      if (current && current.lease && current.lease.until - Date.now() < (current.lease.until - current.lease.claimed_at) / 3) {
-        try { await renew(); } catch (e) { stopTick(); }
+      if (!current || !current.lease) return;
+      if (current.lease.until <= Date.now()) {
+        announce("Your lease on this file ran out; it went back to the queue.");
+        return stopTick();
+      }
+      if (current.lease.until - Date.now() < (current.lease.until - current.lease.claimed_at) / 3) {
+        try {
+          await renew();
+        } catch (e) {
+          announce(`The lease could not be renewed: ${e.message}`);
+          stopTick();
+        }
       }
     }, 15000);
   }
