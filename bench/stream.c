@@ -8,6 +8,11 @@
  *
  *   build/bench/stream URL TOKEN_FILE [-s STREAMS] [-n CREATES] [-m MODE]
  *
+ * With -p PID (cairnd's), the CPU time cairnd spent per create is printed
+ * too, with and without the streams (cpu_us_per_create_nostream,
+ * cpu_us_per_create): on a shared machine that is steadier than any wall
+ * clock figure.
+ *
  * MODE admin (the default): every stream is an admin's and sees every
  * case, the worst case of the fan-out. MODE student: each stream is
  * another student's, and every case created is the first student's, so
@@ -107,6 +112,35 @@ sse_open(const struct bl_target *t, const char *token, struct sse *s)
 }
 
 /* Creates one case; returns the round trip in µs, or 0 on failure. */
+/* cairnd's user + system CPU time in µs, from /proc; 0 when unknown */
+static uint64_t
+cpu_us(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after the command's closing parenthesis: state is field 3, utime
+	 * and stime are fields 14 and 15 */
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+	    sscanf(p + 2,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+	           &st) != 2)
+		return 0;
+	return (ut + st) * 1000000ull /
+	       (unsigned long long)sysconf(_SC_CLK_TCK);
+}
+
 static int one_subject; /* -m student: every case is S-bench-0's */
 
 static uint64_t
@@ -132,7 +166,8 @@ main(int argc, char **argv)
 {
 	struct bl_target t;
 	char admin[160];
-	int nstreams = 500, ncreates = 300;
+	int nstreams = 500, ncreates = 300, pid = 0;
+	uint64_t cpu0, cpu_nostream, cpu_streams;
 	struct sse *ss;
 	struct pollfd *pfd;
 	int *idx;
@@ -151,6 +186,8 @@ main(int argc, char **argv)
 			nstreams = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "-n"))
 			ncreates = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "-p"))
+			pid = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "-m"))
 			one_subject = !strcmp(argv[i + 1], "student");
 	}
@@ -163,6 +200,7 @@ main(int argc, char **argv)
 		return 2;
 
 	/* without a stream */
+	cpu0 = cpu_us(pid);
 	for (int i = 0; i < ncreates; i++) {
 		uint64_t us = create(&t, admin, i);
 
@@ -172,6 +210,8 @@ main(int argc, char **argv)
 		}
 		hist_record(&c0, us);
 	}
+
+	cpu_nostream = cpu_us(pid) - cpu0;
 
 	/* the streams: 8 a token (the server's cap), or a student each */
 	ntoks = one_subject ? nstreams : (nstreams + 7) / 8;
@@ -210,6 +250,7 @@ main(int argc, char **argv)
 	}
 
 	run0 = now_us();
+	cpu0 = cpu_us(pid);
 	for (int i = 0; i < ncreates; i++) {
 		uint64_t t0 = now_us(), us;
 		uint64_t want = (uint64_t)i + 1;
@@ -274,17 +315,21 @@ main(int argc, char **argv)
 	}
 	double secs = (double)(now_us() - run0) / 1e6;
 
+	cpu_streams = cpu_us(pid) - cpu0;
+
 	printf("mode=%s streams=%d creates=%d creates_nostream_p50_ms=%.3f "
 	       "creates_nostream_p99_ms=%.3f creates_p50_ms=%.3f "
 	       "creates_p99_ms=%.3f fanout_p50_ms=%.3f fanout_p99_ms=%.3f "
-	       "deliveries_per_s=%.0f\n",
+	       "deliveries_per_s=%.0f cpu_us_per_create_nostream=%.0f "
+	       "cpu_us_per_create=%.0f\n",
 	       one_subject ? "student" : "admin", nstreams, ncreates,
 	       hist_percentile(&c0, 50) / 1000.0,
 	       hist_percentile(&c0, 99) / 1000.0,
 	       hist_percentile(&c1, 50) / 1000.0,
 	       hist_percentile(&c1, 99) / 1000.0,
 	       hist_percentile(&fan, 50) / 1000.0,
-	       hist_percentile(&fan, 99) / 1000.0, (double)delivered / secs);
+	       hist_percentile(&fan, 99) / 1000.0, (double)delivered / secs,
+	       (double)cpu_nostream / ncreates, (double)cpu_streams / ncreates);
 	for (int i = 0; i < nstreams; i++)
 		close(ss[i].fd);
 	free(ss);
