@@ -308,6 +308,20 @@ stream_case_committed(struct daemon *d, const json_t *row)
 
 	if (h == NULL || h->subs == NULL || h->stopping)
 		return;
+	/* most changes concern no one listening: they cost a scan of the
+	 * streams and nothing more */
+	{
+		struct pend probe = {.subject = (char *)jstr(row, "subject"),
+		                     .owner = (char *)jstr(row, "owner")};
+		struct sub *sb = h->subs;
+
+		if (probe.owner != NULL && probe.owner[0] == '\0')
+			probe.owner = NULL;
+		while (sb != NULL && (sb->st == NULL || !sub_sees(sb, &probe)))
+			sb = sb->next;
+		if (sb == NULL)
+			return;
+	}
 	text = event_text(h, row, &len);
 	e = text ? malloc(sizeof(*e) + len + 1) : NULL;
 	if (e != NULL) {
