@@ -5,7 +5,8 @@
 #
 #   make          build cairnd and cairn (installs missing packages as root)
 #   make run      build and start cairnd on etc/cairnd.yaml
-#   make test     build and run every test
+#   make test     build and run every test (make e2e: only the web
+#                 console's, in headless Chromium)
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench    every benchmark, reduced where big, into bench/results.md
 #                 (make bench-curves: the scaling curves; make bench-scale:
@@ -48,7 +49,11 @@ CORE_SRC = $(wildcard common/*.c) \
            $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
            $(wildcard store/*.c) $(wildcard workflows/*.c) \
            $(wildcard rules/*.c) $(wildcard adapters/*.c)
-CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+# the web console (web/), embedded into cairnd by scripts/embed-web.sh as
+# generated C under build/ (never committed): one binary serves it
+WEB_FILES = $(sort $(wildcard web/*.*))
+WEB_OBJ   = $(BUILD)/gen/web_assets.o
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o) $(WEB_OBJ)
 LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 CLI_SRC = $(wildcard cli/*.c)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -57,10 +62,9 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-curves bench-scale \
-        bench-rules bench-isir bench-claims bench-audit install clean \
-        format fuzz \
-        fuzz-bins fuzz-replay
+.PHONY: all deps binaries run test check bench bench-scale bench-rules \
+        bench-isir bench-claims bench-audit install clean format fuzz \
+        fuzz-bins fuzz-replay e2e
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
@@ -95,6 +99,12 @@ $(BUILD)/bench/%: bench/%.c bench/benchlib.h $(BUILD)/libcairn.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL)
 
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	sh scripts/embed-web.sh $@ $(WEB_FILES)
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c daemon/web.h
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CRIT_CFLAGS) -DCAIRN_BUILD_DIR='"$(abspath $(BUILD))"' \
@@ -117,6 +127,19 @@ test: deps
 	    $(BUILD)/cairn-crash
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory e2e
+
+# The web console end to end in headless Chromium (tests/e2e, Node's test
+# runner and playwright-core): after the Criterion suite. Installs Debian's
+# chromium, nodejs and npm (scripts/deps.sh e2e) and the locked
+# playwright-core (npm ci) when missing. Screenshots: $(BUILD)/e2e-artifacts.
+e2e: deps
+	@sh scripts/deps.sh e2e
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	@cd tests/e2e && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	    npm ci --no-audit --no-fund --loglevel=error; }
+	cd tests/e2e && CAIRN_BUILD_DIR=$(abspath $(BUILD)) \
+	    node --test --test-concurrency=1 console.test.mjs
 
 check: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
@@ -130,6 +153,7 @@ bench: deps
 # throughput and p99 by concurrent clients and by cases stored (up to
 # 10,000,000: 10 to 16 minutes, 14 GB of temporary disk at the peak);
 # bench/curves.md and bench/curves.svg
+.PHONY: bench-curves
 bench-curves: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
 	sh bench/curves.sh $(abspath $(BUILD))

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "router.h"
+#include "stream.h"
 
 static const char unmatched_route[] = "unmatched";
 
@@ -142,6 +143,12 @@ api_reply_store_error(struct api_call *c, int status, const char *msg)
 		                  msg ? msg : cairn_strerror(status), NULL,
 		                  "Retry-After: 5\r\n");
 	}
+}
+
+void
+api_route_unmatched(struct http_req *req)
+{
+	req->route = unmatched_route;
 }
 
 /* --- handlers ------------------------------------------------------------ */
@@ -397,6 +404,7 @@ token_revoked(int status, const char *msg, void *data)
 	}
 	/* the cache must not keep a revoked token alive */
 	api_token_cache_clear(c->d);
+	stream_token_revoked(c->d, c->m.params[0]);
 	log_write(LOG_INFO, c->req->request_id, NULL, NULL,
 	          "token %s revoked by %s", c->m.params[0], c->who.token_id);
 	http_respond(c->req, 204, NULL, NULL, NULL, 0);
@@ -534,7 +542,11 @@ static const struct route routes[] = {
         {"GET", "/v1/rules", RULE_READERS, 0, api_h_rules_list, SCOPE_RULES},
         {"GET", "/v1/rules/{set}/versions", RULE_READERS, 0,
          api_h_rules_versions, SCOPE_RULES},
+        {"GET", "/v1/rules/{set}/files", RULE_READERS, 0, api_h_rules_files,
+         SCOPE_RULES},
         {"PUT", "/v1/rules/{set}", RULE_WRITERS, 1, api_h_rules_put,
+         SCOPE_POLICY},
+        {"POST", "/v1/rules/{set}/test", RULE_WRITERS, 1, api_h_rules_test,
          SCOPE_POLICY},
         {"POST", "/v1/rules/{set}/rollback", RULE_WRITERS, 1,
          api_h_rules_rollback, SCOPE_POLICY},
@@ -572,6 +584,13 @@ static const struct route routes[] = {
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify, SCOPE_ADMIN},
         {"POST", "/v1/retention/run", ADMIN, 0, api_h_retention_run,
          SCOPE_ADMIN},
+        /* case changes as Server-Sent Events; stream.c checks each case
+         * against this row, as GET /v1/cases/{id} does */
+        {"GET", "/v1/stream", CASE_STAFF, 0, api_h_stream, SCOPE_CASE},
+        /* the web console's files: no token; its pages ask for one and
+         * use the API with it. Last, so every route above comes first */
+        {"GET", "/", 0, 0, api_h_web, SCOPE_PUBLIC},
+        {"GET", "/{file}", 0, 0, api_h_web, SCOPE_PUBLIC},
 };
 
 const struct route *

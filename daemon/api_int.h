@@ -71,6 +71,8 @@ void api_h_adapter_redrive(struct api_call *c);
 /* The rule-set routes (rules_host.c). */
 void api_h_rules_list(struct api_call *c);
 void api_h_rules_versions(struct api_call *c);
+void api_h_rules_files(struct api_call *c);
+void api_h_rules_test(struct api_call *c);
 void api_h_rules_put(struct api_call *c);
 void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
@@ -93,6 +95,13 @@ void api_h_recipient_put(struct api_call *c);
 void api_h_calendars(struct api_call *c);
 void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
+/* Live updates, Server-Sent Events (stream.c). */
+void api_h_stream(struct api_call *c);
+/* The web console's files, from memory (web.c). */
+void api_h_web(struct api_call *c);
+/* Counts the request under "unmatched" in the metrics, as a path no
+ * route matches is: a name the console does not have is such a path. */
+void api_route_unmatched(struct http_req *req);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 /* POST /v1/retention/run (retention.c): a run now (or the one running),

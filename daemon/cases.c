@@ -34,6 +34,7 @@
 #include "log.h"
 #include "queues.h"
 #include "retention.h"
+#include "stream.h"
 
 #define CASCADE_MAX 8 /* parent notifications deep; a family is shallow */
 
@@ -1364,6 +1365,9 @@ cmd_committed(int status, const char *msg, void *data)
 	struct cmd *k = data;
 
 	if (status == 0) {
+		for (int i = 0; i < k->fam.n; i++) /* live streams */
+			if (k->fam.cs[i].dirty)
+				stream_case_committed(k->d, k->fam.cs[i].row);
 		if (k->earliest_timer)
 			timers_arm(k->d, k->earliest_timer);
 		if (k->fam.outbox_rows)

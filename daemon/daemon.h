@@ -69,6 +69,8 @@ struct daemon {
 	struct held_reply *held;
 	/* the retention job (retention.c); NULL when off */
 	struct retention *retention;
+	struct stream_hub *streams; /* GET /v1/stream (stream.c); NULL
+				       until the first stream */
 };
 
 /* The HTTP handler and observer for a daemon (data is the daemon). */

@@ -27,6 +27,9 @@
 #define IN_INITIAL    8192
 #define WRITE_HIGH    (1 << 20) /* stop parsing while this much is unsent */
 #define ARENA_INITIAL 1024
+/* a stream's client that has this much unsent is too slow: cut it off
+ * rather than buffer without bound (it reconnects and reads afresh) */
+#define STREAM_HIGH (256 * 1024)
 
 enum conn_state {
 	C_IDLE,     /* between requests */
@@ -83,6 +86,11 @@ struct http_conn {
 	int close_after; /* close once the queued writes are sent */
 	int closing;
 	int closed_handles;
+	/* a streaming response (http_stream_open): the connection stays in
+	 * C_HANDLING until it closes, then stream_closed is called once */
+	int streaming;
+	http_stream_closed_fn stream_closed;
+	void *stream_data;
 	char peer[64];     /* the socket peer's address, "unix" or "unknown" */
 	int peer_loopback; /* a proxy on this machine: XFF is believed */
 };
@@ -112,6 +120,8 @@ http_status_text(int status)
 		return "Accepted";
 	case 204:
 		return "No Content";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -457,6 +467,18 @@ on_conn_closed(uv_handle_t *h)
 	struct http_conn *c = h->data;
 
 	c->closed_handles++;
+	if (c->closed_handles == 2 && c->streaming) {
+		/* the owner learns of the end once, after the handles are
+		 * closed, so it can never be called back from inside its own
+		 * http_stream_write or http_stream_end */
+		http_stream_closed_fn fn = c->stream_closed;
+		void *arg = c->stream_data;
+
+		c->streaming = 0;
+		c->state = C_IDLE;
+		if (fn != NULL)
+			fn(arg);
+	}
 	conn_maybe_free(c);
 }
 
@@ -568,6 +590,83 @@ http_respond_reset(struct http_req *r)
 		uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 	}
 	request_finish(c, 0);
+}
+
+/* --- streaming responses ------------------------------------------------ */
+
+struct http_stream *
+http_stream_open(struct http_req *r, const char *content_type,
+                 const char *extra_headers, http_stream_closed_fn closed,
+                 void *data)
+{
+	struct http_conn *c = r->conn;
+	struct http_server *s = c->srv;
+	char head[1024];
+	int n;
+
+	if (c->closing || c->close_after || s->stopping) {
+		/* the client is gone, or the server is going: no stream */
+		http_respond_problem(r, 503, "unavailable",
+		                     "the server is shutting down", NULL,
+		                     "Retry-After: 5\r\n");
+		return NULL;
+	}
+	/* no Content-Length: the body runs until the connection closes,
+	 * which is also how a stream ends, so the connection is not kept */
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 200 OK\r\n"
+	             "Content-Type: %s\r\n"
+	             "X-Request-Id: %s\r\n"
+	             "Connection: close\r\n"
+	             "%s"
+	             "\r\n",
+	             content_type, r->request_id,
+	             extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof(head)) {
+		http_respond_problem(r, 500, "internal",
+		                     "the stream's headers are too long", NULL,
+		                     NULL);
+		return NULL;
+	}
+	c->streaming = 1;
+	c->stream_closed = closed;
+	c->stream_data = data;
+	uv_timer_stop(&c->timer);
+	if (s->o.observe != NULL)
+		s->o.observe(r, 200, (double)(uv_hrtime() - r->start_ns) / 1e9,
+		             s->o.data);
+	conn_write_raw(c, head, (size_t)n);
+	/* reading goes on, to learn when the client leaves */
+	if (!c->closing && !c->reading)
+		conn_read_start(c);
+	return (struct http_stream *)c;
+}
+
+int
+http_stream_write(struct http_stream *st, const char *data, size_t len)
+{
+	struct http_conn *c = (struct http_conn *)st;
+
+	if (c->closing || c->close_after)
+		return -1;
+	if (c->tcp.write_queue_size > STREAM_HIGH) {
+		conn_close(c);
+		return -1;
+	}
+	conn_write_raw(c, data, len);
+	return c->closing ? -1 : 0;
+}
+
+void
+http_stream_end(struct http_stream *st)
+{
+	struct http_conn *c = (struct http_conn *)st;
+
+	if (c->closing || c->close_after)
+		return;
+	c->close_after = 1;
+	if (c->writes_pending == 0)
+		conn_close(c);
 }
 
 void
@@ -865,6 +964,11 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	size_t limit = (size_t)(c->srv->o.limits.max_header_bytes +
 	                        c->srv->o.limits.max_body_bytes);
 
+	if (nread > 0 && c->streaming) {
+		/* a stream's client has nothing more to say: what it sends
+		 * is dropped, and reading goes on only to see it leave */
+		return;
+	}
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
 		/* unparsed input is bounded whatever the state: a request
@@ -883,6 +987,10 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	/* EOF or an error */
 	uv_read_stop(st);
 	c->reading = 0;
+	if (c->streaming) {
+		conn_close(c);
+		return;
+	}
 	if (nread == UV_EOF && c->state == C_READING && !c->closing &&
 	    !c->close_after) {
 		/* cut off halfway: say so, the client may still read */
@@ -1190,6 +1298,12 @@ http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
 	s->done_arg = arg;
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
+		if (c->streaming) {
+			/* a stream has no end of its own: it ends now,
+			 * after what is queued for it is sent */
+			http_stream_end((struct http_stream *)c);
+			continue;
+		}
 		if (c->state == C_HANDLING || c->writes_pending > 0)
 			c->close_after = 1;
 		else

@@ -117,6 +117,31 @@ void http_respond(struct http_req *r, int status, const char *content_type,
 void http_respond_reset(struct http_req *r);
 
 /*
+ * Streaming responses (Server-Sent Events). http_stream_open answers the
+ * request with 200 and headers but no length, and keeps the connection
+ * open on the loop: the body is what http_stream_write sends, until the
+ * connection closes (so the response says Connection: close). It never
+ * blocks: writes are queued, and a client that lets more than 256 KiB
+ * pile up unread is cut off. `closed` is called exactly once, on the
+ * loop, after the connection has closed for whatever reason (the client
+ * left, http_stream_end, a write failed, the server stopped); the stream
+ * stays valid until then and must not be used after. The server's stop
+ * ends every stream. Returns NULL when the request was answered with an
+ * error instead (the client already gone, or the server stopping);
+ * closed is then never called. The request must not be used after.
+ */
+struct http_stream;
+typedef void (*http_stream_closed_fn)(void *data);
+struct http_stream *http_stream_open(struct http_req *r,
+                                     const char *content_type,
+                                     const char *extra_headers,
+                                     http_stream_closed_fn closed, void *data);
+/* 0, or -1 when the stream is ending (its closed callback will come). */
+int http_stream_write(struct http_stream *s, const char *data, size_t len);
+/* Ends the stream once what is queued has been sent. */
+void http_stream_end(struct http_stream *s);
+
+/*
  * A problem+json (RFC 9457) response: type is "urn:cairn:problem:" + slug,
  * title the status's reason phrase unless given, detail for a person.
  * extra (borrowed, may be NULL) holds further members, such as the byte

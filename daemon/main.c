@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "retention.h"
+#include "stream.h"
 
 #define SHUTDOWN_GRACE_MS 4000 /* then in-flight connections are cut */
 
@@ -172,7 +173,7 @@ close_when_idle(uv_timer_t *t)
 	rules_host_close(d); /* no new publishes or watching */
 	retention_close(d);  /* no new runs; frees once idle */
 	if (cases_busy(d) || rules_host_busy(d) || outbox_busy(d) ||
-	    retention_busy(d)) {
+	    retention_busy(d) || stream_busy(d)) {
 		uv_timer_start(&d->idle_timer, close_when_idle, 5, 0);
 		return;
 	}
@@ -227,6 +228,7 @@ on_stop_signal(uv_signal_t *s, int signum)
 	outbox_stop(d);
 	/* 401s held back for bad tokens go out now: none holds the stop */
 	api_abuse_stop(d);
+	stream_stop(d); /* live streams get a last event and end */
 	http_server_stop(d->http, http_stopped, d);
 }
 
@@ -490,6 +492,7 @@ main(int argc, char **argv)
 		log_warn("event loop closed with handles still open");
 	rules_host_destroy(&d);
 	abuse_free(d.abuse);
+	stream_free(&d);
 	free(d.token_cache);
 	return rc;
 }

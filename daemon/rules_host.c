@@ -1219,6 +1219,43 @@ api_h_rules_versions(struct api_call *c)
 	        NULL);
 }
 
+/* GET /v1/rules/{set}/files?version=V: a version's files (the live one
+ * without ?version), so an editor such as the web console can start
+ * from what is published. */
+void
+api_h_rules_files(struct api_call *c)
+{
+	struct rset *s = set_or_404(c);
+	const char *q, *want;
+	char ver[80] = "";
+	json_t *files;
+
+	if (s == NULL)
+		return;
+	q = c->req->query;
+	if (!strncmp(q, "version=", 8) && strlen(q + 8) < sizeof(ver) &&
+	    strspn(q + 8, "0123456789abcdef") == strlen(q + 8))
+		snprintf(ver, sizeof(ver), "%s", q + 8);
+	else if (q[0] != '\0') {
+		api_reply_problem(c, 400, "bad-query",
+		                  "the one parameter is version=<hex version>",
+		                  NULL, NULL);
+		return;
+	}
+	want = ver[0] ? ver : s->live ? rs_version(s->live->set) : NULL;
+	files = want ? json_object_get(s->files, want) : NULL;
+	if (files == NULL) {
+		api_reply_problem(c, 404, "not-found",
+		                  "no such version of this rule set", NULL,
+		                  NULL);
+		return;
+	}
+	api_reply_json(c, 200,
+	               json_pack("{s:s, s:s, s:O}", "rule_set", s->name,
+	                         "version", want, "files", files),
+	               NULL);
+}
+
 /* {"files": {relative path: text}} as the body names them. */
 static json_t *
 body_files(struct api_call *c)
@@ -1279,6 +1316,84 @@ publish_call(struct api_call *c, struct rules_host *h, struct rset *s,
 		api_reply_problem(c, 503, "overloaded", "cannot queue work",
 		                  NULL, NULL);
 	}
+}
+
+/* POST /v1/rules/{set}/test: {"files"} loaded, compiled and tested as
+ * an upload would be, on the thread pool, and nothing recorded or
+ * published: an editor's "run the tests" before it publishes. 200 with
+ * {"ok", "version", "errors", "tests"} whatever the outcome. */
+struct test_work {
+	uv_work_t w;
+	struct rules_host *h;
+	struct api_call *call;
+	struct cand c;
+};
+
+static void
+test_work_run(uv_work_t *w)
+{
+	struct test_work *t = w->data;
+
+	cand_run(&t->c);
+}
+
+static void
+test_work_done(uv_work_t *w, int status)
+{
+	struct test_work *t = w->data;
+	json_t *o;
+
+	t->h->inflight--;
+	o = json_pack("{s:s, s:s?, s:b, s:O, s:O?}", "rule_set", t->c.name,
+	              "version", t->c.set ? rs_version(t->c.set) : NULL, "ok",
+	              t->c.failures == 0, "errors", t->c.errors, "tests",
+	              t->c.tests);
+	api_reply_json(t->call, 200, o, NULL);
+	cand_free(&t->c);
+	free(t);
+}
+
+void
+api_h_rules_test(struct api_call *c)
+{
+	struct rules_host *h = c->d->rules;
+	struct test_work *t;
+	json_t *files;
+
+	if (!set_name_ok(c->m.params[0])) {
+		api_reply_problem(c, 422, "invalid-name",
+		                  "a rule set's name is 1 to 64 of a-z, 0-9 "
+		                  "and _",
+		                  NULL, NULL);
+		return;
+	}
+	if ((files = body_files(c)) == NULL)
+		return;
+	if (h == NULL || h->closing) {
+		api_reply_problem(c, 503, "unavailable", "shutting down", NULL,
+		                  "Retry-After: 5\r\n");
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	t->h = h;
+	t->call = c;
+	t->w.data = t;
+	t->c.files = json_incref(files);
+	snprintf(t->c.name, sizeof(t->c.name), "%.64s", c->m.params[0]);
+	if (uv_queue_work(c->d->loop, &t->w, test_work_run, test_work_done) !=
+	    0) {
+		cand_free(&t->c);
+		free(t);
+		api_reply_problem(c, 503, "overloaded", "cannot queue work",
+		                  NULL, NULL);
+		return;
+	}
+	h->inflight++;
 }
 
 void

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: make sure the Debian packages Cairn builds, tests and runs with
 # are installed. As root, installs what is missing; otherwise prints the one
-# apt-get line needed and fails. Usage: scripts/deps.sh [bench]
+# apt-get line needed and fails. Usage: scripts/deps.sh [bench|e2e]
 set -eu
 
 # nginx: the TLS edge the integration test drives cairnd through
@@ -11,6 +11,15 @@ set -eu
 PKGS="gcc make pkg-config libuv1-dev libsqlite3-dev liblua5.4-dev libyaml-dev
 libcurl4-openssl-dev libcriterion-dev libjansson-dev node-llhttp libssl-dev
 sqlite3 curl nginx openssl clang groff-base"
+# e2e: the web console's tests (make e2e, part of make test) drive Debian's
+# Chromium headless with playwright-core from npm; node runs them. A node
+# that brings its own npm (as NodeSource's does) is kept: Debian's npm
+# would want Debian's nodejs in its place.
+if [ "${1:-}" = e2e ]; then
+	PKGS="$PKGS chromium"
+	command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+	command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+fi
 
 missing=""
 for p in $PKGS; do

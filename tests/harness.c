@@ -344,6 +344,13 @@ fill(int fd, int timeout_ms)
 int
 read_response(int fd, int timeout_ms, struct resp *r)
 {
+	return read_response_head(fd, timeout_ms, r, 0);
+}
+
+/* A reply to HEAD has a Content-Length but no body: head_only skips it. */
+int
+read_response_head(int fd, int timeout_ms, struct resp *r, int head_only)
+{
 	char *end;
 	size_t hlen, clen = 0;
 	char v[64];
@@ -370,9 +377,9 @@ read_response(int fd, int timeout_ms, struct resp *r)
 	if (r->status == 100) {
 		memmove(pend.buf, pend.buf + hlen, pend.len - hlen);
 		pend.len -= hlen;
-		return read_response(fd, timeout_ms, r);
+		return read_response_head(fd, timeout_ms, r, head_only);
 	}
-	if (resp_header(r, "Content-Length", v, sizeof(v)))
+	if (!head_only && resp_header(r, "Content-Length", v, sizeof(v)))
 		clen = strtoul(v, NULL, 10);
 	while (pend.len < hlen + clen)
 		if (fill(fd, timeout_ms) != 0)
@@ -464,7 +471,7 @@ http_do_idem(const struct td *t, const char *method, const char *path,
 	send_all(fd, head, (size_t)n);
 	if (body_len)
 		send_all(fd, body, body_len);
-	rc = read_response(fd, 5000, r);
+	rc = read_response_head(fd, 5000, r, strcmp(method, "HEAD") == 0);
 	close(fd);
 	return rc;
 }

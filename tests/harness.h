@@ -55,6 +55,7 @@ void send_all(int fd, const char *data, size_t len);
 /* Reads one response; returns 0, or -1 on EOF/timeout before a full one.
  * Bytes after the response stay buffered in the fd's pending buffer. */
 int read_response(int fd, int timeout_ms, struct resp *r);
+int read_response_head(int fd, int timeout_ms, struct resp *r, int head_only);
 /* 1 when the peer closes within timeout_ms (EOF or reset) */
 int wait_closed(int fd, int timeout_ms);
 

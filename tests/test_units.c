@@ -102,13 +102,15 @@ Test(router, api_table_is_consistent)
 			             200);
 		if (strchr(r[i].pattern, '{') == NULL)
 			cr_assert_eq(m.index, (int)i, "%s", r[i].pattern);
-		/* only the probes and metrics are open without a token, and
-		 * the callbacks, which an institution's signature
-		 * authenticates */
+		/* only the probes and metrics are open without a token, the
+		 * callbacks, which an institution's signature authenticates,
+		 * and the web console's files, whose pages ask for a token */
 		if (r[i].roles == 0)
 			cr_assert(!strcmp(r[i].pattern, "/healthz") ||
 			                  !strcmp(r[i].pattern, "/readyz") ||
 			                  !strcmp(r[i].pattern, "/metrics") ||
+			                  !strcmp(r[i].pattern, "/") ||
+			                  !strcmp(r[i].pattern, "/{file}") ||
 			                  !strcmp(r[i].pattern,
 			                          "/v1/callbacks/{adapter}"),
 			          "%s needs no token", r[i].pattern);
