@@ -23,6 +23,9 @@
 #             aid officers' claims and decisions, counselors' alert reads,
 #             students' status reads, after BENCH_SEASON_ISIR ISIRs are
 #             imported for the officers (not measured);
+#   stream    live updates (bench/stream): 1,000 students' streams open,
+#             200 cases created one at a time, each reaching its student's
+#             stream, against the same creates with no stream open;
 #   commits   group commit against one transaction per write, and raw
 #             SQLite's one-row transactions (bench/commits);
 #   rules     the Cal Grant rules in process, and a bare Lua call
@@ -69,6 +72,8 @@ WARM=1
 CAMPUSES=4
 EVENT_APPS_PER_CONN=8
 OUTBOUND_CALLS=20000
+STREAMS=1000
+STREAM_CREATES=200
 # the issue's targets (issue 9, gathering issues 3 to 6)
 HEALTHZ_TARGET=50000
 APPS_TARGET=3500
@@ -85,7 +90,8 @@ ISIR_SMALL_TARGET_MS=100
 ISIR_RATE_TARGET=10000
 
 for f in cairnd cairn cairn-mock-institution bench/loadgen bench/apps \
-	bench/commits bench/outbound bench/rules bench/rawrows bench/season; do
+	bench/commits bench/outbound bench/rules bench/rawrows bench/season \
+	bench/stream; do
 	if [ ! -x "$BUILD/$f" ]; then
 		echo "bench: $BUILD/$f is missing; run make bench" >&2
 		exit 1
@@ -241,6 +247,19 @@ if wanted season; then
 	stop_daemon season
 	echo "hwm_kb=$HWM" >"$TMP/season.hwm"
 	rm -rf "$TMP/season"
+fi
+
+if wanted stream; then
+	# live updates (issue 10): STREAMS students watching, one of whom
+	# sees each new case; without -p's CPU figures bench/stream says
+	# less, so it gets cairnd's pid
+	start_daemon "$TMP/stream"
+	repeat stream sh -c '"$1" "$2" "$3" -s "$4" -n "$5" -m student -p "$6" |
+		tr "\n" " "' stream "$BUILD/bench/stream" "$URL" \
+		"$TMP/stream/admin.token" "$STREAMS" "$STREAM_CREATES" "$PID"
+	stop_daemon stream
+	echo "hwm_kb=$HWM" >"$TMP/stream.hwm"
+	rm -rf "$TMP/stream"
 fi
 
 # --- in process, and cairnd as a client ----------------------------------------
@@ -410,6 +429,7 @@ OUT="$TMP/results.md"
 	echo "| events on campus applications | events/s | $(fig "$TMP/events.txt" ops_per_s) | /healthz: $(num "$HZ") req/s |"
 	echo "| season mix | operations/s | $(fig "$TMP/season.txt" ops_per_s) | /healthz: $(num "$HZ") req/s |"
 	echo "| season mix: claims and decisions | claims/s | $(fig "$TMP/season.txt" claim_per_s) | (bench-claims: closed loop on 1,000,000 files) |"
+	echo "| live updates, $(num $STREAMS) students' streams open | a new case to its student's stream, p99 (ms) | $(fig "$TMP/stream.txt" fanout_p99_ms 2) | creating it, p99: $(num "$(med "$TMP/stream.txt" creates_p99_ms)" 2) ms with the streams, $(num "$(med "$TMP/stream.txt" creates_nostream_p99_ms)" 2) ms with none; cairnd's CPU a create: $(num "$(med "$TMP/stream.txt" cpu_us_per_create)") µs with, $(num "$(med "$TMP/stream.txt" cpu_us_per_create_nostream)") µs without |"
 	echo "| Cal Grant A, B, C in process, 1 thread | evaluations/s (CPU time) | $(fig "$TMP/rules.txt" run_cpu_per_s) |" \
 		"a bare Lua call: $(num "$LUA")/s, so an evaluation costs $(awk -v l="$LUA" -v r="$RU" 'BEGIN { if (l == "n/a" || r == "n/a" || r + 0 == 0) print "n/a"; else printf "%.0f", l / r }') bare calls |"
 	echo "| the same, by the wall clock | evaluations/s | $(fig "$TMP/rules.txt" run_per_s) | |"
@@ -461,6 +481,7 @@ OUT="$TMP/results.md"
 	echo "| applications | $(hwm apps) | $(genrss "$TMP/apps.txt") |"
 	echo "| events | $(hwm events) | $(genrss "$TMP/events.txt") |"
 	echo "| season mix | $(hwm season) | $(genrss "$TMP/season.txt") |"
+	echo "| live updates, $(num $STREAMS) streams | $(hwm stream) | — |"
 	echo "| group commit, the store in process | — | $(genrss "$TMP/commits.txt") |"
 	echo "| rules, in process | — | $(genrss "$TMP/rules.txt") |"
 	_o=—
