@@ -473,6 +473,7 @@ static const struct route routes[] = {
          api_h_rules_dry_run},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
          api_h_isir_import},
+        {"POST", "/v1/isir/identities", ADMIN, 1, api_h_isir_identities},
         {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list},
         {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get},
         {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim},

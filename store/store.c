@@ -255,6 +255,17 @@ static const char *const store_migrations[] = {
         "    digest INTEGER NOT NULL DEFAULT 0,\n"
         "    updated_at INTEGER NOT NULL\n"
         ") STRICT;\n",
+        /* 7: ISIR identity matching: which student an ISIR's person is,
+         * by a key made of the last name, the date of birth and the
+         * SSN's last four digits (adapters/isir.h isir_identity_key);
+         * only the key is kept, never the parts apart */
+        "CREATE TABLE student_identities (\n"
+        "    match_key TEXT PRIMARY KEY,\n"
+        "    student TEXT NOT NULL,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX student_identities_by_student ON student_identities"
+        " (student);\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -383,6 +394,8 @@ enum {
 	WST_ALERT_RESOLVE,
 	WST_CASELOAD_CLEAR,
 	WST_CASELOAD_ADD,
+	/* ISIR identity matching */
+	WST_IDENTITY_PUT,
 	WST_RECIPIENT_PUT,
 	WST_OFFICE_PUT,
 	WST_OFFICE_CLEAR,
@@ -550,6 +563,11 @@ static const char *const store_wsql[WST_N] = {
         [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
                              " added_at) VALUES (?1, ?2, ?3)"
                              " ON CONFLICT DO NOTHING",
+        [WST_IDENTITY_PUT] = "INSERT INTO student_identities (match_key,"
+                             " student, updated_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (match_key) DO UPDATE SET"
+                             " student = excluded.student,"
+                             " updated_at = excluded.updated_at",
 };
 
 /* A read connection's statements, prepared once. */
@@ -2122,6 +2140,8 @@ enum store_read_kind {
 	STORE_READ_RECIPIENT,
 	STORE_READ_META,
 	STORE_READ_OFFICE,
+	/* ISIR identity matching */
+	STORE_READ_IDENTITY,
 };
 
 struct store_read {
@@ -2146,12 +2166,13 @@ struct store_read {
 	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
-	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	char **keys; /* STORE_READ_ISIR, _IDENTITY: the keys, owned */
 	size_t nkeys;
 	int64_t after; /* alerts: keyset cursor */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
+static int store_identity_read(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2560,6 +2581,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		break;
 	case STORE_READ_ISIR:
 		rc = store_isir_read(r, c->db);
+		break;
+	case STORE_READ_IDENTITY:
+		rc = store_identity_read(r, c->db);
 		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
@@ -3304,13 +3328,13 @@ done:
 	return rc;
 }
 
-int
-store_isir_lookup(struct store *s, const char *office,
-                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
-                  void *data)
+/* Queues a keyed read: the keys are copied (owned by the read). */
+static int
+store_keys_read(struct store *s, enum store_read_kind kind, const char *key,
+                const char *const *keys_in, size_t n, store_json_cb cb,
+                void *data)
 {
-	struct store_read *r =
-	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	struct store_read *r = store_read_new(kind, key, cb, data);
 	char **keys;
 	size_t nkeys;
 	int rc;
@@ -3324,7 +3348,7 @@ store_isir_lookup(struct store *s, const char *office,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+		if ((r->keys[r->nkeys++] = strdup(keys_in[i])) == NULL)
 			break;
 	keys = r->keys;
 	nkeys = r->nkeys;
@@ -3340,6 +3364,89 @@ store_isir_lookup(struct store *s, const char *office,
 		return rc;
 	}
 	return 0;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	return store_keys_read(s, STORE_READ_ISIR, office, fafsa_uuids, n, cb,
+	                       data);
+}
+
+/* --- ISIR identity matching --------------------------------------------- */
+
+/*
+ * Which student an ISIR's person is (daemon/identities.c loads the keys,
+ * daemon/isir.c reads them when it opens a new aid file). The key is made
+ * by adapters/isir.c isir_identity_key; the store only keeps and finds it.
+ */
+
+int
+store_batch_identity_put(struct store_batch *b, const char *match_key,
+                         const char *student, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_IDENTITY_PUT, "record a student identity");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, match_key) |
+	                              BIND_TEXT(op, 2, student) |
+	                              BIND_INT(op, 3, at));
+}
+
+/* On a reader thread: {key: student} for the keys that have one. */
+static int
+store_identity_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT student FROM student_identities"
+	                        " WHERE match_key = ?1",
+	                        -1, &st, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		sqlite3_bind_text(st, 1, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (json_object_set_new(
+			            out, r->keys[i],
+			            json_string(
+			                    (const char *)sqlite3_column_text(
+			                            st, 0))) != 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(st);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_identity_match(struct store *s, const char *const *keys, size_t n,
+                     store_json_cb cb, void *data)
+{
+	return store_keys_read(s, STORE_READ_IDENTITY, NULL, keys, n, cb, data);
 }
 
 /* --- audit: reading the hash chains ----------------------------------- */

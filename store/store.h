@@ -305,6 +305,19 @@ int store_batch_isir_record_put(struct store_batch *b, const char *office,
 int store_isir_lookup(struct store *s, const char *office,
                       const char *const *fafsa_uuids, size_t n,
                       store_json_cb cb, void *data);
+/* --- ISIR identity matching -------------------------------------------
+ *
+ * A key made from an ISIR's identity (adapters/isir.h isir_identity_key)
+ * names the student it belongs to, so the importer opens the aid file
+ * under the student's id instead of the ISIR's person UUID.
+ */
+/* Records (or replaces) the student a key belongs to. */
+int store_batch_identity_put(struct store_batch *b, const char *match_key,
+                             const char *student, int64_t at);
+/* {key: student} for the keys that have a student; no member for others. */
+int store_identity_match(struct store *s, const char *const *keys, size_t n,
+                         store_json_cb cb, void *data);
+
 /* --- queues, leases, caseloads, alerts ----------------------------------
  *
  * A lease is a row of its own (case, queue, owner, holder, until), not a
