@@ -73,7 +73,6 @@
 #define MAX_CAMPUSES 9
 #define NCOUNSELORS  20
 #define NOFFICERS    3
-#define OFFICE       "state-aid"
 #define AWARD_YEAR   "2025-26"
 #define SIR_DEADLINE "2027-05-01"
 
@@ -124,7 +123,8 @@ static struct {
 	char secret[I_N][64];
 	/* campuses */
 	struct wf_campuses *campuses;
-	char tag[24]; /* run tag for ids in --url mode */
+	char tag[24];    /* run tag for ids in --url mode */
+	char office[48]; /* the aid office: "state-aid", or one per run */
 	/* people */
 	struct student *st;
 	char policy[96];
@@ -696,7 +696,7 @@ people(CURL *h)
 	          sizeof(G.policy));
 	for (int k = 0; k < NOFFICERS; k++) {
 		snprintf(label, sizeof(label), "demo aid officer %d", k + 1);
-		token_new(h, "aid_officer", OFFICE, label, G.officer[k],
+		token_new(h, "aid_officer", G.office, label, G.officer[k],
 		          sizeof(G.officer[k]));
 	}
 	for (int k = 0; k < NCOUNSELORS; k++)
@@ -1293,7 +1293,7 @@ aid_file_seen(const json_t *c, void *arg)
 	int i = student_index(jstr(c, "subject"));
 
 	if (i >= 0 &&
-	    !strcmp(jstr(json_object_get(c, "data"), "office"), OFFICE))
+	    !strcmp(jstr(json_object_get(c, "data"), "office"), G.office))
 		snprintf(G.st[i].aid, sizeof(G.st[i].aid), "%s", jstr(c, "id"));
 }
 
@@ -1563,6 +1563,7 @@ policy(CURL *h)
 struct tally {
 	json_t *by;  /* {workflow: {status: n}} */
 	json_t *dec; /* {rule set: {outcome: n}} */
+	json_t *ids; /* this season's case ids, for its alerts */
 	int aid_files, matched_files;
 };
 
@@ -1588,8 +1589,9 @@ tally_case(const json_t *c, void *arg)
 
 	if (G.tag[0] && strstr(jstr(c, "subject"), G.tag) == NULL)
 		return;
-	if (!strcmp(wf, "aid_file") && strcmp(jstr(data, "office"), OFFICE))
+	if (!strcmp(wf, "aid_file") && strcmp(jstr(data, "office"), G.office))
 		return;
+	json_object_set_new(t->ids, jstr(c, "id"), json_true());
 	w = json_object_get(t->by, wf);
 	if (w == NULL) {
 		w = json_object();
@@ -1616,7 +1618,7 @@ tally_case(const json_t *c, void *arg)
 }
 
 static json_t *
-alerts_by_kind(CURL *h, int *total)
+alerts_by_kind(CURL *h, const json_t *ids, int *total)
 {
 	json_t *by = json_object();
 	char path[200], after[32] = "";
@@ -1633,9 +1635,8 @@ alerts_by_kind(CURL *h, int *total)
 		json_array_foreach(json_object_get(r, "alerts"), i, a)
 		{
 			json_t *k;
-			const char *recip = jstr(a, "recipient");
 
-			if (G.tag[0] && strstr(recip, G.tag) == NULL)
+			if (!json_object_get(ids, jstr(a, "case_id")))
 				continue;
 			k = json_object_get(by, jstr(a, "kind"));
 			if (k == NULL) {
@@ -1681,7 +1682,7 @@ print_counts(const char *title, const json_t *o)
 static json_t *
 summary(CURL *h)
 {
-	struct tally t = {json_object(), json_object(), 0, 0};
+	struct tally t = {json_object(), json_object(), json_object(), 0, 0};
 	json_t *alerts, *queues, *out, *mocks = json_object(), *w;
 	int nalerts;
 	const char *k;
@@ -1689,7 +1690,8 @@ summary(CURL *h)
 	each_case(h, "student_application", NULL, tally_case, &t);
 	each_case(h, "campus_application", NULL, tally_case, &t);
 	each_case(h, "aid_file", NULL, tally_case, &t);
-	alerts = alerts_by_kind(h, &nalerts);
+	alerts = alerts_by_kind(h, t.ids, &nalerts);
+	json_decref(t.ids);
 	queues = api(h, "GET", "/v1/queues", G.officer[0], NULL, NULL, 200,
 	             NULL);
 	for (int i = 0; G.fresh && i < I_N; i++) {
@@ -1897,9 +1899,13 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* a demo run's own ids, when it shares a database with others */
-	if (!G.fresh)
+	snprintf(G.office, sizeof(G.office), "state-aid");
+	if (!G.fresh) {
 		snprintf(G.tag, sizeof(G.tag), "%lx-",
 		         (unsigned long)time(NULL) % 0xfffffUL);
+		snprintf(G.office, sizeof(G.office), "state-aid-%.6s", G.tag);
+		G.office[strlen(G.office) - 1] = '\0'; /* the tag's '-' */
+	}
 	snprintf(path, sizeof(path), "%s/examples/campuses.yaml",
 	         CAIRN_SOURCE_DIR);
 	if (wf_campuses_load(path, NULL, NULL, NULL, &G.campuses) != 0 ||
