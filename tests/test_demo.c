@@ -149,7 +149,7 @@ Test(demo, a_small_season_matches_the_api, .fini = teardown, .timeout = 240)
 	                     td_bin("cairn-demo"), dir, dir),
 	             0, "%s", out);
 	cr_assert(strstr(out, "The database stays in") != NULL, "%s", out);
-	cr_assert(strstr(out, "build/cairn cases --subject S-") != NULL);
+	cr_assert(strstr(out, "build/cairn cases timeline S-") != NULL);
 	snprintf(path, sizeof(path), "%s/summary.json", dir);
 	sum = json_load_file(path, 0, NULL);
 	cr_assert_not_null(sum);
@@ -270,6 +270,13 @@ Test(demo, a_small_season_matches_the_api, .fini = teardown, .timeout = 240)
 	             0, "%s", out);
 	cr_assert(strstr(out, "student_application") != NULL, "%s", out);
 	cr_assert(strstr(out, "campus_application") != NULL, "%s", out);
+	cr_assert(strstr(out, "aid_file") != NULL, "%s", out);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
+	                     "'%s' cases timeline S-0001",
+	                     t.port, t.token, td_bin("cairn")),
+	             0, "%s", out);
+	cr_assert(strstr(out, "submit") != NULL, "%s", out);
 	cr_assert(strstr(out, "aid_file") != NULL, "%s", out);
 	/* the history chains of the whole season verify */
 	snprintf(path, sizeof(path), "%s/demo/cairn.db", dir);

@@ -1949,16 +1949,16 @@ main(int argc, char **argv)
 		printf("\nExplore it (CAIRN_URL=%s, an admin CAIRN_TOKEN):\n\n",
 		       G.url);
 	}
-	printf("  build/cairn cases --subject %s     # every case of one "
-	       "student: the application,\n"
-	       "                                          # each campus's "
-	       "copy, "
-	       "the aid file\n"
-	       "  build/cairn history CASE_ID            # one case's "
-	       "timeline, "
-	       "event by event\n"
-	       "  build/cairn queue; build/cairn rules versions cal_grant\n",
-	       G.st[example - 1].id);
+	printf("  build/cairn cases timeline %s   # one student's whole "
+	       "season: the application,\n"
+	       "                                    # every campus's copy and "
+	       "the aid file, in order\n"
+	       "  build/cairn cases --subject %s    # the same student's "
+	       "cases; cases history ID: one case\n"
+	       "  build/cairn queue                 # the aid office's queues\n"
+	       "  build/cairn rules versions cal_grant   # the policy change "
+	       "and its rollback\n",
+	       G.st[example - 1].id, G.st[example - 1].id);
 	json_decref(sum);
 	json_decref(G.dry_run);
 	json_decref(G.publish);
