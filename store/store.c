@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -4426,4 +4427,169 @@ store_office_get(struct store *s, const char *id, int with_leases,
 {
 	return store_q_read(s, STORE_READ_OFFICE, id, NULL, 0,
 	                    with_leases ? 2 : 1, 0, cb, data);
+}
+
+/* --- backup and restore -------------------------------------------------- */
+
+/*
+ * An online copy through SQLite's backup API (cairn backup). The source
+ * is opened read-only and copied inside one read transaction, so the copy
+ * is one consistent snapshot: every commit before it, none after. In WAL
+ * mode the reader holds up neither cairnd's writer nor its readers; the
+ * WAL's committed frames are part of the snapshot. The copy is written
+ * to a temporary file beside dst, synced and checked, then renamed into
+ * place, so dst is either absent or a whole, checked database.
+ */
+
+/* PRAGMA quick_check (or integrity_check when full) and the schema
+ * version of an open connection. */
+static int
+store_check_db(sqlite3 *db, const char *path, int full,
+               struct store_file_info *info, struct cairn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc;
+
+	rc = store_int(db, "PRAGMA user_version", &v);
+	if (rc != SQLITE_OK)
+		return store_fail(err, path, db, rc, "read the schema version");
+	info->schema_version = (int)v;
+	if (v > STORE_NMIGRATIONS) {
+		cairn_err_set(err, path, 0, 0,
+		              "%s: schema version %lld is newer than this "
+		              "binary's (%d)",
+		              path, (long long)v, STORE_NMIGRATIONS);
+		return CAIRN_ENEWER;
+	}
+	if (v < 1) {
+		cairn_err_set(err, path, 0, 0, "%s: not a Cairn database",
+		              path);
+		return CAIRN_EINVALID;
+	}
+	rc = sqlite3_prepare_v2(
+	        db, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1,
+	        &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: damaged: %s", path,
+		              (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return CAIRN_ECORRUPT;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(err, path, db, rc, "check");
+	if (v >= 2 && (rc = store_int(db, "SELECT count(*) FROM cases",
+	                              &info->cases)) != SQLITE_OK)
+		return store_fail(err, path, db, rc, "count the cases");
+	if ((rc = store_int(db, "PRAGMA page_count", &v)) == SQLITE_OK) {
+		info->bytes = v;
+		rc = store_int(db, "PRAGMA page_size", &v);
+		info->bytes *= v;
+	}
+	return rc == SQLITE_OK ? 0 : store_fail(err, path, db, rc, "size");
+}
+
+int
+store_file_check(const char *path, int full, struct store_file_info *info,
+                 struct cairn_err *err)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(path, &sb) != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, path, db, rc, "open");
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, STORE_BUSY_MS);
+	rc = store_check_db(db, path, full, info, err);
+	sqlite3_close(db);
+	return rc;
+}
+
+int
+store_backup(const char *src, const char *dst, struct store_file_info *info,
+             struct cairn_err *err)
+{
+	char tmp[4200];
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(src, &sb) != 0) {
+		cairn_err_set(err, src, 0, 0, "%s: %s", src, strerror(errno));
+		return -errno;
+	}
+	if (stat(dst, &sb) == 0) {
+		cairn_err_set(err, dst, 0, 0,
+		              "%s exists; a backup never overwrites a file",
+		              dst);
+		return -EEXIST;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.partial", dst);
+	unlink(tmp);
+	rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, src, from, rc, "open");
+		goto out;
+	}
+	sqlite3_busy_timeout(from, STORE_BUSY_MS);
+	rc = sqlite3_open_v2(tmp, &to,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, tmp, to, rc, "create");
+		goto out;
+	}
+	/* the copy is committed with a full sync, as cairnd's own writes */
+	sqlite3_exec(to, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	b = sqlite3_backup_init(to, "main", from, "main");
+	if (b == NULL) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to), "back up");
+		goto out;
+	}
+	/* all pages in one step: one read transaction, one snapshot */
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(50);
+	} while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		rc = store_fail(err, src, from, rc, "back up");
+		goto out;
+	}
+	rc = store_check_db(to, tmp, 1, info, err);
+	if (rc != 0)
+		goto out;
+	/* the copy opens on its own, without a WAL beside it */
+	if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to),
+		                "finish the copy");
+		goto out;
+	}
+	sqlite3_close(to);
+	to = NULL;
+	if (link(tmp, dst) != 0) { /* never replaces a file made meanwhile */
+		cairn_err_set(err, dst, 0, 0, "%s: %s", dst, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(to);
+	sqlite3_close(from);
+	unlink(tmp);
+	return rc;
 }

@@ -557,4 +557,24 @@ int store_outbox_stats(struct store *s, store_json_cb cb, void *data);
 int store_callback_get(struct store *s, const char *adapter,
                        const char *event_id, store_json_cb cb, void *data);
 
+/* --- backup and restore -------------------------------------------------- */
+
+struct store_file_info {
+	int schema_version;
+	int64_t cases;
+	int64_t bytes;
+};
+/*
+ * Copies the database at src, which cairnd may be using, into dst, a
+ * new file: one consistent snapshot, synced, checked with PRAGMA
+ * integrity_check, in rollback-journal mode so it stands alone. Never
+ * overwrites: -EEXIST when dst exists. Fills info on success.
+ */
+int store_backup(const char *src, const char *dst, struct store_file_info *info,
+                 struct cairn_err *err);
+/* Checks a database file, read-only: quick_check (integrity_check when
+ * full), a schema version this binary knows, and counts its cases. */
+int store_file_check(const char *path, int full, struct store_file_info *info,
+                     struct cairn_err *err);
+
 #endif

@@ -73,6 +73,9 @@ static const char *const commands[] = {
         "isir generate",
         "audit",
         "audit verify",
+        "backup",
+        "backup verify",
+        "backup restore",
 };
 
 Test(cli_help, every_command_answers_help_with_its_usage)
