@@ -214,6 +214,7 @@ install: all
 	install -m 0644 docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/cairn/
 	cp -R examples/. $(DESTDIR)$(PREFIX)/share/cairn/examples/
 	install -m 0644 etc/cairnd.yaml $(DESTDIR)$(PREFIX)/share/cairn/cairnd.yaml.example
+	install -m 0644 etc/cairnd.service $(DESTDIR)$(PREFIX)/share/cairn/cairnd.service
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/
 
 clean:
