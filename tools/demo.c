@@ -274,6 +274,17 @@ write_text(const char *path, const char *text)
 		die("cannot write %s: %s", path, strerror(errno));
 }
 
+/* A file only its owner may read. */
+static void
+write_secret(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) != 0)
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
 static const char *
 jstr(const json_t *o, const char *k)
 {
@@ -635,8 +646,6 @@ fresh_setup(CURL *h)
 		                      inst_env[k][0], inst_env[k][1],
 		                      G.secret[k]);
 	}
-	snprintf(path, sizeof(path), "%s/env", G.dir);
-	write_text(path, env);
 	G.port = free_port();
 	snprintf(G.url, sizeof(G.url), "http://127.0.0.1:%d", G.port);
 	snprintf(text, sizeof(text),
@@ -656,6 +665,15 @@ fresh_setup(CURL *h)
 	snprintf(path, sizeof(path), "%s/cairnd.yaml", G.dir);
 	write_text(path, text);
 	cairnd_start(h);
+	/* what a shell needs to run cairnd on this database again (the
+	 * adapters' secrets) and to talk to it (address, admin token):
+	 * secrets, so only the owner reads it */
+	n += (size_t)snprintf(env + n, sizeof(env) - n,
+	                      "export CAIRN_URL=%s\n"
+	                      "export CAIRN_TOKEN=%s\n",
+	                      G.url, G.admin);
+	snprintf(path, sizeof(path), "%s/env", G.dir);
+	write_secret(path, env);
 }
 
 /* --- people ---------------------------------------------------------------- */
@@ -1941,10 +1959,12 @@ main(int argc, char **argv)
 	if (G.fresh) {
 		stop_fresh();
 		printf("\nThe database stays in %s/cairn.db. To explore it:\n\n"
-		       "  make demo-run        # cairnd on it again, at %s\n"
-		       "  export CAIRN_URL=%s CAIRN_TOKEN=$(cat "
-		       "%s/admin.token)\n",
-		       G.dir, G.url, G.url, G.dir);
+		       "  make demo-run                     # cairnd on it "
+		       "again, "
+		       "at %s (another terminal)\n"
+		       "  . %s/env               # CAIRN_URL and an admin "
+		       "CAIRN_TOKEN for it\n",
+		       G.dir, G.url, G.dir);
 	} else {
 		printf("\nExplore it (CAIRN_URL=%s, an admin CAIRN_TOKEN):\n\n",
 		       G.url);
