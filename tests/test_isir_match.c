@@ -202,8 +202,8 @@ Test(isir_match, matched_files_open_under_the_student, .init = setup,
 	              NULL, NULL, 200);
 	cr_assert_eq(json_array_size(json_object_get(res, "cases")), 1);
 	json_decref(res);
-	td_call(&t, "PUT", "/v1/counselors/C-1/students", t.token,
-	        "{\"students\":[\"S-LUIS\"]}", NULL, 200);
+	json_decref(td_call(&t, "PUT", "/v1/counselors/C-1/students", t.token,
+	                    "{\"students\":[\"S-LUIS\"]}", NULL, 200));
 	res = td_call(&t, "GET", "/v1/cases", td_token(&t, "counselor", "C-1"),
 	              NULL, NULL, 200);
 	cr_assert_eq(json_array_size(json_object_get(res, "cases")), 1);
