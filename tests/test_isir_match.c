@@ -278,6 +278,11 @@ Test(isir_match, a_bad_load_changes_nothing, .init = setup, .fini = teardown,
 	                    "{\"identities\":{}}", NULL, 422));
 	json_decref(td_call(&t, "POST", "/v1/isir/identities", t.token,
 	                    "{\"identities\":[], \"more\": 1}", NULL, 422));
+	/* an empty load is a load of nothing */
+	res = td_call(&t, "POST", "/v1/isir/identities", t.token,
+	              "{\"identities\":[]}", NULL, 200);
+	cr_assert_eq(json_integer_value(json_object_get(res, "loaded")), 0);
+	json_decref(res);
 	/* not an admin */
 	json_decref(td_call(&t, "POST", "/v1/isir/identities",
 	                    td_token(&t, "aid_officer", "fresno-aid"),
