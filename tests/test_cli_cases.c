@@ -359,3 +359,49 @@ Test(cli_cases, workflows_calendars_clock_offices_and_recipients)
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, "404"), "%s", out);
 }
+
+/* Every listing: a table by default (a header line in capitals), and
+ * cairnd's JSON with --json given after the command. */
+Test(cli_cases, every_listing_is_a_table_or_json)
+{
+	static const struct {
+		const char *args, *header, *member;
+	} lists[] = {
+	        {"token list", "ID ", "tokens"},
+	        {"cases list", "ID ", "cases"},
+	        {"workflows list", "WORKFLOW ", "workflows"},
+	        {"rules list", "RULE SET ", "rule_sets"},
+	        {"rules versions cal_grant", "VERSION ", "versions"},
+	        {"queue", "QUEUE ", "queues"},
+	        {"alerts --state all", "ID ", "alerts"},
+	        {"adapters", "ADAPTER ", "adapters"},
+	        {"cases history %s", "SEQ ", "events"},
+	        {"cases timeline S-400", "student S-400", "events"},
+	};
+	const char *student = td_token(&t, "student", "S-400");
+	char out[65536], args[256], id[64];
+
+	apply(student, id, sizeof(id));
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		json_t *j;
+		int rc;
+
+		snprintf(args, sizeof(args), lists[i].args, id);
+		rc = cli(out, sizeof(out), t.token, "%s 2>/dev/null", args);
+		cr_assert_eq(rc, 0, "cairn %s: exit %d: %s", args, rc, out);
+		cr_assert(strncmp(out, lists[i].header,
+		                  strlen(lists[i].header)) == 0,
+		          "cairn %s printed: %s", args, out);
+		rc = run_cmd(out, sizeof(out),
+		             "(CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s %s "
+		             "%s --json 2>/dev/null)",
+		             t.port, t.token, td_bin("cairn"), args);
+		cr_assert_eq(rc, 0, "cairn %s --json: exit %d", args, rc);
+		j = json_loads(out, 0, NULL);
+		cr_assert_not_null(j, "cairn %s --json: %s", args, out);
+		cr_assert(json_is_array(json_object_get(j, lists[i].member)),
+		          "cairn %s --json: no %s: %s", args, lists[i].member,
+		          out);
+		json_decref(j);
+	}
+}

@@ -264,3 +264,38 @@ Test(cli_help, the_man_page_documents_every_command_and_exit_code)
 	}
 	cr_assert(strstr(page, "CAIRN_URL") && strstr(page, "CAIRN_TOKEN"));
 }
+
+Test(cli_help, cairnd_man_page_names_every_configuration_key)
+{
+	char page[131072], line[512];
+	FILE *f = fopen(CAIRN_SOURCE_DIR "/etc/cairnd.yaml", "r");
+	int keys = 0;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(run_cmd(page, sizeof(page),
+	                     "groff -man -Tutf8 -P-cbou '%s/man/cairnd.8'",
+	                     CAIRN_SOURCE_DIR),
+	             0, "%s", page);
+	/* every key the documented configuration sets, and the optional
+	 * ones shown commented out ("  # smtp_url: smtp://..."): a key, a
+	 * colon and one word, unlike the prose around them */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char key[64], *p = line + strspn(line, " ");
+		int commented = p[0] == '#' && p[1] == ' ';
+
+		if (commented)
+			p += 2;
+		if (sscanf(p, "%63[a-z_]:", key) != 1 || p[strlen(key)] != ':')
+			continue;
+		if (commented &&
+		    strchr(p + strlen(key) + 1 +
+		                   strspn(p + strlen(key) + 1, " "),
+		           ' ') != NULL)
+			continue;
+		keys++;
+		cr_assert(strstr(page, key), "man/cairnd.8 lacks the key '%s'",
+		          key);
+	}
+	fclose(f);
+	cr_assert_geq(keys, 20, "only %d keys read", keys);
+}
