@@ -1237,7 +1237,7 @@ static void
 institutions(CURL *h)
 {
 	if (G.fresh) {
-		outbox_drain(h, 30);
+		outbox_drain(h, 120);
 		step("the institutions took the applications (calls retried "
 		     "through their faults)");
 	} else {
@@ -1349,7 +1349,8 @@ academics(CURL *h, int i, void *arg)
 /* Claims the next file of queue q; 1 with its id and status, 0 when the
  * queue is empty. */
 static int
-claim(CURL *h, int officer, const char *q, char *id, char *status)
+claim(CURL *h, int officer, const char *q, char *id, char *status,
+      unsigned *who)
 {
 	char path[128];
 	json_t *r, *c;
@@ -1367,6 +1368,11 @@ claim(CURL *h, int officer, const char *q, char *id, char *status)
 	c = json_object_get(r, "case");
 	snprintf(id, 40, "%s", jstr(c, "id"));
 	snprintf(status, 48, "%s", jstr(c, "status"));
+	/* whose file: the decision drawn for it follows the student (or the
+	 * ISIR's person), not the order the officers happened to claim in */
+	*who = 2166136261u;
+	for (const char *p = jstr(c, "subject"); *p; p++)
+		*who = (*who ^ (unsigned char)*p) * 16777619u;
 	json_decref(r);
 	atomic_fetch_add(&G.claims, 1);
 	return 1;
@@ -1400,9 +1406,10 @@ officer_work(CURL *h, int officer, void *arg)
 {
 	static const char *const queues[] = {"verification", "isir_review"};
 	char id[40], status[48], path[128];
+	unsigned who;
 
 	for (int q = 0; q < 2;) {
-		if (!claim(h, officer, queues[q], id, status)) {
+		if (!claim(h, officer, queues[q], id, status, &who)) {
 			q++;
 			continue;
 		}
@@ -1426,9 +1433,7 @@ officer_work(CURL *h, int officer, void *arg)
 			decide(h, officer, id, "review_isir", "next", "verify");
 		else
 			decide(h, officer, id, "review_isir", "next",
-			       pct(11, (unsigned)id[30], (unsigned)id[35], 25)
-			               ? "verify"
-			               : "package");
+			       pct(11, who, 0, 25) ? "verify" : "package");
 		q = 0; /* verification first: its files wait on deadlines */
 	}
 }
