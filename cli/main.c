@@ -107,6 +107,8 @@ static const char usage_text[] =
         "letters (admin)\n"
         "  isir import FILE [--office O] [--records N]\n"
         "  isir check FILE | isir generate N\n"
+        "  isir identities FILE.csv     which student each ISIR belongs to "
+        "(admin)\n"
         "administration:\n"
         "  status                       health, readiness and who you "
         "are\n"

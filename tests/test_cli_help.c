@@ -71,6 +71,7 @@ static const char *const commands[] = {
         "isir import",
         "isir check",
         "isir generate",
+        "isir identities",
         "audit",
         "audit verify",
         "backup",

@@ -303,3 +303,48 @@ Test(isir_match, a_bad_load_changes_nothing, .init = setup, .fini = teardown,
 	cr_assert_eq(json_array_size(json_object_get(res, "cases")), 1);
 	json_decref(res);
 }
+
+/* cairn isir identities FILE.csv: the same load from a file, with a bad
+ * line named by its number */
+Test(isir_match, the_cli_loads_a_csv_and_names_a_bad_line, .init = setup,
+     .fini = teardown, .timeout = 90)
+{
+	char out[4096], path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ids.csv", t.dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "student,last_name,date_of_birth,ssn_last4\n"
+	           "# from the student system\n"
+	           "S-1, Garcia, 2006-02-03, 0001\n"
+	           "S-2,Kim,2006-02-31,0002\n");
+	fclose(f);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
+	                     "'%s' isir identities '%s'",
+	                     t.port, t.token, td_bin("cairn"), path),
+	             1, "%s", out);
+	cr_assert(strstr(out, "ids.csv:4: date_of_birth") != NULL, "%s", out);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n"
+	           "S-3,Lopez\n");
+	fclose(f);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
+	                     "'%s' isir identities '%s'",
+	                     t.port, t.token, td_bin("cairn"), path),
+	             1, "%s", out);
+	cr_assert(strstr(out, "ids.csv:3: expected") != NULL, "%s", out);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n");
+	fclose(f);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
+	                     "'%s' isir identities '%s'",
+	                     t.port, t.token, td_bin("cairn"), path),
+	             0, "%s", out);
+	cr_assert(strstr(out, "2 identities loaded") != NULL, "%s", out);
+}
