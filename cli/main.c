@@ -54,6 +54,7 @@ static const struct {
         {"resolve", cli_resolve},
         {"caseload", cli_caseload},
         {"audit", cli_audit},
+        {"backup", cli_backup},
         {NULL, NULL},
 };
 
@@ -106,6 +107,8 @@ static const char usage_text[] =
         "letters (admin)\n"
         "  isir import FILE [--office O] [--records N]\n"
         "  isir check FILE | isir generate N\n"
+        "  isir identities FILE.csv     which student each ISIR belongs to "
+        "(admin)\n"
         "administration:\n"
         "  status                       health, readiness and who you "
         "are\n"
@@ -116,6 +119,10 @@ static const char usage_text[] =
         "  token list | token revoke ID\n"
         "  audit verify [--db PATH | --online]\n"
         "                               check every history hash chain\n"
+        "  backup [--db PATH] FILE | backup verify FILE\n"
+        "  backup restore FILE --db PATH\n"
+        "                               online copies of the database "
+        "(offline tool)\n"
         "  version\n"
         "\n"
         "Every command takes --help. --json prints cairnd's JSON instead of "

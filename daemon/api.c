@@ -554,6 +554,8 @@ static const struct route routes[] = {
          api_h_rules_dry_run, SCOPE_POLICY},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
          api_h_isir_import, SCOPE_ISIR},
+        {"POST", "/v1/isir/identities", ADMIN, 1, api_h_isir_identities,
+         SCOPE_ADMIN},
         {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list, SCOPE_QUEUE},
         {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get, SCOPE_QUEUE},
         {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim,

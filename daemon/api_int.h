@@ -78,6 +78,9 @@ void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
 /* ISIR import (isir.c). */
 void api_h_isir_import(struct api_call *c);
+/* Which student each ISIR belongs to (identities.c). */
+void api_h_isir_identities(struct api_call *c);
+
 /* Queues, leases, alerts and caseloads (queues.c). */
 void api_h_queue_list(struct api_call *c);
 void api_h_queue_get(struct api_call *c);

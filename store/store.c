@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -266,6 +267,17 @@ static const char *const store_migrations[] = {
         "ALTER TABLE cases ADD COLUMN purged_at INTEGER;\n"
         "CREATE INDEX cases_retention ON cases (updated_at, id)"
         " WHERE terminal = 1 AND purged_at IS NULL;\n",
+        /* 8: ISIR identity matching: which student an ISIR's person is,
+         * by a key made of the last name, the date of birth and the
+         * SSN's last four digits (adapters/isir.h isir_identity_key);
+         * only the key is kept, never the parts apart */
+        "CREATE TABLE student_identities (\n"
+        "    match_key TEXT PRIMARY KEY,\n"
+        "    student TEXT NOT NULL,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX student_identities_by_student ON student_identities"
+        " (student);\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -394,6 +406,8 @@ enum {
 	WST_ALERT_RESOLVE,
 	WST_CASELOAD_CLEAR,
 	WST_CASELOAD_ADD,
+	/* ISIR identity matching */
+	WST_IDENTITY_PUT,
 	WST_RECIPIENT_PUT,
 	WST_OFFICE_PUT,
 	WST_OFFICE_CLEAR,
@@ -592,6 +606,11 @@ static const char *const store_wsql[WST_N] = {
         [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
                              " added_at) VALUES (?1, ?2, ?3)"
                              " ON CONFLICT DO NOTHING",
+        [WST_IDENTITY_PUT] = "INSERT INTO student_identities (match_key,"
+                             " student, updated_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (match_key) DO UPDATE SET"
+                             " student = excluded.student,"
+                             " updated_at = excluded.updated_at",
 };
 
 /* A read connection's statements, prepared once. */
@@ -2169,6 +2188,8 @@ enum store_read_kind {
 	STORE_READ_OFFICE,
 	STORE_READ_RETENTION,
 	STORE_READ_RET_HISTORY,
+	/* ISIR identity matching */
+	STORE_READ_IDENTITY,
 };
 
 struct store_read {
@@ -2193,12 +2214,13 @@ struct store_read {
 	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
-	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	char **keys; /* STORE_READ_ISIR, _IDENTITY: the keys, owned */
 	size_t nkeys;
 	int64_t after; /* alerts: keyset cursor */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
+static int store_identity_read(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2608,6 +2630,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		break;
 	case STORE_READ_ISIR:
 		rc = store_isir_read(r, c->db);
+		break;
+	case STORE_READ_IDENTITY:
+		rc = store_identity_read(r, c->db);
 		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
@@ -3356,13 +3381,13 @@ done:
 	return rc;
 }
 
-int
-store_isir_lookup(struct store *s, const char *office,
-                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
-                  void *data)
+/* Queues a keyed read: the keys are copied (owned by the read). */
+static int
+store_keys_read(struct store *s, enum store_read_kind kind, const char *key,
+                const char *const *keys_in, size_t n, store_json_cb cb,
+                void *data)
 {
-	struct store_read *r =
-	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	struct store_read *r = store_read_new(kind, key, cb, data);
 	char **keys;
 	size_t nkeys;
 	int rc;
@@ -3376,7 +3401,7 @@ store_isir_lookup(struct store *s, const char *office,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+		if ((r->keys[r->nkeys++] = strdup(keys_in[i])) == NULL)
 			break;
 	keys = r->keys;
 	nkeys = r->nkeys;
@@ -3392,6 +3417,89 @@ store_isir_lookup(struct store *s, const char *office,
 		return rc;
 	}
 	return 0;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	return store_keys_read(s, STORE_READ_ISIR, office, fafsa_uuids, n, cb,
+	                       data);
+}
+
+/* --- ISIR identity matching --------------------------------------------- */
+
+/*
+ * Which student an ISIR's person is (daemon/identities.c loads the keys,
+ * daemon/isir.c reads them when it opens a new aid file). The key is made
+ * by adapters/isir.c isir_identity_key; the store only keeps and finds it.
+ */
+
+int
+store_batch_identity_put(struct store_batch *b, const char *match_key,
+                         const char *student, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_IDENTITY_PUT, "record a student identity");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, match_key) |
+	                              BIND_TEXT(op, 2, student) |
+	                              BIND_INT(op, 3, at));
+}
+
+/* On a reader thread: {key: student} for the keys that have one. */
+static int
+store_identity_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT student FROM student_identities"
+	                        " WHERE match_key = ?1",
+	                        -1, &st, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		sqlite3_bind_text(st, 1, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (json_object_set_new(
+			            out, r->keys[i],
+			            json_string(
+			                    (const char *)sqlite3_column_text(
+			                            st, 0))) != 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(st);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_identity_match(struct store *s, const char *const *keys, size_t n,
+                     store_json_cb cb, void *data)
+{
+	return store_keys_read(s, STORE_READ_IDENTITY, NULL, keys, n, cb, data);
 }
 
 /* --- audit: reading the hash chains ----------------------------------- */
@@ -4517,4 +4625,169 @@ store_batch_history_reseal(struct store_batch *b, const char *case_id,
 	                              BIND_BLOB(op, 3, hash, 32) |
 	                              BIND_BLOB(op, 4, payload_hash, 32) |
 	                              BIND_BLOB(op, 5, old_hash, 32));
+}
+
+/* --- backup and restore -------------------------------------------------- */
+
+/*
+ * An online copy through SQLite's backup API (cairn backup). The source
+ * is opened read-only and copied inside one read transaction, so the copy
+ * is one consistent snapshot: every commit before it, none after. In WAL
+ * mode the reader holds up neither cairnd's writer nor its readers; the
+ * WAL's committed frames are part of the snapshot. The copy is written
+ * to a temporary file beside dst, synced and checked, then renamed into
+ * place, so dst is either absent or a whole, checked database.
+ */
+
+/* PRAGMA quick_check (or integrity_check when full) and the schema
+ * version of an open connection. */
+static int
+store_check_db(sqlite3 *db, const char *path, int full,
+               struct store_file_info *info, struct cairn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc;
+
+	rc = store_int(db, "PRAGMA user_version", &v);
+	if (rc != SQLITE_OK)
+		return store_fail(err, path, db, rc, "read the schema version");
+	info->schema_version = (int)v;
+	if (v > STORE_NMIGRATIONS) {
+		cairn_err_set(err, path, 0, 0,
+		              "%s: schema version %lld is newer than this "
+		              "binary's (%d)",
+		              path, (long long)v, STORE_NMIGRATIONS);
+		return CAIRN_ENEWER;
+	}
+	if (v < 1) {
+		cairn_err_set(err, path, 0, 0, "%s: not a Cairn database",
+		              path);
+		return CAIRN_EINVALID;
+	}
+	rc = sqlite3_prepare_v2(
+	        db, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1,
+	        &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: damaged: %s", path,
+		              (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return CAIRN_ECORRUPT;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(err, path, db, rc, "check");
+	if (v >= 2 && (rc = store_int(db, "SELECT count(*) FROM cases",
+	                              &info->cases)) != SQLITE_OK)
+		return store_fail(err, path, db, rc, "count the cases");
+	if ((rc = store_int(db, "PRAGMA page_count", &v)) == SQLITE_OK) {
+		info->bytes = v;
+		rc = store_int(db, "PRAGMA page_size", &v);
+		info->bytes *= v;
+	}
+	return rc == SQLITE_OK ? 0 : store_fail(err, path, db, rc, "size");
+}
+
+int
+store_file_check(const char *path, int full, struct store_file_info *info,
+                 struct cairn_err *err)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(path, &sb) != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, path, db, rc, "open");
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, STORE_BUSY_MS);
+	rc = store_check_db(db, path, full, info, err);
+	sqlite3_close(db);
+	return rc;
+}
+
+int
+store_backup(const char *src, const char *dst, struct store_file_info *info,
+             struct cairn_err *err)
+{
+	char tmp[4200];
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(src, &sb) != 0) {
+		cairn_err_set(err, src, 0, 0, "%s: %s", src, strerror(errno));
+		return -errno;
+	}
+	if (stat(dst, &sb) == 0) {
+		cairn_err_set(err, dst, 0, 0,
+		              "%s exists; a backup never overwrites a file",
+		              dst);
+		return -EEXIST;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.partial", dst);
+	unlink(tmp);
+	rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, src, from, rc, "open");
+		goto out;
+	}
+	sqlite3_busy_timeout(from, STORE_BUSY_MS);
+	rc = sqlite3_open_v2(tmp, &to,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, tmp, to, rc, "create");
+		goto out;
+	}
+	/* the copy is committed with a full sync, as cairnd's own writes */
+	sqlite3_exec(to, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	b = sqlite3_backup_init(to, "main", from, "main");
+	if (b == NULL) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to), "back up");
+		goto out;
+	}
+	/* all pages in one step: one read transaction, one snapshot */
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(50);
+	} while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		rc = store_fail(err, src, from, rc, "back up");
+		goto out;
+	}
+	rc = store_check_db(to, tmp, 1, info, err);
+	if (rc != 0)
+		goto out;
+	/* the copy opens on its own, without a WAL beside it */
+	if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to),
+		                "finish the copy");
+		goto out;
+	}
+	sqlite3_close(to);
+	to = NULL;
+	if (link(tmp, dst) != 0) { /* never replaces a file made meanwhile */
+		cairn_err_set(err, dst, 0, 0, "%s: %s", dst, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(to);
+	sqlite3_close(from);
+	unlink(tmp);
+	return rc;
 }

@@ -309,6 +309,19 @@ int store_batch_isir_record_put(struct store_batch *b, const char *office,
 int store_isir_lookup(struct store *s, const char *office,
                       const char *const *fafsa_uuids, size_t n,
                       store_json_cb cb, void *data);
+/* --- ISIR identity matching -------------------------------------------
+ *
+ * A key made from an ISIR's identity (adapters/isir.h isir_identity_key)
+ * names the student it belongs to, so the importer opens the aid file
+ * under the student's id instead of the ISIR's person UUID.
+ */
+/* Records (or replaces) the student a key belongs to. */
+int store_batch_identity_put(struct store_batch *b, const char *match_key,
+                             const char *student, int64_t at);
+/* {key: student} for the keys that have a student; no member for others. */
+int store_identity_match(struct store *s, const char *const *keys, size_t n,
+                         store_json_cb cb, void *data);
+
 /* --- queues, leases, caseloads, alerts ----------------------------------
  *
  * A lease is a row of its own (case, queue, owner, holder, until), not a
@@ -593,5 +606,24 @@ int store_batch_history_reseal(struct store_batch *b, const char *case_id,
                                const uint8_t payload_hash[32]);
 /* Drops the replies kept for Idempotency-Key from before `before`. */
 int store_batch_idempotency_expire(struct store_batch *b, int64_t before);
+/* --- backup and restore -------------------------------------------------- */
+
+struct store_file_info {
+	int schema_version;
+	int64_t cases;
+	int64_t bytes;
+};
+/*
+ * Copies the database at src, which cairnd may be using, into dst, a
+ * new file: one consistent snapshot, synced, checked with PRAGMA
+ * integrity_check, in rollback-journal mode so it stands alone. Never
+ * overwrites: -EEXIST when dst exists. Fills info on success.
+ */
+int store_backup(const char *src, const char *dst, struct store_file_info *info,
+                 struct cairn_err *err);
+/* Checks a database file, read-only: quick_check (integrity_check when
+ * full), a schema version this binary knows, and counts its cases. */
+int store_file_check(const char *path, int full, struct store_file_info *info,
+                     struct cairn_err *err);
 
 #endif

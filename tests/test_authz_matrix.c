@@ -143,6 +143,9 @@ static const struct row rows[] = {
         /* an empty upload: 422 after the office was found in scope */
         {"POST", "/v1/isir", "/v1/isir?office={office}", TEXT_BODY, "422", 404,
          0},
+        /* an empty table: refused after the route let the admin in */
+        {"POST", "/v1/isir/identities", "/v1/isir/identities", "{}", "422", 0,
+         0},
         {"GET", "/v1/queues", "/v1/queues", NULL, "200", 0, 0},
         {"GET", "/v1/queues/{q}", "/v1/queues/mx_q{qoffice}", NULL, "200", 0,
          1},

@@ -71,8 +71,12 @@ static const char *const commands[] = {
         "isir import",
         "isir check",
         "isir generate",
+        "isir identities",
         "audit",
         "audit verify",
+        "backup",
+        "backup verify",
+        "backup restore",
 };
 
 Test(cli_help, every_command_answers_help_with_its_usage)
