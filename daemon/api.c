@@ -492,6 +492,9 @@ static const struct route routes[] = {
         {"GET", "/v1/recipients/{id}", ALERT_READERS, 0, api_h_recipient_get},
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put},
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify},
+        {"GET", "/v1/me/disclosures", ROLE_BIT(ROLE_STUDENT), 0,
+         api_h_me_disclosures},
+        {"GET", "/v1/disclosures", ADMIN, 0, api_h_disclosures_list},
 };
 
 const struct route *

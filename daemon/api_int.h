@@ -79,6 +79,9 @@ void api_h_recipient_put(struct api_call *c);
 void api_h_calendars(struct api_call *c);
 void api_h_office_put(struct api_call *c);
 void api_h_office_get(struct api_call *c);
+/* The disclosure log (disclosures.c). */
+void api_h_me_disclosures(struct api_call *c);
+void api_h_disclosures_list(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 
