@@ -186,9 +186,9 @@ redact_history(const struct wf_def *def, json_t *events, int ceiling)
 			}
 			continue;
 		}
-		/* an event's data and a case's starting data have the shape
-		 * of the case's data: the same classes apply */
-		n += wf_redact(def, payload, "", ceiling);
+		/* an event's data and a case's starting data: the classes
+		 * of the data fields they are, or are copied into */
+		n += wf_redact_event(def, payload, ceiling);
 	}
 	return n;
 }

@@ -81,10 +81,93 @@ wf_field_class(const struct wf_def *d, const char *path)
 	return cls;
 }
 
-/* Whether an entry names a field strictly inside path: then an object at
- * path is looked into rather than judged whole. */
+/* The data field an action copies from the event path src ("$event.src"),
+ * for each `set` action of the definition. */
 static int
-named_inside(const struct wf_def *d, const char *path)
+each_event_copy(const struct wf_def *d,
+                int (*fn)(const char *src, const char *dst, void *arg),
+                void *arg)
+{
+	for (int i = 0; d && i < d->ntransitions + d->nstatuses; i++) {
+		const struct wf_action *a;
+		int n;
+
+		if (i < d->ntransitions) {
+			a = d->transitions[i].actions;
+			n = d->transitions[i].nactions;
+		} else {
+			a = d->statuses[i - d->ntransitions].enter;
+			n = d->statuses[i - d->ntransitions].nenter;
+		}
+		for (int j = 0; j < n; j++) {
+			const char *v = json_string_value(a[j].value);
+
+			if (a[j].kind != WF_ACT_SET || a[j].field == NULL ||
+			    v == NULL || strncmp(v, "$event.", 7) != 0)
+				continue;
+			if (fn(v + 7, a[j].field, arg))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+struct event_lookup {
+	const struct wf_def *d;
+	const char *path;
+	size_t len;
+	enum wf_class cls;
+};
+
+/* An event's value at path lands in the data at dst (and below): it
+ * carries the class it will have there. */
+static int
+event_class_of(const char *src, const char *dst, void *arg)
+{
+	struct event_lookup *e = arg;
+	size_t n = strlen(src);
+	char full[600];
+	enum wf_class c;
+
+	if (at_or_below(e->path, src, n)) {
+		/* path is src or inside it: the same place under dst */
+		snprintf(full, sizeof(full), "%s%s", dst, e->path + n);
+		c = wf_field_class(e->d, full);
+	} else if (strictly_below(src, e->path, e->len)) {
+		/* path holds src: at least dst's class */
+		c = wf_field_class(e->d, dst);
+	} else {
+		return 0;
+	}
+	if (c > e->cls)
+		e->cls = c;
+	return 0;
+}
+
+static enum wf_class
+event_class(const struct wf_def *d, const char *path)
+{
+	struct event_lookup e = {d, path, strlen(path),
+	                         wf_field_class(d, path)};
+
+	each_event_copy(d, event_class_of, &e);
+	return e.cls;
+}
+
+static int
+copied_from_inside(const char *src, const char *dst, void *arg)
+{
+	const struct event_lookup *e = arg;
+
+	(void)dst;
+	return strictly_below(src, e->path, e->len);
+}
+
+/* Whether an entry names a field strictly inside path: then an object at
+ * path is looked into rather than judged whole. For an event, also when
+ * an action copies a value from inside it into the data. */
+static int
+named_inside(const struct wf_def *d, const char *path, int event)
 {
 	size_t n = strlen(path);
 
@@ -96,12 +179,17 @@ named_inside(const struct wf_def *d, const char *path)
 		               : strictly_below(f->path, path, n))
 			return 1;
 	}
+	if (event) {
+		struct event_lookup e = {d, path, n, WF_CLASS_PUBLIC};
+
+		return each_event_copy(d, copied_from_inside, &e);
+	}
 	return 0;
 }
 
 static size_t
 redact_obj(const struct wf_def *d, json_t *o, char *path, size_t len,
-           size_t cap, int ceiling, int depth)
+           size_t cap, int ceiling, int depth, int event)
 {
 	const char *key;
 	json_t *v;
@@ -126,14 +214,15 @@ redact_obj(const struct wf_def *d, json_t *o, char *path, size_t len,
 				path[len] = '.';
 			memcpy(path + len + (len > 0), key, klen + 1);
 			if (json_is_object(v) && depth < 64 &&
-			    named_inside(d, path)) {
+			    named_inside(d, path, event)) {
 				n += redact_obj(d, v, path,
 				                len + (len > 0) + klen, cap,
-				                ceiling, depth + 1);
+				                ceiling, depth + 1, event);
 				path[len] = '\0';
 				continue;
 			}
-			c = wf_field_class(d, path);
+			c = event ? event_class(d, path)
+			          : wf_field_class(d, path);
 			path[len] = '\0';
 		}
 		if ((int)c <= ceiling)
@@ -146,8 +235,9 @@ redact_obj(const struct wf_def *d, json_t *o, char *path, size_t len,
 	return n;
 }
 
-size_t
-wf_redact(const struct wf_def *d, json_t *o, const char *prefix, int ceiling)
+static size_t
+redact(const struct wf_def *d, json_t *o, const char *prefix, int ceiling,
+       int event)
 {
 	char path[512];
 	size_t len = prefix ? strlen(prefix) : 0;
@@ -158,8 +248,21 @@ wf_redact(const struct wf_def *d, json_t *o, const char *prefix, int ceiling)
 		/* no entry can name fields this deep: each is judged by the
 		 * default class */
 		path[0] = '\0';
-		return redact_obj(NULL, o, path, 0, sizeof(path), ceiling, 0);
+		return redact_obj(NULL, o, path, 0, sizeof(path), ceiling, 0,
+		                  0);
 	}
 	memcpy(path, prefix ? prefix : "", len + 1);
-	return redact_obj(d, o, path, len, sizeof(path), ceiling, 0);
+	return redact_obj(d, o, path, len, sizeof(path), ceiling, 0, event);
+}
+
+size_t
+wf_redact(const struct wf_def *d, json_t *o, const char *prefix, int ceiling)
+{
+	return redact(d, o, prefix, ceiling, 0);
+}
+
+size_t
+wf_redact_event(const struct wf_def *d, json_t *payload, int ceiling)
+{
+	return redact(d, payload, "", ceiling, 1);
 }

@@ -190,6 +190,15 @@ enum wf_class wf_field_class(const struct wf_def *d, const char *path);
 size_t wf_redact(const struct wf_def *d, json_t *o, const char *prefix,
                  int ceiling);
 
+/*
+ * The same for an event's data (a history payload): a value is judged by
+ * the class of the data field of the same path, and of every data field a
+ * `set: {field: $event.<path>}` action of d copies it (or a value inside
+ * it) to, whichever is higher: {"income": ...} sent to land in
+ * student.income is as restricted as student.income.
+ */
+size_t wf_redact_event(const struct wf_def *d, json_t *payload, int ceiling);
+
 /* The index of a status by name, or -1. */
 int wf_status_find(const struct wf_def *d, const char *name);
 
