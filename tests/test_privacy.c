@@ -702,3 +702,63 @@ Test(privacy, the_log_holds_no_token_and_no_sensitive_value, .timeout = 120)
 	             1, "%s", out);
 	td_cleanup(&w.t);
 }
+
+/* --- the examples' classes -------------------------------------------- */
+
+Test(privacy, the_example_aid_file_shows_a_counselor_no_finances,
+     .timeout = 120)
+{
+	struct td t;
+	char out[2048], path[160], counselor[128], officer[128];
+	json_t *j, *data;
+	char *text;
+
+	td_start(&t, NULL);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "cp '%s/examples/workflows/aid_file.yaml' "
+	                     "'%s/defs/workflows/'",
+	                     CAIRN_SOURCE_DIR, t.dir),
+	             0, "%s", out);
+	cr_assert_eq(td_stop(&t), 0);
+	td_use_example_rules(&t);
+	td_restart(&t);
+	snprintf(counselor, sizeof(counselor), "%s",
+	         td_token(&t, "counselor", "C9"));
+	snprintf(officer, sizeof(officer), "%s",
+	         td_token(&t, "aid_officer", "fresno-city"));
+	json_decref(td_call(&t, "PUT", "/v1/counselors/C9/students", t.token,
+	                    "{\"students\":[\"P-1\"]}", NULL, 200));
+	j = td_call(
+	        &t, "POST", "/v1/cases", officer,
+	        "{\"workflow\":\"aid_file\",\"subject\":\"P-1\",\"data\":{"
+	        "\"office\":\"fresno-city\",\"award_year\":\"2025-26\","
+	        "\"isir\":{\"sai\":4321,\"ssn_last4\":\"0042\","
+	        "\"parent_agi\":73210,\"first_name\":\"Ana\","
+	        "\"reject_reason_codes\":\"C\",\"citizenship_status\":\"2\"},"
+	        "\"student\":{\"income\":73210,\"ab540\":true,"
+	        "\"citizenship\":\"eligible_noncitizen\",\"hs_gpa\":3.5},"
+	        "\"verification\":{\"selected\":true,\"group\":\"V1\"}}}",
+	        NULL, 201);
+	snprintf(path, sizeof(path), "/v1/cases/%s",
+	         json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	j = td_call(&t, "GET", path, counselor, NULL, NULL, 200);
+	data = json_object_get(j, "data");
+	text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+	/* what blocks the file, and where it stands */
+	cr_assert(strstr(text, "\"reject_reason_codes\":\"C\""), "%s", text);
+	cr_assert(strstr(text, "\"group\":\"V1\""), "%s", text);
+	cr_assert(strstr(text, "\"office\":\"fresno-city\""), "%s", text);
+	/* never the finances, citizenship, AB 540 status or the SSN */
+	cr_assert(!strstr(text, "73210") && !strstr(text, "4321") &&
+	                  !strstr(text, "0042") &&
+	                  !strstr(text, "eligible_noncitizen") &&
+	                  !strstr(text, "Ana"),
+	          "%s", text);
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_object_get(data, "student"), "ab540")),
+	                 "[redacted: restricted]");
+	free(text);
+	json_decref(j);
+	td_cleanup(&t);
+}
