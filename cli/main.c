@@ -44,6 +44,7 @@ static const struct {
         {"resolve", cli_resolve},
         {"caseload", cli_caseload},
         {"audit", cli_audit},
+        {"disclosures", cli_disclosures},
         {NULL, NULL},
 };
 
@@ -112,6 +113,11 @@ usage(FILE *f)
 	        "hash chain (offline;\n"
 	        "                               --online: cairnd checks its "
 	        "own, admin)\n"
+	        "  disclosures [--subject S] [--case ID] [--reader T] "
+	        "[--since T] [--all]\n"
+	        "                               who read students' records "
+	        "(admin; --me: a\n"
+	        "                               student's own)\n"
 	        "  version\n"
 	        "\n"
 	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "

@@ -502,6 +502,38 @@ Test(privacy, who_looked_at_my_record, .timeout = 120)
 	                         json_array_get(rows_of(j), 0), "route")),
 	                 "GET /v1/cases");
 	json_decref(j);
+
+	/* the same through the CLI */
+	{
+		char out[8192];
+
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "%s --url http://127.0.0.1:%d --token %s "
+		                     "disclosures --me --all",
+		                     td_bin("cairn"), w.t.port, w.student),
+		             0, "%s", out);
+		cr_assert(strstr(out, "counselor C1") != NULL, "%s", out);
+		cr_assert(strstr(out, "GET /v1/cases/{id}/history"), "%s", out);
+		cr_assert(strstr(out, w.counselor_id) == NULL, "%s", out);
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "%s --url http://127.0.0.1:%d --token %s "
+		                     "disclosures --reader %s --limit 2",
+		                     td_bin("cairn"), w.t.port, w.t.token,
+		                     w.counselor_id),
+		             0, "%s", out);
+		cr_assert(strstr(out, "more: --cursor") != NULL, "%s", out);
+		cr_assert(strstr(out, "S1") != NULL, "%s", out);
+		/* a student may not read the whole log: exit 4 */
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "%s --url http://127.0.0.1:%d --token %s "
+		                     "disclosures",
+		                     td_bin("cairn"), w.t.port, w.student),
+		             4, "%s", out);
+		cr_assert_eq(run_cmd(out, sizeof(out),
+		                     "%s disclosures --me --case x",
+		                     td_bin("cairn")),
+		             2, "%s", out);
+	}
 	td_cleanup(&w.t);
 }
 
