@@ -2511,9 +2511,10 @@ list_read(int status, json_t *res, void *data)
 		recs[i].case_id = jstr(cs, "id");
 		recs[i].subject = jstr(cs, "subject");
 	}
-	privacy_disclose_reply(c, recs, n, json_incref(res), 1);
+	/* the rows are copied before this returns; res goes with the
+	 * reply (serialized on the pool: nothing else may hold it) */
+	privacy_disclose_reply(c, recs, n, res, 1);
 	free(recs);
-	json_decref(res);
 }
 
 void

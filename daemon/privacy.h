@@ -64,7 +64,8 @@ int privacy_batch_disclose(struct store_batch *b, const struct api_call *c,
  * (stolen; serialized on the thread pool when bg) once the record is
  * durable. When it cannot be recorded, o is dropped and the reply is a
  * 503 (storage-full when the disk is): nothing is disclosed that is not
- * on the log. n == 0 replies at once.
+ * on the log. n == 0 replies at once. recs (and the strings they point
+ * to, which may live in o) are copied before this returns.
  */
 void privacy_disclose_reply(struct api_call *c,
                             const struct privacy_record *recs, size_t n,

@@ -894,14 +894,13 @@ items_read(int status, json_t *res, void *data)
 			json_object_set_new(row, "lease_until", json_null());
 		}
 	}
-	json_incref(res);
+	/* the rows are copied before this returns */
 	privacy_disclose_reply(c, recs, n,
 	                       json_pack("{s:s, s:o, s:I}", "queue",
 	                                 c->m.params[0], "items", res, "now",
 	                                 (json_int_t)now),
 	                       0);
 	free(recs);
-	json_decref(res);
 }
 
 void
