@@ -794,3 +794,133 @@ Test(privacy, the_example_aid_file_shows_a_counselor_no_finances,
 	json_decref(j);
 	td_cleanup(&t);
 }
+
+/* --- a queue's files ------------------------------------------------- */
+
+static const char intake_wf[] = "name: intake\n"
+                                "description: a campus's intake queue\n"
+                                "fields:\n"
+                                "  campus: public\n"
+                                "  family.income: restricted\n"
+                                "  grades: sensitive\n"
+                                "statuses:\n"
+                                "  received: {initial: true, queue: intake}\n"
+                                "  done: {terminal: true}\n"
+                                "transitions:\n"
+                                "  - on: finish\n"
+                                "    from: received\n"
+                                "    to: done\n"
+                                "    roles: [admissions]\n";
+
+Test(privacy, a_claimed_file_is_redacted_and_on_the_log, .timeout = 120)
+{
+	struct td t;
+	char path[600], staff[128], staff_id[40], q[200];
+	json_t *j, *rows;
+	FILE *f;
+
+	td_start(&t, NULL);
+	snprintf(path, sizeof(path), "%s/defs/workflows/intake.yaml", t.dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(intake_wf, f);
+	fclose(f);
+	cr_assert_eq(td_stop(&t), 0);
+	td_restart(&t);
+	snprintf(staff, sizeof(staff), "%s",
+	         td_token(&t, "admissions", "uc-davis"));
+	j = td_call(&t, "GET", "/v1/whoami", staff, NULL, NULL, 200);
+	snprintf(staff_id, sizeof(staff_id), "%s",
+	         json_string_value(json_object_get(j, "token_id")));
+	json_decref(j);
+	json_decref(td_call(&t, "POST", "/v1/cases", t.token,
+	                    "{\"workflow\":\"intake\",\"subject\":\"S7\","
+	                    "\"data\":{\"campus\":\"uc-davis\",\"grades\":"
+	                    "{\"gpa\":3.5},\"family\":{\"income\":64321}}}",
+	                    NULL, 201));
+	/* the queue's page names the student: on the log */
+	json_decref(td_call(&t, "GET", "/v1/queues/intake", staff, NULL, NULL,
+	                    200));
+	j = td_call(&t, "POST", "/v1/queues/intake/claim", staff, NULL, NULL,
+	            200);
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(
+	                json_object_get(
+	                        json_object_get(json_object_get(j, "case"),
+	                                        "data"),
+	                        "family"),
+	                "income")),
+	        "[redacted: restricted]");
+	cr_assert_eq(json_real_value(json_object_get(
+	                     json_object_get(
+	                             json_object_get(json_object_get(j, "case"),
+	                                             "data"),
+	                             "grades"),
+	                     "gpa")),
+	             3.5);
+	json_decref(j);
+	snprintf(q, sizeof(q), "/v1/disclosures?reader=%s", staff_id);
+	j = td_call(&t, "GET", q, t.token, NULL, NULL, 200);
+	rows = json_object_get(j, "disclosures");
+	cr_assert_eq(json_array_size(rows), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_array_get(rows, 0), "route")),
+	                 "POST /v1/queues/{q}/claim");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_array_get(rows, 1), "route")),
+	                 "GET /v1/queues/{q}");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_array_get(rows, 0), "subject")),
+	                 "S7");
+	json_decref(j);
+	td_cleanup(&t);
+}
+
+static const char copies_wf[] =
+        "name: e\n"
+        "description: copies event values into the data\n"
+        "fields:\n"
+        "  '*': public\n"
+        "  student.income: restricted\n"
+        "  isir.*: sensitive\n"
+        "statuses:\n"
+        "  open: {initial: true}\n"
+        "  closed: {terminal: true}\n"
+        "transitions:\n"
+        "  - on: update\n"
+        "    from: open\n"
+        "    to: open\n"
+        "    roles: [aid_officer]\n"
+        "    actions:\n"
+        "      - set: {student.income: $event.income, isir: $event.record}\n"
+        "  - on: close\n"
+        "    from: open\n"
+        "    to: closed\n"
+        "    roles: [aid_officer]\n";
+
+Test(privacy, an_event_value_takes_the_class_of_where_it_lands)
+{
+	struct plog l;
+	struct wf_def *d = NULL;
+	json_t *p;
+	char *text;
+
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(wf_def_load_text("e.yaml", copies_wf, strlen(copies_wf),
+	                              NULL, plog_cb, &l, &d),
+	             0, "%s", l.text);
+	p = json_loads("{\"income\":70000,\"record\":{\"sai\":1},"
+	               "\"note\":\"hi\",\"student\":{\"x\":1}}",
+	               0, NULL);
+	/* as case data, "income" and "record" would be public; as an event,
+	 * they land in student.income and isir.* */
+	cr_assert_eq(wf_redact_event(d, p, WF_CLASS_INTERNAL), 2);
+	text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_assert_str_eq(text, "{\"income\":\"[redacted: restricted]\","
+	                       "\"note\":\"hi\",\"record\":{\"sai\":"
+	                       "\"[redacted: sensitive]\"},\"student\":"
+	                       "{\"x\":1}}");
+	free(text);
+	json_decref(p);
+	wf_def_free(d);
+}

@@ -154,13 +154,24 @@ event_class(const struct wf_def *d, const char *path)
 	return e.cls;
 }
 
+static int named_inside(const struct wf_def *d, const char *path, int event);
+
+/* Whether an event's object at path must be looked into: a value inside
+ * it is copied into the data, or it lands where entries name fields
+ * inside. */
 static int
 copied_from_inside(const char *src, const char *dst, void *arg)
 {
 	const struct event_lookup *e = arg;
+	size_t n = strlen(src);
+	char full[600];
 
-	(void)dst;
-	return strictly_below(src, e->path, e->len);
+	if (strictly_below(src, e->path, e->len))
+		return 1;
+	if (!at_or_below(e->path, src, n))
+		return 0;
+	snprintf(full, sizeof(full), "%s%s", dst, e->path + n);
+	return named_inside(e->d, full, 0);
 }
 
 /* Whether an entry names a field strictly inside path: then an object at
