@@ -164,6 +164,20 @@ Test(privacy, the_most_specific_entry_wins_and_values_are_marked)
 	cr_assert_str_eq(json_string_value(json_object_get(data, "office")),
 	                 "[redacted: public]");
 	json_decref(data);
+	/* a key longer than any entry is still a member of isir.* */
+	{
+		char key[700];
+
+		memset(key, 'k', sizeof(key) - 1);
+		key[sizeof(key) - 1] = '\0';
+		data = json_pack("{s:{s:i}, s:{s:i}}", "isir", key, 1, "other",
+		                 key, 2);
+		cr_assert_eq(wf_redact(d, data, "", WF_CLASS_INTERNAL), 1);
+		cr_assert_str_eq(json_string_value(json_object_get(
+		                         json_object_get(data, "isir"), key)),
+		                 "[redacted: sensitive]");
+		json_decref(data);
+	}
 	/* everything: nothing changes */
 	data = json_pack("{s:{s:s}}", "isir", "ssn_last4", "6789");
 	cr_assert_eq(wf_redact(d, data, "", WF_CLASS_RESTRICTED), 0);

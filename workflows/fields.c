@@ -126,7 +126,7 @@ event_class_of(const char *src, const char *dst, void *arg)
 {
 	struct event_lookup *e = arg;
 	size_t n = strlen(src);
-	char full[600];
+	char full[1024];
 	enum wf_class c;
 
 	if (at_or_below(e->path, src, n)) {
@@ -164,7 +164,7 @@ copied_from_inside(const char *src, const char *dst, void *arg)
 {
 	const struct event_lookup *e = arg;
 	size_t n = strlen(src);
-	char full[600];
+	char full[1024];
 
 	if (strictly_below(src, e->path, e->len))
 		return 1;
@@ -217,9 +217,16 @@ redact_obj(const struct wf_def *d, json_t *o, char *path, size_t len,
 		v = json_object_iter_value(it);
 		klen = strlen(key);
 		if (len + klen + 2 > cap) {
-			/* a path no entry could name: judged by the
-			 * default, like any other unnamed field */
-			c = d ? d->default_class : WF_CLASS_DEFAULT;
+			/* a key longer than any entry: no entry names it, but
+			 * "parent.*" and "parent" may; a byte no entry holds
+			 * stands for it */
+			key = "\x01";
+			klen = 1;
+		}
+		if (len + klen + 2 > cap) {
+			/* deeper than any entry reaches: the most careful
+			 * answer */
+			c = WF_CLASS_RESTRICTED;
 		} else {
 			if (len > 0)
 				path[len] = '.';
