@@ -184,8 +184,12 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/%)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn/examples \
-	    $(DESTDIR)$(PREFIX)/share/doc/cairn
+	    $(DESTDIR)$(PREFIX)/share/doc/cairn $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/cairnd $(BUILD)/cairn $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/cairn.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 man/cairnd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/cairn/
 	cp -R examples/. $(DESTDIR)$(PREFIX)/share/cairn/examples/
 	install -m 0644 etc/cairnd.yaml $(DESTDIR)$(PREFIX)/share/cairn/cairnd.yaml.example
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/

@@ -10,10 +10,19 @@
 
 #include "cli.h"
 
+static const char adapters_usage_text[] =
+        "usage: cairn adapters [list]\n"
+        "       cairn adapters redrive NAME\n"
+        "  list: each institution adapter's breaker, backlog, dead "
+        "letters, calls in\n"
+        "  flight, success rate and p99 latency (admin). redrive: make "
+        "an adapter's\n"
+        "  dead letters due again (admin).\n";
+
 static void
 adapters_usage(void)
 {
-	fprintf(stderr, "usage: cairn adapters [redrive NAME]\n");
+	fputs(adapters_usage_text, stderr);
 }
 
 static int
@@ -74,7 +83,11 @@ cli_group_adapters(const struct cli_opts *o, int argc, char **argv)
 	char path[256];
 	int st, code = EXIT_OK;
 
-	if (argc == 0)
+	if (cli_wants_help(argc, argv)) {
+		fputs(adapters_usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (argc == 0 || (argc == 1 && !strcmp(argv[0], "list")))
 		return adapters_list(o);
 	if (argc != 2 || strcmp(argv[0], "redrive") != 0 ||
 	    strlen(argv[1]) > 64) {

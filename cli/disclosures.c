@@ -20,15 +20,22 @@
 #include "cli.h"
 
 static void
-disclosures_usage(void)
+disclosures_usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 	        "usage: cairn disclosures [--subject S] [--case ID] "
 	        "[--reader TOKEN_ID]\n"
 	        "                         [--since T] [--limit N] [--cursor C] "
 	        "[--all]\n"
 	        "       cairn disclosures --me [--since T] [--limit N] "
-	        "[--cursor C] [--all]\n");
+	        "[--cursor C] [--all]\n"
+	        "  the disclosure log: every read of a student's record, "
+	        "newest first (admin);\n"
+	        "  --me: who read my records (a student). T: ms since 1970, "
+	        "YYYY-MM-DD or\n"
+	        "  YYYY-MM-DDTHH:MM:SSZ. One page unless --all; the next "
+	        "page's --cursor is\n"
+	        "  printed on stderr.\n");
 }
 
 /* Appends "&name=value" (percent-encoded) to q. */
@@ -89,6 +96,10 @@ cli_disclosures(const struct cli_opts *o, int argc, char **argv)
 	int me = 0, all = 0, json = o->json, code = EXIT_OK, rows = 0;
 	char q[1024], path[1200], next[32] = "";
 
+	if (cli_wants_help(argc, argv)) {
+		disclosures_usage(stdout);
+		return EXIT_OK;
+	}
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		const char **slot = NULL;
@@ -112,12 +123,12 @@ cli_disclosures(const struct cli_opts *o, int argc, char **argv)
 		else if (!strcmp(a, "--cursor"))
 			slot = &cursor;
 		else {
-			disclosures_usage();
+			disclosures_usage(stderr);
 			return EXIT_USAGE;
 		}
 		if (slot != NULL) {
 			if (i + 1 >= argc) {
-				disclosures_usage();
+				disclosures_usage(stderr);
 				return EXIT_USAGE;
 			}
 			*slot = argv[++i];

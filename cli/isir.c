@@ -505,15 +505,23 @@ cmd_generate(long count, long first, long txn)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+static const char isir_usage_text[] =
+        "usage: cairn isir import FILE [--office O] [--records N] "
+        "[--json]\n"
+        "       cairn isir check FILE [--json]\n"
+        "       cairn isir generate N [--first SEQ] [--transaction T]\n"
+        "  import: send an ISIR file to cairnd (aid_officer for their "
+        "office, or\n"
+        "  admin naming --office); each record becomes or updates an "
+        "aid_file case.\n"
+        "  check: validate the records offline. generate: N made-up "
+        "valid records.\n"
+        "  Exit 1 when any record was rejected.\n";
+
 static int
 isir_usage(void)
 {
-	fprintf(stderr,
-	        "usage: cairn isir import FILE [--office O] [--records N] "
-	        "[--json]\n"
-	        "       cairn isir check FILE [--json]\n"
-	        "       cairn isir generate N [--first SEQ] [--transaction "
-	        "T]\n");
+	fputs(isir_usage_text, stderr);
 	return EXIT_USAGE;
 }
 
@@ -537,6 +545,10 @@ cli_isir(const struct cli_opts *o, int argc, char **argv)
 	long per = CHUNK_DEFAULT, first = 1, txn = 1;
 	int nargs = 0;
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(isir_usage_text, stdout);
+		return EXIT_OK;
+	}
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 

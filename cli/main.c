@@ -32,6 +32,16 @@ static const struct {
 	const char *name;
 	cli_group_fn fn;
 } groups[] = {
+        {"cases", cli_cases},
+        {"case", cli_case_alias},
+        {"history", cli_history_alias},
+        {"send", cli_send_alias},
+        {"open", cli_open_alias},
+        {"workflows", cli_workflows},
+        {"calendars", cli_calendars},
+        {"clock", cli_clock},
+        {"offices", cli_offices},
+        {"recipients", cli_recipients},
         {"adapters", cli_group_adapters},
         {"rules", cli_rules},
         {"isir", cli_isir},
@@ -48,82 +58,129 @@ static const struct {
         {NULL, NULL},
 };
 
+static const char usage_text[] =
+        "usage: cairn [--url URL] [--token TOKEN] [--json] COMMAND [ARGS]\n"
+        "\n"
+        "cases and workflows:\n"
+        "  cases [list] [--workflow W] [--status S] [--subject STUDENT] "
+        "[--queue Q]\n"
+        "        [--limit N] [--after CURSOR] [--all]\n"
+        "                               the cases you may see\n"
+        "  cases show ID | history ID   a case; its events in order\n"
+        "  cases timeline STUDENT       every case of a student, one "
+        "timeline\n"
+        "  cases create WORKFLOW [--subject S] [--data JSON|@FILE] "
+        "[--idempotency-key K]\n"
+        "  cases event ID TYPE [--data JSON|@FILE] [--idempotency-key K]\n"
+        "  workflows list | show NAME [--dot] | reload\n"
+        "  workflows migrate NAME [--map OLD=NEW]... [--from-version N]\n"
+        "        [--to-version N] [--dry-run]\n"
+        "  calendars                    award-year calendars and "
+        "deadlines\n"
+        "  clock advance DURATION       move a --test-clock cairnd "
+        "forward (admin)\n"
+        "rules:\n"
+        "  rules test|eval|lint ...     rule sets, offline\n"
+        "  rules list|versions|publish|rollback|dry-run ...\n"
+        "                               rule sets in cairnd (cairn rules "
+        "--help)\n"
+        "work and people:\n"
+        "  queue [Q] [--office O] [--limit N]\n"
+        "                               the queues, or one queue's files "
+        "in order\n"
+        "  claim Q [--for D] [--office O]   lease the next file (exit 1: "
+        "none left)\n"
+        "  renew ID [--for D] | release ID  keep or give back a leased "
+        "file\n"
+        "  alerts [--state S] [--case ID]   your alerts (open by "
+        "default)\n"
+        "  ack ID | resolve ID          acknowledge or resolve an alert\n"
+        "  caseload import FILE.csv [--partial] | caseload show C\n"
+        "  caseload set C [STUDENT]...  counselors' students (admin)\n"
+        "  offices show ID | offices set ID --staff TOK[,TOK] "
+        "[--supervisor TOK]\n"
+        "  recipients show ID | recipients set ID --email E "
+        "[--digest]\n"
+        "                               where alerts are mailed\n"
+        "institutions and ISIRs:\n"
+        "  adapters [redrive NAME]      adapters' health; redrive dead "
+        "letters (admin)\n"
+        "  isir import FILE [--office O] [--records N]\n"
+        "  isir check FILE | isir generate N\n"
+        "administration:\n"
+        "  status                       health, readiness and who you "
+        "are\n"
+        "  check PATH                   validate a configuration file or "
+        "a definitions\n"
+        "                               directory (offline)\n"
+        "  token create --role R [--scope S] [--label L] [--db PATH]\n"
+        "  token list | token revoke ID\n"
+        "  audit verify [--db PATH | --online]\n"
+        "                               check every history hash chain\n"
+        "  disclosures [--subject S] [--case ID] [--reader TOKEN_ID] "
+        "[--since T] [--all]\n"
+        "                               who read students' records "
+        "(admin; --me: a\n"
+        "                               student's own)\n"
+        "  version\n"
+        "\n"
+        "Every command takes --help. --json prints cairnd's JSON instead of "
+        "a table.\n"
+        "Older spellings still work: case ID, history ID, send ID EVENT, "
+        "open WORKFLOW.\n"
+        "\n"
+        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
+        "CAIRN_TOKEN\n"
+        "exit codes: 0 ok, 1 failed (refused, not found, a check or "
+        "verify found\n"
+        "errors), 2 usage, 3 cairnd unreachable, 4 not authenticated or "
+        "not allowed\n";
+
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: cairn [--url URL] [--token TOKEN] [--json] COMMAND\n"
-	        "\n"
-	        "commands:\n"
-	        "  status                       health, readiness and who you "
-	        "are\n"
-	        "  check PATH                   validate a configuration file, "
-	        "or a directory\n"
-	        "                               holding workflows/, rules/, "
-	        "adapters/ (offline)\n"
-	        "  token create --role R [--scope S] [--label L] [--db PATH]\n"
-	        "                               a new token; with --db, "
-	        "offline "
-	        "into that database\n"
-	        "  token list                   every token (admin)\n"
-	        "  token revoke ID              revoke a token (admin)\n"
-	        "  open WORKFLOW [--subject S] [--data JSON] "
-	        "[--idempotency-key K]\n"
-	        "                               open a case\n"
-	        "  cases [--workflow W] [--status S] [--subject S] [--queue "
-	        "Q]\n"
-	        "                               list the cases you may see\n"
-	        "  case ID                      a case, its children and what "
-	        "you may send\n"
-	        "  history ID                   a case's history\n"
-	        "  send ID EVENT [--data JSON] [--idempotency-key K]\n"
-	        "                               send an event to a case\n"
-	        "  adapters [redrive NAME]      institution adapters' health; "
-	        "redrive\n"
-	        "                               an adapter's dead letters "
-	        "(admin)\n"
-	        "  rules COMMAND                rule sets: test, eval, lint "
-	        "(offline);\n"
-	        "                               list, versions, publish, "
-	        "rollback, dry-run\n"
-	        "                               (cairn rules --help)\n"
-	        "  isir import FILE [--office O] [--records N]\n"
-	        "                               import ISIR records into "
-	        "aid_file cases\n"
-	        "  isir check FILE              validate ISIR records "
-	        "(offline)\n"
-	        "  isir generate N              N made-up valid records, for "
-	        "tests\n"
-	        "  queue [Q] [--office O]       the queues, or one queue's "
-	        "files in order\n"
-	        "  claim Q [--for D] [--office O]\n"
-	        "                               lease the next file (exit 1: "
-	        "none left)\n"
-	        "  renew ID [--for D] | release ID\n"
-	        "                               keep or give back a leased "
-	        "file\n"
-	        "  alerts [--state S] [--case ID]   your alerts (open by "
-	        "default)\n"
-	        "  ack ID | resolve ID          acknowledge or resolve an "
-	        "alert\n"
-	        "  caseload import FILE.csv [--partial] | caseload show C\n"
-	        "                               counselors' students "
-	        "(admin)\n"
-	        "  audit verify [--db PATH]     check every case's history "
-	        "hash chain (offline;\n"
-	        "                               --online: cairnd checks its "
-	        "own, admin)\n"
-	        "  disclosures [--subject S] [--case ID] [--reader T] "
-	        "[--since T] [--all]\n"
-	        "                               who read students' records "
-	        "(admin; --me: a\n"
-	        "                               student's own)\n"
-	        "  version\n"
-	        "\n"
-	        "environment: CAIRN_URL (default http://127.0.0.1:8080), "
-	        "CAIRN_TOKEN\n"
-	        "exit codes: 0 ok, 1 failed, 2 usage, 3 cairnd unreachable, "
-	        "4 not authenticated or not allowed\n");
+	fputs(usage_text, f);
+}
+
+/* The commands that live in this file, each with its own --help. */
+static const struct {
+	const char *name, *text;
+} command_usage[] = {
+        {"status", "usage: cairn status\n"
+                   "  cairnd's health and readiness, and who your token "
+                   "is (exit 1 when\n"
+                   "  cairnd cannot take a write, 3 when it cannot be "
+                   "reached)\n"},
+        {"check", "usage: cairn check PATH\n"
+                  "  validate a cairnd configuration file, or a "
+                  "directory holding workflows/,\n"
+                  "  rules/ and adapters/ (and campuses.yaml), offline; "
+                  "problems are printed\n"
+                  "  as file:line:column: message (exit 1 when there are "
+                  "errors)\n"},
+        {"token", "usage: cairn token create --role ROLE [--scope S] "
+                  "[--label L] [--db PATH]\n"
+                  "       cairn token list\n"
+                  "       cairn token revoke ID\n"
+                  "  roles: student, counselor, aid_officer, admissions, "
+                  "institution, policy,\n"
+                  "  admin. create prints the token, once; with --db it "
+                  "writes straight into\n"
+                  "  that database (bootstrapping, no cairnd needed). "
+                  "list and revoke: admin.\n"},
+        {"version", "usage: cairn version\n"},
+};
+
+static void
+command_help(const char *name, FILE *f)
+{
+	for (size_t i = 0; i < sizeof(command_usage) / sizeof(command_usage[0]);
+	     i++)
+		if (!strcmp(command_usage[i].name, name)) {
+			fputs(command_usage[i].text, f);
+			return;
+		}
+	usage(f);
 }
 
 /* --- HTTP ----------------------------------------------------------------- */
@@ -149,19 +206,18 @@ on_data(char *ptr, size_t size, size_t n, void *data)
 	return add;
 }
 
-int
-cli_call(const struct cli_opts *o, const char *method, const char *path,
-         json_t *body, json_t **out)
+/* One request; the reply's body goes into b (the caller frees b->p). */
+static int
+http_call(const struct cli_opts *o, const char *method, const char *path,
+          json_t *body, struct buf *b)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
-	struct buf b = {0};
 	char url[2048], auth[128];
 	char *text = NULL;
 	long status = -1;
 	CURLcode rc;
 
-	*out = NULL;
 	if (h == NULL)
 		return -1;
 	snprintf(url, sizeof(url), "%s%s", o->url, path);
@@ -171,7 +227,7 @@ cli_call(const struct cli_opts *o, const char *method, const char *path,
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
 	if (o->token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		         o->token);
@@ -191,20 +247,45 @@ cli_call(const struct cli_opts *o, const char *method, const char *path,
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(h);
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK)
 		fprintf(stderr, "cairn: cannot reach cairnd at %s: %s\n",
 		        o->url, curl_easy_strerror(rc));
-	} else {
+	else
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		if (b.len > 0)
-			*out = json_loadb(b.p, b.len, 0, NULL);
-	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	OPENSSL_cleanse(auth, sizeof(auth));
 	free(text);
-	free(b.p);
 	return (int)status;
+}
+
+int
+cli_call(const struct cli_opts *o, const char *method, const char *path,
+         json_t *body, json_t **out)
+{
+	struct buf b = {0};
+	int status = http_call(o, method, path, body, &b);
+
+	*out = NULL;
+	if (status >= 0 && b.len > 0)
+		*out = json_loadb(b.p, b.len, 0, NULL);
+	free(b.p);
+	return status;
+}
+
+int
+cli_call_text(const struct cli_opts *o, const char *method, const char *path,
+              char **text)
+{
+	struct buf b = {0};
+	int status = http_call(o, method, path, NULL, &b);
+
+	*text = NULL;
+	if (status >= 0 && b.p != NULL)
+		*text = b.p;
+	else
+		free(b.p);
+	return status;
 }
 
 /* Prints a problem+json reply and maps the status to an exit code. */
@@ -237,40 +318,51 @@ cli_print_json(json_t *j)
 static int
 cmd_status(const struct cli_opts *o)
 {
-	json_t *r = NULL;
-	int st, code = EXIT_OK;
+	json_t *ready = NULL, *who = NULL, *h = NULL;
+	int hst, rst, wst = 0, code = EXIT_OK;
 
-	st = cli_call(o, "GET", "/healthz", NULL, &r);
-	json_decref(r);
-	if (st < 0)
+	hst = cli_call(o, "GET", "/healthz", NULL, &h);
+	json_decref(h);
+	if (hst < 0)
 		return EXIT_UNREACHABLE;
-	printf("cairnd at %s: %s\n", o->url, st == 200 ? "alive" : "unwell");
-	if (st != 200)
+	rst = cli_call(o, "GET", "/readyz", NULL, &ready);
+	if (o->token != NULL)
+		wst = cli_call(o, "GET", "/v1/whoami", NULL, &who);
+	if (hst != 200 || rst != 200)
 		code = EXIT_FAIL;
-	st = cli_call(o, "GET", "/readyz", NULL, &r);
-	printf("database: %s\n", st == 200 ? "writable" : "NOT ready");
-	if (st != 200) {
-		cli_fail_reply(st, r);
-		code = EXIT_FAIL;
-	}
-	json_decref(r);
-	if (o->token == NULL) {
-		printf("token: none (set CAIRN_TOKEN or --token)\n");
-		return code;
-	}
-	st = cli_call(o, "GET", "/v1/whoami", NULL, &r);
-	if (st == 200) {
-		const char *scope =
-		        json_string_value(json_object_get(r, "scope"));
+	if (o->token != NULL && wst != 200)
+		code = wst == 401 || wst == 403 ? EXIT_AUTH : EXIT_FAIL;
+	if (o->json) {
+		json_t *out = json_pack("{s:s, s:b, s:b, s:O?, s:O?}", "url",
+		                        o->url, "alive", hst == 200, "ready",
+		                        rst == 200, "database", ready, "you",
+		                        wst == 200 ? who : NULL);
 
-		printf("you: %s%s%s (token %s)\n",
-		       json_string_value(json_object_get(r, "role")),
-		       scope ? ", scope " : "", scope ? scope : "",
-		       json_string_value(json_object_get(r, "token_id")));
+		cli_print_json(out);
+		json_decref(out);
 	} else {
-		code = cli_fail_reply(st, r);
+		printf("cairnd at %s: %s\n", o->url,
+		       hst == 200 ? "alive" : "unwell");
+		printf("database: %s\n", rst == 200 ? "writable" : "NOT ready");
+		if (rst != 200)
+			cli_fail_reply(rst, ready);
+		if (o->token == NULL) {
+			printf("token: none (set CAIRN_TOKEN or --token)\n");
+		} else if (wst == 200) {
+			const char *scope = json_string_value(
+			        json_object_get(who, "scope"));
+
+			printf("you: %s%s%s (token %s)\n",
+			       json_string_value(json_object_get(who, "role")),
+			       scope ? ", scope " : "", scope ? scope : "",
+			       json_string_value(
+			               json_object_get(who, "token_id")));
+		}
 	}
-	json_decref(r);
+	if (o->token != NULL && wst != 200)
+		cli_fail_reply(wst, who);
+	json_decref(ready);
+	json_decref(who);
 	return code;
 }
 
@@ -418,7 +510,7 @@ cmd_token(const struct cli_opts *o, int argc, char **argv)
 	int st;
 
 	if (argc < 1) {
-		usage(stderr);
+		command_help("token", stderr);
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[0], "create")) {
@@ -510,143 +602,42 @@ cmd_token(const struct cli_opts *o, int argc, char **argv)
 		fprintf(stderr, "cairn: revoked %s\n", argv[1]);
 		return EXIT_OK;
 	}
-	usage(stderr);
+	command_help("token", stderr);
 	return EXIT_USAGE;
 }
 
-/* --data JSON, parsed; sets *bad after saying why when it is not an
- * object */
-static json_t *
-data_arg(const struct cli_opts *o, int *bad)
+/*
+ * Takes --json, --url URL and --token TOKEN out of a group's arguments
+ * (in place), so every group accepts them wherever they are. Returns the
+ * arguments left, or -1 after saying a value is missing.
+ */
+static int
+strip_globals(struct cli_opts *o, int argc, char **argv)
 {
-	json_error_t e;
-	json_t *d;
+	int n = 0;
 
-	*bad = 0;
-	if (o->data == NULL)
-		return NULL;
-	d = json_loads(o->data, 0, &e);
-	if (d == NULL || !json_is_object(d)) {
-		fprintf(stderr, "cairn: --data must be a JSON object%s%s\n",
-		        d ? "" : ": ", d ? "" : e.text);
-		json_decref(d);
-		*bad = 1;
-		return NULL;
+	for (int i = 0; i < argc; i++) {
+		const char **slot = NULL;
+
+		if (!strcmp(argv[i], "--json")) {
+			o->json = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--url"))
+			slot = &o->url;
+		else if (!strcmp(argv[i], "--token"))
+			slot = &o->token;
+		if (slot == NULL) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "cairn: %s needs a value\n", argv[i]);
+			return -1;
+		}
+		*slot = argv[++i];
 	}
-	return d;
-}
-
-/* Prints a reply as indented JSON: cases are documents, not rows. */
-static int
-reply_out(int st, int want, json_t *r)
-{
-	int code = EXIT_OK;
-
-	if (st != want)
-		code = cli_fail_reply(st, r);
-	else
-		cli_print_json(r);
-	json_decref(r);
-	return code;
-}
-
-static int
-cmd_open(const struct cli_opts *o, const char *workflow)
-{
-	int bad, st;
-	json_t *data = data_arg(o, &bad), *body, *r = NULL;
-
-	if (bad)
-		return EXIT_USAGE;
-	body = json_pack("{s:s}", "workflow", workflow);
-	if (o->subject)
-		json_object_set_new(body, "subject", json_string(o->subject));
-	if (data)
-		json_object_set_new(body, "data", data);
-	st = cli_call(o, "POST", "/v1/cases", body, &r);
-	json_decref(body);
-	return reply_out(st, 201, r);
-}
-
-static int
-cmd_send(const struct cli_opts *o, const char *id, const char *event)
-{
-	int bad, st;
-	json_t *data = data_arg(o, &bad), *body, *r = NULL;
-	char path[256];
-
-	if (bad)
-		return EXIT_USAGE;
-	body = json_pack("{s:s}", "type", event);
-	if (data)
-		json_object_set_new(body, "data", data);
-	snprintf(path, sizeof(path), "/v1/cases/%.100s/events", id);
-	st = cli_call(o, "POST", path, body, &r);
-	json_decref(body);
-	return reply_out(st, 200, r);
-}
-
-static int
-cmd_get(const struct cli_opts *o, const char *prefix, const char *id,
-        const char *suffix)
-{
-	char path[300];
-	json_t *r = NULL;
-	int st;
-
-	snprintf(path, sizeof(path), "%s%.100s%s", prefix, id, suffix);
-	st = cli_call(o, "GET", path, NULL, &r);
-	return reply_out(st, 200, r);
-}
-
-/* Appends name=value, percent-encoded, to a query string. */
-static void
-query_add(char *q, size_t len, const char *name, const char *v)
-{
-	size_t n = strlen(q);
-
-	if (v == NULL)
-		return;
-	n += (size_t)snprintf(q + n, len - n, "%s%s=", n ? "&" : "?", name);
-	for (; *v && n + 4 < len; v++) {
-		unsigned char ch = (unsigned char)*v;
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || strchr("-._~:@", ch))
-			q[n++] = (char)ch;
-		else
-			n += (size_t)snprintf(q + n, len - n, "%%%02X", ch);
-	}
-	q[n] = '\0';
-}
-
-static int
-cmd_cases(const struct cli_opts *o)
-{
-	char q[1024] = "", path[1100];
-	json_t *r = NULL, *c;
-	size_t i;
-	int st;
-
-	query_add(q, sizeof(q), "workflow", o->workflow);
-	query_add(q, sizeof(q), "status", o->status);
-	query_add(q, sizeof(q), "subject", o->subject);
-	query_add(q, sizeof(q), "queue", o->queue);
-	snprintf(path, sizeof(path), "/v1/cases%s", q);
-	st = cli_call(o, "GET", path, NULL, &r);
-	if (st != 200 || o->json)
-		return reply_out(st, 200, r);
-	printf("%-37s %-22s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "SUBJECT");
-	json_array_foreach(json_object_get(r, "cases"), i, c)
-	{
-		printf("%-37s %-22s %-22s %s\n",
-		       json_string_value(json_object_get(c, "id")),
-		       json_string_value(json_object_get(c, "workflow")),
-		       json_string_value(json_object_get(c, "status")),
-		       json_string_value(json_object_get(c, "subject")));
-	}
-	json_decref(r);
-	return EXIT_OK;
+	return n;
 }
 
 int
@@ -655,7 +646,7 @@ main(int argc, char **argv)
 	struct cli_opts o = {0};
 	char *args[16];
 	int nargs = 0, code;
-	int group = -1, group_argc = 0;
+	int group = -1, group_argc = 0, help = 0;
 	char **group_argv = NULL;
 
 	o.url = getenv("CAIRN_URL") ? getenv("CAIRN_URL")
@@ -693,8 +684,8 @@ main(int argc, char **argv)
 			o.json = 1;
 			continue;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return EXIT_OK;
+			help = 1;
+			continue;
 		} else if (a[0] == '-' && a[1] == '-') {
 			fprintf(stderr, "cairn: unknown option %s\n", a);
 			return EXIT_USAGE;
@@ -720,6 +711,21 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		args[nargs++] = argv[i];
+	}
+	if (help && group < 0) {
+		/* cairn --help, or cairn token --help: that command's */
+		if (nargs == 0)
+			usage(stdout);
+		else
+			command_help(args[0], stdout);
+		return EXIT_OK;
+	}
+	if (group >= 0) {
+		/* the global options may come after the command too:
+		 * cairn cases list --json */
+		group_argc = strip_globals(&o, group_argc, group_argv);
+		if (group_argc < 0)
+			return EXIT_USAGE;
 	}
 	if (o.token != NULL && o.token[0] == '\0')
 		o.token = NULL;
@@ -751,16 +757,6 @@ main(int argc, char **argv)
 		code = cmd_check(args[1]);
 	else if (!strcmp(args[0], "token"))
 		code = cmd_token(&o, nargs - 1, args + 1);
-	else if (!strcmp(args[0], "open") && nargs == 2)
-		code = cmd_open(&o, args[1]);
-	else if (!strcmp(args[0], "cases") && nargs == 1)
-		code = cmd_cases(&o);
-	else if (!strcmp(args[0], "case") && nargs == 2)
-		code = cmd_get(&o, "/v1/cases/", args[1], "");
-	else if (!strcmp(args[0], "history") && nargs == 2)
-		code = cmd_get(&o, "/v1/cases/", args[1], "/history");
-	else if (!strcmp(args[0], "send") && nargs == 3)
-		code = cmd_send(&o, args[1], args[2]);
 	else if (!strcmp(args[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION);
 		code = EXIT_OK;

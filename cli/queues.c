@@ -149,6 +149,10 @@ cli_queue(const struct cli_opts *o, int argc, char **argv)
 	size_t i;
 	int np, st;
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(queue_usage, stdout);
+		return EXIT_OK;
+	}
 	np = parse(argc, argv, opts, vals, pos, 1, queue_usage);
 	if (np < 0)
 		return EXIT_USAGE;
@@ -216,6 +220,10 @@ cli_claim(const struct cli_opts *o, int argc, char **argv)
 	json_t *r = NULL;
 	int np, st;
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(claim_usage, stdout);
+		return EXIT_OK;
+	}
 	np = parse(argc, argv, opts, vals, pos, 1, claim_usage);
 	if (np != 1) {
 		if (np == 0)
@@ -268,7 +276,12 @@ lease_cmd(const struct cli_opts *o, int argc, char **argv, int release)
 	                            : "usage: cairn renew CASE_ID [--for D]\n";
 	json_t *r = NULL;
 	int np, st, code = EXIT_OK;
+	char when[40];
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
 	np = parse(argc, argv, release ? none : opts, vals, pos, 1, usage);
 	if (np != 1 || !path_id_ok(pos[0])) {
 		if (np == 0 || np == 1)
@@ -283,7 +296,11 @@ lease_cmd(const struct cli_opts *o, int argc, char **argv, int release)
 	else if (!release && o->json)
 		cli_print_json(r);
 	else if (!release)
-		printf("%s\tleased until %lld\n", pos[0], jint(r, "until"));
+		printf("%s\tleased until %s\n", pos[0],
+		       cli_time(json_object_get(r, "until"), when,
+		                sizeof(when)));
+	else
+		printf("%s\treleased\n", pos[0]);
 	json_decref(r);
 	return code;
 }
@@ -315,6 +332,10 @@ cli_alerts(const struct cli_opts *o, int argc, char **argv)
 	size_t i;
 	int st;
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(alerts_usage, stdout);
+		return EXIT_OK;
+	}
 	if (parse(argc, argv, opts, vals, pos, 0, alerts_usage) != 0)
 		return EXIT_USAGE;
 	qadd(q, sizeof(q), "state", vals[0]);
@@ -356,6 +377,12 @@ alert_cmd(const struct cli_opts *o, int argc, char **argv, const char *verb)
 	json_t *r = NULL;
 	int st, code = EXIT_OK;
 
+	if (cli_wants_help(argc, argv)) {
+		printf("usage: cairn %s ALERT_ID\n"
+		       "  %s an alert (ids from cairn alerts)\n",
+		       verb, !strcmp(verb, "ack") ? "acknowledge" : "resolve");
+		return EXIT_OK;
+	}
 	if (argc != 1 || strspn(argv[0], "0123456789") != strlen(argv[0]) ||
 	    strlen(argv[0]) == 0 || strlen(argv[0]) > 18) {
 		fprintf(stderr, "usage: cairn %s ALERT_ID\n", verb);
@@ -367,6 +394,9 @@ alert_cmd(const struct cli_opts *o, int argc, char **argv, const char *verb)
 		code = cli_fail_reply(st, r);
 	else if (o->json)
 		cli_print_json(r);
+	else
+		printf("alert %s %s\n", argv[0],
+		       !strcmp(verb, "ack") ? "acknowledged" : "resolved");
 	json_decref(r);
 	return code;
 }
@@ -387,7 +417,58 @@ cli_resolve(const struct cli_opts *o, int argc, char **argv)
 
 static const char caseload_usage[] =
         "usage: cairn caseload import FILE.csv [--partial]\n"
-        "       cairn caseload show COUNSELOR\n";
+        "       cairn caseload show COUNSELOR\n"
+        "       cairn caseload set COUNSELOR [STUDENT]...\n"
+        "  import: counselor,student lines (admin); without --partial a "
+        "file with a\n"
+        "  bad line imports nothing. show: a counselor's students (admin, "
+        "or the\n"
+        "  counselor). set: replace one counselor's students (admin; "
+        "none empties).\n";
+
+/* cairn caseload set C S1 S2 ...: PUT the whole list */
+static int
+caseload_set(const struct cli_opts *o, int argc, char **argv)
+{
+	json_t *students = json_array(), *body, *r = NULL, *e;
+	char path[300];
+	size_t i;
+	int st, code = EXIT_OK;
+
+	if (argc < 1 || !path_id_ok(argv[0])) {
+		fputs(caseload_usage, stderr);
+		json_decref(students);
+		return EXIT_USAGE;
+	}
+	for (int k = 1; k < argc; k++) {
+		if (argv[k][0] == '-') {
+			fprintf(stderr, "cairn: unexpected '%s'\n%s", argv[k],
+			        caseload_usage);
+			json_decref(students);
+			return EXIT_USAGE;
+		}
+		json_array_append_new(students, json_string(argv[k]));
+	}
+	body = json_pack("{s:o}", "students", students);
+	snprintf(path, sizeof(path), "/v1/counselors/%s/students", argv[0]);
+	st = cli_call(o, "PUT", path, body, &r);
+	json_decref(body);
+	if (st != 200) {
+		code = cli_fail_reply(st, r);
+	} else if (o->json) {
+		cli_print_json(r);
+	} else {
+		printf("counselor %s: %zu student%s\n", argv[0],
+		       json_array_size(json_object_get(r, "students")),
+		       json_array_size(json_object_get(r, "students")) == 1
+		               ? ""
+		               : "s");
+		json_array_foreach(json_object_get(r, "students"), i, e)
+		        printf("%s\n", json_string_value(e));
+	}
+	json_decref(r);
+	return code;
+}
 
 /* Trims blanks and one pair of double quotes around a field, in place. */
 static char *
@@ -496,6 +577,12 @@ cli_caseload(const struct cli_opts *o, int argc, char **argv)
 	int *lines = NULL, np, bad, st, code = EXIT_OK;
 	size_t i;
 
+	if (cli_wants_help(argc, argv)) {
+		fputs(caseload_usage, stdout);
+		return EXIT_OK;
+	}
+	if (argc >= 1 && !strcmp(argv[0], "set"))
+		return caseload_set(o, argc - 1, argv + 1);
 	np = parse(argc, argv, opts, vals, pos, 2, caseload_usage);
 	if (np == 2 && !strcmp(pos[0], "show") && vals[0] == NULL) {
 		if (!path_id_ok(pos[1])) {

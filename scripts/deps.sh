@@ -6,10 +6,11 @@ set -eu
 
 # nginx: the TLS edge the integration test drives cairnd through
 # (etc/nginx/cairn.conf); openssl: its test certificate, made at test time;
-# clang: libFuzzer for make fuzz (fuzz/).
+# clang: libFuzzer for make fuzz (fuzz/); groff-base: the test that renders
+# the man pages (man/) and fails on any warning.
 PKGS="gcc make pkg-config libuv1-dev libsqlite3-dev liblua5.4-dev libyaml-dev
 libcurl4-openssl-dev libcriterion-dev libjansson-dev node-llhttp libssl-dev
-sqlite3 curl nginx openssl clang"
+sqlite3 curl nginx openssl clang groff-base"
 
 missing=""
 for p in $PKGS; do
