@@ -818,7 +818,12 @@ static const char intake_wf[] = "name: intake\n"
                                 "  family.income: restricted\n"
                                 "  grades: sensitive\n"
                                 "statuses:\n"
-                                "  received: {initial: true, queue: intake}\n"
+                                "  received:\n"
+                                "    initial: true\n"
+                                "    queue: intake\n"
+                                "    on_enter:\n"
+                                "      - alert: {kind: new_file, to: office,"
+                                " message: A new file.}\n"
                                 "  done: {terminal: true}\n"
                                 "transitions:\n"
                                 "  - on: finish\n"
@@ -873,18 +878,25 @@ Test(privacy, a_claimed_file_is_redacted_and_on_the_log, .timeout = 120)
 	                     "gpa")),
 	             3.5);
 	json_decref(j);
+	/* the office's alert names the student too */
+	j = td_call(&t, "GET", "/v1/alerts", staff, NULL, NULL, 200);
+	cr_assert_eq(json_array_size(json_object_get(j, "alerts")), 1);
+	json_decref(j);
 	snprintf(q, sizeof(q), "/v1/disclosures?reader=%s", staff_id);
 	j = td_call(&t, "GET", q, t.token, NULL, NULL, 200);
 	rows = json_object_get(j, "disclosures");
-	cr_assert_eq(json_array_size(rows), 2);
+	cr_assert_eq(json_array_size(rows), 3);
 	cr_assert_str_eq(json_string_value(json_object_get(
 	                         json_array_get(rows, 0), "route")),
-	                 "POST /v1/queues/{q}/claim");
+	                 "GET /v1/alerts");
 	cr_assert_str_eq(json_string_value(json_object_get(
 	                         json_array_get(rows, 1), "route")),
+	                 "POST /v1/queues/{q}/claim");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_array_get(rows, 2), "route")),
 	                 "GET /v1/queues/{q}");
 	cr_assert_str_eq(json_string_value(json_object_get(
-	                         json_array_get(rows, 0), "subject")),
+	                         json_array_get(rows, 1), "subject")),
 	                 "S7");
 	json_decref(j);
 	td_cleanup(&t);
