@@ -124,5 +124,7 @@ int cli_alerts(const struct cli_opts *o, int argc, char **argv);
 int cli_ack(const struct cli_opts *o, int argc, char **argv);
 int cli_resolve(const struct cli_opts *o, int argc, char **argv);
 int cli_caseload(const struct cli_opts *o, int argc, char **argv);
+/* The disclosure log (disclosures.c). */
+int cli_disclosures(const struct cli_opts *o, int argc, char **argv);
 
 #endif

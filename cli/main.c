@@ -55,6 +55,7 @@ static const struct {
         {"caseload", cli_caseload},
         {"audit", cli_audit},
         {"backup", cli_backup},
+        {"disclosures", cli_disclosures},
         {NULL, NULL},
 };
 
@@ -123,6 +124,11 @@ static const char usage_text[] =
         "  backup restore FILE --db PATH\n"
         "                               online copies of the database "
         "(offline tool)\n"
+        "  disclosures [--subject S] [--case ID] [--reader TOKEN_ID] "
+        "[--since T] [--all]\n"
+        "                               who read students' records "
+        "(admin; --me: a\n"
+        "                               student's own)\n"
         "  version\n"
         "\n"
         "Every command takes --help. --json prints cairnd's JSON instead of "

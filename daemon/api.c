@@ -506,6 +506,11 @@ h_token_revoke(struct api_call *c)
 	{                                                                      \
 		S_, SN, SN, SN, S_, SN, SN                                     \
 	}
+/* a student's own records, and no one else's */
+#define SCOPE_STUDENT                                                          \
+	{                                                                      \
+		SO, S_, S_, S_, S_, S_, S_                                     \
+	}
 #define SCOPE_ISIR                                                             \
 	{                                                                      \
 		S_, S_, SF, S_, S_, S_, SN                                     \
@@ -584,6 +589,11 @@ static const struct route routes[] = {
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put,
          SCOPE_ALERT},
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify, SCOPE_ADMIN},
+        /* who read my record: the handler reads the caller's own only */
+        {"GET", "/v1/me/disclosures", ROLE_BIT(ROLE_STUDENT), 0,
+         api_h_me_disclosures, SCOPE_STUDENT},
+        {"GET", "/v1/disclosures", ADMIN, 0, api_h_disclosures_list,
+         SCOPE_ADMIN},
         {"POST", "/v1/retention/run", ADMIN, 0, api_h_retention_run,
          SCOPE_ADMIN},
         /* case changes as Server-Sent Events; stream.c checks each case

@@ -105,6 +105,9 @@ void api_h_web(struct api_call *c);
 /* Counts the request under "unmatched" in the metrics, as a path no
  * route matches is: a name the console does not have is such a path. */
 void api_route_unmatched(struct http_req *req);
+/* The disclosure log (disclosures.c). */
+void api_h_me_disclosures(struct api_call *c);
+void api_h_disclosures_list(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 /* POST /v1/retention/run (retention.c): a run now (or the one running),

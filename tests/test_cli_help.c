@@ -77,6 +77,7 @@ static const char *const commands[] = {
         "backup",
         "backup verify",
         "backup restore",
+        "disclosures",
 };
 
 Test(cli_help, every_command_answers_help_with_its_usage)
