@@ -5,6 +5,9 @@
 #
 #   make          build cairnd and cairn (installs missing packages as root)
 #   make run      build and start cairnd on etc/cairnd.yaml
+#   make demo     a season in miniature (500 students) against a fresh
+#                 cairnd and mock institutions; make demo-run: cairnd on
+#                 the database it leaves
 #   make test     build and run every test (make e2e: only the web
 #                 console's, in headless Chromium)
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
@@ -62,7 +65,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps binaries run test check bench bench-scale bench-rules \
+.PHONY: all deps binaries run demo demo-run test check bench bench-scale bench-rules \
         bench-isir bench-claims bench-audit install clean format fuzz \
         fuzz-bins fuzz-replay e2e
 
@@ -87,6 +90,15 @@ $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
 # the stand-in institution the adapter tests, benchmarks and demo talk to
 $(BUILD)/cairn-mock-institution: $(BUILD)/tests/mock/institution.o $(BUILD)/libcairn.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL)
+
+# the demo season's driver (make demo; tests/test_demo.c runs a small one)
+$(BUILD)/cairn-demo: $(BUILD)/tools/demo.o $(BUILD)/libcairn.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS_ALL) -lpthread
+
+$(BUILD)/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -DCAIRN_BUILD_DIR='"$(abspath $(BUILD))"' \
+	      -DCAIRN_SOURCE_DIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
 
 # the crash-consistency loop's driver (tests/crash/run N runs it)
 $(BUILD)/cairn-crash: $(BUILD)/tests/crash/crash.o $(BUILD)/libcairn.a
@@ -118,13 +130,23 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -w -I$(LLHTTP_INC) -c -o $@ $<
 
+# a season in miniature against a fresh cairnd and the mock institutions
+# (build/demo/); then make demo-run starts cairnd on what it left
+demo: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/cairn-demo
+	$(BUILD)/cairn-demo --dir $(abspath $(BUILD))/demo $(DEMO_ARGS)
+
+demo-run:
+	@test -f $(BUILD)/demo/cairnd.yaml || { echo "no demo database: run make demo first"; exit 1; }
+	. $(BUILD)/demo/env && exec $(BUILD)/cairnd -c $(BUILD)/demo/cairnd.yaml
+
 run: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 	exec $(BUILD)/cairnd -c etc/cairnd.yaml
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/tests/unit \
-	    $(BUILD)/cairn-crash
+	    $(BUILD)/cairn-crash $(BUILD)/cairn-demo
 	CAIRN_BUILD_DIR=$(abspath $(BUILD)) $(BUILD)/tests/unit --jobs $(JOBS) $(TEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory e2e
@@ -224,6 +246,7 @@ install: all
 	install -m 0644 docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/cairn/
 	cp -R examples/. $(DESTDIR)$(PREFIX)/share/cairn/examples/
 	install -m 0644 etc/cairnd.yaml $(DESTDIR)$(PREFIX)/share/cairn/cairnd.yaml.example
+	install -m 0644 etc/cairnd.service $(DESTDIR)$(PREFIX)/share/cairn/cairnd.service
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/cairn/
 
 clean:

@@ -740,6 +740,75 @@ isir_record_set(char rec[ISIR_RECORD_LEN], int num, const char *value)
 	return 0;
 }
 
+/* --- matching an ISIR's person to a student ------------------------------ */
+
+int
+isir_identity_key(const char *last_name, const char *date_of_birth,
+                  const char *ssn_last4, char out[ISIR_IDENTITY_KEY_LEN + 1],
+                  const char **why)
+{
+	static const char hexd[] = "0123456789abcdef";
+	char buf[128];
+	unsigned char h[32];
+	size_t n = 0;
+	int y, m, d;
+
+	out[0] = '\0';
+	if (last_name == NULL || strlen(last_name) > 64) {
+		*why = "last_name: expected a name of at most 64 characters";
+		return CAIRN_EINVALID;
+	}
+	for (const char *p = last_name; *p; p++) {
+		char c = *p;
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c >= 'A' && c <= 'Z')
+			buf[n++] = c;
+	}
+	if (n == 0) {
+		*why = "last_name: expected at least one letter";
+		return CAIRN_EINVALID;
+	}
+	if (date_of_birth == NULL || strlen(date_of_birth) != 10 ||
+	    sscanf(date_of_birth, "%4d-%2d-%2d", &y, &m, &d) != 3 ||
+	    date_of_birth[4] != '-' || date_of_birth[7] != '-' || y < 1900 ||
+	    y > 2100 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m)) {
+		*why = "date_of_birth: expected a date, YYYY-MM-DD";
+		return CAIRN_EINVALID;
+	}
+	if (ssn_last4 == NULL || strlen(ssn_last4) != 4 ||
+	    !all_digits(ssn_last4, 4)) {
+		*why = "ssn_last4: expected the SSN's last four digits";
+		return CAIRN_EINVALID;
+	}
+	buf[n++] = '|';
+	memcpy(buf + n, date_of_birth, 10);
+	n += 10;
+	buf[n++] = '|';
+	memcpy(buf + n, ssn_last4, 4);
+	n += 4;
+	SHA256((const unsigned char *)buf, n, h);
+	for (int k = 0; k < 32; k++) {
+		out[2 * k] = hexd[h[k] >> 4];
+		out[2 * k + 1] = hexd[h[k] & 15];
+	}
+	out[ISIR_IDENTITY_KEY_LEN] = '\0';
+	return 0;
+}
+
+int
+isir_identity_key_of(const json_t *isir, char out[ISIR_IDENTITY_KEY_LEN + 1])
+{
+	const char *why;
+
+	return isir_identity_key(
+	        json_string_value(json_object_get(isir, "last_name")),
+	        json_string_value(json_object_get(isir, "date_of_birth")),
+	        json_string_value(json_object_get(isir, "ssn_last4")), out,
+	        &why);
+}
+
 void
 isir_record_synthetic(char rec[ISIR_RECORD_LEN], uint64_t seq, int txn)
 {

@@ -108,6 +108,24 @@ json_t *isir_errors_json(const struct isir_record *r);
 json_t *isir_changes(const json_t *before, const json_t *after);
 
 /*
+ * The key that matches an ISIR's person to a student (docs/isir.md,
+ * "Matching ISIRs to students"): the SHA-256, in 64 hex digits, of the
+ * last name (its ASCII letters only, upper-cased, so "de la Cruz" and
+ * "DELACRUZ" agree), the date of birth (YYYY-MM-DD) and the SSN's last
+ * four digits. Only the hash is ever stored, so the table of keys holds
+ * no name, date or digits a person could read. Returns 0, or
+ * CAIRN_EINVALID with *why set when a part is missing or malformed.
+ */
+#define ISIR_IDENTITY_KEY_LEN 64
+int isir_identity_key(const char *last_name, const char *date_of_birth,
+                      const char *ssn_last4,
+                      char out[ISIR_IDENTITY_KEY_LEN + 1], const char **why);
+/* The same key from an "isir" object (last_name, date_of_birth,
+ * ssn_last4), as a parsed record carries it. */
+int isir_identity_key_of(const json_t *isir,
+                         char out[ISIR_IDENTITY_KEY_LEN + 1]);
+
+/*
  * Building records, for tests, benchmarks and demo data: a record of
  * blanks, then a value written into an embedded field (left-justified,
  * cut at the field's length, as FSA writes them). isir_record_set returns

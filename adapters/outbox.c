@@ -536,10 +536,12 @@ delivered(struct outbox *ob, struct xfer *x, int code)
 	resp = json_loadb(x->resp ? x->resp : "", x->rlen,
 	                  JSON_REJECT_DUPLICATES, &je);
 	if (resp == NULL) {
+		/* not jansson's text: it quotes the reply's bytes, which
+		 * may hold a student's data, and this goes to the log */
 		snprintf(err, sizeof(err),
-		         "the reply is not JSON (%.200s at byte %d); not "
+		         "the reply is not JSON (at byte %d, line %d); not "
 		         "mapped to an event",
-		         je.text, je.position);
+		         je.position, je.line);
 		goto unusable;
 	}
 	ctx.data = r->payload;

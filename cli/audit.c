@@ -5,7 +5,8 @@
  *   cairn audit verify --online [--json]    (cairnd walks its database;
  *                                            an admin token)
  *
- * verify walks every hash chain in the database (each case's history) on
+ * verify walks every hash chain in the database (each case's history,
+ * and the disclosure log of every read of a student's record) on
  * a read-only connection of its own, so it never changes the file and may
  * run beside a live cairnd or on a copy, and needs no token: whoever can
  * read the file can check it. Exit status: 0 when every chain holds (a
@@ -60,7 +61,11 @@ audit_print(const struct audit_report *rep)
 		}
 		printf("%s: BROKEN: %lld of %lld chains\n", r->name,
 		       (long long)r->broken, (long long)r->chains);
-		if (r->first_seq > 0)
+		if (r->first[0] == '\0')
+			/* a log that is one chain: its row */
+			printf("%s: first broken link: row %lld: %s\n", r->name,
+			       (long long)r->first_seq, r->what);
+		else if (r->first_seq > 0)
 			printf("%s: first broken link: case %s, event %lld: "
 			       "%s\n",
 			       r->name, r->first, (long long)r->first_seq,
@@ -101,11 +106,20 @@ audit_print_reply(json_t *r)
 		       (long long)json_integer_value(
 		               json_object_get(c, "broken")),
 		       chains);
-		printf("%s: first broken link: case %s, event %lld: %s\n", name,
-		       json_string_value(json_object_get(fb, "key")),
-		       (long long)json_integer_value(
-		               json_object_get(fb, "seq")),
-		       json_string_value(json_object_get(fb, "what")));
+		const char *key = json_string_value(json_object_get(fb, "key"));
+
+		if (key == NULL || key[0] == '\0')
+			printf("%s: first broken link: row %lld: %s\n", name,
+			       (long long)json_integer_value(
+			               json_object_get(fb, "seq")),
+			       json_string_value(json_object_get(fb, "what")));
+		else
+			printf("%s: first broken link: case %s, event %lld: "
+			       "%s\n",
+			       name, key,
+			       (long long)json_integer_value(
+			               json_object_get(fb, "seq")),
+			       json_string_value(json_object_get(fb, "what")));
 	}
 	printf("verified by cairnd in %.2f s\n",
 	       json_real_value(json_object_get(r, "seconds")));

@@ -110,6 +110,9 @@ int cli_recipients(const struct cli_opts *o, int argc, char **argv);
 int cli_isir(const struct cli_opts *o, int argc, char **argv);
 /* cairn audit ... (cli/audit.c) */
 int cli_audit(const struct cli_opts *o, int argc, char **argv);
+int cli_backup(const struct cli_opts *o, int argc, char **argv);
+/* cairn isir identities FILE.csv (identities.c) */
+int cli_isir_identities(const struct cli_opts *o, const char *path);
 /* The command groups (one file each). */
 int cli_group_adapters(const struct cli_opts *o, int argc, char **argv);
 /* Queues, leases, alerts and caseloads (queues.c). */
@@ -121,5 +124,7 @@ int cli_alerts(const struct cli_opts *o, int argc, char **argv);
 int cli_ack(const struct cli_opts *o, int argc, char **argv);
 int cli_resolve(const struct cli_opts *o, int argc, char **argv);
 int cli_caseload(const struct cli_opts *o, int argc, char **argv);
+/* The disclosure log (disclosures.c). */
+int cli_disclosures(const struct cli_opts *o, int argc, char **argv);
 
 #endif

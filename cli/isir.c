@@ -510,12 +510,16 @@ static const char isir_usage_text[] =
         "[--json]\n"
         "       cairn isir check FILE [--json]\n"
         "       cairn isir generate N [--first SEQ] [--transaction T]\n"
+        "       cairn isir identities FILE.csv [--json]\n"
         "  import: send an ISIR file to cairnd (aid_officer for their "
         "office, or\n"
         "  admin naming --office); each record becomes or updates an "
         "aid_file case.\n"
         "  check: validate the records offline. generate: N made-up "
         "valid records.\n"
+        "  identities: load which student each ISIR belongs to (admin): "
+        "lines of\n"
+        "  student,last_name,date_of_birth,ssn_last4; all or nothing.\n"
         "  Exit 1 when any record was rejected.\n";
 
 static int
@@ -578,6 +582,8 @@ cli_isir(const struct cli_opts *o, int argc, char **argv)
 		return cmd_import(&mine, args[1], office, per);
 	if (nargs == 2 && !strcmp(args[0], "check"))
 		return cmd_check(&mine, args[1]);
+	if (nargs == 2 && !strcmp(args[0], "identities"))
+		return cli_isir_identities(&mine, args[1]);
 	if (nargs == 2 && !strcmp(args[0], "generate")) {
 		long count;
 

@@ -54,6 +54,8 @@ static const struct {
         {"resolve", cli_resolve},
         {"caseload", cli_caseload},
         {"audit", cli_audit},
+        {"backup", cli_backup},
+        {"disclosures", cli_disclosures},
         {NULL, NULL},
 };
 
@@ -106,6 +108,8 @@ static const char usage_text[] =
         "letters (admin)\n"
         "  isir import FILE [--office O] [--records N]\n"
         "  isir check FILE | isir generate N\n"
+        "  isir identities FILE.csv     which student each ISIR belongs to "
+        "(admin)\n"
         "administration:\n"
         "  status                       health, readiness and who you "
         "are\n"
@@ -116,6 +120,15 @@ static const char usage_text[] =
         "  token list | token revoke ID\n"
         "  audit verify [--db PATH | --online]\n"
         "                               check every history hash chain\n"
+        "  backup [--db PATH] FILE | backup verify FILE\n"
+        "  backup restore FILE --db PATH\n"
+        "                               online copies of the database "
+        "(offline tool)\n"
+        "  disclosures [--subject S] [--case ID] [--reader TOKEN_ID] "
+        "[--since T] [--all]\n"
+        "                               who read students' records "
+        "(admin; --me: a\n"
+        "                               student's own)\n"
         "  version\n"
         "\n"
         "Every command takes --help. --json prints cairnd's JSON instead of "

@@ -20,6 +20,7 @@
 #include "../adapters/outbox.h"
 #include "api_int.h"
 #include "log.h"
+#include "privacy.h"
 
 /* --- callbacks -------------------------------------------------------------- */
 
@@ -58,6 +59,16 @@ cb_done(int status, const char *body, void *arg)
 	if (status < 300) {
 		json_t *view =
 		        json_loads(body ? body : "null", JSON_DECODE_ANY, NULL);
+
+		/* the institution learns what its callback did; the case's
+		 * data it sees as its role may (daemon/privacy.c) */
+		if (json_is_object(view))
+			privacy_redact(c->d, ROLE_INSTITUTION, PRIV_CASE,
+			               json_string_value(json_object_get(
+			                       view, "workflow")),
+			               (int)json_integer_value(json_object_get(
+			                       view, "version")),
+			               view);
 
 		log_write(LOG_INFO, c->req->request_id, k->case_id, NULL,
 		          "callback %s from %s: %s", k->event_id, k->adapter,

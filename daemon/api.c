@@ -506,6 +506,11 @@ h_token_revoke(struct api_call *c)
 	{                                                                      \
 		S_, SN, SN, SN, S_, SN, SN                                     \
 	}
+/* a student's own records, and no one else's */
+#define SCOPE_STUDENT                                                          \
+	{                                                                      \
+		SO, S_, S_, S_, S_, S_, S_                                     \
+	}
 #define SCOPE_ISIR                                                             \
 	{                                                                      \
 		S_, S_, SF, S_, S_, S_, SN                                     \
@@ -554,6 +559,8 @@ static const struct route routes[] = {
          api_h_rules_dry_run, SCOPE_POLICY},
         {"POST", "/v1/isir", ADMIN | ROLE_BIT(ROLE_AID_OFFICER), 0,
          api_h_isir_import, SCOPE_ISIR},
+        {"POST", "/v1/isir/identities", ADMIN, 1, api_h_isir_identities,
+         SCOPE_ADMIN},
         {"GET", "/v1/queues", QUEUE_STAFF, 0, api_h_queue_list, SCOPE_QUEUE},
         {"GET", "/v1/queues/{q}", QUEUE_STAFF, 0, api_h_queue_get, SCOPE_QUEUE},
         {"POST", "/v1/queues/{q}/claim", QUEUE_STAFF, 0, api_h_queue_claim,
@@ -582,6 +589,11 @@ static const struct route routes[] = {
         {"PUT", "/v1/recipients/{id}", ALERT_READERS, 1, api_h_recipient_put,
          SCOPE_ALERT},
         {"GET", "/v1/audit/verify", ADMIN, 0, api_h_audit_verify, SCOPE_ADMIN},
+        /* who read my record: the handler reads the caller's own only */
+        {"GET", "/v1/me/disclosures", ROLE_BIT(ROLE_STUDENT), 0,
+         api_h_me_disclosures, SCOPE_STUDENT},
+        {"GET", "/v1/disclosures", ADMIN, 0, api_h_disclosures_list,
+         SCOPE_ADMIN},
         {"POST", "/v1/retention/run", ADMIN, 0, api_h_retention_run,
          SCOPE_ADMIN},
         /* case changes as Server-Sent Events; stream.c checks each case

@@ -78,6 +78,9 @@ void api_h_rules_rollback(struct api_call *c);
 void api_h_rules_dry_run(struct api_call *c);
 /* ISIR import (isir.c). */
 void api_h_isir_import(struct api_call *c);
+/* Which student each ISIR belongs to (identities.c). */
+void api_h_isir_identities(struct api_call *c);
+
 /* Queues, leases, alerts and caseloads (queues.c). */
 void api_h_queue_list(struct api_call *c);
 void api_h_queue_get(struct api_call *c);
@@ -102,6 +105,9 @@ void api_h_web(struct api_call *c);
 /* Counts the request under "unmatched" in the metrics, as a path no
  * route matches is: a name the console does not have is such a path. */
 void api_route_unmatched(struct http_req *req);
+/* The disclosure log (disclosures.c). */
+void api_h_me_disclosures(struct api_call *c);
+void api_h_disclosures_list(struct api_call *c);
 /* cairn audit verify, online (audit_api.c). */
 void api_h_audit_verify(struct api_call *c);
 /* POST /v1/retention/run (retention.c): a run now (or the one running),

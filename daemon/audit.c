@@ -386,6 +386,148 @@ verify_case_history(struct store_audit *a, const atomic_int *cancel,
 	return rc;
 }
 
+/* --- the disclosure log ------------------------------------------------ */
+
+/*
+ * The log is one chain in seq order (store.h, "the disclosure log"): a
+ * row changed, deleted, inserted or reordered breaks it at that row; rows
+ * cut from its end are caught by the head kept in meta, which the last
+ * row must match.
+ */
+struct disc_walk {
+	struct audit_chain_result *res;
+	uint8_t hash[32];
+	int64_t seq;
+	int failed;
+	const atomic_int *cancel;
+	int cancelled;
+};
+
+__attribute__((format(printf, 3, 4))) static void
+disc_break(struct disc_walk *w, int64_t seq, const char *fmt, ...)
+{
+	struct audit_chain_result *r = w->res;
+	va_list ap;
+
+	r->broken = 1;
+	r->first[0] = '\0';
+	r->first_seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(r->what, sizeof(r->what), fmt, ap);
+	va_end(ap);
+}
+
+static int
+disc_link(const struct store_disclosure_link *l, void *arg)
+{
+	struct disc_walk *w = arg;
+	uint8_t h[32];
+	char want[65], got[65];
+
+	if (w->cancel != NULL &&
+	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
+		w->cancelled = 1;
+		return 1;
+	}
+	w->res->links++;
+	if (l->seq != w->seq + 1) {
+		if (l->seq > w->seq + 1)
+			disc_break(
+			        w, w->seq + 1,
+			        "row %lld is missing: the log goes from %lld "
+			        "to %lld",
+			        (long long)(w->seq + 1), (long long)w->seq,
+			        (long long)l->seq);
+		else
+			disc_break(w, l->seq,
+			           "row %lld is out of order: rows are "
+			           "numbered from 1",
+			           (long long)l->seq);
+		return 1;
+	}
+	if (store_disclosure_hash(w->hash, l->seq, &l->d, h) != 0) {
+		w->failed = 1;
+		return 1;
+	}
+	if (l->hash_len != 32 || memcmp(h, l->hash, 32) != 0) {
+		hex(h, 32, want);
+		if (l->hash_len == 32)
+			hex(l->hash, 32, got);
+		else
+			snprintf(got, sizeof(got), "(%zu bytes)", l->hash_len);
+		disc_break(
+		        w, l->seq,
+		        "row %lld (%s read case %s through %s) does not "
+		        "match its hash: stored %.16s..., its fields and the "
+		        "chain before it give %.16s... (this row, or one "
+		        "before it, was changed)",
+		        (long long)l->seq, l->d.role, l->d.case_id, l->d.route,
+		        got, want);
+		return 1;
+	}
+	w->seq = l->seq;
+	memcpy(w->hash, h, 32);
+	return 0;
+}
+
+static int
+verify_disclosures(struct store_audit *a, const atomic_int *cancel,
+                   struct audit_chain_result *r, struct cairn_err *err)
+{
+	struct store_disclosure_head head;
+	struct disc_walk w;
+	char want[128], line[48];
+	uint8_t digest[32];
+	unsigned int n = 32;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.res = r;
+	w.cancel = cancel;
+	rc = store_audit_disclosures(a, disc_link, &w, &head, err);
+	if (rc == 0 && w.cancelled) {
+		cairn_err_set(err, "", 0, 0, "the walk was stopped");
+		return CAIRN_ECLOSED;
+	}
+	if (rc == 0 && w.failed) {
+		cairn_err_set(err, "", 0, 0, "SHA-256 failed");
+		return -ENOMEM;
+	}
+	if (rc != 0)
+		return rc;
+	r->chains = head.exists && (r->links > 0 || head.recorded) ? 1 : 0;
+	if (!r->broken && head.exists) {
+		hex(w.hash, 32,
+		    want + snprintf(want, 24, "%lld:", (long long)w.seq));
+		if (!head.recorded && w.seq > 0)
+			disc_break(&w, w.seq,
+			           "the log has %lld rows but no recorded head "
+			           "(meta disclosure_head was deleted)",
+			           (long long)w.seq);
+		else if (head.recorded && strcmp(head.value, want) != 0)
+			disc_break(
+			        &w, w.seq + 1,
+			        "the recorded head is %.40s... but the log "
+			        "ends at row %lld (rows were deleted from its "
+			        "end, or the head was changed)",
+			        head.value, (long long)w.seq);
+	}
+	/* the anchor: the length and the last hash, as the database says */
+	n = (unsigned)snprintf(line, sizeof(line), "%lld\n", (long long)w.seq);
+	{
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		unsigned int dn = 32;
+
+		if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		    EVP_DigestUpdate(md, line, n) &&
+		    EVP_DigestUpdate(md, w.hash, 32) &&
+		    EVP_DigestFinal_ex(md, digest, &dn))
+			hex(digest, 32, r->anchor);
+		EVP_MD_CTX_free(md);
+	}
+	return 0;
+}
+
 /* --- every kind of chain ----------------------------------------------- */
 
 static const struct {
@@ -394,6 +536,7 @@ static const struct {
 	              struct audit_chain_result *r, struct cairn_err *err);
 } chains[] = {
         {"case history", verify_case_history},
+        {"disclosure log", verify_disclosures},
 };
 _Static_assert(sizeof(chains) / sizeof(chains[0]) <= AUDIT_MAX_CHAINS,
                "struct audit_report holds every kind of chain");

@@ -6,8 +6,8 @@
  * audit_verify walks every chain the database holds and names the first
  * broken link of each kind of chain.
  *
- * Chains are kinds listed in one table in audit.c (case history today;
- * the disclosure log's chain is added there as one more row), each a
+ * Chains are kinds listed in one table in audit.c (case history, and the
+ * disclosure log: one chain of every read of a student's record), each a
  * walker over the store's read-only audit view.
  */
 #ifndef CAIRN_AUDIT_H
@@ -26,7 +26,8 @@ struct audit_chain_result {
 	int64_t chains;    /* chains walked (cases) */
 	int64_t links;     /* links checked (events) */
 	int64_t broken;    /* chains with a broken link */
-	char first[160];   /* the key of the first broken chain, or "" */
+	char first[160];   /* the key of the first broken chain, or "" for
+			      a log that is one chain (its link is first_seq) */
 	int64_t first_seq; /* its first broken link; 0 for the chain's head */
 	char what[512];    /* what differs there, for a person */
 	/* SHA-256 over every chain's key, length and head hash, in key

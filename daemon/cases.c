@@ -32,6 +32,7 @@
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "privacy.h"
 #include "queues.h"
 #include "retention.h"
 #include "stream.h"
@@ -1081,12 +1082,13 @@ cmp_spawn_key(const void *a, const void *b)
 /*
  * What a client sees of a case, the same whether it comes from a command's
  * family or from a read: the row (without its chain hash), its children by
- * spawn key, and the events the caller's role may send now. kids holds
- * child rows (any columns; borrowed).
+ * spawn key, and the events the caller's role may send now, its data
+ * redacted for reader (NULL: a command from inside the daemon, which sees
+ * everything). kids holds child rows (any columns; borrowed).
  */
 static json_t *
 case_view(const struct daemon *d, const json_t *row, json_t *const *kids,
-          size_t nkids, unsigned role)
+          size_t nkids, unsigned role, const struct principal *reader)
 {
 	const struct wf_version *v = registry_get(
 	        &d->reg, jstr(row, "workflow"), (int)jint(row, "version"));
@@ -1123,12 +1125,17 @@ case_view(const struct daemon *d, const json_t *row, json_t *const *kids,
 	        o, "allowed_events",
 	        v ? wf_allowed_events(v->def, jstr(row, "status"), role)
 	          : json_array());
+	if (reader != NULL)
+		privacy_redact(d, reader->role, PRIV_CASE,
+		               jstr(row, "workflow"), (int)jint(row, "version"),
+		               o);
 	return o;
 }
 
 /* The view of case i of a family. */
 static json_t *
-fam_view(const struct fam *f, int i, unsigned role)
+fam_view(const struct fam *f, int i, unsigned role,
+         const struct principal *reader)
 {
 	const char *id = jstr(f->cs[i].row, "id");
 	json_t **kids = calloc((size_t)f->n + 1, sizeof(*kids)), *o;
@@ -1142,7 +1149,7 @@ fam_view(const struct fam *f, int i, unsigned role)
 		if (p != NULL && !strcmp(p, id))
 			kids[n++] = f->cs[j].row;
 	}
-	o = case_view(f->d, f->cs[i].row, kids, n, role);
+	o = case_view(f->d, f->cs[i].row, kids, n, role, reader);
 	free(kids);
 	return o;
 }
@@ -1398,8 +1405,10 @@ cmd_committed(int status, const char *msg, void *data)
 static void
 cmd_commit(struct cmd *k, int i, int http_status)
 {
-	json_t *view =
-	        i >= 0 && !k->no_view ? fam_view(&k->fam, i, k->role) : NULL;
+	json_t *view = i >= 0 && !k->no_view
+	                       ? fam_view(&k->fam, i, k->role,
+	                                  k->call ? &k->call->who : NULL)
+	                       : NULL;
 
 	if (i >= 0 && !k->no_view) {
 		k->response =
@@ -1415,6 +1424,18 @@ cmd_commit(struct cmd *k, int i, int http_status)
 	}
 	k->response_status = http_status;
 	k->earliest_timer = k->fam.earliest_timer;
+	/* the reply shows the case to its sender: a disclosure, recorded
+	 * in the same transaction as the change */
+	if (k->call != NULL && i >= 0 && !k->no_view) {
+		struct privacy_record rec = {jstr(k->fam.cs[i].row, "id"),
+		                             jstr(k->fam.cs[i].row, "subject")};
+
+		if (privacy_batch_disclose(k->fam.b, k->call, &rec, 1) != 0) {
+			fam_fail(&k->fam, 503, "out of memory");
+			cmd_fail(k);
+			return;
+		}
+	}
 	if (k->extend != NULL && i >= 0 &&
 	    k->extend(k->fam.b, k->fam.cs[i].row, k->arg) != 0) {
 		if (k->fam.err_status == 0)
@@ -2350,18 +2371,24 @@ case_read(int status, json_t *res, void *data)
 		for (size_t j = 0; arr != NULL && j < n; j++)
 			arr[j] = json_array_get(kids, j);
 		if (arr != NULL)
-			view = case_view(c->d, cs, arr, n, role_bit(c));
+			view = case_view(c->d, cs, arr, n, role_bit(c),
+			                 &c->who);
 		free(arr);
 		/* who works the file, for those its lease concerns */
 		if (view != NULL && queues_lease_applies(c))
 			json_object_set(view, "lease",
 			                json_object_get(res, "lease"));
-		json_decref(res);
-		if (view == NULL)
+		if (view == NULL) {
+			json_decref(res);
 			api_reply_problem(c, 503, "overloaded", "out of memory",
 			                  NULL, NULL);
-		else
-			api_reply_json(c, 200, view, NULL);
+		} else {
+			struct privacy_record rec = {jstr(cs, "id"),
+			                             jstr(cs, "subject")};
+
+			privacy_disclose_reply(c, &rec, 1, view, 0);
+			json_decref(res);
+		}
 	}
 }
 
@@ -2373,32 +2400,61 @@ api_h_case_get(struct api_call *c)
 		                  "shutting down", NULL, NULL);
 }
 
+/* A history read: the case it belongs to, for the redaction and the
+ * disclosure log. */
+struct history_read {
+	struct api_call *c;
+	json_t *cs; /* the case row */
+};
+
 static void
 history_read(int status, json_t *res, void *data)
 {
-	struct api_call *c = data;
+	struct history_read *h = data;
+	struct api_call *c = h->c;
+	json_t *cs = h->cs;
+	struct privacy_record rec = {jstr(cs, "id"), jstr(cs, "subject")};
 
+	free(h);
 	if (status != 0) {
+		json_decref(cs);
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	api_reply_json_bg(
-	        c, 200,
-	        json_pack("{s:s, s:o}", "case", c->m.params[0], "events", res));
+	privacy_redact(c->d, c->who.role, PRIV_HISTORY, jstr(cs, "workflow"),
+	               (int)jint(cs, "version"), res);
+	privacy_disclose_reply(
+	        c, &rec, 1,
+	        json_pack("{s:s, s:o}", "case", c->m.params[0], "events", res),
+	        1);
+	json_decref(cs);
 }
 
 static void
 history_case_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
+	struct history_read *h;
 
 	if (!case_read_ok(c, status, res))
 		return;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		json_decref(res);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	h->c = c;
+	h->cs = json_incref(json_object_get(res, "case"));
 	json_decref(res);
-	if (store_case_history(c->d->store, c->m.params[0], history_read, c) !=
-	    0)
+	if (store_case_history(c->d->store, c->m.params[0], history_read, h) !=
+	    0) {
+		json_decref(h->cs);
+		free(h);
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
+	}
 }
 
 void
@@ -2439,22 +2495,41 @@ static void
 list_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
+	json_t *cases = json_object_get(res, "cases"), *cs;
+	struct privacy_record *recs;
+	size_t i, n = json_array_size(cases);
 
 	if (status != 0) {
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	/* the page arrives as text, built on the reader thread */
-	http_respond(c->req, 200, "application/json", NULL,
-	             json_string_value(res), json_string_length(res));
-	json_decref(res);
-	api_call_free(c);
+	recs = calloc(n ? n : 1, sizeof(*recs));
+	if (recs == NULL) {
+		json_decref(res);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	/* every case of the page is a record read: each is redacted for
+	 * the reader and each is on the disclosure log */
+	json_array_foreach(cases, i, cs)
+	{
+		privacy_redact(c->d, c->who.role, PRIV_CASE,
+		               jstr(cs, "workflow"), (int)jint(cs, "version"),
+		               cs);
+		recs[i].case_id = jstr(cs, "id");
+		recs[i].subject = jstr(cs, "subject");
+	}
+	/* the rows are copied before this returns; res goes with the
+	 * reply (serialized on the pool: nothing else may hold it) */
+	privacy_disclose_reply(c, recs, n, res, 1);
+	free(recs);
 }
 
 void
 api_h_case_list(struct api_call *c)
 {
-	struct store_case_filter f = {.limit = 50, .as_text = 1};
+	struct store_case_filter f = {.limit = 50};
 	char q[2048], *save = NULL, *kv;
 
 	if (strlen(c->req->query) >= sizeof(q)) {

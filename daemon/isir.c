@@ -52,6 +52,9 @@ struct group {
 	int extended;        /* the command reached its batch (not refused) */
 	int created;         /* the command creates the case */
 	int stepping, again; /* group_step's loop */
+	/* the student the ISIR's identity matched (identities.c), "" when
+	 * none did: only read for a group that opens a new file */
+	char student[ROUTER_PARAM_MAX];
 };
 
 struct job {
@@ -445,9 +448,22 @@ group_create(struct group *g, size_t i)
 		group_next(g);
 		return;
 	}
+	if (g->student[0] &&
+	    (json_object_set_new(data, "student_id", json_string(g->student)) ||
+	     json_object_set_new(data, "identity", json_string("matched")))) {
+		json_decref(data);
+		json_decref(then);
+		reject(j, i, 0, "not imported: out of memory");
+		group_next(g);
+		return;
+	}
 	q.workflow = ISIR_WORKFLOW;
-	/* the student: the ISIR's person, stable across award years */
-	q.subject = person ? person : r->fafsa_uuid;
+	/* the student: the one the ISIR's identity matched, so the file
+	 * joins the student's caseload and timeline; else the ISIR's person,
+	 * stable across award years */
+	q.subject = g->student[0] ? g->student
+	            : person      ? person
+	                          : r->fafsa_uuid;
 	q.data = data;
 	q.role = ROLE_BIT(ROLE_INSTITUTION);
 	q.actor = j->actor;
@@ -589,6 +605,85 @@ cmp_rec(const void *a, const void *b, void *arg)
 	return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
+/* The students the new files' ISIRs belong to, then the import runs. */
+static void
+identities_read(int status, json_t *res, void *arg)
+{
+	struct job *j = arg;
+	char key[ISIR_IDENTITY_KEY_LEN + 1];
+
+	if (status != 0) {
+		json_decref(res);
+		api_reply_store_error(j->c, status, cairn_strerror(status));
+		j->c = NULL;
+		job_free(j);
+		return;
+	}
+	for (size_t k = 0; k < j->ngroups; k++) {
+		struct group *g = &j->groups[k];
+		const json_t *isir =
+		        json_object_get(j->file.recs[g->idx[0]].data, "isir");
+		const char *student;
+
+		if (g->case_id[0] || isir_identity_key_of(isir, key) != 0)
+			continue;
+		student = json_string_value(json_object_get(res, key));
+		if (student != NULL)
+			snprintf(g->student, sizeof(g->student), "%s", student);
+	}
+	json_decref(res);
+	job_pump(j);
+}
+
+/* Looks up the identity of every FAFSA the office has no file for yet:
+ * one read for the whole import. */
+static void
+identities_match(struct job *j)
+{
+	char(*keys)[ISIR_IDENTITY_KEY_LEN + 1];
+	const char **ptrs;
+	size_t n = 0;
+	int rc;
+
+	keys = calloc(j->ngroups ? j->ngroups : 1, sizeof(*keys));
+	ptrs = calloc(j->ngroups ? j->ngroups : 1, sizeof(*ptrs));
+	if (keys == NULL || ptrs == NULL) {
+		free(keys);
+		free(ptrs);
+		api_reply_problem(j->c, 503, "overloaded", "out of memory",
+		                  NULL, NULL);
+		j->c = NULL;
+		job_free(j);
+		return;
+	}
+	for (size_t k = 0; k < j->ngroups; k++) {
+		struct group *g = &j->groups[k];
+		const json_t *isir =
+		        json_object_get(j->file.recs[g->idx[0]].data, "isir");
+
+		if (g->case_id[0] == '\0' &&
+		    isir_identity_key_of(isir, keys[n]) == 0) {
+			ptrs[n] = keys[n];
+			n++;
+		}
+	}
+	if (n == 0) {
+		free(keys);
+		free(ptrs);
+		job_pump(j);
+		return;
+	}
+	rc = store_identity_match(j->d->store, ptrs, n, identities_read, j);
+	free(keys);
+	free(ptrs);
+	if (rc != 0) {
+		api_reply_problem(j->c, 503, "storage-unavailable",
+		                  "shutting down", NULL, NULL);
+		j->c = NULL;
+		job_free(j);
+	}
+}
+
 static void
 known_read(int status, json_t *res, void *arg)
 {
@@ -615,7 +710,7 @@ known_read(int status, json_t *res, void *arg)
 		g->hashes = json_deep_copy(json_object_get(known, "records"));
 	}
 	json_decref(res);
-	job_pump(j);
+	identities_match(j);
 }
 
 /* Groups the valid records by FAFSA and reads what the office has. */

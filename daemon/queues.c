@@ -27,6 +27,7 @@
 #include "cases.h"
 #include "daemon.h"
 #include "log.h"
+#include "privacy.h"
 
 #define LEASE_SCAN_PAGE 64
 #define CASELOAD_MAX    100000 /* students in one request */
@@ -867,14 +868,26 @@ items_read(int status, json_t *res, void *data)
 	struct api_call *c = data;
 	int64_t now = cases_now(c->d);
 	json_t *row;
-	size_t i;
+	size_t i, n = json_array_size(res);
+	struct privacy_record *recs;
 
 	if (status != 0) {
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
+	recs = calloc(n ? n : 1, sizeof(*recs));
+	if (recs == NULL) {
+		json_decref(res);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
 	json_array_foreach(res, i, row)
 	{
+		/* a queue's page names students and where their files
+		 * stand: each is on the disclosure log */
+		recs[i].case_id = jstr(row, "id");
+		recs[i].subject = jstr(row, "subject");
 		/* time left to the deadline: negative once it is missed */
 		json_object_set_new(
 		        row, "time_left_ms",
@@ -888,10 +901,13 @@ items_read(int status, json_t *res, void *data)
 			json_object_set_new(row, "lease_until", json_null());
 		}
 	}
-	api_reply_json(c, 200,
-	               json_pack("{s:s, s:o, s:I}", "queue", c->m.params[0],
-	                         "items", res, "now", (json_int_t)now),
-	               NULL);
+	/* the rows are copied before this returns */
+	privacy_disclose_reply(c, recs, n,
+	                       json_pack("{s:s, s:o, s:I}", "queue",
+	                                 c->m.params[0], "items", res, "now",
+	                                 (json_int_t)now),
+	                       0);
+	free(recs);
 }
 
 void
@@ -956,12 +972,22 @@ claimed_case_read(int status, json_t *res, void *data)
 	o = json_pack("{s:o}", "lease",
 	              lease_json(k->out.case_id, k->queue, k->owner,
 	                         c->who.token_id, k->at, k->until));
+	free(k);
 	if (status == 0 && o != NULL) {
+		struct privacy_record rec = {jstr(cs, "id"),
+		                             jstr(cs, "subject")};
+
 		json_object_del(cs, "history_hash");
+		privacy_redact(c->d, c->who.role, PRIV_CASE,
+		               jstr(cs, "workflow"), (int)jint(cs, "version"),
+		               cs);
 		json_object_set(o, "case", cs);
+		/* the file goes out only once its disclosure is durable */
+		privacy_disclose_reply(c, &rec, 1, o, 0);
+		json_decref(res);
+		return;
 	}
 	json_decref(res);
-	free(k);
 	if (o == NULL)
 		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
 		                  NULL);
@@ -1324,12 +1350,31 @@ static void
 alerts_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
+	json_t *alerts = json_object_get(res, "alerts"), *a;
+	size_t i, n = json_array_size(alerts);
+	struct privacy_record *recs;
 
 	if (status != 0) {
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	api_reply_json(c, 200, res, NULL);
+	recs = calloc(n ? n : 1, sizeof(*recs));
+	if (recs == NULL) {
+		json_decref(res);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	/* an alert names a student and what stands in their file's way:
+	 * each is on the disclosure log (the rows are copied before the
+	 * call returns) */
+	json_array_foreach(alerts, i, a)
+	{
+		recs[i].case_id = jstr(a, "case_id");
+		recs[i].subject = jstr(a, "subject");
+	}
+	privacy_disclose_reply(c, recs, n, res, 0);
+	free(recs);
 }
 
 void

@@ -24,6 +24,7 @@
 #include "api_int.h"
 #include "daemon.h"
 #include "log.h"
+#include "privacy.h"
 #include "rules_host.h"
 
 #define WATCH_INTERVAL_MS 500
@@ -1742,6 +1743,20 @@ dry_part_done(int status, const char *msg, void *data)
 				if (json_array_size(t->examples) < DRY_EXAMPLES)
 					json_array_append(t->examples, ex);
 			}
+		}
+	}
+	/* an example names a case and why its decision flips: the reasons'
+	 * messages quote the student's values, which the reader's role may
+	 * not see */
+	for (int i = 0; i < ntr; i++) {
+		size_t j;
+		json_t *ex;
+
+		json_array_foreach(tr[i].examples, j, ex)
+		{
+			privacy_redact(y->call->d, y->call->who.role,
+			               PRIV_REASONS, NULL, 0,
+			               json_object_get(ex, "reasons"));
 		}
 	}
 	arr = json_array();

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 /* --- schema ------------------------------------------------------------ */
@@ -266,6 +268,34 @@ static const char *const store_migrations[] = {
         "ALTER TABLE cases ADD COLUMN purged_at INTEGER;\n"
         "CREATE INDEX cases_retention ON cases (updated_at, id)"
         " WHERE terminal = 1 AND purged_at IS NULL;\n",
+        /* 8: ISIR identity matching: which student an ISIR's person is,
+         * by a key made of the last name, the date of birth and the
+         * SSN's last four digits (adapters/isir.h isir_identity_key);
+         * only the key is kept, never the parts apart */
+        "CREATE TABLE student_identities (\n"
+        "    match_key TEXT PRIMARY KEY,\n"
+        "    student TEXT NOT NULL,\n"
+        "    updated_at INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE INDEX student_identities_by_student ON student_identities"
+        " (student);\n",
+        /* 9: the disclosure log: every read of a student's record, who
+         * read it and through which route; one hash chain in seq order
+         * (its head is also kept in meta, key disclosure_head) */
+        "CREATE TABLE disclosures (\n"
+        "    seq INTEGER PRIMARY KEY,\n"
+        "    at INTEGER NOT NULL,\n"
+        "    token_id TEXT NOT NULL,\n"
+        "    role TEXT NOT NULL,\n"
+        "    scope TEXT NOT NULL,\n"
+        "    route TEXT NOT NULL,\n"
+        "    case_id TEXT NOT NULL,\n"
+        "    subject TEXT NOT NULL,\n"
+        "    hash BLOB NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX disclosures_by_subject ON disclosures (subject, seq);\n"
+        "CREATE INDEX disclosures_by_case ON disclosures (case_id, seq);\n"
+        "CREATE INDEX disclosures_by_reader ON disclosures (token_id, seq);\n",
 };
 
 #define STORE_NMIGRATIONS                                                      \
@@ -292,6 +322,7 @@ enum store_op_kind {
 	STORE_OP_SQL,   /* a prepared write statement and its parameters */
 	STORE_OP_CLAIM, /* queues: pick the next file and lease it */
 	STORE_OP_LEASE_GUARD, /* queues: no one else holds the case's lease */
+	STORE_OP_DISCLOSE,    /* the disclosure log: rows chained on append */
 };
 
 enum store_param_type { SP_NULL, SP_INT, SP_TEXT, SP_BLOB };
@@ -333,6 +364,10 @@ struct store_op {
 			int64_t at, until;
 			struct store_claim *out;
 		} q;
+		struct {
+			struct store_disclosure *rows; /* strings owned */
+			size_t n;
+		} disc;
 	} u;
 };
 
@@ -394,6 +429,8 @@ enum {
 	WST_ALERT_RESOLVE,
 	WST_CASELOAD_CLEAR,
 	WST_CASELOAD_ADD,
+	/* ISIR identity matching */
+	WST_IDENTITY_PUT,
 	WST_RECIPIENT_PUT,
 	WST_OFFICE_PUT,
 	WST_OFFICE_CLEAR,
@@ -407,6 +444,9 @@ enum {
 	WST_RET_TIMERS,
 	WST_RET_IDEM,
 	WST_RET_RESEAL,
+	/* the disclosure log */
+	WST_DISC_HEAD,
+	WST_DISC_INSERT,
 	WST_N
 };
 
@@ -592,6 +632,16 @@ static const char *const store_wsql[WST_N] = {
         [WST_CASELOAD_ADD] = "INSERT INTO caseloads (counselor, student,"
                              " added_at) VALUES (?1, ?2, ?3)"
                              " ON CONFLICT DO NOTHING",
+        [WST_IDENTITY_PUT] = "INSERT INTO student_identities (match_key,"
+                             " student, updated_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT (match_key) DO UPDATE SET"
+                             " student = excluded.student,"
+                             " updated_at = excluded.updated_at",
+        [WST_DISC_HEAD] = "SELECT seq, hash FROM disclosures"
+                          " ORDER BY seq DESC LIMIT 1",
+        [WST_DISC_INSERT] = "INSERT INTO disclosures (seq, at, token_id, role,"
+                            " scope, route, case_id, subject, hash)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 };
 
 /* A read connection's statements, prepared once. */
@@ -1203,6 +1253,10 @@ store_metrics_get(struct store *s, struct store_metrics *out)
 
 /* --- batches ----------------------------------------------------------- */
 
+static void store_disclosures_free(struct store_disclosure *rows, size_t n);
+static int store_apply_disclose(struct store *s, struct store_batch *b,
+                                struct store_op *op, int64_t now);
+
 struct store_batch *
 store_batch_new(void)
 {
@@ -1239,6 +1293,9 @@ store_batch_free(struct store_batch *b)
 			free(op->u.q.owner);
 			free(op->u.q.holder);
 			free(op->u.q.case_id);
+			break;
+		case STORE_OP_DISCLOSE:
+			store_disclosures_free(op->u.disc.rows, op->u.disc.n);
 			break;
 		}
 	}
@@ -1711,6 +1768,8 @@ store_apply(struct store *s, struct store_batch *b, struct store_op *op,
 	case STORE_OP_CLAIM:
 	case STORE_OP_LEASE_GUARD:
 		return store_apply_queue(s, b, op);
+	case STORE_OP_DISCLOSE:
+		return store_apply_disclose(s, b, op, now);
 	default:
 		abort();
 	}
@@ -2169,6 +2228,9 @@ enum store_read_kind {
 	STORE_READ_OFFICE,
 	STORE_READ_RETENTION,
 	STORE_READ_RET_HISTORY,
+	/* ISIR identity matching */
+	STORE_READ_IDENTITY,
+	STORE_READ_DISCLOSURES,
 };
 
 struct store_read {
@@ -2193,12 +2255,14 @@ struct store_read {
 	char *fstr[7]; /* owned copies of the filter's strings */
 	int64_t now;
 	int limit;
-	char **keys; /* STORE_READ_ISIR: the FAFSA UUIDs, owned */
+	char **keys; /* STORE_READ_ISIR, _IDENTITY: the keys, owned */
 	size_t nkeys;
 	int64_t after; /* alerts: keyset cursor */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
+static int store_identity_read(struct store_read *r, sqlite3 *db);
+static int store_read_disclosures(struct store_read *r, sqlite3 *db);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2609,6 +2673,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 	case STORE_READ_ISIR:
 		rc = store_isir_read(r, c->db);
 		break;
+	case STORE_READ_IDENTITY:
+		rc = store_identity_read(r, c->db);
+		break;
 	case STORE_READ_IDEM:
 		st = c->st[RST_IDEM_GET];
 		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
@@ -2618,6 +2685,9 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		rc = store_due_json(c->st[RST_TIMERS_DUE],
 		                    c->st[RST_TIMER_NEXT], r->now, r->limit,
 		                    &r->result);
+		break;
+	case STORE_READ_DISCLOSURES:
+		rc = store_read_disclosures(r, c->db);
 		break;
 	default:
 		/* each block of the store reads its own kinds */
@@ -3356,13 +3426,13 @@ done:
 	return rc;
 }
 
-int
-store_isir_lookup(struct store *s, const char *office,
-                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
-                  void *data)
+/* Queues a keyed read: the keys are copied (owned by the read). */
+static int
+store_keys_read(struct store *s, enum store_read_kind kind, const char *key,
+                const char *const *keys_in, size_t n, store_json_cb cb,
+                void *data)
 {
-	struct store_read *r =
-	        store_read_new(STORE_READ_ISIR, office, cb, data);
+	struct store_read *r = store_read_new(kind, key, cb, data);
 	char **keys;
 	size_t nkeys;
 	int rc;
@@ -3376,7 +3446,7 @@ store_isir_lookup(struct store *s, const char *office,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((r->keys[r->nkeys++] = strdup(fafsa_uuids[i])) == NULL)
+		if ((r->keys[r->nkeys++] = strdup(keys_in[i])) == NULL)
 			break;
 	keys = r->keys;
 	nkeys = r->nkeys;
@@ -3392,6 +3462,89 @@ store_isir_lookup(struct store *s, const char *office,
 		return rc;
 	}
 	return 0;
+}
+
+int
+store_isir_lookup(struct store *s, const char *office,
+                  const char *const *fafsa_uuids, size_t n, store_json_cb cb,
+                  void *data)
+{
+	return store_keys_read(s, STORE_READ_ISIR, office, fafsa_uuids, n, cb,
+	                       data);
+}
+
+/* --- ISIR identity matching --------------------------------------------- */
+
+/*
+ * Which student an ISIR's person is (daemon/identities.c loads the keys,
+ * daemon/isir.c reads them when it opens a new aid file). The key is made
+ * by adapters/isir.c isir_identity_key; the store only keeps and finds it.
+ */
+
+int
+store_batch_identity_put(struct store_batch *b, const char *match_key,
+                         const char *student, int64_t at)
+{
+	struct store_op *op =
+	        store_sql_op(b, WST_IDENTITY_PUT, "record a student identity");
+
+	if (op == NULL)
+		return -ENOMEM;
+	return store_sql_done(b, op,
+	                      BIND_TEXT(op, 1, match_key) |
+	                              BIND_TEXT(op, 2, student) |
+	                              BIND_INT(op, 3, at));
+}
+
+/* On a reader thread: {key: student} for the keys that have one. */
+static int
+store_identity_read(struct store_read *r, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *out = json_object();
+	int rc;
+
+	rc = sqlite3_prepare_v2(db,
+	                        "SELECT student FROM student_identities"
+	                        " WHERE match_key = ?1",
+	                        -1, &st, NULL);
+	if (rc != SQLITE_OK || out == NULL) {
+		rc = out == NULL ? -ENOMEM : store_code(rc);
+		goto done;
+	}
+	for (size_t i = 0; i < r->nkeys && rc == SQLITE_OK; i++) {
+		sqlite3_bind_text(st, 1, r->keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (json_object_set_new(
+			            out, r->keys[i],
+			            json_string(
+			                    (const char *)sqlite3_column_text(
+			                            st, 0))) != 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
+	}
+	rc = rc == SQLITE_OK ? 0 : rc < 0 ? rc : store_code(rc);
+done:
+	sqlite3_finalize(st);
+	if (rc == 0)
+		r->result = out;
+	else
+		json_decref(out);
+	return rc;
+}
+
+int
+store_identity_match(struct store *s, const char *const *keys, size_t n,
+                     store_json_cb cb, void *data)
+{
+	return store_keys_read(s, STORE_READ_IDENTITY, NULL, keys, n, cb, data);
 }
 
 /* --- audit: reading the hash chains ----------------------------------- */
@@ -4517,4 +4670,489 @@ store_batch_history_reseal(struct store_batch *b, const char *case_id,
 	                              BIND_BLOB(op, 3, hash, 32) |
 	                              BIND_BLOB(op, 4, payload_hash, 32) |
 	                              BIND_BLOB(op, 5, old_hash, 32));
+}
+
+/* --- backup and restore -------------------------------------------------- */
+
+/*
+ * An online copy through SQLite's backup API (cairn backup). The source
+ * is opened read-only and copied inside one read transaction, so the copy
+ * is one consistent snapshot: every commit before it, none after. In WAL
+ * mode the reader holds up neither cairnd's writer nor its readers; the
+ * WAL's committed frames are part of the snapshot. The copy is written
+ * to a temporary file beside dst, synced and checked, then renamed into
+ * place, so dst is either absent or a whole, checked database.
+ */
+
+/* PRAGMA quick_check (or integrity_check when full) and the schema
+ * version of an open connection. */
+static int
+store_check_db(sqlite3 *db, const char *path, int full,
+               struct store_file_info *info, struct cairn_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc;
+
+	rc = store_int(db, "PRAGMA user_version", &v);
+	if (rc != SQLITE_OK)
+		return store_fail(err, path, db, rc, "read the schema version");
+	info->schema_version = (int)v;
+	if (v > STORE_NMIGRATIONS) {
+		cairn_err_set(err, path, 0, 0,
+		              "%s: schema version %lld is newer than this "
+		              "binary's (%d)",
+		              path, (long long)v, STORE_NMIGRATIONS);
+		return CAIRN_ENEWER;
+	}
+	if (v < 1) {
+		cairn_err_set(err, path, 0, 0, "%s: not a Cairn database",
+		              path);
+		return CAIRN_EINVALID;
+	}
+	rc = sqlite3_prepare_v2(
+	        db, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", -1,
+	        &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: damaged: %s", path,
+		              (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return CAIRN_ECORRUPT;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(err, path, db, rc, "check");
+	if (v >= 2 && (rc = store_int(db, "SELECT count(*) FROM cases",
+	                              &info->cases)) != SQLITE_OK)
+		return store_fail(err, path, db, rc, "count the cases");
+	if ((rc = store_int(db, "PRAGMA page_count", &v)) == SQLITE_OK) {
+		info->bytes = v;
+		rc = store_int(db, "PRAGMA page_size", &v);
+		info->bytes *= v;
+	}
+	return rc == SQLITE_OK ? 0 : store_fail(err, path, db, rc, "size");
+}
+
+int
+store_file_check(const char *path, int full, struct store_file_info *info,
+                 struct cairn_err *err)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(path, &sb) != 0) {
+		cairn_err_set(err, path, 0, 0, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, path, db, rc, "open");
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, STORE_BUSY_MS);
+	rc = store_check_db(db, path, full, info, err);
+	sqlite3_close(db);
+	return rc;
+}
+
+int
+store_backup(const char *src, const char *dst, struct store_file_info *info,
+             struct cairn_err *err)
+{
+	char tmp[4200];
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b;
+	struct stat sb;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(src, &sb) != 0) {
+		cairn_err_set(err, src, 0, 0, "%s: %s", src, strerror(errno));
+		return -errno;
+	}
+	if (stat(dst, &sb) == 0) {
+		cairn_err_set(err, dst, 0, 0,
+		              "%s exists; a backup never overwrites a file",
+		              dst);
+		return -EEXIST;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.partial", dst);
+	unlink(tmp);
+	rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, src, from, rc, "open");
+		goto out;
+	}
+	sqlite3_busy_timeout(from, STORE_BUSY_MS);
+	rc = sqlite3_open_v2(tmp, &to,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, tmp, to, rc, "create");
+		goto out;
+	}
+	/* the copy is committed with a full sync, as cairnd's own writes */
+	sqlite3_exec(to, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	b = sqlite3_backup_init(to, "main", from, "main");
+	if (b == NULL) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to), "back up");
+		goto out;
+	}
+	/* all pages in one step: one read transaction, one snapshot */
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(50);
+	} while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		rc = store_fail(err, src, from, rc, "back up");
+		goto out;
+	}
+	rc = store_check_db(to, tmp, 1, info, err);
+	if (rc != 0)
+		goto out;
+	/* the copy opens on its own, without a WAL beside it */
+	if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		rc = store_fail(err, tmp, to, sqlite3_errcode(to),
+		                "finish the copy");
+		goto out;
+	}
+	sqlite3_close(to);
+	to = NULL;
+	if (link(tmp, dst) != 0) { /* never replaces a file made meanwhile */
+		cairn_err_set(err, dst, 0, 0, "%s: %s", dst, strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(to);
+	sqlite3_close(from);
+	unlink(tmp);
+	return rc;
+}
+
+/* --- the disclosure log ------------------------------------------------ */
+
+/*
+ * Every read of a student's record is a row: who (token id, role, scope),
+ * which record (case, subject), when, through which route. The rows form
+ * one hash chain in seq order, extended on the writer thread inside the
+ * transaction that appends them, so the chain follows commit order
+ * exactly and a batch that fails (rolled back to its savepoint) leaves
+ * no link behind. The head (last seq and hash) is also kept in meta so
+ * that rows deleted from the end are noticed.
+ */
+
+int
+store_disclosure_hash(const uint8_t prev[32], int64_t seq,
+                      const struct store_disclosure *d, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char head[1024];
+	unsigned int n = 32;
+	int len, rc = -1;
+
+	len = snprintf(head, sizeof(head),
+	               "%lld\n%lld\n%s\n%s\n%s\n%s\n%s\n%s\n", (long long)seq,
+	               (long long)d->at, d->token_id, d->role, d->scope,
+	               d->route, d->case_id, d->subject);
+	if (len < 0 || (size_t)len >= sizeof(head))
+		len = (int)sizeof(head) - 1;
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, prev, 32) == 1 &&
+	    EVP_DigestUpdate(md, head, (size_t)len) == 1 &&
+	    EVP_DigestFinal_ex(md, out, &n) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+static void
+store_disclosures_free(struct store_disclosure *rows, size_t n)
+{
+	for (size_t i = 0; rows != NULL && i < n; i++) {
+		free((char *)rows[i].token_id);
+		free((char *)rows[i].role);
+		free((char *)rows[i].scope);
+		free((char *)rows[i].route);
+		free((char *)rows[i].case_id);
+		free((char *)rows[i].subject);
+	}
+	free(rows);
+}
+
+int
+store_batch_disclose(struct store_batch *b, const struct store_disclosure *rows,
+                     size_t n)
+{
+	struct store_disclosure *copy;
+	struct store_op *op;
+
+	if (n == 0)
+		return 0;
+	copy = calloc(n, sizeof(*copy));
+	if (copy == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_disclosure *r = &rows[i];
+
+		copy[i].at = r->at;
+		if ((copy[i].token_id = strdup(r->token_id)) == NULL ||
+		    (copy[i].role = strdup(r->role)) == NULL ||
+		    (copy[i].scope = strdup(r->scope ? r->scope : "")) ==
+		            NULL ||
+		    (copy[i].route = strdup(r->route)) == NULL ||
+		    (copy[i].case_id = strdup(r->case_id)) == NULL ||
+		    (copy[i].subject = strdup(r->subject ? r->subject : "")) ==
+		            NULL) {
+			store_disclosures_free(copy, i + 1);
+			return -ENOMEM;
+		}
+	}
+	op = store_batch_push(b, STORE_OP_DISCLOSE);
+	if (op == NULL) {
+		store_disclosures_free(copy, n);
+		return -ENOMEM;
+	}
+	op->u.disc.rows = copy;
+	op->u.disc.n = n;
+	b->nops++;
+	return 0;
+}
+
+/* Writer thread: chains and inserts the op's rows after the log's head. */
+static int
+store_apply_disclose(struct store *s, struct store_batch *b,
+                     struct store_op *op, int64_t now)
+{
+	sqlite3_stmt *st = s->wst[WST_DISC_HEAD];
+	uint8_t hash[32] = {0};
+	int64_t seq = 0;
+	char head[128];
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 1) == 32)
+			memcpy(hash, sqlite3_column_blob(st, 1), 32);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_OK) {
+		store_batch_fail(b, store_code(rc), "disclosure log: %s",
+		                 sqlite3_errmsg(s->wdb));
+		return rc;
+	}
+	st = s->wst[WST_DISC_INSERT];
+	for (size_t i = 0; i < op->u.disc.n; i++) {
+		const struct store_disclosure *d = &op->u.disc.rows[i];
+
+		seq++;
+		if (store_disclosure_hash(hash, seq, d, hash) != 0) {
+			store_batch_fail(b, -ENOMEM,
+			                 "disclosure log: SHA-256 "
+			                 "failed");
+			return SQLITE_NOMEM;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, d->at);
+		sqlite3_bind_text(st, 3, d->token_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, d->role, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, d->scope, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, d->route, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, d->case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, d->subject, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 9, hash, 32, SQLITE_TRANSIENT);
+		rc = store_exec(s, st, &b->msg, "record a disclosure");
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_OK) {
+			if (b->status == 0)
+				b->status = store_code(rc);
+			return rc;
+		}
+	}
+	/* the head, so that rows cut from the end are noticed */
+	snprintf(head, sizeof(head), "%lld:", (long long)seq);
+	for (int i = 0; i < 32; i++) {
+		size_t n = strlen(head);
+
+		head[n] = hexdigits[hash[i] >> 4];
+		head[n + 1] = hexdigits[hash[i] & 15];
+		head[n + 2] = '\0';
+	}
+	st = s->wst[WST_META_PUT];
+	sqlite3_bind_text(st, 1, "disclosure_head", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, head, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, now);
+	rc = store_exec(s, st, &b->msg, "record the disclosure head");
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_OK && b->status == 0)
+		b->status = store_code(rc);
+	return rc;
+}
+
+/* Pool thread: a page of the log, newest first, for the filters given. */
+static int
+store_read_disclosures(struct store_read *r, sqlite3 *db)
+{
+	char sql[768];
+	size_t n;
+	sqlite3_stmt *st = NULL;
+	json_t *a = NULL, *next;
+	int rc;
+
+	n = (size_t)snprintf(sql, sizeof(sql),
+	                     "SELECT seq, at, token_id, role, scope, route,"
+	                     " case_id, subject FROM disclosures"
+	                     " WHERE seq < ?1 AND at >= ?2");
+	if (r->fstr[0])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND subject = ?3");
+	if (r->fstr[1])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND case_id = ?4");
+	if (r->fstr[2])
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+		                      " AND token_id = ?5");
+	snprintf(sql + n, sizeof(sql) - n, " ORDER BY seq DESC LIMIT ?6");
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return store_code(rc);
+	}
+	sqlite3_bind_int64(st, 1, r->after > 0 ? r->after : INT64_MAX);
+	sqlite3_bind_int64(st, 2, r->now);
+	for (int i = 0; i < 3; i++)
+		if (r->fstr[i])
+			sqlite3_bind_text(st, 3 + i, r->fstr[i], -1,
+			                  SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, r->limit + 1);
+	rc = store_rows_json(st, &a);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if (json_array_size(a) > (size_t)r->limit) {
+		json_array_remove(a, (size_t)r->limit);
+		next = json_object_get(json_array_get(a, (size_t)r->limit - 1),
+		                       "seq");
+		json_incref(next);
+	} else {
+		next = json_null();
+	}
+	r->result = json_pack("{s:o, s:o}", "disclosures", a, "next", next);
+	return r->result ? 0 : -ENOMEM;
+}
+
+int
+store_disclosure_list(struct store *s, const struct store_disclosure_filter *f,
+                      store_json_cb cb, void *data)
+{
+	const char *str[5] = {f->subject, f->case_id, f->reader};
+
+	return store_q_read(s, STORE_READ_DISCLOSURES, NULL, str, f->since,
+	                    f->limit < 1      ? 1
+	                    : f->limit > 1000 ? 1000
+	                                      : f->limit,
+	                    f->before, cb, data);
+}
+
+int
+store_audit_disclosures(struct store_audit *a,
+                        int (*link)(const struct store_disclosure_link *l,
+                                    void *arg),
+                        void *arg, struct store_disclosure_head *head,
+                        struct cairn_err *err)
+{
+	static const char sql[] =
+	        "SELECT seq, at, token_id, role, scope, route, case_id,"
+	        " subject, hash FROM disclosures ORDER BY seq";
+	sqlite3_stmt *st = NULL, *m = NULL;
+	int64_t have = 0;
+	int rc;
+
+	memset(head, 0, sizeof(*head));
+	/* a database from before the log has none to walk */
+	rc = store_int(a->db,
+	               "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+	               " AND name = 'disclosures'",
+	               &have);
+	if (rc != SQLITE_OK)
+		return store_fail(err, a->path, a->db, rc,
+		                  "read the disclosure log");
+	if (!have)
+		return 0;
+	head->exists = 1;
+	rc = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(a->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(a->db,
+		                        "SELECT value FROM meta"
+		                        " WHERE key = 'disclosure_head'",
+		                        -1, &m, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, a->path, a->db, rc,
+		                "read the disclosure log");
+		goto out;
+	}
+	rc = sqlite3_step(m);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(m, 0);
+
+		head->recorded = 1;
+		snprintf(head->value, sizeof(head->value), "%s", v ? v : "");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_disclosure_link l = {
+		        .seq = sqlite3_column_int64(st, 0),
+		        .d =
+		                {
+		                        .at = sqlite3_column_int64(st, 1),
+		                        .token_id = (const char *)
+		                                sqlite3_column_text(st, 2),
+		                        .role = (const char *)
+		                                sqlite3_column_text(st, 3),
+		                        .scope = (const char *)
+		                                sqlite3_column_text(st, 4),
+		                        .route = (const char *)
+		                                sqlite3_column_text(st, 5),
+		                        .case_id = (const char *)
+		                                sqlite3_column_text(st, 6),
+		                        .subject = (const char *)
+		                                sqlite3_column_text(st, 7),
+		                },
+		        .hash = sqlite3_column_blob(st, 8),
+		        .hash_len = (size_t)sqlite3_column_bytes(st, 8),
+		};
+
+		if (!l.d.token_id || !l.d.role || !l.d.scope || !l.d.route ||
+		    !l.d.case_id || !l.d.subject) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (link(&l, arg) != 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_fail(err, a->path, a->db, rc,
+		                "read the disclosure log");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(m);
+	sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
 }

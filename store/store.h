@@ -309,6 +309,19 @@ int store_batch_isir_record_put(struct store_batch *b, const char *office,
 int store_isir_lookup(struct store *s, const char *office,
                       const char *const *fafsa_uuids, size_t n,
                       store_json_cb cb, void *data);
+/* --- ISIR identity matching -------------------------------------------
+ *
+ * A key made from an ISIR's identity (adapters/isir.h isir_identity_key)
+ * names the student it belongs to, so the importer opens the aid file
+ * under the student's id instead of the ISIR's person UUID.
+ */
+/* Records (or replaces) the student a key belongs to. */
+int store_batch_identity_put(struct store_batch *b, const char *match_key,
+                             const char *student, int64_t at);
+/* {key: student} for the keys that have a student; no member for others. */
+int store_identity_match(struct store *s, const char *const *keys, size_t n,
+                         store_json_cb cb, void *data);
+
 /* --- queues, leases, caseloads, alerts ----------------------------------
  *
  * A lease is a row of its own (case, queue, owner, holder, until), not a
@@ -493,6 +506,60 @@ int store_audit_case_chains(struct store_audit *a,
                             const struct store_chain_ops *ops, void *arg,
                             struct cairn_err *err);
 
+/* --- the disclosure log ----------------------------------------------
+ *
+ * Every read of a student's record: who read it (token id, role, scope),
+ * which record (case, subject), when, through which route. One hash
+ * chain in seq order: each row's hash is SHA-256 over the previous row's
+ * hash (32 zero bytes before the first) and the line
+ * "seq\nat\ntoken_id\nrole\nscope\nroute\ncase_id\nsubject\n"; the
+ * chain is extended on the writer thread, in commit order, and its head
+ * ("<seq>:<hex hash>") is kept in meta under disclosure_head.
+ */
+struct store_disclosure {
+	int64_t at; /* ms since epoch */
+	const char *token_id, *role, *scope, *route, *case_id, *subject;
+};
+/* Appends n rows (copied) to the log. */
+int store_batch_disclose(struct store_batch *b,
+                         const struct store_disclosure *rows, size_t n);
+/* The hash of row d at seq after prev; 0, or -1 when libcrypto fails.
+ * prev and out may be the same buffer. */
+int store_disclosure_hash(const uint8_t prev[32], int64_t seq,
+                          const struct store_disclosure *d, uint8_t out[32]);
+
+struct store_disclosure_filter {
+	const char *subject, *case_id, *reader; /* or NULL */
+	int64_t since;                          /* at >= since (ms) */
+	int64_t before; /* keyset cursor: seq < before; 0: from the newest */
+	int limit;      /* 1..1000 */
+};
+/* {"disclosures": [{seq, at, token_id, role, scope, route, case_id,
+ * subject}, ...] newest first, "next": seq | null}. */
+int store_disclosure_list(struct store *s,
+                          const struct store_disclosure_filter *f,
+                          store_json_cb cb, void *data);
+
+/* For the audit: one row of the log as stored. */
+struct store_disclosure_link {
+	int64_t seq;
+	struct store_disclosure d;
+	const uint8_t *hash;
+	size_t hash_len;
+};
+struct store_disclosure_head {
+	int exists;      /* the database has a disclosure log */
+	int recorded;    /* meta holds a head */
+	char value[128]; /* "<seq>:<hex hash>" */
+};
+/* Calls link for every row in seq order in one snapshot (a nonzero
+ * return stops the walk), and fills head. Returns 0 or an error code. */
+int store_audit_disclosures(struct store_audit *a,
+                            int (*link)(const struct store_disclosure_link *l,
+                                        void *arg),
+                            void *arg, struct store_disclosure_head *head,
+                            struct cairn_err *err);
+
 /* --- observation ----------------------------------------------------- */
 
 #define STORE_HIST_BUCKETS 12
@@ -593,5 +660,24 @@ int store_batch_history_reseal(struct store_batch *b, const char *case_id,
                                const uint8_t payload_hash[32]);
 /* Drops the replies kept for Idempotency-Key from before `before`. */
 int store_batch_idempotency_expire(struct store_batch *b, int64_t before);
+/* --- backup and restore -------------------------------------------------- */
+
+struct store_file_info {
+	int schema_version;
+	int64_t cases;
+	int64_t bytes;
+};
+/*
+ * Copies the database at src, which cairnd may be using, into dst, a
+ * new file: one consistent snapshot, synced, checked with PRAGMA
+ * integrity_check, in rollback-journal mode so it stands alone. Never
+ * overwrites: -EEXIST when dst exists. Fills info on success.
+ */
+int store_backup(const char *src, const char *dst, struct store_file_info *info,
+                 struct cairn_err *err);
+/* Checks a database file, read-only: quick_check (integrity_check when
+ * full), a schema version this binary knows, and counts its cases. */
+int store_file_check(const char *path, int full, struct store_file_info *info,
+                     struct cairn_err *err);
 
 #endif

@@ -157,7 +157,10 @@ Test(audit, a_history_cairnd_wrote_verifies_live_and_stopped)
 	cr_assert(strstr(out, "anchor ") != NULL, "%s", out);
 	cr_assert_eq(td_stop(&t), 0);
 	cr_assert_eq(audit_verify(t.db, NULL, &rep, &err), 0, "%s", err.msg);
-	cr_assert_eq(rep.n, 1);
+	/* the case histories, and the disclosure log */
+	cr_assert_eq(rep.n, 2);
+	cr_assert_str_eq(rep.r[1].name, "disclosure log");
+	cr_assert_eq(rep.r[1].broken, 0);
 	cr_assert_eq(rep.r[0].chains, 3);
 	cr_assert_eq(rep.r[0].broken, 0);
 	/* the application's four events and each child's first */

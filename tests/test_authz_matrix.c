@@ -143,6 +143,9 @@ static const struct row rows[] = {
         /* an empty upload: 422 after the office was found in scope */
         {"POST", "/v1/isir", "/v1/isir?office={office}", TEXT_BODY, "422", 404,
          0},
+        /* an empty table: refused after the route let the admin in */
+        {"POST", "/v1/isir/identities", "/v1/isir/identities", "{}", "422", 0,
+         0},
         {"GET", "/v1/queues", "/v1/queues", NULL, "200", 0, 0},
         {"GET", "/v1/queues/{q}", "/v1/queues/mx_q{qoffice}", NULL, "200", 0,
          1},
@@ -175,6 +178,8 @@ static const struct row rows[] = {
          "{\"email\":\"who@school.example\"}", "200", 404, 0},
         {"GET", "/v1/audit/verify", "/v1/audit/verify", NULL, "200", 0, 0},
         /* retention is off in this configuration: the handler says so */
+        {"GET", "/v1/me/disclosures", "/v1/me/disclosures", NULL, "200", 0, 0},
+        {"GET", "/v1/disclosures", "/v1/disclosures", NULL, "200", 0, 0},
         {"POST", "/v1/retention/run", "/v1/retention/run", NULL, "409", 0, 0},
         /* a stream stays open: HEAD asks the same question of the route
          * and ends (stream.c checks every case against the row) */

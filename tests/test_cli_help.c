@@ -71,8 +71,13 @@ static const char *const commands[] = {
         "isir import",
         "isir check",
         "isir generate",
+        "isir identities",
         "audit",
         "audit verify",
+        "backup",
+        "backup verify",
+        "backup restore",
+        "disclosures",
 };
 
 Test(cli_help, every_command_answers_help_with_its_usage)

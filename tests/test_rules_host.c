@@ -339,9 +339,18 @@ files_with_gpa(const char *gpa)
 	return json_pack("{s:o}", "files", files);
 }
 
+/* The first reason of a dry run transition's first example. */
+static json_t *
+first_reason(json_t *tr)
+{
+	json_t *ex = json_array_get(json_object_get(tr, "examples"), 0);
+
+	return json_array_get(json_object_get(ex, "reasons"), 0);
+}
+
 Test(rules_host, dry_run_counts_what_a_candidate_would_change)
 {
-	json_t *body, *r, *tr;
+	json_t *body, *r, *tr, *why;
 	char *text, *ver = live_version(), *after;
 	const char *policy = td_token(&t, "policy", NULL);
 
@@ -368,6 +377,22 @@ Test(rules_host, dry_run_counts_what_a_candidate_would_change)
 	                 "ineligible");
 	cr_assert_eq(json_integer_value(json_object_get(tr, "count")), 2);
 	cr_assert_eq(json_array_size(json_object_get(tr, "examples")), 2);
+	/* policy staff see which check flips (the code), not the message
+	 * quoting the student's GPA (docs/security.md) */
+	why = first_reason(tr);
+	cr_assert_str_eq(json_string_value(json_object_get(why, "code")),
+	                 "gpa_below_minimum");
+	cr_assert_str_eq(json_string_value(json_object_get(why, "message")),
+	                 "[redacted: restricted]");
+	json_decref(r);
+	/* an admin reads the message */
+	r = td_call(&t, "POST", "/v1/rules/cal_grant/dry-run", t.token, text,
+	            NULL, 200);
+	why = first_reason(
+	        json_array_get(json_object_get(r, "transitions"), 0));
+	cr_assert_not_null(
+	        strstr(json_string_value(json_object_get(why, "message")),
+	               "GPA below the minimum"));
 	json_decref(r);
 	/* nothing changed: the live version is the same */
 	after = live_version();

@@ -140,8 +140,8 @@ static const char *const wf_load_test_examples[] = {
 
 static const char *const wf_load_test_workflows[] = {
         "student_application", "campus_application", "aid_file", NULL};
-static const char *const wf_load_test_rules[] = {"cal_grant",
-                                                 "application_complete", NULL};
+static const char *const wf_load_test_rules[] = {
+        "cal_grant", "application_complete", "middle_class_scholarship", NULL};
 static const char *const wf_load_test_adapters[] = {
         "uc_campus.send_application", "uc_campus.send_intent_to_register",
         "uc_campus.send_withdrawal", NULL};
@@ -309,10 +309,15 @@ Test(wf_load, aid_file_evaluates_cal_grant)
 	const struct wf_status *st =
 	        &d->statuses[wf_status_find(d, "packaging")];
 
-	cr_assert_eq(st->nenter, 1);
+	/* Cal Grant, then the Middle Class Scholarship */
+	cr_assert_eq(st->nenter, 2);
 	cr_expect_eq(st->enter[0].kind, WF_ACT_RULE);
 	cr_expect_str_eq(st->enter[0].rule, "cal_grant");
 	cr_expect_str_eq(st->enter[0].store_as, "eligibility.cal_grant");
+	cr_expect_eq(st->enter[1].kind, WF_ACT_RULE);
+	cr_expect_str_eq(st->enter[1].rule, "middle_class_scholarship");
+	cr_expect_str_eq(st->enter[1].store_as,
+	                 "eligibility.middle_class_scholarship");
 	cr_expect_str_eq(d->statuses[d->initial].name, "isir_received");
 	cr_expect_str_eq(d->statuses[d->initial].queue, "isir_review");
 	wf_def_free(d);

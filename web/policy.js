@@ -7,6 +7,15 @@
 import { get, post, put } from "./api.js";
 import { action, announce, clear, h, humanize, notice, pill, section, table, timeEl } from "./ui.js";
 
+// A reason in words: its message, unless the reader's role may not see
+// the student's values it quotes (then cairnd sends "[redacted: ...]" and
+// the code says what failed).
+function reasonText(q) {
+  if (typeof q === "string") return q;
+  if (q.message && !q.message.startsWith("[redacted")) return q.message;
+  return q.code ? `${humanize(q.code)} (the values are hidden from your role)` : "reason hidden";
+}
+
 export async function render(root, who) {
   const setsBox = h("div", {});
   const editor = h("section", { class: "card", "aria-labelledby": "h-edit", id: "editor", tabindex: "-1", hidden: true });
@@ -140,6 +149,6 @@ function dryReport(r) {
       { label: "Cases", cell: (t) => String(t.count) },
       { label: "Examples and reasons", cell: (t) => h("ul", {}, (t.examples || []).map((x) => h("li", {},
         h("code", {}, x.case.slice(0, 13)), ": ",
-        (x.reasons || []).map((q) => (typeof q === "string" ? q : q.message || q.code)).join("; ") || "no reason given"))) },
+        (x.reasons || []).map(reasonText).join("; ") || "no reason given"))) },
     ], rows, "No decision would change."));
 }

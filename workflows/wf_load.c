@@ -1791,13 +1791,115 @@ hash_bytes(const char *buf, size_t len, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
+/* Entries in one `fields:` block: a real record has a few dozen. */
+#define WF_MAX_FIELDS 1000
+
+/*
+ * fields: {path: class, ...}: a data path ("isir.ssn_last4"), the members
+ * of one ("isir.*"), or "*" (every field no other entry names) mapped to
+ * public, internal, sensitive or restricted.
+ */
+static void
+parse_fields(struct loader *ld, const yaml_node_t *n)
+{
+	struct wf_def *d = ld->d;
+	yaml_node_pair_t *p;
+	size_t npairs;
+	char buf[80];
+	int have_default = 0;
+
+	if (n->type != YAML_MAPPING_NODE || is_null(n)) {
+		err(ld, n,
+		    "'fields' must be a mapping of data fields to classes "
+		    "(e.g. isir.ssn_last4: restricted), not %s",
+		    shown(n, buf, sizeof(buf)));
+		return;
+	}
+	npairs = (size_t)(n->data.mapping.pairs.top -
+	                  n->data.mapping.pairs.start);
+	if (npairs > WF_MAX_FIELDS) {
+		err(ld, n, "more than %d entries in 'fields'", WF_MAX_FIELDS);
+		return;
+	}
+	d->fields = xcalloc(ld, npairs ? npairs : 1, sizeof(*d->fields));
+	if (d->fields == NULL)
+		return;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
+		const char *key, *cls;
+		char path[WF_PATH_MAX + 1];
+		enum wf_class c;
+		size_t len;
+		int members = 0, dup = 0;
+
+		if (!spend(ld, k) || !spend(ld, v))
+			return;
+		key = get_text(ld, k, "field", WF_PATH_MAX + 2);
+		if (key == NULL)
+			continue;
+		cls = get_text(ld, v, "class", 32);
+		if (cls == NULL)
+			continue;
+		if (wf_class_parse(cls, &c) != 0) {
+			err(ld, v,
+			    "'%.32s' is not a field class; expected public, "
+			    "internal, sensitive or restricted",
+			    cls);
+			continue;
+		}
+		if (!strcmp(key, "*")) {
+			if (have_default++)
+				err(ld, k, "'*' is given twice");
+			d->default_class = c;
+			continue;
+		}
+		len = strlen(key);
+		if (len > 2 && !strcmp(key + len - 2, ".*")) {
+			members = 1;
+			len -= 2;
+		}
+		snprintf(path, sizeof(path), "%.*s", (int)len, key);
+		if (len > WF_PATH_MAX || !path_valid(path)) {
+			err(ld, k,
+			    "field '%.80s' is not a data path: expected names "
+			    "of letters, digits, '_' or '-' joined by '.' "
+			    "(isir.ssn_last4), optionally ending in '.*' "
+			    "(isir.*: every member of isir), or '*' (every "
+			    "field not named)",
+			    key);
+			continue;
+		}
+		for (int i = 0; i < d->nfields; i++)
+			if (d->fields[i].members == members &&
+			    !strcmp(d->fields[i].path, path)) {
+				err(ld, k,
+				    "field '%.80s' is classified twice (first "
+				    "at line %d)",
+				    key, d->fields[i].pos.line);
+				dup = 1;
+				break;
+			}
+		if (dup)
+			continue;
+		d->fields[d->nfields].path = xstrdup(ld, path);
+		if (d->fields[d->nfields].path == NULL)
+			return;
+		d->fields[d->nfields].members = members;
+		d->fields[d->nfields].cls = c;
+		d->fields[d->nfields].pos = pos_of(k);
+		d->nfields++;
+	}
+}
+
 static void
 parse_def(struct loader *ld, const yaml_node_t *root)
 {
-	static const char *const keys[] = {"name", "description", "statuses",
-	                                   "transitions", NULL};
+	static const char *const keys[] = {"name",     "description",
+	                                   "statuses", "transitions",
+	                                   "fields",   NULL};
 	struct wf_def *d = ld->d;
-	yaml_node_t *f[4];
+	yaml_node_t *f[5];
 	const char *s;
 
 	if (root->type != YAML_MAPPING_NODE) {
@@ -1825,6 +1927,8 @@ parse_def(struct loader *ld, const yaml_node_t *root)
 	parse_statuses(ld, f[2]);
 	if (f[3])
 		parse_transitions(ld, f[3]);
+	if (f[4])
+		parse_fields(ld, f[4]);
 	if (ld->stopped || ld->oom || ld->broken || d->nstatuses == 0)
 		return;
 	check_reachable(ld);
@@ -1898,6 +2002,7 @@ load_def(const char *path, const char *text, size_t len,
 		return -ENOMEM;
 	}
 	d->initial = -1;
+	d->default_class = WF_CLASS_DEFAULT;
 	ld.d = d;
 	ld.doc = &yf.doc;
 	ld.budget = 3 * (long)(yf.doc.nodes.top - yf.doc.nodes.start) + 1024;
@@ -1989,6 +2094,9 @@ wf_def_free(struct wf_def *d)
 		actions_free(t->actions, t->nactions);
 	}
 	free(d->transitions);
+	for (i = 0; i < d->nfields; i++)
+		free(d->fields[i].path);
+	free(d->fields);
 	free(d->name);
 	free(d->description);
 	free(d->file);

@@ -103,6 +103,27 @@ struct wf_transition {
 	int nactions;
 };
 
+/* Field sensitivity (docs/workflows.md, "fields"): how much a reader
+ * must be trusted with to see a data field. Ordered: a role allowed a
+ * class sees every class below it. */
+enum wf_class {
+	WF_CLASS_PUBLIC = 0,
+	WF_CLASS_INTERNAL,
+	WF_CLASS_SENSITIVE,
+	WF_CLASS_RESTRICTED,
+};
+/* The class of a field no entry names, when the definition has no "*"
+ * entry: sensitive, so a field added without a thought is hidden from
+ * counselors and outsiders rather than shown to them. */
+#define WF_CLASS_DEFAULT WF_CLASS_SENSITIVE
+
+struct wf_field {
+	char *path;  /* "isir.ssn_last4", "isir" (the field and below) */
+	int members; /* written "isir.*": the members of path, not path */
+	enum wf_class cls;
+	struct wf_pos pos;
+};
+
 struct wf_def {
 	char *name;
 	char *description;
@@ -115,6 +136,9 @@ struct wf_def {
 	struct wf_transition *transitions;
 	int ntransitions;
 	json_t *source; /* the definition as JSON, for GET /v1/workflows */
+	struct wf_field *fields; /* the `fields:` block, in file order */
+	int nfields;
+	enum wf_class default_class; /* "*", or WF_CLASS_DEFAULT */
 };
 
 /* What the validator may check references against; any member may be
@@ -141,6 +165,39 @@ int wf_def_load_text(const char *label, const char *text, size_t len,
                      const struct wf_known *known, wf_report_cb cb, void *data,
                      struct wf_def **out);
 void wf_def_free(struct wf_def *d);
+
+/* "public", "internal", "sensitive", "restricted"; parse returns 0 or
+ * -1. */
+const char *wf_class_name(enum wf_class c);
+int wf_class_parse(const char *s, enum wf_class *out);
+
+/*
+ * The class of the data field at path (dotted, e.g. "isir.sai") under d:
+ * the most specific entry that names it or a field above it ("isir.sai"
+ * over "isir.*" over "isir"), else the default. d may be NULL: the
+ * default then.
+ */
+enum wf_class wf_field_class(const struct wf_def *d, const char *path);
+
+/*
+ * Redacts o in place for a reader allowed classes up to ceiling (-1: no
+ * class at all): every member of o (at prefix, "" for the case data
+ * itself) whose class is above ceiling is replaced by the string
+ * "[redacted: <class>]". An object is looked into when an entry names a
+ * field inside it; otherwise it is judged as a whole by its own class.
+ * Arrays are judged as a whole. Returns the number of values redacted.
+ */
+size_t wf_redact(const struct wf_def *d, json_t *o, const char *prefix,
+                 int ceiling);
+
+/*
+ * The same for an event's data (a history payload): a value is judged by
+ * the class of the data field of the same path, and of every data field a
+ * `set: {field: $event.<path>}` action of d copies it (or a value inside
+ * it) to, whichever is higher: {"income": ...} sent to land in
+ * student.income is as restricted as student.income.
+ */
+size_t wf_redact_event(const struct wf_def *d, json_t *payload, int ceiling);
 
 /* The index of a status by name, or -1. */
 int wf_status_find(const struct wf_def *d, const char *name);
