@@ -60,16 +60,8 @@
 
 #include "benchlib.h"
 
-#define MAX_CONNS     4096
-#define PREFILL_MAX_S 120 /* the set-up of -m events gives up after this */
-#define ID_LEN        36
-#define TOKEN_MAX     80
-#define NCAMPUS       9
-
-static const char *const campuses[NCAMPUS] = {
-        "uc-berkeley",    "uc-davis",         "uc-irvine",
-        "uc-los-angeles", "uc-merced",        "uc-riverside",
-        "uc-san-diego",   "uc-santa-barbara", "uc-santa-cruz"};
+#define MAX_CONNS 4096
+#define ID_LEN    36
 
 /* --- the script ------------------------------------------------------------ */
 
@@ -89,7 +81,7 @@ enum kstate {
 
 struct child {
 	char id[ID_LEN + 1];
-	int campus; /* index into campuses[] */
+	int campus; /* for bl_campus() */
 	enum kstate st;
 };
 
@@ -107,7 +99,7 @@ struct conn {
 	int prefill_left; /* applications still to submit (-m events) */
 	struct child *kids;
 	int nkids, kidcap, next_kid;
-	char token[TOKEN_MAX + 1], subject[48];
+	char token[BL_TOKEN_MAX + 1], subject[48];
 };
 
 struct loadgen {
@@ -115,11 +107,10 @@ struct loadgen {
 	enum mode mode;
 	enum phase phase;
 	int ncampus;
-	char adm_token[NCAMPUS][TOKEN_MAX + 1];
+	char adm_token[BL_NCAMPUS][BL_TOKEN_MAX + 1];
 	struct conn *conns;
-	int prefilled;
 	double warm, dur;
-	uv_timer_t prefill_timer;
+	struct bl_prefill prefill; /* -m events' set-up */
 	uint64_t prefill_start_ns, prefill_ns;
 	/* counted after the warm-up; requests and errors are the run's */
 	uint64_t ops, failed, reads, warm_ops, prefill_apps;
@@ -144,22 +135,10 @@ script_abort(struct bl_conn *b)
 static void
 send_create(struct conn *c)
 {
-	struct loadgen *lg = c->lg;
 	char body[512];
-	size_t off;
-	unsigned s = c->app_seq++;
 
-	off = (size_t)snprintf(body, sizeof(body),
-	                       "{\"workflow\":\"student_application\","
-	                       "\"subject\":\"%s\",\"data\":{\"campuses\":[",
-	                       c->subject);
-	for (int k = 0; k < lg->ncampus; k++)
-		off += (size_t)snprintf(
-		        body + off, sizeof(body) - off, "%s\"%s\"",
-		        k ? "," : "",
-		        campuses[(s + (unsigned)c->idx + (unsigned)k) %
-		                 NCAMPUS]);
-	snprintf(body + off, sizeof(body) - off, "]}}");
+	bl_application_body(body, sizeof(body), c->subject,
+	                    c->app_seq++ + (unsigned)c->idx, c->lg->ncampus);
 	c->step = ST_CREATE;
 	bl_request(&c->b, "POST", "/v1/cases", c->token, body);
 	c->op_start_ns = c->b.sent_ns;
@@ -227,7 +206,7 @@ conn_next(struct conn *c)
 		    c->step == ST_CREATE) {
 			if (!c->idle) {
 				c->idle = 1;
-				if (++lg->prefilled == lg->run.nconns)
+				if (++lg->prefill.done == lg->run.nconns)
 					prefill_done(lg);
 			}
 			return;
@@ -270,8 +249,8 @@ kstate_of(const char *status)
 static int
 campus_index(const char *id)
 {
-	for (int i = 0; id && i < NCAMPUS; i++)
-		if (!strcmp(campuses[i], id))
+	for (int i = 0; id && i < BL_NCAMPUS; i++)
+		if (!strcmp(bl_campus((unsigned)i), id))
 			return i;
 	return -1;
 }
@@ -322,27 +301,6 @@ keep_children(struct conn *c, const char *body, size_t n)
 	return 0;
 }
 
-/* The string value of the first "key":"..." in body, into out. */
-static int
-find_str(const char *body, size_t n, const char *key, char *out, size_t cap)
-{
-	char pat[64];
-	const char *p, *q;
-	size_t pl;
-
-	pl = (size_t)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = memmem(body, n, pat, pl);
-	if (p == NULL)
-		return -1;
-	p += pl;
-	q = memchr(p, '"', n - (size_t)(p - body));
-	if (q == NULL || (size_t)(q - p) >= cap)
-		return -1;
-	memcpy(out, p, (size_t)(q - p));
-	out[q - p] = '\0';
-	return 0;
-}
-
 /* A complete response (counted as a request): move the script on. */
 static void
 response_done(struct bl_conn *b, uint64_t now, const char *body, size_t blen)
@@ -355,8 +313,8 @@ response_done(struct bl_conn *b, uint64_t now, const char *body, size_t blen)
 	switch (c->step) {
 	case ST_CREATE:
 		if (status == 201 &&
-		    find_str(body, blen, "id", c->app_id, sizeof(c->app_id)) ==
-		            0 &&
+		    bl_find_str(body, blen, "id", c->app_id,
+		                sizeof(c->app_id)) == 0 &&
 		    strlen(c->app_id) == ID_LEN) {
 			c->step = ST_SUBMIT;
 		} else if (bl_counting(&lg->run, c->op_start_ns)) {
@@ -418,8 +376,8 @@ response_done(struct bl_conn *b, uint64_t now, const char *body, size_t blen)
 
 		if (bl_counting(&lg->run, c->b.sent_ns))
 			lg->reads++;
-		k->st = status == 200 && find_str(body, blen, "status", st,
-		                                  sizeof(st)) == 0
+		k->st = status == 200 && bl_find_str(body, blen, "status", st,
+		                                     sizeof(st)) == 0
 		                ? kstate_of(st)
 		                : K_ELSEWHERE;
 		if (k->st == K_UNKNOWN)
@@ -444,9 +402,7 @@ apps_next(struct bl_conn *b)
 static void
 apps_stop(struct bl_run *r)
 {
-	struct loadgen *lg = (struct loadgen *)r;
-
-	uv_close((uv_handle_t *)&lg->prefill_timer, NULL);
+	bl_prefill_close(&((struct loadgen *)r)->prefill);
 }
 
 static const struct bl_ops apps_ops = {
@@ -456,17 +412,6 @@ static const struct bl_ops apps_ops = {
         .stop = apps_stop,
         .keep_body = 1,
 };
-
-static void
-on_prefill_timeout(uv_timer_t *t)
-{
-	struct loadgen *lg = t->data;
-
-	bl_fatal(&lg->run,
-	         "the set-up did not finish in %d s (%d of %d connections "
-	         "done)",
-	         PREFILL_MAX_S, lg->prefilled, lg->run.nconns);
-}
 
 /* Starts the measured part: warm-up, then the run. */
 static void
@@ -479,7 +424,7 @@ run_start(struct loadgen *lg)
 static void
 prefill_done(struct loadgen *lg)
 {
-	uv_timer_stop(&lg->prefill_timer);
+	uv_timer_stop(&lg->prefill.timer);
 	lg->prefill_ns = uv_hrtime() - lg->prefill_start_ns;
 	run_start(lg);
 	for (int i = 0; i < lg->run.nconns; i++) {
@@ -492,37 +437,9 @@ prefill_done(struct loadgen *lg)
 			         "connection %d has no children to move", i);
 			return;
 		}
-		if (c->b.tcp_open && c->b.connected && !c->b.write_pending &&
-		    c->b.sent_ns == 0)
+		if (bl_conn_unstarted(&c->b))
 			conn_next(c);
 	}
-}
-
-/* --- set-up: tokens over blocking sockets ------------------------------- */
-
-static int
-make_token(const struct loadgen *lg, const char *admin, const char *role,
-           const char *scope, char out[TOKEN_MAX + 1])
-{
-	char body[256], *reply;
-	int st;
-
-	snprintf(body, sizeof(body),
-	         "{\"role\":\"%s\",\"scope\":\"%s\",\"label\":\"bench/apps\"}",
-	         role, scope);
-	st = bl_http(&lg->run.target, "POST", "/v1/tokens", admin, body, 10000,
-	             &reply);
-	if (st != 201 ||
-	    find_str(reply, strlen(reply), "token", out, TOKEN_MAX + 1) != 0) {
-		fprintf(stderr,
-		        "apps: creating a %s token failed (status %d): "
-		        "%.300s\n",
-		        role, st, reply == NULL ? "no reply" : reply);
-		free(reply);
-		return -1;
-	}
-	free(reply);
-	return 0;
 }
 
 /* --- command line ------------------------------------------------------- */
@@ -540,7 +457,7 @@ int
 main(int argc, char **argv)
 {
 	const char *mode = NULL, *admin_file = NULL, *path;
-	char admin[TOKEN_MAX + 1];
+	char admin[BL_TOKEN_MAX + 1];
 	int conns = 0, per_conn = 4, ncampus = 4, opt, rc;
 	double dur = -1, warm = 0, secs;
 	struct loadgen *lg;
@@ -558,7 +475,7 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			ncampus = atoi(optarg);
-			if (ncampus < 1 || ncampus > NCAMPUS)
+			if (ncampus < 1 || ncampus > BL_NCAMPUS)
 				usage();
 			break;
 		case 'T':
@@ -600,35 +517,32 @@ main(int argc, char **argv)
 
 		snprintf(c->subject, sizeof(c->subject), "bench-%ld-%d",
 		         (long)getpid(), i);
-		if (make_token(lg, admin, "student", c->subject, c->token) != 0)
+		if (bl_make_token(&lg->run.target, "apps", admin, "student",
+		                  c->subject, c->token) != 0)
 			return 1;
 		c->lg = lg;
 		c->idx = i;
 		c->prefill_left = per_conn;
 	}
 	if (lg->mode == M_EVENTS)
-		for (int i = 0; i < NCAMPUS; i++)
-			if (make_token(lg, admin, "admissions", campuses[i],
-			               lg->adm_token[i]) != 0)
+		for (int i = 0; i < BL_NCAMPUS; i++)
+			if (bl_make_token(&lg->run.target, "apps", admin,
+			                  "admissions", bl_campus((unsigned)i),
+			                  lg->adm_token[i]) != 0)
 				return 1;
 
 	if (uv_loop_init(&loop) < 0)
 		return 1;
 	bl_init(&lg->run, "apps", &apps_ops, &loop, lg->conns,
 	        sizeof(*lg->conns), conns);
-	uv_timer_init(&loop, &lg->prefill_timer);
-	lg->prefill_timer.data = lg;
+	bl_prefill_init(&lg->prefill, &lg->run);
 	lg->prefill_start_ns = uv_hrtime();
 	if (lg->mode == M_APPS)
 		run_start(lg);
 	else
-		uv_timer_start(&lg->prefill_timer, on_prefill_timeout,
-		               PREFILL_MAX_S * 1000, 0);
+		bl_prefill_arm(&lg->prefill);
 	bl_connect_all(&lg->run);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	rc = uv_loop_close(&loop);
-	if (rc != 0)
-		fprintf(stderr, "apps: uv_loop_close: %s\n", uv_strerror(rc));
+	bl_run_loop("apps", &loop);
 
 	secs = bl_seconds(&lg->run);
 	{
@@ -651,28 +565,13 @@ main(int argc, char **argv)
 			       (unsigned long long)lg->reads,
 			       (unsigned long long)lg->prefill_apps,
 			       (double)lg->prefill_ns / 1e9);
-		printf(" failed=%llu errors=%llu requests=%llu non2xx=%llu ",
-		       (unsigned long long)lg->failed,
-		       (unsigned long long)lg->run.errors,
-		       (unsigned long long)lg->run.requests,
-		       (unsigned long long)lg->run.non2xx);
+		printf(" failed=%llu", (unsigned long long)lg->failed);
+		bl_print_requests(&lg->run);
+		printf(" ");
 		hist_print(&lg->hist_op);
-		printf(" req_p50_us=%llu req_p99_us=%llu conns=%d "
-		       "duration_s=%.3f warmup_ops=%llu warmup_errors=%llu "
-		       "reconnects=%llu maxrss_kb=%ld\n",
-		       (unsigned long long)hist_percentile(&lg->run.hist, 50),
-		       (unsigned long long)hist_percentile(&lg->run.hist, 99),
-		       conns, secs, (unsigned long long)lg->warm_ops,
-		       (unsigned long long)lg->run.warm_errors,
-		       (unsigned long long)lg->run.reconnects, bl_maxrss_kb());
+		bl_print_tail(&lg->run, conns, secs, lg->warm_ops);
 	}
-	fflush(stdout);
-	if ((lg->run.errors + lg->run.warm_errors + lg->failed) > 0 &&
-	    lg->run.last_error[0])
-		fprintf(stderr, "apps: last error: %s\n", lg->run.last_error);
-	rc = lg->run.fatal ? 1 : lg->ops == 0 ? 1 : 0;
-	if (lg->ops == 0 && !lg->run.fatal)
-		fprintf(stderr, "apps: nothing completed\n");
+	rc = bl_script_status(&lg->run, "apps", lg->ops, lg->failed);
 	for (int i = 0; i < conns; i++)
 		free(lg->conns[i].kids);
 	free(lg->conns);

@@ -985,4 +985,195 @@ bl_seconds(const struct bl_run *r)
 	return (double)(r->measure_end_ns - r->measure_start_ns) / 1e9;
 }
 
+/* --- the case-API scripts' shared pieces (apps.c, season.c) ------------- */
+
+#define BL_NCAMPUS       9   /* the UC campuses an application can name */
+#define BL_TOKEN_MAX     80  /* a token as POST /v1/tokens returns it */
+#define BL_PREFILL_MAX_S 120 /* a script's set-up gives up after this */
+
+/* The id of UC campus i (0 <= i < BL_NCAMPUS). A function, not a table,
+ * so the programs that include this header and do not use it build
+ * without an unused-variable warning. */
+static inline const char *
+bl_campus(unsigned i)
+{
+	static const char *const ids[BL_NCAMPUS] = {
+	        "uc-berkeley",    "uc-davis",         "uc-irvine",
+	        "uc-los-angeles", "uc-merced",        "uc-riverside",
+	        "uc-san-diego",   "uc-santa-barbara", "uc-santa-cruz"};
+
+	return ids[i % BL_NCAMPUS];
+}
+
+/* The string value of the first "key":"..." in body, into out. */
+static inline int
+bl_find_str(const char *body, size_t n, const char *key, char *out, size_t cap)
+{
+	char pat[64];
+	const char *p, *q;
+	size_t pl;
+
+	pl = (size_t)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = memmem(body, n, pat, pl);
+	if (p == NULL)
+		return -1;
+	p += pl;
+	q = memchr(p, '"', n - (size_t)(p - body));
+	if (q == NULL || (size_t)(q - p) >= cap)
+		return -1;
+	memcpy(out, p, (size_t)(q - p));
+	out[q - p] = '\0';
+	return 0;
+}
+
+/* Creates a token with the admin token (set-up, blocking), labelled
+ * "bench/PROG"; says why on stderr when it fails. */
+static inline int
+bl_make_token(const struct bl_target *t, const char *prog, const char *admin,
+              const char *role, const char *scope, char out[BL_TOKEN_MAX + 1])
+{
+	char body[256], *reply;
+	int st;
+
+	snprintf(body, sizeof(body),
+	         "{\"role\":\"%s\",\"scope\":\"%s\",\"label\":\"bench/%s\"}",
+	         role, scope, prog);
+	st = bl_http(t, "POST", "/v1/tokens", admin, body, 10000, &reply);
+	if (st != 201 || bl_find_str(reply, strlen(reply), "token", out,
+	                             BL_TOKEN_MAX + 1) != 0) {
+		fprintf(stderr,
+		        "%s: creating a %s token failed (status %d): "
+		        "%.300s\n",
+		        prog, role, st, reply == NULL ? "no reply" : reply);
+		free(reply);
+		return -1;
+	}
+	free(reply);
+	return 0;
+}
+
+/* The body of POST /v1/cases for a student_application of subject to
+ * ncampus campuses, starting at campus first and rotating. */
+static inline void
+bl_application_body(char *buf, size_t cap, const char *subject, unsigned first,
+                    int ncampus)
+{
+	size_t off;
+
+	off = (size_t)snprintf(buf, cap,
+	                       "{\"workflow\":\"student_application\","
+	                       "\"subject\":\"%s\",\"data\":{\"campuses\":[",
+	                       subject);
+	for (int k = 0; k < ncampus; k++)
+		off += (size_t)snprintf(buf + off, cap - off, "%s\"%s\"",
+		                        k ? "," : "",
+		                        bl_campus(first + (unsigned)k));
+	snprintf(buf + off, cap - off, "]}}");
+}
+
+/*
+ * A set-up phase on the loop before the measured run: the script counts
+ * the connections whose set-up is done in done, and the run stops as a
+ * failure if they are not all done within BL_PREFILL_MAX_S.
+ */
+struct bl_prefill {
+	uv_timer_t timer;
+	struct bl_run *run;
+	int done;
+};
+
+static inline void
+bl_on_prefill_timeout(uv_timer_t *t)
+{
+	struct bl_prefill *p = t->data;
+
+	bl_fatal(p->run,
+	         "the set-up did not finish in %d s (%d of %d connections "
+	         "done)",
+	         BL_PREFILL_MAX_S, p->done, p->run->nconns);
+}
+
+/* After bl_init; the run's stop() must bl_prefill_close it. */
+static inline void
+bl_prefill_init(struct bl_prefill *p, struct bl_run *r)
+{
+	p->run = r;
+	uv_timer_init(r->loop, &p->timer);
+	p->timer.data = p;
+}
+
+static inline void
+bl_prefill_arm(struct bl_prefill *p)
+{
+	uv_timer_start(&p->timer, bl_on_prefill_timeout,
+	               BL_PREFILL_MAX_S * 1000, 0);
+}
+
+static inline void
+bl_prefill_close(struct bl_prefill *p)
+{
+	uv_close((uv_handle_t *)&p->timer, NULL);
+}
+
+/* A connection that is up and has sent nothing yet: one a script left
+ * idle during its set-up, to be started by hand when the run begins. */
+static inline int
+bl_conn_unstarted(const struct bl_conn *c)
+{
+	return c->tcp_open && c->connected && !c->write_pending &&
+	       c->sent_ns == 0;
+}
+
+/* Runs the loop to its end and closes it (a failure to close is said, not
+ * fatal: the figures are already taken). */
+static inline void
+bl_run_loop(const char *prog, uv_loop_t *loop)
+{
+	int rc;
+
+	uv_run(loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(loop);
+	if (rc != 0)
+		fprintf(stderr, "%s: uv_loop_close: %s\n", prog,
+		        uv_strerror(rc));
+}
+
+/* Prints " errors=... requests=... non2xx=..." of the run. */
+static inline void
+bl_print_requests(const struct bl_run *r)
+{
+	printf(" errors=%llu requests=%llu non2xx=%llu",
+	       (unsigned long long)r->errors, (unsigned long long)r->requests,
+	       (unsigned long long)r->non2xx);
+}
+
+/* Prints the end of a script's line, from " req_p50_us=" to the newline:
+ * per-request latency, the run's shape, warm-up counts and memory. */
+static inline void
+bl_print_tail(const struct bl_run *r, int conns, double secs, uint64_t warm_ops)
+{
+	printf(" req_p50_us=%llu req_p99_us=%llu conns=%d duration_s=%.3f "
+	       "warmup_ops=%llu warmup_errors=%llu reconnects=%llu "
+	       "maxrss_kb=%ld\n",
+	       (unsigned long long)hist_percentile(&r->hist, 50),
+	       (unsigned long long)hist_percentile(&r->hist, 99), conns, secs,
+	       (unsigned long long)warm_ops, (unsigned long long)r->warm_errors,
+	       (unsigned long long)r->reconnects, bl_maxrss_kb());
+}
+
+/* After the line is printed: says the last error and whether anything
+ * completed on stderr; the exit status (1 when the run failed or no
+ * operation completed). */
+static inline int
+bl_script_status(const struct bl_run *r, const char *prog, uint64_t ops,
+                 uint64_t failed)
+{
+	fflush(stdout);
+	if ((r->errors + r->warm_errors + failed) > 0 && r->last_error[0])
+		fprintf(stderr, "%s: last error: %s\n", prog, r->last_error);
+	if (ops == 0 && !r->fatal)
+		fprintf(stderr, "%s: nothing completed\n", prog);
+	return r->fatal || ops == 0 ? 1 : 0;
+}
+
 #endif

@@ -66,18 +66,10 @@
 
 #include "benchlib.h"
 
-#define MAX_CONNS     4096
-#define PREFILL_MAX_S 120
-#define ID_LEN        36
-#define TOKEN_MAX     80
-#define NCAMPUS       9
-#define NCOUNSELORS   8
-#define CAMPUSES      4 /* campuses an application goes to */
-
-static const char *const campuses[NCAMPUS] = {
-        "uc-berkeley",    "uc-davis",         "uc-irvine",
-        "uc-los-angeles", "uc-merced",        "uc-riverside",
-        "uc-san-diego",   "uc-santa-barbara", "uc-santa-cruz"};
+#define MAX_CONNS   4096
+#define ID_LEN      36
+#define NCOUNSELORS 8
+#define CAMPUSES    4 /* campuses an application goes to */
 
 enum op { OP_SUBMIT, OP_CALLBACK, OP_CLAIM, OP_ALERTS, OP_STATUS, OP_N };
 static const char *const op_names[OP_N] = {"submit", "callback", "claim",
@@ -116,7 +108,7 @@ struct conn {
 	char (*apps)[ID_LEN + 1]; /* this student's applications */
 	int napps, appcap;
 	struct kid kid; /* the campus application of the callback in flight */
-	char student[TOKEN_MAX + 1], officer[TOKEN_MAX + 1];
+	char student[BL_TOKEN_MAX + 1], officer[BL_TOKEN_MAX + 1];
 	char subject[48];
 	char body[1024]; /* the request's body, for a request with headers */
 };
@@ -124,12 +116,12 @@ struct conn {
 struct season {
 	struct bl_run run; /* first: the ops' stop() gets this */
 	struct conn *conns;
-	int prefilling, prefilled;
+	int prefilling;
 	double warm, dur;
 	int weights[OP_N], wsum;
 	const char *adapter, *secret;
-	char counselor[NCOUNSELORS][TOKEN_MAX + 1];
-	uv_timer_t prefill_timer;
+	char counselor[NCOUNSELORS][BL_TOKEN_MAX + 1];
+	struct bl_prefill prefill;
 	/* the institutions' work: a ring of campus applications */
 	struct kid *ring;
 	size_t rhead, rlen, rcap;
@@ -180,20 +172,9 @@ static void
 send_create(struct conn *c)
 {
 	char body[512];
-	size_t off;
-	unsigned s = c->app_seq++;
 
-	off = (size_t)snprintf(body, sizeof(body),
-	                       "{\"workflow\":\"student_application\","
-	                       "\"subject\":\"%s\",\"data\":{\"campuses\":[",
-	                       c->subject);
-	for (int k = 0; k < CAMPUSES; k++)
-		off += (size_t)snprintf(
-		        body + off, sizeof(body) - off, "%s\"%s\"",
-		        k ? "," : "",
-		        campuses[(s + (unsigned)c->idx + (unsigned)k) %
-		                 NCAMPUS]);
-	snprintf(body + off, sizeof(body) - off, "]}}");
+	bl_application_body(body, sizeof(body), c->subject,
+	                    c->app_seq++ + (unsigned)c->idx, CAMPUSES);
 	c->step = ST_CREATE;
 	bl_request(&c->b, "POST", "/v1/cases", c->student, body);
 	c->op_start_ns = c->b.sent_ns;
@@ -357,7 +338,7 @@ conn_next(struct conn *c)
 			send_create(c);
 		} else if (!c->idle) {
 			c->idle = 1;
-			if (++sn->prefilled == sn->run.nconns)
+			if (++sn->prefill.done == sn->run.nconns)
 				prefill_done(sn);
 		}
 		return;
@@ -372,27 +353,6 @@ conn_next(struct conn *c)
 	default:
 		start_op(c);
 	}
-}
-
-/* The string value of the first "key":"..." in body, into out. */
-static int
-find_str(const char *body, size_t n, const char *key, char *out, size_t cap)
-{
-	char pat[64];
-	const char *p, *q;
-	size_t pl;
-
-	pl = (size_t)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = memmem(body, n, pat, pl);
-	if (p == NULL)
-		return -1;
-	p += pl;
-	q = memchr(p, '"', n - (size_t)(p - body));
-	if (q == NULL || (size_t)(q - p) >= cap)
-		return -1;
-	memcpy(out, p, (size_t)(q - p));
-	out[q - p] = '\0';
-	return 0;
 }
 
 /* Keeps the application (for status reads) and queues its campus
@@ -473,8 +433,8 @@ response_done(struct bl_conn *b, uint64_t now, const char *body, size_t blen)
 	switch (c->step) {
 	case ST_CREATE:
 		if (status == 201 &&
-		    find_str(body, blen, "id", c->app_id, sizeof(c->app_id)) ==
-		            0 &&
+		    bl_find_str(body, blen, "id", c->app_id,
+		                sizeof(c->app_id)) == 0 &&
 		    strlen(c->app_id) == ID_LEN)
 			c->step = ST_SUBMIT;
 		else
@@ -557,9 +517,7 @@ season_next(struct bl_conn *b)
 static void
 season_stop(struct bl_run *r)
 {
-	struct season *sn = (struct season *)r;
-
-	uv_close((uv_handle_t *)&sn->prefill_timer, NULL);
+	bl_prefill_close(&((struct season *)r)->prefill);
 }
 
 static const struct bl_ops season_ops = {
@@ -571,20 +529,9 @@ static const struct bl_ops season_ops = {
 };
 
 static void
-on_prefill_timeout(uv_timer_t *t)
-{
-	struct season *sn = t->data;
-
-	bl_fatal(&sn->run,
-	         "the set-up did not finish in %d s (%d of %d connections "
-	         "done)",
-	         PREFILL_MAX_S, sn->prefilled, sn->run.nconns);
-}
-
-static void
 prefill_done(struct season *sn)
 {
-	uv_timer_stop(&sn->prefill_timer);
+	uv_timer_stop(&sn->prefill.timer);
 	sn->prefilling = 0;
 	bl_start(&sn->run, sn->warm, sn->dur);
 	for (int i = 0; i < sn->run.nconns; i++) {
@@ -592,39 +539,12 @@ prefill_done(struct season *sn)
 
 		c->idle = 0;
 		c->step = ST_CREATE;
-		if (c->b.tcp_open && c->b.connected && !c->b.write_pending &&
-		    c->b.sent_ns == 0)
+		if (bl_conn_unstarted(&c->b))
 			conn_next(c);
 	}
 }
 
 /* --- set-up over blocking sockets ------------------------------------------ */
-
-static int
-make_token(const struct season *sn, const char *admin, const char *role,
-           const char *scope, char out[TOKEN_MAX + 1])
-{
-	char body[256], *reply;
-	int st;
-
-	snprintf(
-	        body, sizeof(body),
-	        "{\"role\":\"%s\",\"scope\":\"%s\",\"label\":\"bench/season\"}",
-	        role, scope);
-	st = bl_http(&sn->run.target, "POST", "/v1/tokens", admin, body, 10000,
-	             &reply);
-	if (st != 201 ||
-	    find_str(reply, strlen(reply), "token", out, TOKEN_MAX + 1) != 0) {
-		fprintf(stderr,
-		        "season: creating a %s token failed (status %d): "
-		        "%.300s\n",
-		        role, st, reply == NULL ? "no reply" : reply);
-		free(reply);
-		return -1;
-	}
-	free(reply);
-	return 0;
-}
 
 /* Counselor k's caseload: every NCOUNSELORS-th student from k. */
 static int
@@ -694,7 +614,7 @@ main(int argc, char **argv)
 {
 	const char *admin_file = NULL, *path, *office = "season";
 	const char *secret_env = "CAIRN_UC_CAMPUS_CALLBACK_SECRET";
-	char admin[TOKEN_MAX + 1], scope[64];
+	char admin[BL_TOKEN_MAX + 1], scope[64];
 	int conns = 0, per_conn = 4, opt, rc;
 	unsigned seed = 1;
 	double dur = -1, warm = 0, secs;
@@ -773,10 +693,10 @@ main(int argc, char **argv)
 
 		snprintf(c->subject, sizeof(c->subject), "season-%ld-%d",
 		         (long)getpid(), i);
-		if (make_token(sn, admin, "student", c->subject, c->student) !=
-		            0 ||
-		    make_token(sn, admin, "aid_officer", office, c->officer) !=
-		            0)
+		if (bl_make_token(&sn->run.target, "season", admin, "student",
+		                  c->subject, c->student) != 0 ||
+		    bl_make_token(&sn->run.target, "season", admin,
+		                  "aid_officer", office, c->officer) != 0)
 			return 1;
 		c->sn = sn;
 		c->idx = i;
@@ -785,8 +705,8 @@ main(int argc, char **argv)
 	}
 	for (int k = 0; k < NCOUNSELORS; k++) {
 		snprintf(scope, sizeof(scope), "season-counselor-%d", k);
-		if (make_token(sn, admin, "counselor", scope,
-		               sn->counselor[k]) != 0 ||
+		if (bl_make_token(&sn->run.target, "season", admin, "counselor",
+		                  scope, sn->counselor[k]) != 0 ||
 		    put_caseload(sn, admin, k, conns) != 0)
 			return 1;
 	}
@@ -795,16 +715,11 @@ main(int argc, char **argv)
 		return 1;
 	bl_init(&sn->run, "season", &season_ops, &loop, sn->conns,
 	        sizeof(*sn->conns), conns);
-	uv_timer_init(&loop, &sn->prefill_timer);
-	sn->prefill_timer.data = sn;
+	bl_prefill_init(&sn->prefill, &sn->run);
 	sn->prefilling = 1;
-	uv_timer_start(&sn->prefill_timer, on_prefill_timeout,
-	               PREFILL_MAX_S * 1000, 0);
+	bl_prefill_arm(&sn->prefill);
 	bl_connect_all(&sn->run);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	rc = uv_loop_close(&loop);
-	if (rc != 0)
-		fprintf(stderr, "season: uv_loop_close: %s\n", uv_strerror(rc));
+	bl_run_loop("season", &loop);
 
 	secs = bl_seconds(&sn->run);
 	printf("mode=season ops=%llu ops_per_s=%.1f ",
@@ -822,29 +737,14 @@ main(int argc, char **argv)
 		       (unsigned long long)hist_percentile(&sn->hist_op[i], 99),
 		       op_names[i], (unsigned long long)sn->hist_op[i].max);
 	printf(" mix=%d/%d/%d/%d/%d failed=%llu claims_empty=%llu "
-	       "callbacks_waiting=%zu no_callback_work=%llu errors=%llu "
-	       "requests=%llu non2xx=%llu req_p50_us=%llu req_p99_us=%llu "
-	       "conns=%d duration_s=%.3f warmup_ops=%llu warmup_errors=%llu "
-	       "reconnects=%llu maxrss_kb=%ld\n",
+	       "callbacks_waiting=%zu no_callback_work=%llu",
 	       sn->weights[0], sn->weights[1], sn->weights[2], sn->weights[3],
 	       sn->weights[4], (unsigned long long)sn->failed,
 	       (unsigned long long)sn->claims_empty, sn->rlen,
-	       (unsigned long long)sn->no_kid,
-	       (unsigned long long)sn->run.errors,
-	       (unsigned long long)sn->run.requests,
-	       (unsigned long long)sn->run.non2xx,
-	       (unsigned long long)hist_percentile(&sn->run.hist, 50),
-	       (unsigned long long)hist_percentile(&sn->run.hist, 99), conns,
-	       secs, (unsigned long long)sn->warm_ops,
-	       (unsigned long long)sn->run.warm_errors,
-	       (unsigned long long)sn->run.reconnects, bl_maxrss_kb());
-	fflush(stdout);
-	if ((sn->run.errors + sn->run.warm_errors + sn->failed) > 0 &&
-	    sn->run.last_error[0])
-		fprintf(stderr, "season: last error: %s\n", sn->run.last_error);
-	rc = sn->run.fatal ? 1 : sn->ops == 0 ? 1 : 0;
-	if (sn->ops == 0 && !sn->run.fatal)
-		fprintf(stderr, "season: nothing completed\n");
+	       (unsigned long long)sn->no_kid);
+	bl_print_requests(&sn->run);
+	bl_print_tail(&sn->run, conns, secs, sn->warm_ops);
+	rc = bl_script_status(&sn->run, "season", sn->ops, sn->failed);
 	for (int i = 0; i < conns; i++)
 		free(sn->conns[i].apps);
 	free(sn->conns);
