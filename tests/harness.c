@@ -215,6 +215,25 @@ td_use_example_rules(struct td *t)
 }
 
 void
+td_start_aid_file(struct td *t)
+{
+	char out[4096];
+
+	td_start(t, NULL);
+	cr_assert_eq(run_cmd(out, sizeof(out),
+	                     "cp '%s'/examples/workflows/aid_file.yaml "
+	                     "'%s/defs/workflows/' && mkdir -p '%s/defs/rules' "
+	                     "&& cp -r '%s'/examples/rules/cal_grant "
+	                     "'%s/defs/rules/' && sed -i 's|rules: \\[\\]|"
+	                     "rules: [defs/rules]|' '%s'",
+	                     CAIRN_SOURCE_DIR, t->dir, t->dir, CAIRN_SOURCE_DIR,
+	                     t->dir, t->cfg),
+	             0, "configuring the aid_file example: %s", out);
+	cr_assert_eq(td_stop(t), 0);
+	td_restart(t);
+}
+
+void
 td_restart(struct td *t)
 {
 	spawn(t, NULL);
@@ -276,6 +295,65 @@ td_cleanup(struct td *t)
 	}
 	if (t->dir[0] && strncmp(t->dir, "/tmp/cairn-test-", 16) == 0)
 		run_cmd(out, sizeof(out), "rm -rf '%s'", t->dir);
+}
+
+void
+td_start_on_demo(struct td *t, const char *demo, const char *log_name)
+{
+	char path[512], line[256];
+	FILE *f;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->cfg, sizeof(t->cfg), "%s/cairnd.yaml", demo);
+	snprintf(t->log, sizeof(t->log), "%s/%s", demo, log_name);
+	f = fopen(t->cfg, "r");
+	cr_assert_not_null(f, "%s", t->cfg);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "listen: 127.0.0.1:%d", &t->port) == 1)
+			break;
+	fclose(f);
+	cr_assert_gt(t->port, 0, "no listen: line in %s", t->cfg);
+	snprintf(path, sizeof(path), "%s/admin.token", demo);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_not_null(fgets(t->token, sizeof(t->token), f));
+	fclose(f);
+	t->token[strcspn(t->token, "\n")] = '\0';
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		if (freopen(t->log, "a", stderr) == NULL)
+			_exit(126);
+		execl(td_bin("cairnd"), "cairnd", "-c", t->cfg, (char *)NULL);
+		_exit(127);
+	}
+	/* a demo database is larger than a test's, and the machine busy */
+	for (int i = 0; i < 600; i++) {
+		if (healthy(t))
+			return;
+		if (i % 10 == 0 && waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+			t->pid = 0;
+			cr_assert_fail(
+			        "cairnd exited at start-up on %s (see %s)",
+			        demo, t->log);
+		}
+		sleep_ms(50);
+	}
+	cr_assert_fail("cairnd did not answer on %s within 30 s", demo);
+}
+
+void
+td_discard(struct td *t, const char *dir)
+{
+	char out[512];
+
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+	if (dir[0])
+		run_cmd(out, sizeof(out), "rm -rf '%s'", dir);
 }
 
 /* --- raw HTTP ---------------------------------------------------------- */

@@ -28,6 +28,10 @@ void td_start(struct td *t, const char *extra_yaml);
 /* Points the (stopped) daemon's configuration at examples/rules, for
  * tests that run the example workflows, whose guards ask those rules. */
 void td_use_example_rules(struct td *t);
+/* Starts cairnd (as td_start) serving the example aid_file workflow and
+ * the Cal Grant rule it evaluates on entering packaging, from copies in
+ * its own definitions directory. */
+void td_start_aid_file(struct td *t);
 /* Starts cairnd again on the same directory and database. */
 void td_restart(struct td *t);
 /* The same, with one more argument for cairnd (e.g. "--test-clock"). */
@@ -36,6 +40,14 @@ void td_restart_args(struct td *t, const char *arg);
 int td_stop(struct td *t);
 /* Stops cairnd if running and removes the directory. */
 void td_cleanup(struct td *t);
+/* Starts cairnd on the configuration and database cairn-demo left in
+ * demo (as make demo-run does), its stderr appended to demo/log_name:
+ * fills t (port, admin token, cfg, log, pid) and waits up to 30 s for
+ * /healthz. Fails the test if it exits or does not answer. */
+void td_start_on_demo(struct td *t, const char *demo, const char *log_name);
+/* Kills cairnd at once if running and removes dir (when set): the
+ * teardown of a test whose directory is not td_start's. */
+void td_discard(struct td *t, const char *dir);
 
 const char *td_bin(const char *name); /* path of a built binary */
 

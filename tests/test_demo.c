@@ -27,65 +27,7 @@ static struct td t; /* only port and token: cairnd is ours to start */
 static void
 teardown(void)
 {
-	char out[512];
-
-	if (t.pid > 0) {
-		kill(t.pid, SIGKILL);
-		waitpid(t.pid, NULL, 0);
-	}
-	if (dir[0])
-		run_cmd(out, sizeof(out), "rm -rf '%s'", dir);
-}
-
-/* Starts cairnd on the configuration the demo left, as make demo-run. */
-static void
-restart_on_demo(void)
-{
-	char path[512], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/demo/cairnd.yaml", dir);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "listen: 127.0.0.1:%d", &t.port) == 1)
-			break;
-	fclose(f);
-	cr_assert_gt(t.port, 0);
-	snprintf(path, sizeof(path), "%s/demo/admin.token", dir);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(t.token, sizeof(t.token), f));
-	fclose(f);
-	t.token[strcspn(t.token, "\n")] = '\0';
-	t.pid = fork();
-	cr_assert_geq(t.pid, 0);
-	if (t.pid == 0) {
-		char cfg[512], log[512];
-
-		snprintf(cfg, sizeof(cfg), "%s/demo/cairnd.yaml", dir);
-		snprintf(log, sizeof(log), "%s/demo/cairnd-again.log", dir);
-		if (freopen(log, "a", stderr) == NULL)
-			_exit(126);
-		execl(td_bin("cairnd"), "cairnd", "-c", cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600; i++) {
-		struct resp r;
-
-		if (http_do(&t, "GET", "/healthz", NULL, NULL, NULL, 0, &r) ==
-		            0 &&
-		    r.status == 200) {
-			resp_free(&r);
-			return;
-		}
-		if (i % 10 == 0 && waitpid(t.pid, NULL, WNOHANG) == t.pid)
-			cr_assert_fail(
-			        "cairnd did not start on the demo's database");
-		usleep(50000);
-	}
-	cr_assert_fail(
-	        "cairnd did not answer on the demo's database within 30 s");
+	td_discard(&t, dir);
 }
 
 /* {status: n} of every case of a workflow, page by page */
@@ -156,7 +98,10 @@ Test(demo, a_small_season_matches_the_api, .fini = teardown, .timeout = 240)
 	cr_assert_eq(jint(sum, "students"), 40);
 	cr_assert_eq(jint(json_object_get(sum, "institutions"), "errors"), 0);
 
-	restart_on_demo();
+	/* cairnd again on the configuration the demo left, as make
+	 * demo-run */
+	snprintf(path, sizeof(path), "%s/demo", dir);
+	td_start_on_demo(&t, path, "cairnd-again.log");
 
 	/* cases by workflow and status, as the summary printed them */
 	json_object_foreach(json_object_get(sum, "cases"), wf, want)

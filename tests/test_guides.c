@@ -50,22 +50,14 @@ slurp(const char *path)
 static void
 teardown(void)
 {
-	char out[512];
-
-	if (t.pid > 0) {
-		kill(t.pid, SIGKILL);
-		waitpid(t.pid, NULL, 0);
-	}
-	if (dir[0])
-		run_cmd(out, sizeof(out), "rm -rf '%s'", dir);
+	td_discard(&t, dir);
 }
 
 /* A 20-student season, then cairnd on what it left (as make demo-run). */
 static void
 season(void)
 {
-	char out[16384], path[512], line[256];
-	FILE *f;
+	char out[16384], path[512];
 
 	snprintf(dir, sizeof(dir), "/tmp/cairn-guides-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
@@ -74,43 +66,8 @@ season(void)
 	                     "--clients 4",
 	                     td_bin("cairn-demo"), dir),
 	             0, "%s", out);
-	snprintf(path, sizeof(path), "%s/demo/cairnd.yaml", dir);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "listen: 127.0.0.1:%d", &t.port) == 1)
-			break;
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/demo/admin.token", dir);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(t.token, sizeof(t.token), f));
-	fclose(f);
-	t.token[strcspn(t.token, "\n")] = '\0';
-	t.pid = fork();
-	cr_assert_geq(t.pid, 0);
-	if (t.pid == 0) {
-		char cfg[512], log[512];
-
-		snprintf(cfg, sizeof(cfg), "%s/demo/cairnd.yaml", dir);
-		snprintf(log, sizeof(log), "%s/demo/cairnd-guides.log", dir);
-		if (freopen(log, "a", stderr) == NULL)
-			_exit(126);
-		execl(td_bin("cairnd"), "cairnd", "-c", cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600; i++) {
-		struct resp r;
-
-		if (http_do(&t, "GET", "/healthz", NULL, NULL, NULL, 0, &r) ==
-		            0 &&
-		    r.status == 200) {
-			resp_free(&r);
-			return;
-		}
-		usleep(50000);
-	}
-	cr_assert_fail("cairnd did not start on the demo's database");
+	snprintf(path, sizeof(path), "%s/demo", dir);
+	td_start_on_demo(&t, path, "cairnd-guides.log");
 }
 
 /*

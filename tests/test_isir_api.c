@@ -18,9 +18,6 @@
 #include "../adapters/isir.h"
 #include "harness.h"
 
-#ifndef CAIRN_SOURCE_DIR
-#define CAIRN_SOURCE_DIR "."
-#endif
 #define ISIR_DATA "/work/shared/data/isir"
 
 static struct td t;
@@ -28,22 +25,7 @@ static struct td t;
 static void
 setup(void)
 {
-	char out[4096];
-
-	td_start(&t, NULL);
-	/* the example aid_file workflow and the Cal Grant rule it evaluates
-	 * on entering packaging */
-	cr_assert_eq(run_cmd(out, sizeof(out),
-	                     "cp '%s'/examples/workflows/aid_file.yaml "
-	                     "'%s/defs/workflows/' && mkdir -p '%s/defs/rules' "
-	                     "&& cp -r '%s'/examples/rules/cal_grant "
-	                     "'%s/defs/rules/' && sed -i 's|rules: \\[\\]|"
-	                     "rules: [defs/rules]|' '%s'",
-	                     CAIRN_SOURCE_DIR, t.dir, t.dir, CAIRN_SOURCE_DIR,
-	                     t.dir, t.cfg),
-	             0, "%s", out);
-	cr_assert_eq(td_stop(&t), 0);
-	td_restart(&t);
+	td_start_aid_file(&t);
 }
 
 static void

@@ -16,10 +16,6 @@
 #include "../adapters/isir.h"
 #include "harness.h"
 
-#ifndef CAIRN_SOURCE_DIR
-#define CAIRN_SOURCE_DIR "."
-#endif
-
 Test(isir_match, key_normalizes_the_name_and_checks_each_part)
 {
 	char a[ISIR_IDENTITY_KEY_LEN + 1], b[ISIR_IDENTITY_KEY_LEN + 1];
@@ -66,20 +62,7 @@ static struct td t;
 static void
 setup(void)
 {
-	char out[4096];
-
-	td_start(&t, NULL);
-	cr_assert_eq(run_cmd(out, sizeof(out),
-	                     "cp '%s'/examples/workflows/aid_file.yaml "
-	                     "'%s/defs/workflows/' && mkdir -p '%s/defs/rules' "
-	                     "&& cp -r '%s'/examples/rules/cal_grant "
-	                     "'%s/defs/rules/' && sed -i 's|rules: \\[\\]|"
-	                     "rules: [defs/rules]|' '%s'",
-	                     CAIRN_SOURCE_DIR, t.dir, t.dir, CAIRN_SOURCE_DIR,
-	                     t.dir, t.cfg),
-	             0, "%s", out);
-	cr_assert_eq(td_stop(&t), 0);
-	td_restart(&t);
+	td_start_aid_file(&t);
 }
 
 static void
@@ -304,47 +287,44 @@ Test(isir_match, a_bad_load_changes_nothing, .init = setup, .fini = teardown,
 	json_decref(res);
 }
 
-/* cairn isir identities FILE.csv: the same load from a file, with a bad
- * line named by its number */
-Test(isir_match, the_cli_loads_a_csv_and_names_a_bad_line, .init = setup,
-     .fini = teardown, .timeout = 90)
+/* Writes csv to the test's ids.csv and runs cairn isir identities on it,
+ * which must exit with want; its output goes into out. */
+static void
+load_csv(const char *csv, int want, char *out, size_t outlen)
 {
-	char out[4096], path[600];
+	char path[600];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/ids.csv", t.dir);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "student,last_name,date_of_birth,ssn_last4\n"
-	           "# from the student system\n"
-	           "S-1, Garcia, 2006-02-03, 0001\n"
-	           "S-2,Kim,2006-02-31,0002\n");
+	fputs(csv, f);
 	fclose(f);
-	cr_assert_eq(run_cmd(out, sizeof(out),
+	cr_assert_eq(run_cmd(out, outlen,
 	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
 	                     "'%s' isir identities '%s'",
 	                     t.port, t.token, td_bin("cairn"), path),
-	             1, "%s", out);
+	             want, "%s", out);
+}
+
+/* cairn isir identities FILE.csv: the same load from a file, with a bad
+ * line named by its number */
+Test(isir_match, the_cli_loads_a_csv_and_names_a_bad_line, .init = setup,
+     .fini = teardown, .timeout = 90)
+{
+	char out[4096];
+
+	load_csv("student,last_name,date_of_birth,ssn_last4\n"
+	         "# from the student system\n"
+	         "S-1, Garcia, 2006-02-03, 0001\n"
+	         "S-2,Kim,2006-02-31,0002\n",
+	         1, out, sizeof(out));
 	cr_assert(strstr(out, "ids.csv:4: date_of_birth") != NULL, "%s", out);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n"
-	           "S-3,Lopez\n");
-	fclose(f);
-	cr_assert_eq(run_cmd(out, sizeof(out),
-	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
-	                     "'%s' isir identities '%s'",
-	                     t.port, t.token, td_bin("cairn"), path),
-	             1, "%s", out);
+	load_csv("S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n"
+	         "S-3,Lopez\n",
+	         1, out, sizeof(out));
 	cr_assert(strstr(out, "ids.csv:3: expected") != NULL, "%s", out);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n");
-	fclose(f);
-	cr_assert_eq(run_cmd(out, sizeof(out),
-	                     "CAIRN_URL=http://127.0.0.1:%d CAIRN_TOKEN=%s "
-	                     "'%s' isir identities '%s'",
-	                     t.port, t.token, td_bin("cairn"), path),
-	             0, "%s", out);
+	load_csv("S-1,Garcia,2006-02-03,0001\nS-2,Kim,2006-02-28,0002\n", 0,
+	         out, sizeof(out));
 	cr_assert(strstr(out, "2 identities loaded") != NULL, "%s", out);
 }
