@@ -150,29 +150,105 @@ hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* --- what every chain walker shares ----------------------------------- */
+
+/* The first member of each walker's state. */
+struct walk {
+	struct audit_chain_result *res;
+	const atomic_int *cancel;
+	int cancelled;
+	int failed; /* libcrypto failed: the walk is void */
+};
+
+/* 1, and the walk ends as stopped, when the caller asked it to stop. */
+static int
+walk_stopped(struct walk *w)
+{
+	if (w->cancel != NULL &&
+	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
+		w->cancelled = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* The status of a walk the store finished with rc: a stop or a libcrypto
+ * failure on the way makes it void. */
+static int
+walk_status(const struct walk *w, int rc, struct cairn_err *err)
+{
+	if (rc == 0 && w->cancelled) {
+		cairn_err_set(err, "", 0, 0, "the walk was stopped");
+		return CAIRN_ECLOSED;
+	}
+	if (rc == 0 && w->failed) {
+		cairn_err_set(err, "", 0, 0, "SHA-256 failed");
+		return -ENOMEM;
+	}
+	return rc;
+}
+
+/* 0 when link seq follows last; else 1, with where the chain breaks in
+ * *at and why in what ("event"s of a "history", "row"s of a "log"). */
+static int
+seq_gap(int64_t last, int64_t seq, const char *item, const char *chain,
+        int64_t *at, char *what, size_t cap)
+{
+	if (seq == last + 1)
+		return 0;
+	if (seq > last + 1) {
+		*at = last + 1;
+		snprintf(what, cap,
+		         "%s %lld is missing: the %s goes from %lld "
+		         "to %lld",
+		         item, (long long)(last + 1), chain, (long long)last,
+		         (long long)seq);
+	} else {
+		*at = seq;
+		snprintf(what, cap,
+		         "%s %lld is out of order: %ss are numbered "
+		         "from 1",
+		         item, (long long)seq, item);
+	}
+	return 1;
+}
+
+/* 0 when the stored hash is h; else 1, with both for the message in hex
+ * (a stored hash of the wrong size as its size). */
+static int
+hash_differs(const uint8_t h[32], const uint8_t *stored, size_t len,
+             char want[65], char got[65])
+{
+	if (len == 32 && memcmp(h, stored, 32) == 0)
+		return 0;
+	hex(h, 32, want);
+	if (len == 32)
+		hex(stored, 32, got);
+	else
+		snprintf(got, 65, "(%zu bytes)", len);
+	return 1;
+}
+
 /* --- case history ------------------------------------------------------ */
 
 struct hist_walk {
-	struct audit_chain_result *res;
+	struct walk b; /* first */
 	EVP_MD_CTX *anchor;
 	EVP_MD_CTX *md; /* reused for every link */
 	EVP_MD *sha;
 	uint8_t hash[32]; /* the chain so far */
 	int64_t seq;      /* the last event judged */
 	int broken;       /* this chain broke already */
-	int failed;       /* libcrypto failed: the walk is void */
-	const atomic_int *cancel;
-	int cancelled;
-	const char *key; /* the chain being judged */
-	int64_t purged;  /* the last event whose payload was emptied */
-	int64_t purge;   /* the last retention purge event */
+	const char *key;  /* the chain being judged */
+	int64_t purged;   /* the last event whose payload was emptied */
+	int64_t purge;    /* the last retention purge event */
 };
 
 /* Records a break in the current chain (the first one is named). */
 __attribute__((format(printf, 3, 4))) static void
 hist_break(struct hist_walk *w, int64_t seq, const char *fmt, ...)
 {
-	struct audit_chain_result *r = w->res;
+	struct audit_chain_result *r = w->b.res;
 	va_list ap;
 
 	w->broken = 1;
@@ -190,29 +266,18 @@ hist_link(const struct store_chain_link *l, void *arg)
 {
 	struct hist_walk *w = arg;
 	uint8_t h[32];
-	char want[65], got[65];
+	char want[65], got[65], why[sizeof(w->b.res->what)];
+	int64_t at;
 
-	if (w->cancel != NULL &&
-	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
-		w->cancelled = 1;
+	if (walk_stopped(&w->b))
 		return 1;
-	}
 	if (w->broken)
 		return 0;
-	w->res->links++;
+	w->b.res->links++;
 	w->key = l->key;
-	if (l->seq != w->seq + 1) {
-		if (l->seq > w->seq + 1)
-			hist_break(w, w->seq + 1,
-			           "event %lld is missing: the history goes "
-			           "from %lld to %lld",
-			           (long long)(w->seq + 1), (long long)w->seq,
-			           (long long)l->seq);
-		else
-			hist_break(w, l->seq,
-			           "event %lld is out of order: events are "
-			           "numbered from 1",
-			           (long long)l->seq);
+	if (seq_gap(w->seq, l->seq, "event", "history", &at, why,
+	            sizeof(why))) {
+		hist_break(w, at, "%s", why);
 		return 0;
 	}
 	w->seq = l->seq;
@@ -231,7 +296,7 @@ hist_link(const struct store_chain_link *l, void *arg)
 		    EVP_DigestUpdate(w->md, l->payload, strlen(l->payload)) !=
 		            1 ||
 		    EVP_DigestFinal_ex(w->md, ph, &n) != 1) {
-			w->failed = 1;
+			w->b.failed = 1;
 			return 1;
 		}
 		if (memcmp(ph, l->payload_hash, 32) != 0) {
@@ -256,15 +321,10 @@ hist_link(const struct store_chain_link *l, void *arg)
 	                           l->at, l->actor, l->type, l->from_status,
 	                           l->to_status, l->version, l->payload,
 	                           strlen(l->payload), h)) {
-		w->failed = 1;
+		w->b.failed = 1;
 		return 1;
 	}
-	if (l->hash_len != 32 || memcmp(h, l->hash, 32) != 0) {
-		hex(h, 32, want);
-		if (l->hash_len == 32)
-			hex(l->hash, 32, got);
-		else
-			snprintf(got, sizeof(got), "(%zu bytes)", l->hash_len);
+	if (hash_differs(h, l->hash, l->hash_len, want, got)) {
 		hist_break(
 		        w, l->seq,
 		        "event %lld (%s) does not match its hash: stored "
@@ -287,12 +347,9 @@ hist_head(const struct store_chain_head *h, void *arg)
 	char line[256];
 	int n;
 
-	if (w->cancel != NULL &&
-	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
-		w->cancelled = 1;
+	if (walk_stopped(&w->b))
 		return 1;
-	}
-	w->res->chains++;
+	w->b.res->chains++;
 	w->key = h->key;
 	if (!w->broken) {
 		if (!h->found)
@@ -336,7 +393,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 	    EVP_DigestUpdate(w->anchor,
 	                     h->hash && h->hash_len == 32 ? h->hash : zero_hash,
 	                     32) != 1) {
-		w->failed = 1;
+		w->b.failed = 1;
 		return 1;
 	}
 	memset(w->hash, 0, sizeof(w->hash));
@@ -357,8 +414,8 @@ verify_case_history(struct store_audit *a, const atomic_int *cancel,
 	int rc;
 
 	memset(&w, 0, sizeof(w));
-	w.res = r;
-	w.cancel = cancel;
+	w.b.res = r;
+	w.b.cancel = cancel;
 	w.anchor = EVP_MD_CTX_new();
 	w.md = EVP_MD_CTX_new();
 	w.sha = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -370,14 +427,7 @@ verify_case_history(struct store_audit *a, const atomic_int *cancel,
 		cairn_err_set(err, "", 0, 0, "SHA-256 is not available");
 		return -ENOMEM;
 	}
-	rc = store_audit_case_chains(a, &ops, &w, err);
-	if (rc == 0 && w.cancelled) {
-		cairn_err_set(err, "", 0, 0, "the walk was stopped");
-		rc = CAIRN_ECLOSED;
-	} else if (rc == 0 && w.failed) {
-		cairn_err_set(err, "", 0, 0, "SHA-256 failed");
-		rc = -ENOMEM;
-	}
+	rc = walk_status(&w.b, store_audit_case_chains(a, &ops, &w, err), err);
 	if (rc == 0 && EVP_DigestFinal_ex(w.anchor, digest, &n) == 1)
 		hex(digest, 32, r->anchor);
 	EVP_MD_CTX_free(w.anchor);
@@ -395,18 +445,15 @@ verify_case_history(struct store_audit *a, const atomic_int *cancel,
  * row must match.
  */
 struct disc_walk {
-	struct audit_chain_result *res;
+	struct walk b; /* first */
 	uint8_t hash[32];
 	int64_t seq;
-	int failed;
-	const atomic_int *cancel;
-	int cancelled;
 };
 
 __attribute__((format(printf, 3, 4))) static void
 disc_break(struct disc_walk *w, int64_t seq, const char *fmt, ...)
 {
-	struct audit_chain_result *r = w->res;
+	struct audit_chain_result *r = w->b.res;
 	va_list ap;
 
 	r->broken = 1;
@@ -422,39 +469,21 @@ disc_link(const struct store_disclosure_link *l, void *arg)
 {
 	struct disc_walk *w = arg;
 	uint8_t h[32];
-	char want[65], got[65];
+	char want[65], got[65], why[sizeof(w->b.res->what)];
+	int64_t at;
 
-	if (w->cancel != NULL &&
-	    atomic_load_explicit(w->cancel, memory_order_relaxed)) {
-		w->cancelled = 1;
+	if (walk_stopped(&w->b))
 		return 1;
-	}
-	w->res->links++;
-	if (l->seq != w->seq + 1) {
-		if (l->seq > w->seq + 1)
-			disc_break(
-			        w, w->seq + 1,
-			        "row %lld is missing: the log goes from %lld "
-			        "to %lld",
-			        (long long)(w->seq + 1), (long long)w->seq,
-			        (long long)l->seq);
-		else
-			disc_break(w, l->seq,
-			           "row %lld is out of order: rows are "
-			           "numbered from 1",
-			           (long long)l->seq);
+	w->b.res->links++;
+	if (seq_gap(w->seq, l->seq, "row", "log", &at, why, sizeof(why))) {
+		disc_break(w, at, "%s", why);
 		return 1;
 	}
 	if (store_disclosure_hash(w->hash, l->seq, &l->d, h) != 0) {
-		w->failed = 1;
+		w->b.failed = 1;
 		return 1;
 	}
-	if (l->hash_len != 32 || memcmp(h, l->hash, 32) != 0) {
-		hex(h, 32, want);
-		if (l->hash_len == 32)
-			hex(l->hash, 32, got);
-		else
-			snprintf(got, sizeof(got), "(%zu bytes)", l->hash_len);
+	if (hash_differs(h, l->hash, l->hash_len, want, got)) {
 		disc_break(
 		        w, l->seq,
 		        "row %lld (%s read case %s through %s) does not "
@@ -482,17 +511,11 @@ verify_disclosures(struct store_audit *a, const atomic_int *cancel,
 	int rc;
 
 	memset(&w, 0, sizeof(w));
-	w.res = r;
-	w.cancel = cancel;
-	rc = store_audit_disclosures(a, disc_link, &w, &head, err);
-	if (rc == 0 && w.cancelled) {
-		cairn_err_set(err, "", 0, 0, "the walk was stopped");
-		return CAIRN_ECLOSED;
-	}
-	if (rc == 0 && w.failed) {
-		cairn_err_set(err, "", 0, 0, "SHA-256 failed");
-		return -ENOMEM;
-	}
+	w.b.res = r;
+	w.b.cancel = cancel;
+	rc = walk_status(&w.b,
+	                 store_audit_disclosures(a, disc_link, &w, &head, err),
+	                 err);
 	if (rc != 0)
 		return rc;
 	r->chains = head.exists && (r->links > 0 || head.recorded) ? 1 : 0;
