@@ -42,18 +42,13 @@ WARM=1
 P99_TARGET_MS=10
 RATE_TARGET=1000
 
-for f in cairnd bench/claims; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "claims: $BUILD/$f is missing; run make bench-claims" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need claims "make bench-claims" cairnd bench/claims
 
 TMP=$(mktemp -d "${CLAIMS_TMPDIR:-$BUILD}/claims.XXXXXX") || exit 1
 PID=""
 BENCH_NAME=claims
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # stops cairnd ($PID) and removes $TMP on any exit
 bench_clean_on_exit

@@ -60,40 +60,20 @@ NOTE=${CURVES_NOTE:-}
 WARM=1
 CONNS=64
 
-for f in cairnd cairn cairn-mock-institution bench/apps bench/season \
-	bench/scale; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "curves: $BUILD/$f is missing; run make bench-curves" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need curves "make bench-curves" cairnd cairn cairn-mock-institution \
+	bench/apps bench/season bench/scale
 
 TMP=$(mktemp -d "${CURVES_TMPDIR:-$BUILD}/curves.XXXXXX") || exit 1
 PID=""
 MOCK=""
 BENCH_NAME=curves
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 # shellcheck source=bench/daemon.sh
 . "$(dirname "$0")/daemon.sh"
 
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$PID" ] && alive "$PID"; then
-		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 100 || kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	if [ -n "$MOCK" ] && alive "$MOCK"; then
-		kill -TERM "$MOCK" 2>/dev/null
-		wait "$MOCK" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_STOP_TENTHS=100 # a curve's larger databases take longer to close
+bench_clean_on_exit
 
 T_START=$(date +%s)
 start_mock

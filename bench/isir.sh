@@ -40,18 +40,13 @@ ISIR_DATA=${ISIR_DATA:-$ROOT/../shared/data/isir}
 [ -d "$ISIR_DATA" ] || ISIR_DATA=/work/shared/data/isir
 SMALL="$ISIR_DATA/applications-2025-26-20240918.txt"
 
-for f in cairnd cairn; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "bench: $BUILD/$f is missing; run make" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need bench "make" cairnd cairn
 
 TMP=$(mktemp -d "${BENCH_TMPDIR:-$BUILD}/bench-isir.XXXXXX") || exit 1
 PID=""
 BENCH_NAME=bench-isir
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # stops cairnd ($PID) and removes $TMP on any exit
 bench_clean_on_exit

@@ -1,6 +1,21 @@
-# lib.sh: what bench/run.sh and bench/scale.sh share: watching the
-# daemon's process, reading key=value lines from the load generators, and
-# the statistics of repeated runs. Sourced; set BENCH_NAME and TMP first.
+# lib.sh: what the bench/*.sh scripts share: checking the programs are
+# built, watching the daemon's process, reading key=value lines from the
+# load generators, the statistics of repeated runs, and the clean-up on
+# exit. Sourced; the functions read BENCH_NAME, BUILD and TMP when called.
+
+# bench_need WHO HINT FILE...: exits 1, saying so as WHO, unless every FILE
+# under $BUILD is an executable (HINT: what builds them).
+bench_need() {
+	_who=$1
+	_hint=$2
+	shift 2
+	for _f in "$@"; do
+		if [ ! -x "$BUILD/$_f" ]; then
+			echo "$_who: $BUILD/$_f is missing; run $_hint" >&2
+			exit 1
+		fi
+	done
+}
 
 # Prints the one-letter process state of pid $1, or nothing once it is gone.
 pstate() {
@@ -99,14 +114,25 @@ die() {
 }
 
 # The exit of a benchmark that runs one cairnd ($PID) in a scratch
-# directory ($TMP): stops the daemon (SIGTERM, then SIGKILL after 5 s) and
-# removes the directory, however the script ends.
+# directory ($TMP): stops the load generator ($LOADPID) when it still runs,
+# then the daemon (SIGTERM, then SIGKILL after $BENCH_STOP_TENTHS tenths of
+# a second, 50 unless set), then the mock institution ($MOCK), and removes
+# the directory, however the script ends.
 # shellcheck disable=SC2317 # reached through the trap
 bench_clean() {
-	if [ -n "$PID" ] && alive "$PID"; then
+	if [ -n "${LOADPID:-}" ] && alive "$LOADPID"; then
+		kill -TERM "$LOADPID" 2>/dev/null
+		wait "$LOADPID" 2>/dev/null
+	fi
+	if [ -n "${PID:-}" ] && alive "$PID"; then
 		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
+		wait_gone "$PID" "${BENCH_STOP_TENTHS:-50}" ||
+			kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
+	fi
+	if [ -n "${MOCK:-}" ] && alive "$MOCK"; then
+		kill -TERM "$MOCK" 2>/dev/null
+		wait "$MOCK" 2>/dev/null
 	fi
 	rm -rf "$TMP"
 }

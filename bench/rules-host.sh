@@ -38,18 +38,13 @@ RUNS=${RULES_RUNS:-3}
 PUBLISH_TARGET_MS=50
 DRY_TARGET_S=30
 
-for f in cairnd bench/scale; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "rules-host: $BUILD/$f is missing; run make bench-rules" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need rules-host "make bench-rules" cairnd bench/scale
 
 TMP=$(mktemp -d "${RULES_TMPDIR:-$BUILD}/rules-host.XXXXXX") || exit 1
 PID=""
 BENCH_NAME=rules-host
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # stops cairnd ($PID) and removes $TMP on any exit
 bench_clean_on_exit

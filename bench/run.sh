@@ -89,39 +89,18 @@ ISIR_SMALL_TARGET_MS=100
 # 100,000 records in 10 s
 ISIR_RATE_TARGET=10000
 
-for f in cairnd cairn cairn-mock-institution bench/loadgen bench/apps \
-	bench/commits bench/outbound bench/rules bench/rawrows bench/season \
-	bench/stream; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "bench: $BUILD/$f is missing; run make bench" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need bench "make bench" cairnd cairn cairn-mock-institution \
+	bench/loadgen bench/apps bench/commits bench/outbound bench/rules \
+	bench/rawrows bench/season bench/stream
 
 TMP=$(mktemp -d "${BENCH_TMPDIR:-$BUILD}/bench.XXXXXX") || exit 1
 PID=""
 MOCK=""
 BENCH_NAME=bench
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$PID" ] && alive "$PID"; then
-		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	if [ -n "$MOCK" ] && alive "$MOCK"; then
-		kill -TERM "$MOCK" 2>/dev/null
-		wait "$MOCK" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_clean_on_exit
 
 # whether workload $1 runs
 wanted() {

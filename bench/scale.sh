@@ -60,37 +60,16 @@ LIST_P99_TARGET_MS=20
 READY_TARGET_MS=1000
 LAG_P99_TARGET_MS=100
 
-for f in cairnd bench/scale; do
-	if [ ! -x "$BUILD/$f" ]; then
-		echo "scale: $BUILD/$f is missing; run make bench-scale" >&2
-		exit 1
-	fi
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_need scale "make bench-scale" cairnd bench/scale
 
 TMP=$(mktemp -d "${SCALE_TMPDIR:-$BUILD}/scale.XXXXXX") || exit 1
 PID=""
 BENCH_NAME=scale
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
 LOADPID=""
 
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$LOADPID" ] && alive "$LOADPID"; then
-		kill -TERM "$LOADPID" 2>/dev/null
-		wait "$LOADPID" 2>/dev/null
-	fi
-	if [ -n "$PID" ] && alive "$PID"; then
-		kill -TERM "$PID" 2>/dev/null
-		wait_gone "$PID" 50 || kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_clean_on_exit
 
 # --- statistics (the rest are in lib.sh) -------------------------------------
 
