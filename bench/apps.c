@@ -91,7 +91,6 @@ struct conn {
 	struct bl_conn b; /* first: the run's connections are these */
 	struct loadgen *lg;
 	int idx;
-	int idle;
 	enum step step;
 	uint64_t op_start_ns; /* write of an application's first request */
 	char app_id[ID_LEN + 1];
@@ -204,8 +203,8 @@ conn_next(struct conn *c)
 	if (lg->mode == M_APPS || lg->phase == PH_PREFILL) {
 		if (lg->mode == M_EVENTS && c->prefill_left <= 0 &&
 		    c->step == ST_CREATE) {
-			if (!c->idle) {
-				c->idle = 1;
+			if (!c->b.idle) {
+				c->b.idle = 1;
 				if (++lg->prefill.done == lg->run.nconns)
 					prefill_done(lg);
 			}
@@ -227,7 +226,7 @@ conn_next(struct conn *c)
 		}
 		c->next_kid = (c->next_kid + 1) % c->nkids;
 	}
-	c->idle = 1; /* nothing left to move */
+	c->b.idle = 1; /* nothing left to move */
 }
 
 static enum kstate
@@ -389,27 +388,18 @@ response_done(struct bl_conn *b, uint64_t now, const char *body, size_t blen)
 
 /* --- run control ----------------------------------------------------------- */
 
-/* The run's next(): a connection left idle waits for prefill_done. */
+/* The run's next() (not asked while the connection is idle: set-up
+ * done, waiting for prefill_done). */
 static void
 apps_next(struct bl_conn *b)
 {
-	struct conn *c = (struct conn *)b;
-
-	if (!c->idle)
-		conn_next(c);
-}
-
-static void
-apps_stop(struct bl_run *r)
-{
-	bl_prefill_close(&((struct loadgen *)r)->prefill);
+	conn_next((struct conn *)b);
 }
 
 static const struct bl_ops apps_ops = {
         .next = apps_next,
         .done = response_done,
         .lost = script_abort,
-        .stop = apps_stop,
         .keep_body = 1,
 };
 
@@ -430,7 +420,7 @@ prefill_done(struct loadgen *lg)
 	for (int i = 0; i < lg->run.nconns; i++) {
 		struct conn *c = &lg->conns[i];
 
-		c->idle = 0;
+		c->b.idle = 0;
 		c->next_kid = 0;
 		if (c->nkids == 0) {
 			bl_fatal(&lg->run,

@@ -405,6 +405,7 @@ struct bl_conn {
 	int connected;     /* ... and connected, reading */
 	int write_pending; /* wreq in use */
 	int send_next;     /* response done while the write was pending */
+	int idle;          /* the program's: next() is not asked while set */
 	int failed;       /* closing because of an error: retry after a pause */
 	uint64_t sent_ns; /* when the request in flight was written; 0: none */
 	/* the response being read */
@@ -434,6 +435,18 @@ struct bl_ops {
 	int keep_body;
 };
 
+/*
+ * A set-up phase on the loop before the measured run (apps.c, season.c):
+ * the script counts the connections whose set-up is done in done, and the
+ * run stops as a failure if they are not all done within
+ * BL_PREFILL_MAX_S (bl_prefill_init, bl_prefill_arm below).
+ */
+struct bl_prefill {
+	uv_timer_t timer;
+	struct bl_run *run;
+	int done;
+};
+
 struct bl_run {
 	const char *prog; /* the start of every message */
 	const struct bl_ops *ops;
@@ -451,10 +464,19 @@ struct bl_run {
 	uint64_t errors, warm_errors, reconnects;
 	uint64_t bytes; /* read, warm-up included */
 	char last_error[256];
+	struct bl_prefill *prefill; /* bl_stop closes its timer when set */
 };
 
 static inline void bl_connect(struct bl_conn *c);
 static inline void bl_stop(struct bl_run *r);
+
+/* Asks the program for c's next request, unless it left c idle. */
+static inline void
+bl_next(struct bl_conn *c)
+{
+	if (!c->idle)
+		c->run->ops->next(c);
+}
 
 static inline struct bl_conn *
 bl_conn_at(const struct bl_run *r, int i)
@@ -554,7 +576,7 @@ bl_on_write(uv_write_t *req, int status)
 	}
 	if (c->send_next) {
 		c->send_next = 0;
-		c->run->ops->next(c);
+		bl_next(c);
 	}
 }
 
@@ -717,7 +739,7 @@ bl_done(struct bl_conn *c)
 	if (c->write_pending)
 		c->send_next = 1;
 	else
-		r->ops->next(c);
+		bl_next(c);
 }
 
 /* Consumes what c->buf holds; may close c. */
@@ -853,7 +875,7 @@ bl_on_connect(uv_connect_t *req, int status)
 		bl_fail(c, "read_start: %s", uv_strerror(rc));
 		return;
 	}
-	c->run->ops->next(c);
+	bl_next(c);
 }
 
 static inline void
@@ -909,6 +931,8 @@ bl_stop(struct bl_run *r)
 	}
 	uv_close((uv_handle_t *)&r->warm_timer, NULL);
 	uv_close((uv_handle_t *)&r->end_timer, NULL);
+	if (r->prefill != NULL)
+		uv_close((uv_handle_t *)&r->prefill->timer, NULL);
 	if (r->ops->stop)
 		r->ops->stop(r);
 }
@@ -1071,17 +1095,6 @@ bl_application_body(char *buf, size_t cap, const char *subject, unsigned first,
 	snprintf(buf + off, cap - off, "]}}");
 }
 
-/*
- * A set-up phase on the loop before the measured run: the script counts
- * the connections whose set-up is done in done, and the run stops as a
- * failure if they are not all done within BL_PREFILL_MAX_S.
- */
-struct bl_prefill {
-	uv_timer_t timer;
-	struct bl_run *run;
-	int done;
-};
-
 static inline void
 bl_on_prefill_timeout(uv_timer_t *t)
 {
@@ -1093,11 +1106,12 @@ bl_on_prefill_timeout(uv_timer_t *t)
 	         BL_PREFILL_MAX_S, p->done, p->run->nconns);
 }
 
-/* After bl_init; the run's stop() must bl_prefill_close it. */
+/* After bl_init; bl_stop closes it. */
 static inline void
 bl_prefill_init(struct bl_prefill *p, struct bl_run *r)
 {
 	p->run = r;
+	r->prefill = p;
 	uv_timer_init(r->loop, &p->timer);
 	p->timer.data = p;
 }
@@ -1107,12 +1121,6 @@ bl_prefill_arm(struct bl_prefill *p)
 {
 	uv_timer_start(&p->timer, bl_on_prefill_timeout,
 	               BL_PREFILL_MAX_S * 1000, 0);
-}
-
-static inline void
-bl_prefill_close(struct bl_prefill *p)
-{
-	uv_close((uv_handle_t *)&p->timer, NULL);
 }
 
 /* A connection that is up and has sent nothing yet: one a script left

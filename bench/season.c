@@ -97,7 +97,6 @@ struct conn {
 	struct bl_conn b; /* first: the run's connections are these */
 	struct season *sn;
 	int idx;
-	int idle;
 	enum op op;
 	enum step step;
 	uint64_t op_start_ns;
@@ -336,8 +335,8 @@ conn_next(struct conn *c)
 			send_submit(c);
 		} else if (c->prefill_left > 0) {
 			send_create(c);
-		} else if (!c->idle) {
-			c->idle = 1;
+		} else if (!c->b.idle) {
+			c->b.idle = 1;
 			if (++sn->prefill.done == sn->run.nconns)
 				prefill_done(sn);
 		}
@@ -505,26 +504,18 @@ script_abort(struct bl_conn *b)
 
 /* --- run control ----------------------------------------------------------- */
 
+/* The run's next() (not asked while the connection is idle: set-up
+ * done, waiting for prefill_done). */
 static void
 season_next(struct bl_conn *b)
 {
-	struct conn *c = (struct conn *)b;
-
-	if (!c->idle)
-		conn_next(c);
-}
-
-static void
-season_stop(struct bl_run *r)
-{
-	bl_prefill_close(&((struct season *)r)->prefill);
+	conn_next((struct conn *)b);
 }
 
 static const struct bl_ops season_ops = {
         .next = season_next,
         .done = response_done,
         .lost = script_abort,
-        .stop = season_stop,
         .keep_body = 1,
 };
 
@@ -537,7 +528,7 @@ prefill_done(struct season *sn)
 	for (int i = 0; i < sn->run.nconns; i++) {
 		struct conn *c = &sn->conns[i];
 
-		c->idle = 0;
+		c->b.idle = 0;
 		c->step = ST_CREATE;
 		if (bl_conn_unstarted(&c->b))
 			conn_next(c);
