@@ -215,6 +215,19 @@ td_use_example_rules(struct td *t)
 }
 
 void
+td_write_workflow(const struct td *t, const char *name, const char *text)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/defs/workflows/%s.yaml", t->dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+void
 td_start_aid_file(struct td *t)
 {
 	char out[4096];

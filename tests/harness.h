@@ -32,6 +32,9 @@ void td_use_example_rules(struct td *t);
  * the Cal Grant rule it evaluates on entering packaging, from copies in
  * its own definitions directory. */
 void td_start_aid_file(struct td *t);
+/* Writes text as workflow name (defs/workflows/NAME.yaml in t's
+ * directory); cairnd reads it when it next starts. */
+void td_write_workflow(const struct td *t, const char *name, const char *text);
 /* Starts cairnd again on the same directory and database. */
 void td_restart(struct td *t);
 /* The same, with one more argument for cairnd (e.g. "--test-clock"). */

@@ -54,19 +54,6 @@ static const char campus_wf[] = "name: campus\n"
                                 "    roles: [admissions]\n";
 
 static void
-write_wf(const char *name, const char *text)
-{
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/defs/workflows/%s.yaml", t.dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
 event(const char *id, const char *tok, const char *body)
 {
 	char path[128];
@@ -82,8 +69,8 @@ setup(void)
 	json_t *c, *kids;
 
 	td_start(&t, NULL);
-	write_wf("app", app_wf);
-	write_wf("campus", campus_wf);
+	td_write_workflow(&t, "app", app_wf);
+	td_write_workflow(&t, "campus", campus_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart(&t);
 	student = td_token(&t, "student", "S1");

@@ -210,19 +210,6 @@ jstr(const json_t *o, const char *k)
 }
 
 static void
-write_wf(const char *name, const char *text)
-{
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/defs/workflows/%s.yaml", t.dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
 open_case(const char *subject, const char *key, const char *owner, char out[64])
 {
 	char body[256];
@@ -271,8 +258,8 @@ setup(void)
 
 	/* bursts of requests from one address: lift the abuse limits */
 	td_start(&t, NULL);
-	write_wf("mx", mx_wf);
-	write_wf("plain", plain_wf);
+	td_write_workflow(&t, "mx", mx_wf);
+	td_write_workflow(&t, "plain", plain_wf);
 	td_stop(&t);
 	td_use_example_rules(&t);
 	td_restart_args(&t, "--test-clock");

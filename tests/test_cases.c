@@ -76,25 +76,12 @@ static const char child_wf[] =
         "    roles: [admissions]\n";
 
 static void
-write_wf(const char *name, const char *text)
-{
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/defs/workflows/%s.yaml", t.dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
 setup(void)
 {
 	td_start(&t, NULL);
 	/* the workflows go in before a restart with the test clock */
-	write_wf("app", parent_wf);
-	write_wf("campus", child_wf);
+	td_write_workflow(&t, "app", parent_wf);
+	td_write_workflow(&t, "campus", child_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart_args(&t, "--test-clock");
 }
@@ -565,7 +552,7 @@ Test(cases, a_new_version_leaves_running_cases_until_they_are_migrated)
 	json_decref(app);
 
 	/* a reload (SIGHUP) brings version 2; the case stays on 1 */
-	write_wf("campus", child_wf_v2);
+	td_write_workflow(&t, "campus", child_wf_v2);
 	kill(t.pid, SIGHUP);
 	wait_version(2);
 	c = get_case(id, davis);
@@ -576,11 +563,11 @@ Test(cases, a_new_version_leaves_running_cases_until_they_are_migrated)
 	json_decref(c);
 
 	/* a definition with errors changes nothing */
-	write_wf("campus", "name: campus\nstatuses: [\n");
+	td_write_workflow(&t, "campus", "name: campus\nstatuses: [\n");
 	kill(t.pid, SIGHUP);
 	usleep(200000);
 	cr_assert_eq(campus_version(), 2);
-	write_wf("campus", child_wf_v2);
+	td_write_workflow(&t, "campus", child_wf_v2);
 
 	/* after a restart version 1 still runs, from the stored text */
 	cr_assert_eq(td_stop(&t), 0);
@@ -689,7 +676,7 @@ Test(cases, reload_through_the_api_reports_errors_and_keeps_the_old_version)
 	json_t *r;
 	char want[600];
 
-	write_wf("campus", "name: campus\nstatuses: [\n");
+	td_write_workflow(&t, "campus", "name: campus\nstatuses: [\n");
 	r = call_json("POST", "/v1/workflows/reload", t.token, NULL, NULL, 422);
 	snprintf(want, sizeof(want), "%s/defs/workflows/campus.yaml:", t.dir);
 	cr_assert(strstr(json_string_value(json_array_get(
@@ -702,7 +689,7 @@ Test(cases, reload_through_the_api_reports_errors_and_keeps_the_old_version)
 	cr_assert_eq(campus_version(), 1);
 	json_decref(call_json("POST", "/v1/workflows/reload",
 	                      token("student", "S10"), NULL, NULL, 403));
-	write_wf("campus", child_wf_v2);
+	td_write_workflow(&t, "campus", child_wf_v2);
 	/* a token used for the first time: the handler runs from the token
 	 * lookup's callback, where a blocking commit used to hang the loop */
 	r = call_json("POST", "/v1/workflows/reload", token("admin", NULL),
@@ -738,7 +725,7 @@ Test(cases, a_timer_started_by_a_timer_fires_too)
 	json_t *c;
 	char id[64];
 
-	write_wf("chain", chain_wf);
+	td_write_workflow(&t, "chain", chain_wf);
 	json_decref(call_json("POST", "/v1/workflows/reload", t.token, NULL,
 	                      NULL, 200));
 	c = call_json("POST", "/v1/cases", t.token,

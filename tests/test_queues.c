@@ -58,19 +58,6 @@ static const char intake_wf[] =
         "    to: done\n"
         "    roles: [admissions]\n";
 
-static void
-write_wf(const char *name, const char *text)
-{
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/defs/workflows/%s.yaml", t.dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /* A calendar whose one deadline is tomorrow (UTC's date), for an award
  * year far off so only a case that names it uses it. */
 static void
@@ -101,8 +88,8 @@ static void
 setup(void)
 {
 	td_start(&t, "queues:\n  deadlines: defs/deadlines\n");
-	write_wf("review", review_wf);
-	write_wf("intake", intake_wf);
+	td_write_workflow(&t, "review", review_wf);
+	td_write_workflow(&t, "intake", intake_wf);
 	write_calendar();
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart_args(&t, "--test-clock");
