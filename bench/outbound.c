@@ -38,23 +38,7 @@
 #include <jansson.h>
 
 #include "../store/store.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
+#include "common/cairn.h"
 
 static size_t
 grab(char *p, size_t size, size_t n, void *arg)
@@ -145,7 +129,7 @@ read_int_file(const char *path, int tries)
 		}
 		if (f)
 			fclose(f);
-		msleep(20);
+		cairn_sleep_ms(20);
 	}
 	return -1;
 }
@@ -274,7 +258,7 @@ main(int argc, char **argv)
 		              "--rate-limits", "off", NULL};
 
 		snprintf(log, sizeof(log), "%s/cairnd.log", dir);
-		t0 = now_s();
+		t0 = cairn_mono_s();
 		cairnd = spawn(log, av);
 	}
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/_mock/stats", mport);
@@ -286,17 +270,17 @@ main(int argc, char **argv)
 		conns = json_integer_value(json_object_get(j, "connections"));
 		json_decref(j);
 		if (u > 0 && first == 0)
-			first = now_s();
+			first = cairn_mono_s();
 		if (u >= n) {
-			sent_at = now_s();
+			sent_at = cairn_mono_s();
 			break;
 		}
-		if (now_s() - t0 > 300) {
+		if (cairn_mono_s() - t0 > 300) {
 			fprintf(stderr, "outbound: %lld of %d after 300 s\n",
 			        (long long)u, n);
 			goto out;
 		}
-		msleep(5);
+		cairn_sleep_ms(5);
 	}
 	snprintf(path[0], sizeof(path[0]), "%s/var/admin.token", dir);
 	f = fopen(path[0], "r");
@@ -315,15 +299,15 @@ main(int argc, char **argv)
 
 		json_decref(j);
 		if (d >= n) {
-			done_at = now_s();
+			done_at = cairn_mono_s();
 			break;
 		}
-		if (now_s() - t0 > 300) {
+		if (cairn_mono_s() - t0 > 300) {
 			fprintf(stderr, "outbound: %lld recorded of %d\n",
 			        (long long)d, n);
 			goto out;
 		}
-		msleep(5);
+		cairn_sleep_ms(5);
 	}
 	printf("calls=%d sent_per_s=%.0f delivered_per_s=%.0f sent_s=%.3f "
 	       "delivered_s=%.3f mock_connections=%lld duplicates=%lld "

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cairn.h"
+
 #define MAX_IDS    16 /* the parent and its children */
 #define MAX_ROWS   512
 #define MAX_COLS   32
@@ -110,15 +112,6 @@ die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Records where each old id occurs in text value v. */
@@ -557,7 +550,7 @@ main(int argc, char **argv)
 
 	/* a fractional batch (say 15.4 applications a commit) alternates
 	 * between the two whole sizes around it */
-	t0 = now_s();
+	t0 = cairn_mono_s();
 	deadline = t0 + secs;
 	do {
 		carry += batch;
@@ -584,9 +577,9 @@ main(int argc, char **argv)
 		sqlite3_reset(commit);
 		apps += (uint64_t)per_txn;
 		txns++;
-		t1 = now_s();
+		t1 = cairn_mono_s();
 	} while (t1 < deadline);
-	t1 = now_s();
+	t1 = cairn_mono_s();
 
 	sqlite3_finalize(begin);
 	sqlite3_finalize(commit);

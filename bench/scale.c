@@ -118,15 +118,6 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- a small fast PRNG (xorshift64*) --------------------------------------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -508,7 +499,7 @@ cmd_build(int argc, char **argv)
 	                     ntimers - ntimers / 2 - ntimers / 4};
 	long long left = nkids, counts[5] = {0};
 	double p_sample = (double)nsample / (double)(apps * (1 + KIDS));
-	double t0 = now_s();
+	double t0 = cairn_mono_s();
 	int64_t now = cairn_now_ms(), span = 60 * DAY_MS;
 	struct store_batch *b;
 	FILE *fids, *finc;
@@ -793,7 +784,7 @@ cmd_build(int argc, char **argv)
 				fprintf(stderr,
 				        "scale: %lld of %lld cases, %.0f s\n",
 				        (a + 1) * (1 + KIDS), apps * (1 + KIDS),
-				        now_s() - t0);
+				        cairn_mono_s() - t0);
 		}
 	}
 	if (b != NULL)
@@ -819,7 +810,7 @@ cmd_build(int argc, char **argv)
 		       apps * (1 + KIDS), apps, (unsigned long long)n_history,
 		       ntimers, counts[K_RECEIVED], counts[K_UNDER_REVIEW],
 		       counts[K_INCOMPLETE], counts[K_ADMITTED],
-		       counts[K_DENIED], nwf, bytes, now_s() - t0);
+		       counts[K_DENIED], nwf, bytes, cairn_mono_s() - t0);
 	}
 	return 0;
 }
@@ -1235,7 +1226,7 @@ cmd_build_aid(int argc, char **argv)
 	char path[4096];
 	struct store_batch *b;
 	int64_t now = cairn_now_ms();
-	double t0 = now_s();
+	double t0 = cairn_mono_s();
 	uint8_t zero[32] = {0};
 	int opt;
 
@@ -1304,7 +1295,7 @@ cmd_build_aid(int argc, char **argv)
 	if (b != NULL)
 		store_batch_free(b);
 	close_store();
-	printf("cases=%lld build_s=%.1f\n", ncases, now_s() - t0);
+	printf("cases=%lld build_s=%.1f\n", ncases, cairn_mono_s() - t0);
 	return 0;
 }
 

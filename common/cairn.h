@@ -46,4 +46,11 @@ const char *cairn_strerror(int code);
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t cairn_now_ms(void);
 
+/* Monotonic seconds, for how long something took (tools, benchmarks and
+ * tests; the daemon's loop has uv_now). */
+double cairn_mono_s(void);
+
+/* Sleeps ms milliseconds (less when a signal interrupts it). */
+void cairn_sleep_ms(int ms);
+
 #endif

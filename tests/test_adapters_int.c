@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "../adapters/adapter.h"
+#include "../common/cairn.h"
 #include "../store/store.h"
 #include "harness.h"
 
@@ -33,14 +34,6 @@ struct mockp {
 	pid_t pid;
 	struct td t; /* only .port is used, for http_do */
 };
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 static double
 now_ms(void)
@@ -85,7 +78,7 @@ mock_start(struct mockp *m, const char *dir)
 			fclose(f);
 			return;
 		}
-		msleep(25);
+		cairn_sleep_ms(25);
 	}
 	cr_assert_fail("the mock institution did not start");
 }
@@ -275,7 +268,7 @@ wait_delivered(const struct td *t, json_int_t n, int seconds)
 		json_decref(a);
 		if (got == n && backlog == 0)
 			return;
-		msleep(100);
+		cairn_sleep_ms(100);
 	}
 	cr_assert_fail("after %d s: %lld of %lld delivered, %lld pending",
 	               seconds, (long long)got, (long long)n,
@@ -306,7 +299,7 @@ wait_status(const struct td *t, const char *id, const char *want)
 		            want))
 			return c;
 		json_decref(c);
-		msleep(50);
+		cairn_sleep_ms(50);
 	}
 	cr_assert_fail("case %s never reached %s", id, want);
 	return NULL;
@@ -468,7 +461,7 @@ Test(adapters_int, a_sigkill_with_calls_in_flight_loses_none, .timeout = 180)
 	json_decref(j);
 	td_restart(&t);
 	for (int i = 0; i < 400 && mock_stat(&m, "received") < 40; i++)
-		msleep(25);
+		cairn_sleep_ms(25);
 	cr_assert_geq(mock_stat(&m, "received"), 40);
 	kill(t.pid, SIGKILL);
 	waitpid(t.pid, NULL, 0);
@@ -510,7 +503,7 @@ Test(adapters_int, the_loop_answers_healthz_while_the_institution_is_slow,
 	json_decref(j);
 	td_restart(&t);
 	for (int i = 0; i < 200 && mock_stat(&m, "received") < 64; i++)
-		msleep(25);
+		cairn_sleep_ms(25);
 	a = inst_stats(&t);
 	cr_assert_eq(json_integer_value(json_object_get(a, "in_flight")), 64,
 	             "calls are waiting on the institution");
@@ -525,7 +518,7 @@ Test(adapters_int, the_loop_answers_healthz_while_the_institution_is_slow,
 		lat[i] = now_ms() - t0;
 		cr_assert_eq(r.status, 200);
 		resp_free(&r);
-		msleep(10);
+		cairn_sleep_ms(10);
 	}
 	qsort(lat, 40, sizeof(double), dcmp);
 	cr_log_info("healthz while 64 calls wait 3 s each: p50 %.2f ms, max "
@@ -566,7 +559,7 @@ Test(adapters_int, an_institution_that_hangs_for_minutes_loses_nothing,
 	/* every call is tried and times out; the breaker opens and probes
 	 * the institution with one call at a time, retried as it fails */
 	for (int i = 0; i < 600 && mock_stat(&m, "received") < n + 5; i++)
-		msleep(50);
+		cairn_sleep_ms(50);
 	cr_assert_geq(mock_stat(&m, "received"), n + 5,
 	              "calls were not retried after timing out");
 	a = inst_stats(&t);
@@ -585,7 +578,7 @@ Test(adapters_int, an_institution_that_hangs_for_minutes_loses_nothing,
 		worst = took > worst ? took : worst;
 		cr_assert_eq(r.status, 200);
 		resp_free(&r);
-		msleep(20);
+		cairn_sleep_ms(20);
 	}
 	json_decref(new_case(&t, "{\"who\":\"during the hang\"}"));
 	a = inst_stats(&t);
@@ -769,7 +762,7 @@ Test(adapters_int, the_breaker_opens_on_a_down_institution_and_closes,
 		        "open");
 		json_decref(a);
 		if (!opened)
-			msleep(20);
+			cairn_sleep_ms(20);
 	}
 	cr_assert(opened, "the breaker never opened");
 	/* open: far fewer calls than the retry delays alone would allow */
@@ -934,7 +927,7 @@ wait_log(const struct td *t, const char *what, int n)
 		run_cmd(out, sizeof(out), "grep -c '%s' %s", what, t->log);
 		if (atoi(out) >= n)
 			return;
-		msleep(25);
+		cairn_sleep_ms(25);
 	}
 	cr_assert_fail("'%s' not logged %d time(s)", what, n);
 }
@@ -1089,7 +1082,7 @@ Test(adapters_int, each_campus_is_reached_through_its_own_adapter,
 	snprintf(body, sizeof(body), "{\"type\":\"submit\"}");
 	json_decref(td_call(&t, "POST", path, student, body, NULL, 200));
 	for (int k = 0; k < 200 && mock_stat(&m, "unique") < 2; k++)
-		msleep(25);
+		cairn_sleep_ms(25);
 	calls = mock_call(&m, "GET", "/_mock/calls", NULL);
 	json_array_foreach(json_object_get(calls, "calls"), i, v)
 	{

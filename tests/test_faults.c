@@ -38,24 +38,8 @@
 
 #include <sqlite3.h>
 
+#include "../common/cairn.h"
 #include "harness.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 /* PRAGMA integrity_check on the (stopped) daemon's database. */
 static void
@@ -81,14 +65,14 @@ static double
 healthz_time(const struct td *t, int *status)
 {
 	struct resp r;
-	double t0 = now_s();
+	double t0 = cairn_mono_s();
 
 	*status = 0;
 	if (http_do(t, "GET", "/healthz", NULL, NULL, NULL, 0, &r) == 0) {
 		*status = r.status;
 		resp_free(&r);
 	}
-	return now_s() - t0;
+	return cairn_mono_s() - t0;
 }
 
 /* A write: one new token. Returns the HTTP status (0: no answer within
@@ -302,7 +286,7 @@ Test(faults, a_full_disk_refuses_writes_keeps_reads_and_recovers,
 		resp_free(&r);
 		if (st == 201)
 			break;
-		msleep(100);
+		cairn_sleep_ms(100);
 	}
 	cr_assert_eq(st, 201, "writes did not resume once space returned");
 	st = write_case(&t, &r, 99);
@@ -364,10 +348,10 @@ Test(faults, a_database_locked_by_another_process, .timeout = 120)
 	/* while running: a write waits the busy timeout, then 503 */
 	db = lock_db(t.db);
 	{
-		double t0 = now_s();
+		double t0 = cairn_mono_s();
 
 		st = write_token(&t, &r);
-		took = now_s() - t0;
+		took = cairn_mono_s() - t0;
 	}
 	cr_assert_eq(st, 503, "%d %s", st, r.body);
 	cr_assert_not_null(strstr(r.body, "another process holds"), "%s",
@@ -422,7 +406,7 @@ Test(faults, a_database_locked_by_another_process, .timeout = 120)
 				_exit(1);
 			if (write(p[1], "l", 1) != 1)
 				_exit(1);
-			msleep(1500);
+			cairn_sleep_ms(1500);
 			sqlite3_exec(cdb, "ROLLBACK", NULL, NULL, NULL);
 			sqlite3_close(cdb);
 			_exit(0);
@@ -512,7 +496,7 @@ Test(faults, ten_thousand_idle_connections, .timeout = 180)
 		open_now = open_connections(&t);
 		if (open_now >= N - 10)
 			break;
-		msleep(100);
+		cairn_sleep_ms(100);
 	}
 	cr_assert_geq(open_now, N - 10, "cairnd holds %ld", open_now);
 	for (int i = 0; i < 20; i++) {
@@ -536,10 +520,10 @@ Test(faults, ten_thousand_idle_connections, .timeout = 180)
 		cr_assert(fds[n] >= 0);
 	}
 	for (int i = 0; i < 600 && open_connections(&t) < N; i++)
-		msleep(50);
+		cairn_sleep_ms(50);
 	fds[n] = tcp_connect(t.port);
 	cr_assert(fds[n++] >= 0);
-	msleep(300);
+	cairn_sleep_ms(300);
 	extra = tcp_connect(t.port);
 	cr_assert(extra >= 0);
 	send_all(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35);
@@ -555,7 +539,7 @@ Test(faults, ten_thousand_idle_connections, .timeout = 180)
 		healthz_time(&t, &st);
 		if (st == 200)
 			break;
-		msleep(100);
+		cairn_sleep_ms(100);
 	}
 	cr_assert_eq(st, 200);
 	cr_assert_eq(td_stop(&t), 0);
@@ -582,9 +566,9 @@ Test(faults, slowloris_clients_get_408_and_others_are_served, .timeout = 90)
 		cr_assert(fds[i] >= 0);
 		status[i] = 0;
 	}
-	t0 = now_s();
+	t0 = cairn_mono_s();
 	/* a byte every 50 ms on each: never a whole request */
-	while (done < N && now_s() - t0 < 20) {
+	while (done < N && cairn_mono_s() - t0 < 20) {
 		for (int i = 0; i < N; i++) {
 			struct pollfd p = {.fd = fds[i], .events = POLLIN};
 
@@ -598,7 +582,7 @@ Test(faults, slowloris_clients_get_408_and_others_are_served, .timeout = 90)
 					resp_free(&r);
 				} else
 					status[i] = -1;
-				at[i] = now_s() - t0;
+				at[i] = cairn_mono_s() - t0;
 				done++;
 				continue;
 			}
@@ -609,7 +593,7 @@ Test(faults, slowloris_clients_get_408_and_others_are_served, .timeout = 90)
 		h = healthz_time(&t, &st);
 		cr_assert_eq(st, 200, "another client was refused");
 		worst = h > worst ? h : worst;
-		msleep(50);
+		cairn_sleep_ms(50);
 	}
 	cr_assert_eq(done, N, "%d of %d slow clients were answered", done, N);
 	for (int i = 0; i < N; i++) {

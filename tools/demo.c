@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "../adapters/isir.h"
+#include "../common/cairn.h"
 #include "../rules/rules.h"
 #include "../workflows/workflow.h"
 
@@ -172,23 +173,6 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* a deterministic draw from the seed and a few integers: the mix does not
  * depend on which thread runs what */
 static unsigned
@@ -218,7 +202,7 @@ step(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("[%5.1fs] ", now_s() - G.t0);
+	printf("[%5.1fs] ", cairn_mono_s() - G.t0);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -378,7 +362,7 @@ api(CURL *h, const char *method, const char *path, const char *token,
 		    text ? strlen(text) : 0, idem, &r);
 		if (r.status != 0 && r.status != 503)
 			break;
-		msleep(100 + attempt * 100);
+		cairn_sleep_ms(100 + attempt * 100);
 	}
 	free(text);
 	if (status)
@@ -492,7 +476,7 @@ mock_start(CURL *h, int k)
 			fclose(f);
 		}
 		if (G.mock_port[k] == 0)
-			msleep(25);
+			cairn_sleep_ms(25);
 	}
 	if (G.mock_port[k] == 0)
 		die("the mock institution for %s did not start (see %s)",
@@ -590,7 +574,7 @@ cairnd_start(CURL *h)
 		}
 		if (i == 2399)
 			die("cairnd did not answer /healthz within 60 s");
-		msleep(25);
+		cairn_sleep_ms(25);
 	}
 	snprintf(path, sizeof(path), "%s/admin.token", G.dir);
 	f = fopen(path, "r");
@@ -888,7 +872,7 @@ isir_import(CURL *h, const char *what, const char *text, size_t len)
 		    len, NULL, &r);
 		if (r.status != 503 && r.status != 0)
 			break;
-		msleep(200);
+		cairn_sleep_ms(200);
 	}
 	if (r.status != 200)
 		die("importing %s: %ld: %s", what, r.status,
@@ -1058,7 +1042,7 @@ inst_event(CURL *h, int i, int j, const char *event, json_t *data)
 				json_decref(r);
 				if (hr.status == 200 && st != 503 && st != 0)
 					break;
-				msleep(100 + a * 100);
+				cairn_sleep_ms(100 + a * 100);
 			}
 			free(text);
 			free(hr.body);
@@ -1106,7 +1090,7 @@ student_event(CURL *h, struct student *s, const char *case_id, const char *type,
 static void
 outbox_drain(CURL *h, double max_s)
 {
-	double until = now_s() + max_s;
+	double until = cairn_mono_s() + max_s;
 
 	for (;;) {
 		json_t *r = api(h, "GET", "/v1/adapters", G.admin, NULL, NULL,
@@ -1121,9 +1105,9 @@ outbox_drain(CURL *h, double max_s)
 			        json_object_get(a, "backlog"));
 		}
 		json_decref(r);
-		if (backlog == 0 || now_s() > until)
+		if (backlog == 0 || cairn_mono_s() > until)
 			return;
-		msleep(200);
+		cairn_sleep_ms(200);
 	}
 }
 
@@ -1757,7 +1741,7 @@ summary(CURL *h)
 	        mocks, "dry_run", G.dry_run ? G.dry_run : json_null(), "policy",
 	        "published", jstr(G.publish, "version"), "rolled_back_to",
 	        jstr(G.rollback, "version"), "seconds",
-	        json_real(now_s() - G.t0));
+	        json_real(cairn_mono_s() - G.t0));
 	json_decref(queues);
 	if (out == NULL)
 		die("out of memory building the summary");
@@ -1938,7 +1922,7 @@ main(int argc, char **argv)
 	if (wf_campuses_load(path, NULL, NULL, NULL, &G.campuses) != 0 ||
 	    G.campuses->n < MAX_CAMPUSES)
 		die("cannot load %s", path);
-	G.t0 = now_s();
+	G.t0 = cairn_mono_s();
 	if (G.fresh) {
 		fresh_setup(h);
 		step("cairnd on %s (database %s/cairn.db) and three mock "
@@ -1959,7 +1943,7 @@ main(int argc, char **argv)
 	if (G.summary_path[0] &&
 	    json_dump_file(sum, G.summary_path, JSON_INDENT(2)) != 0)
 		die("cannot write %s", G.summary_path);
-	printf("\nThe season took %.1f s.\n", now_s() - G.t0);
+	printf("\nThe season took %.1f s.\n", cairn_mono_s() - G.t0);
 	for (int i = 0; i < G.nstudents; i++)
 		if (G.st[i].aid[0] && G.st[i].registered) {
 			example = i + 1;
