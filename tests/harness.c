@@ -585,6 +585,29 @@ td_call(const struct td *t, const char *method, const char *path,
 	return j;
 }
 
+json_t *
+td_case(const struct td *t, const char *id)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/v1/cases/%s", id);
+	return td_call(t, "GET", path, t->token, NULL, NULL, 200);
+}
+
+json_t *
+td_history(const struct td *t, const char *id)
+{
+	char path[160];
+	json_t *j, *ev;
+
+	snprintf(path, sizeof(path), "/v1/cases/%s/history", id);
+	j = td_call(t, "GET", path, t->token, NULL, NULL, 200);
+	ev = json_incref(json_object_get(j, "events"));
+	json_decref(j);
+	cr_assert(json_is_array(ev), "no events in the history of %s", id);
+	return ev;
+}
+
 const char *
 td_token(const struct td *t, const char *role, const char *scope)
 {

@@ -89,6 +89,11 @@ int http_do_idem(const struct td *t, const char *method, const char *path,
 json_t *td_call(const struct td *t, const char *method, const char *path,
                 const char *token, const char *body, const char *idem,
                 int want);
+/* Case id as GET /v1/cases/{id} gives it to the admin; the caller frees. */
+json_t *td_case(const struct td *t, const char *id);
+/* The events of case id's history (GET /v1/cases/{id}/history, as the
+ * admin), an array the caller frees. */
+json_t *td_history(const struct td *t, const char *id);
 /* A new token for role (scope may be NULL), made with the admin token;
  * the string stays valid for the next 15 calls. */
 const char *td_token(const struct td *t, const char *role, const char *scope);

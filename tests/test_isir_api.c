@@ -109,28 +109,6 @@ jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static json_t *
-get_case(const char *id)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/v1/cases/%s", id);
-	return td_call(&t, "GET", path, t.token, NULL, NULL, 200);
-}
-
-static json_t *
-history(const char *id)
-{
-	char path[128];
-	json_t *h, *ev;
-
-	snprintf(path, sizeof(path), "/v1/cases/%s/history", id);
-	h = td_call(&t, "GET", path, t.token, NULL, NULL, 200);
-	ev = json_incref(json_object_get(h, "events"));
-	json_decref(h);
-	return ev;
-}
-
 static size_t
 aid_files(void)
 {
@@ -200,7 +178,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 
 	/* the file: the office's, reviewed again after the correction,
 	 * carrying the corrected values */
-	c = get_case(id1);
+	c = td_case(&t, id1);
 	cr_assert_str_eq(jstr(c, "workflow"), "aid_file");
 	cr_assert_str_eq(jstr(c, "owner"), "ucla-aid");
 	cr_assert_str_eq(jstr(c, "status"), "isir_received");
@@ -224,7 +202,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	json_decref(c);
 	/* its history: created, routed to verification (V4), corrected
 	 * with the fields named */
-	h = history(id1);
+	h = td_history(&t, id1);
 	nh = json_array_size(h);
 	cr_assert_eq(nh, 3);
 	cr_assert_str_eq(jstr(json_array_get(h, 0), "type"), "created");
@@ -251,7 +229,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	cr_assert_null(strstr(text, "578110002"));
 	free(text);
 	json_decref(h);
-	c = get_case(id1);
+	c = td_case(&t, id1);
 	text = json_dumps(c, 0);
 	cr_assert_null(strstr(text, "578110002"));
 	free(text);
@@ -273,7 +251,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	}
 
 	/* FAFSA 2 waits for review, not verification */
-	c = get_case(id2);
+	c = td_case(&t, id2);
 	cr_assert_str_eq(jstr(c, "queue"), "isir_review");
 	json_decref(c);
 
@@ -283,7 +261,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	cr_assert_eq(count(r, "unchanged"), 3);
 	cr_assert_str_eq(jstr(record(r, 2), "case"), id1);
 	json_decref(r);
-	h = history(id1);
+	h = td_history(&t, id1);
 	cr_assert_eq(json_array_size(h), nh);
 	json_decref(h);
 	cr_assert_eq(aid_files(), 2);
@@ -293,7 +271,7 @@ Test(isir_api, create_correct_and_import_again_unchanged)
 	r = import(officer, NULL, &g, 200);
 	cr_assert_eq(count(r, "accepted"), 1);
 	json_decref(r);
-	c = get_case(id1);
+	c = td_case(&t, id1);
 	cr_assert_str_eq(jstr(c, "status"), "verification_selected");
 	cr_assert_str_eq(jstr(c, "queue"), "verification");
 	cr_assert_str_eq(jstr(json_object_get(json_object_get(c, "data"),
@@ -366,7 +344,7 @@ Test(isir_api, stale_and_conflicting_transactions_are_refused)
 	expect_error(record(r, 1), 2, 5, "different content");
 	cr_assert_str_eq(jstr(record(r, 0), "case"), id);
 	json_decref(r);
-	h = history(id);
+	h = td_history(&t, id);
 	cr_assert_eq(json_array_size(h), 2);
 	json_decref(h);
 	/* a closed file takes no new ISIR, and says so */
@@ -381,7 +359,7 @@ Test(isir_api, stale_and_conflicting_transactions_are_refused)
 		r = import(officer, NULL, &c, 200);
 		expect_error(record(r, 0), 1, 5, "does not take a new ISIR");
 		json_decref(r);
-		h = history(id);
+		h = td_history(&t, id);
 		cr_assert_eq(json_array_size(h), 3); /* + the cancel */
 		json_decref(h);
 		free(c.p);
@@ -607,7 +585,7 @@ Test(isir_api, the_real_test_files)
 	json_decref(r);
 	cr_assert_eq(aid_files(), 77, "a correction opened a new file");
 	/* the pushed correction changed Jakarta Weniko's citizenship */
-	h = history(jakarta);
+	h = td_history(&t, jakarta);
 	ev = json_array_get(h, json_array_size(h) - 1);
 	cr_assert_str_eq(jstr(ev, "type"), "isir_corrected");
 	{
@@ -670,7 +648,7 @@ Test(isir_api, the_cal_grant_rule_evaluates_the_isirs_student)
 	                    "{\"type\":\"review_isir\",\"data\":{\"next\":"
 	                    "\"package\"}}",
 	                    NULL, 200));
-	c = get_case(id);
+	c = td_case(&t, id);
 	cr_assert_str_eq(jstr(c, "status"), "packaging");
 	a = json_object_get(
 	        json_object_get(

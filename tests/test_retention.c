@@ -102,28 +102,6 @@ advance(const char *by)
 	json_decref(td_call(&t, "POST", "/v1/clock", t.token, body, NULL, 200));
 }
 
-static json_t *
-get_case(const char *id)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/v1/cases/%s", id);
-	return td_call(&t, "GET", path, t.token, NULL, NULL, 200);
-}
-
-static json_t *
-history(const char *id)
-{
-	char path[160];
-	json_t *j, *ev;
-
-	snprintf(path, sizeof(path), "/v1/cases/%s/history", id);
-	j = td_call(&t, "GET", path, t.token, NULL, NULL, 200);
-	ev = json_incref(json_object_get(j, "events"));
-	json_decref(j);
-	return ev;
-}
-
 /* `cairn audit verify` on db: its exit status, the report in out. */
 static int
 verify(const char *db, char *out, size_t len)
@@ -146,7 +124,7 @@ db_count(const char *db, const char *sql)
 static void
 check_skeleton(const char *id, const char *mode, int nevents)
 {
-	json_t *c = get_case(id), *ev = history(id), *e, *ret;
+	json_t *c = td_case(&t, id), *ev = td_history(&t, id), *e, *ret;
 	size_t i;
 
 	cr_assert_str_eq(jstr(c, "status"), "closed");
@@ -190,7 +168,7 @@ check_skeleton(const char *id, const char *mode, int nevents)
 static void
 check_whole(const char *id, const char *name)
 {
-	json_t *c = get_case(id), *ev = history(id);
+	json_t *c = td_case(&t, id), *ev = td_history(&t, id);
 
 	cr_assert_str_eq(jstr(json_object_get(c, "data"), "name"), name);
 	cr_assert_null(
@@ -328,7 +306,7 @@ Test(retention, the_daily_run_anonymizes_when_the_clock_passes_it, .fini = fini,
 	advance("400d");
 	for (tries = 0; tries < 300; tries++) {
 		json_decref(c);
-		c = get_case(old1);
+		c = td_case(&t, old1);
 		if (json_object_get(json_object_get(c, "data"), "_retention"))
 			break;
 		usleep(100 * 1000);
@@ -337,7 +315,7 @@ Test(retention, the_daily_run_anonymizes_when_the_clock_passes_it, .fini = fini,
 	json_decref(c);
 	check_skeleton(old1, "anonymize", 3);
 	/* what anonymizing keeps: numbers and flags, for reports */
-	c = get_case(old1);
+	c = td_case(&t, old1);
 	data = json_object_get(c, "data");
 	cr_assert_eq(json_integer_value(json_object_get(data, "income")),
 	             52000);
@@ -484,7 +462,7 @@ Test(retention, histories_from_before_payload_hashes_are_resealed_then_purged,
 	cr_assert_eq(json_integer_value(json_object_get(r, "broken")), 1);
 	json_decref(r);
 	check_skeleton(old1, "purge", 3);
-	ev = history(old1);
+	ev = td_history(&t, old1);
 	last = json_array_get(ev, json_array_size(ev) - 1);
 	cr_assert_str_eq(
 	        jstr(json_object_get(last, "payload"), "resealed_from"), head);
