@@ -195,8 +195,7 @@ static const char docs_wf[] =
 static void
 setup(void)
 {
-	char yaml[300], path[600];
-	FILE *f;
+	char yaml[300];
 
 	sink_start();
 	snprintf(yaml, sizeof(yaml),
@@ -206,11 +205,7 @@ setup(void)
 	         "  mail_poll: 100ms\n",
 	         sink.port);
 	td_start(&t, yaml);
-	snprintf(path, sizeof(path), "%s/defs/workflows/docs.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(docs_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "docs", docs_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart_args(&t, "--test-clock");
 }

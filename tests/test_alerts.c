@@ -50,15 +50,8 @@ static const char docs_wf[] =
 static void
 setup(void)
 {
-	char path[600];
-	FILE *f;
-
 	td_start(&t, "queues:\n  alert_webhook: counselor_portal\n");
-	snprintf(path, sizeof(path), "%s/defs/workflows/docs.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(docs_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "docs", docs_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart(&t);
 }

@@ -835,16 +835,11 @@ static const char intake_wf[] = "name: intake\n"
 Test(privacy, a_claimed_file_is_redacted_and_on_the_log, .timeout = 120)
 {
 	struct td t;
-	char path[600], staff[128], staff_id[40], q[200];
+	char staff[128], staff_id[40], q[200];
 	json_t *j, *rows;
-	FILE *f;
 
 	td_start(&t, NULL);
-	snprintf(path, sizeof(path), "%s/defs/workflows/intake.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(intake_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "intake", intake_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart(&t);
 	snprintf(staff, sizeof(staff), "%s",

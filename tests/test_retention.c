@@ -47,15 +47,8 @@ jstr(const json_t *o, const char *k)
 static void
 start(const char *retention_yaml)
 {
-	char path[600];
-	FILE *f;
-
 	td_start(&t, retention_yaml);
-	snprintf(path, sizeof(path), "%s/defs/workflows/ret.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(ret_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "ret", ret_wf);
 	td_stop(&t);
 	td_restart_args(&t, "--test-clock");
 }

@@ -57,8 +57,7 @@ static char rules_dir[600];
 static void
 setup(void)
 {
-	char out[4096], path[700];
-	FILE *f;
+	char out[4096];
 
 	td_start(&t, NULL);
 	cr_assert_eq(td_stop(&t), 0);
@@ -73,11 +72,7 @@ setup(void)
 	                     rules_dir, CAIRN_SOURCE_DIR, rules_dir, rules_dir,
 	                     t.cfg),
 	             0, "%s", out);
-	snprintf(path, sizeof(path), "%s/defs/workflows/elig.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(elig_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "elig", elig_wf);
 	td_restart(&t);
 }
 

@@ -42,15 +42,8 @@ static const char steps_wf[] =
 static void
 setup(void)
 {
-	char path[600];
-	FILE *f;
-
 	td_start(&t, NULL);
-	snprintf(path, sizeof(path), "%s/defs/workflows/steps.yaml", t.dir);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(steps_wf, f);
-	fclose(f);
+	td_write_workflow(&t, "steps", steps_wf);
 	cr_assert_eq(td_stop(&t), 0);
 	td_restart(&t);
 }
