@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,20 +602,110 @@ load_duration(struct loader *ld, const yaml_node_t *n, const char *name,
 	return 0;
 }
 
+/*
+ * A block's keys as a table: each scalar key says its kind, where its value
+ * goes in struct config and what it accepts; K_OTHER keys are the block's
+ * own to load (its other()). The order is the order an unknown key's
+ * message lists them in.
+ */
+enum key_kind {
+	K_DURATION, /* int64_t milliseconds, above zero */
+	K_SIZE,     /* int64_t bytes, at least lo (0 or 1) */
+	K_INT,      /* int, a whole number from lo to hi */
+	K_OTHER
+};
+
+struct key_spec {
+	const char *key;
+	enum key_kind kind;
+	size_t off; /* offsetof(struct config, the value) */
+	/* K_INT: the range; K_SIZE: lo, the least; K_DURATION: bounds (0:
+	 * none) refused with "NAME must be MUST_BE" */
+	int64_t lo, hi;
+	const char *what;    /* K_INT: what it must be (a scalar) */
+	const char *bad;     /* K_INT: "NAME: 'VALUE' bad" when out of range */
+	const char *must_be; /* K_DURATION: the bound, in words */
+	int64_t least;       /* K_INT: after the range, "must be at least" */
+	const char *sname;   /* the name get_scalar says, when not NAME */
+};
+
+#define CFG(field) offsetof(struct config, field)
+#define KEY_DURATION(k, field)                                                 \
+	{                                                                      \
+		.key = (k), .kind = K_DURATION, .off = CFG(field)              \
+	}
+#define KEY_SIZE(k, field, min)                                                \
+	{                                                                      \
+		.key = (k), .kind = K_SIZE, .off = CFG(field), .lo = (min)     \
+	}
+#define KEY_INT(k, field, from, to, what_, bad_)                               \
+	{                                                                      \
+		.key = (k), .kind = K_INT, .off = CFG(field), .lo = (from),    \
+		.hi = (to), .what = (what_), .bad = (bad_)                     \
+	}
+#define KEY_OTHER(k)                                                           \
+	{                                                                      \
+		.key = (k), .kind = K_OTHER                                    \
+	}
+
 static int
-load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
+load_key(struct loader *ld, const yaml_node_t *v, const char *name,
+         const struct key_spec *k, struct config *c)
 {
-	static const char *const keys[] = {"max_body",
-	                                   "max_header",
-	                                   "request_timeout",
-	                                   "idle_timeout",
-	                                   "max_connections",
-	                                   "max_database",
-	                                   NULL};
+	char *dst = (char *)c + k->off;
+	const char *s = NULL, *end;
+	int64_t m = 0;
+	int rc;
+
+	switch (k->kind) {
+	case K_DURATION:
+		rc = load_duration(ld, v, name, (int64_t *)(void *)dst);
+		if (rc == 0 && ((k->lo && *(int64_t *)(void *)dst < k->lo) ||
+		                (k->hi && *(int64_t *)(void *)dst > k->hi)))
+			rc = fail(ld, CAIRN_EINVALID, v, "%s must be %s", name,
+			          k->must_be);
+		return rc;
+	case K_SIZE:
+		return load_size(ld, v, name, k->lo, (int64_t *)(void *)dst);
+	case K_INT:
+		rc = get_scalar(ld, v, k->sname ? k->sname : name, k->what, &s);
+		if (rc == 0 && (parse_digits(s, &m, &end) < 0 || *end != '\0' ||
+		                m < k->lo || m > k->hi))
+			rc = fail(ld, CAIRN_EINVALID, v, "%s: '%.64s' %s", name,
+			          s, k->bad);
+		if (rc == 0 && m < k->least)
+			rc = fail(ld, CAIRN_EINVALID, v,
+			          "%s must be at least %lld", name,
+			          (long long)k->least);
+		if (rc == 0)
+			*(int *)(void *)dst = (int)m;
+		return rc;
+	default:
+		return CAIRN_EINVALID;
+	}
+}
+
+/* Loads block n (named block) by its table; other() loads the K_OTHER
+ * keys. */
+static int
+load_block(struct loader *ld, const yaml_node_t *n, const char *block,
+           const struct key_spec *keys, size_t nkeys, struct config *c,
+           int (*other)(struct loader *ld, const char *key,
+                        const yaml_node_t *v, struct config *c))
+{
+	const char *names[24];
+	char where[64], name[96];
 	yaml_node_pair_t *p;
 	int rc;
 
-	rc = check_mapping(ld, n, "limits", "in limits", keys);
+	if (nkeys >= sizeof(names) / sizeof(names[0]))
+		return fail(ld, CAIRN_EINVALID, n, "%s has too many keys",
+		            block);
+	for (size_t i = 0; i < nkeys; i++)
+		names[i] = keys[i].key;
+	names[nkeys] = NULL;
+	snprintf(where, sizeof(where), "in %s", block);
+	rc = check_mapping(ld, n, block, where, names);
 	if (rc < 0)
 		return rc;
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
@@ -622,171 +713,144 @@ load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
 		const char *key =
 		        (const char *)node_at(ld, p->key)->data.scalar.value;
 		yaml_node_t *v = node_at(ld, p->value);
+		size_t i = 0;
 
-		if (strcmp(key, "max_body") == 0) {
-			rc = load_size(ld, v, "limits.max_body", 1,
-			               &c->limits.max_body_bytes);
-		} else if (strcmp(key, "max_header") == 0) {
-			rc = load_size(ld, v, "limits.max_header", 1,
-			               &c->limits.max_header_bytes);
-		} else if (strcmp(key, "request_timeout") == 0) {
-			rc = load_duration(ld, v, "limits.request_timeout",
-			                   &c->limits.request_timeout_ms);
-		} else if (strcmp(key, "idle_timeout") == 0) {
-			rc = load_duration(ld, v, "limits.idle_timeout",
-			                   &c->limits.idle_timeout_ms);
-		} else if (strcmp(key, "max_database") == 0) {
-			rc = load_size(ld, v, "limits.max_database", 0,
-			               &c->limits.max_db_bytes);
-		} else {
-			const char *s = NULL, *end;
-			int64_t m;
-
-			rc = get_scalar(ld, v, "limits.max_connections",
-			                "a whole number", &s);
-			if (rc < 0)
-				return rc;
-			if (parse_digits(s, &m, &end) < 0 || *end != '\0' ||
-			    m < 1 || m > 1000000)
-				return fail(ld, CAIRN_EINVALID, v,
-				            "limits.max_connections: '%.64s' "
-				            "is not acceptable; expected a "
-				            "whole number from 1 to 1000000",
-				            s);
-			c->limits.max_connections = (int)m;
-		}
+		/* check_mapping found it in the table */
+		while (strcmp(keys[i].key, key) != 0)
+			i++;
+		snprintf(name, sizeof(name), "%s.%s", block, key);
+		rc = keys[i].kind == K_OTHER
+		             ? other(ld, key, v, c)
+		             : load_key(ld, v, name, &keys[i], c);
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
 }
 
+static int
+load_limits(struct loader *ld, const yaml_node_t *n, struct config *c)
+{
+	static const struct key_spec keys[] = {
+	        KEY_SIZE("max_body", limits.max_body_bytes, 1),
+	        KEY_SIZE("max_header", limits.max_header_bytes, 1),
+	        KEY_DURATION("request_timeout", limits.request_timeout_ms),
+	        KEY_DURATION("idle_timeout", limits.idle_timeout_ms),
+	        KEY_INT("max_connections", limits.max_connections, 1, 1000000,
+	                "a whole number",
+	                "is not acceptable; expected a whole number from 1 to "
+	                "1000000"),
+	        KEY_SIZE("max_database", limits.max_db_bytes, 0),
+	};
+
+	return load_block(ld, n, "limits", keys, sizeof(keys) / sizeof(keys[0]),
+	                  c, NULL);
+}
+
+/* The queues' keys that are not plain numbers or durations. */
+static int
+load_queues_other(struct loader *ld, const char *key, const yaml_node_t *v,
+                  struct config *c)
+{
+	int rc;
+
+	if (strcmp(key, "deadlines") == 0) {
+		rc = resolve_path(ld, v, "queues.deadlines",
+		                  c->queues.deadlines);
+	} else if (strcmp(key, "sla_business_days") == 0) {
+		const char *s = NULL;
+
+		rc = get_scalar(ld, v, "queues.sla_business_days",
+		                "true or false", &s);
+		if (rc < 0)
+			return rc;
+		if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+			return fail(ld, CAIRN_EINVALID, v,
+			            "queues.sla_business_days: "
+			            "'%.64s' is not true or false",
+			            s);
+		c->queues.sla_business_days = s[0] == 't';
+	} else if (strcmp(key, "smtp_url") == 0 ||
+	           strcmp(key, "mail_from") == 0) {
+		const char *s = NULL;
+		int url = key[0] == 's';
+
+		rc = get_scalar(
+		        ld, v, url ? "queues.smtp_url" : "queues.mail_from",
+		        url ? "an smtp:// or smtps:// URL" : "an email address",
+		        &s);
+		if (rc < 0)
+			return rc;
+		if (url && strncmp(s, "smtp://", 7) != 0 &&
+		    strncmp(s, "smtps://", 8) != 0)
+			return fail(ld, CAIRN_EINVALID, v,
+			            "queues.smtp_url: '%.64s' is not "
+			            "an smtp:// or smtps:// URL",
+			            s);
+		if (!url && !mail_address_ok(s))
+			return fail(ld, CAIRN_EINVALID, v,
+			            "queues.mail_from: '%.64s' is not "
+			            "an email address",
+			            s);
+		if (strlen(s) >= sizeof(c->queues.smtp_url))
+			return fail(ld, CAIRN_EINVALID, v,
+			            "queues.%s is too long", key);
+		snprintf(url ? c->queues.smtp_url : c->queues.mail_from,
+		         sizeof(c->queues.smtp_url), "%s", s);
+	} else {
+		const char *s = NULL;
+		size_t len;
+
+		rc = get_scalar(ld, v, "queues.alert_webhook",
+		                "an adapter name", &s);
+		if (rc < 0)
+			return rc;
+		len = strlen(s);
+		for (size_t i = 0; i < len; i++)
+			if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+			      s[i] == '-'))
+				len = 0;
+		if (len == 0 || len >= sizeof(c->queues.alert_webhook))
+			return fail(ld, CAIRN_EINVALID, v,
+			            "queues.alert_webhook: '%.64s' is "
+			            "not an adapter name (lower-case "
+			            "letters, digits, _ and -, at most "
+			            "%d)",
+			            s,
+			            (int)sizeof(c->queues.alert_webhook) - 1);
+		snprintf(c->queues.alert_webhook,
+		         sizeof(c->queues.alert_webhook), "%s", s);
+	}
+	return rc;
+}
+
 /* The queues block: lease lengths and where alerts go beyond the inbox. */
 static int
 load_queues(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {
-	        "lease",           "max_lease",          "alert_webhook",
-	        "sla_warn_before", "sla_escalate_after", "smtp_url",
-	        "mail_from",       "digest_hour",        "mail_poll",
-	        "deadlines",       "sla_business_days",  NULL};
-	yaml_node_pair_t *p;
+	static const struct key_spec keys[] = {
+	        KEY_DURATION("lease", queues.lease_ms),
+	        KEY_DURATION("max_lease", queues.max_lease_ms),
+	        KEY_OTHER("alert_webhook"),
+	        KEY_DURATION("sla_warn_before", queues.sla_warn_before_ms),
+	        KEY_DURATION("sla_escalate_after",
+	                     queues.sla_escalate_after_ms),
+	        KEY_OTHER("smtp_url"),
+	        KEY_OTHER("mail_from"),
+	        KEY_INT("digest_hour", queues.digest_hour, 0, 23,
+	                "an hour from 0 to 23",
+	                "is not an hour from 0 to 23 (UTC)"),
+	        KEY_DURATION("mail_poll", queues.mail_poll_ms),
+	        KEY_OTHER("deadlines"),
+	        KEY_OTHER("sla_business_days"),
+	};
 	int rc;
 
-	rc = check_mapping(ld, n, "queues", "in queues", keys);
+	rc = load_block(ld, n, "queues", keys, sizeof(keys) / sizeof(keys[0]),
+	                c, load_queues_other);
 	if (rc < 0)
 		return rc;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const char *key =
-		        (const char *)node_at(ld, p->key)->data.scalar.value;
-		yaml_node_t *v = node_at(ld, p->value);
-
-		if (strcmp(key, "lease") == 0) {
-			rc = load_duration(ld, v, "queues.lease",
-			                   &c->queues.lease_ms);
-		} else if (strcmp(key, "max_lease") == 0) {
-			rc = load_duration(ld, v, "queues.max_lease",
-			                   &c->queues.max_lease_ms);
-		} else if (strcmp(key, "sla_warn_before") == 0) {
-			rc = load_duration(ld, v, "queues.sla_warn_before",
-			                   &c->queues.sla_warn_before_ms);
-		} else if (strcmp(key, "sla_escalate_after") == 0) {
-			rc = load_duration(ld, v, "queues.sla_escalate_after",
-			                   &c->queues.sla_escalate_after_ms);
-		} else if (strcmp(key, "deadlines") == 0) {
-			rc = resolve_path(ld, v, "queues.deadlines",
-			                  c->queues.deadlines);
-		} else if (strcmp(key, "sla_business_days") == 0) {
-			const char *s = NULL;
-
-			rc = get_scalar(ld, v, "queues.sla_business_days",
-			                "true or false", &s);
-			if (rc < 0)
-				return rc;
-			if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
-				return fail(ld, CAIRN_EINVALID, v,
-				            "queues.sla_business_days: "
-				            "'%.64s' is not true or false",
-				            s);
-			c->queues.sla_business_days = s[0] == 't';
-		} else if (strcmp(key, "mail_poll") == 0) {
-			rc = load_duration(ld, v, "queues.mail_poll",
-			                   &c->queues.mail_poll_ms);
-		} else if (strcmp(key, "smtp_url") == 0 ||
-		           strcmp(key, "mail_from") == 0) {
-			const char *s = NULL;
-			int url = key[0] == 's';
-
-			rc = get_scalar(ld, v,
-			                url ? "queues.smtp_url"
-			                    : "queues.mail_from",
-			                url ? "an smtp:// or smtps:// URL"
-			                    : "an email address",
-			                &s);
-			if (rc < 0)
-				return rc;
-			if (url && strncmp(s, "smtp://", 7) != 0 &&
-			    strncmp(s, "smtps://", 8) != 0)
-				return fail(ld, CAIRN_EINVALID, v,
-				            "queues.smtp_url: '%.64s' is not "
-				            "an smtp:// or smtps:// URL",
-				            s);
-			if (!url && !mail_address_ok(s))
-				return fail(ld, CAIRN_EINVALID, v,
-				            "queues.mail_from: '%.64s' is not "
-				            "an email address",
-				            s);
-			if (strlen(s) >= sizeof(c->queues.smtp_url))
-				return fail(ld, CAIRN_EINVALID, v,
-				            "queues.%s is too long", key);
-			snprintf(url ? c->queues.smtp_url : c->queues.mail_from,
-			         sizeof(c->queues.smtp_url), "%s", s);
-		} else if (strcmp(key, "digest_hour") == 0) {
-			const char *s = NULL, *end;
-			int64_t h;
-
-			rc = get_scalar(ld, v, "queues.digest_hour",
-			                "an hour from 0 to 23", &s);
-			if (rc < 0)
-				return rc;
-			if (parse_digits(s, &h, &end) < 0 || *end != '\0' ||
-			    h > 23)
-				return fail(ld, CAIRN_EINVALID, v,
-				            "queues.digest_hour: '%.64s' is "
-				            "not an hour from 0 to 23 (UTC)",
-				            s);
-			c->queues.digest_hour = (int)h;
-		} else {
-			const char *s = NULL;
-			size_t len;
-
-			rc = get_scalar(ld, v, "queues.alert_webhook",
-			                "an adapter name", &s);
-			if (rc < 0)
-				return rc;
-			len = strlen(s);
-			for (size_t i = 0; i < len; i++)
-				if (!((s[i] >= 'a' && s[i] <= 'z') ||
-				      (s[i] >= '0' && s[i] <= '9') ||
-				      s[i] == '_' || s[i] == '-'))
-					len = 0;
-			if (len == 0 || len >= sizeof(c->queues.alert_webhook))
-				return fail(
-				        ld, CAIRN_EINVALID, v,
-				        "queues.alert_webhook: '%.64s' is "
-				        "not an adapter name (lower-case "
-				        "letters, digits, _ and -, at most "
-				        "%d)",
-				        s,
-				        (int)sizeof(c->queues.alert_webhook) -
-				                1);
-			snprintf(c->queues.alert_webhook,
-			         sizeof(c->queues.alert_webhook), "%s", s);
-		}
-		if (rc < 0)
-			return rc;
-	}
 	if (c->queues.lease_ms > c->queues.max_lease_ms)
 		return fail(ld, CAIRN_EINVALID, n,
 		            "queues.lease must not be longer than "
@@ -839,49 +903,32 @@ load_log_level(struct loader *ld, const yaml_node_t *n, struct config *c)
 static int
 load_outbox(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {"max_rows", "poll",
-	                                   "max_connections", NULL};
-	yaml_node_pair_t *p;
-	int rc;
+	static const struct key_spec keys[] = {
+	        {.key = "max_rows",
+	         .kind = K_INT,
+	         .off = CFG(outbox.max_rows),
+	         .lo = 1,
+	         .hi = 1000000,
+	         .what = "a whole number",
+	         .bad = "is not a whole number from 1 to 1000000",
+	         .sname = "max_rows"},
+	        {.key = "poll",
+	         .kind = K_DURATION,
+	         .off = CFG(outbox.poll_ms),
+	         .lo = 10,
+	         .must_be = "at least 10ms"},
+	        {.key = "max_connections",
+	         .kind = K_INT,
+	         .off = CFG(outbox.max_connections),
+	         .lo = 1,
+	         .hi = 10000,
+	         .what = "a whole number",
+	         .bad = "is not a whole number from 1 to 10000",
+	         .sname = "max_connections"},
+	};
 
-	rc = check_mapping(ld, n, "outbox", "in outbox", keys);
-	if (rc < 0)
-		return rc;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const char *key =
-		        (const char *)node_at(ld, p->key)->data.scalar.value;
-		yaml_node_t *v = node_at(ld, p->value);
-		const char *s = NULL;
-		int64_t m = 0;
-		const char *end;
-
-		if (strcmp(key, "poll") == 0) {
-			rc = load_duration(ld, v, "outbox.poll",
-			                   &c->outbox.poll_ms);
-			if (rc == 0 && c->outbox.poll_ms < 10)
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "outbox.poll must be at least 10ms");
-		} else {
-			int lo = 1,
-			    hi = strcmp(key, "max_rows") == 0 ? 1000000 : 10000;
-
-			rc = get_scalar(ld, v, key, "a whole number", &s);
-			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
-			                *end != '\0' || m < lo || m > hi))
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "outbox.%s: '%.64s' is not a whole "
-				          "number from %d to %d",
-				          key, s, lo, hi);
-			if (rc == 0 && strcmp(key, "max_rows") == 0)
-				c->outbox.max_rows = (int)m;
-			else if (rc == 0)
-				c->outbox.max_connections = (int)m;
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return load_block(ld, n, "outbox", keys, sizeof(keys) / sizeof(keys[0]),
+	                  c, NULL);
 }
 
 /* --- the edge ------------------------------------------------------------ */
@@ -962,148 +1009,96 @@ config_abuse_defaults(struct abuse_limits *a)
 static int
 load_abuse(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {
-	        "token_rate",          "token_burst",
-	        "address_rate",        "address_burst",
-	        "bad_token_free",      "bad_token_delay",
-	        "bad_token_max_delay", "bad_token_block",
-	        "bad_token_forgive",   NULL};
-	struct abuse_limits *a = &c->abuse;
-	yaml_node_pair_t *p;
-	int rc;
-
-	rc = check_mapping(ld, n, "abuse", "in abuse", keys);
-	if (rc < 0)
-		return rc;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const char *key =
-		        (const char *)node_at(ld, p->key)->data.scalar.value;
-		yaml_node_t *v = node_at(ld, p->value);
-		char name[64];
-		const char *s = NULL, *end;
-		int64_t m = 0;
-
-		snprintf(name, sizeof(name), "abuse.%s", key);
-		if (strcmp(key, "bad_token_delay") == 0) {
-			rc = load_duration(ld, v, name, &a->bad_token_delay_ms);
-		} else if (strcmp(key, "bad_token_max_delay") == 0) {
-			rc = load_duration(ld, v, name,
-			                   &a->bad_token_max_delay_ms);
-			if (rc == 0 && a->bad_token_max_delay_ms > 60000)
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "%s must be at most 60s: a reply "
-				          "held longer only ties up a "
-				          "connection",
-				          name);
-		} else if (strcmp(key, "bad_token_forgive") == 0) {
-			rc = load_duration(ld, v, name,
-			                   &a->bad_token_forgive_ms);
-		} else {
-			rc = get_scalar(ld, v, name, "a whole number", &s);
-			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
-			                *end != '\0' || m < 0 || m > 1000000))
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "%s: '%.64s' is not a whole number "
-				          "from 0 to 1000000",
-				          name, s);
-			if (rc == 0 && strstr(key, "burst") && m < 1)
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "%s must be at least 1", name);
-			if (rc == 0) {
-				if (!strcmp(key, "token_rate"))
-					a->token_rate = (int)m;
-				else if (!strcmp(key, "token_burst"))
-					a->token_burst = (int)m;
-				else if (!strcmp(key, "address_rate"))
-					a->address_rate = (int)m;
-				else if (!strcmp(key, "address_burst"))
-					a->address_burst = (int)m;
-				else if (!strcmp(key, "bad_token_free"))
-					a->bad_token_free = (int)m;
-				else
-					a->bad_token_block = (int)m;
-			}
-		}
-		if (rc < 0)
-			return rc;
+/* the counts: 0 to 1000000, a burst at least 1 */
+#define ABUSE_INT(k, min)                                                      \
+	{                                                                      \
+		.key = #k, .kind = K_INT, .off = CFG(abuse.k), .lo = 0,        \
+		.hi = 1000000, .what = "a whole number",                       \
+		.bad = "is not a whole number from 0 to 1000000",              \
+		.least = (min)                                                 \
 	}
-	return 0;
+	static const struct key_spec keys[] = {
+	        ABUSE_INT(token_rate, 0),
+	        ABUSE_INT(token_burst, 1),
+	        ABUSE_INT(address_rate, 0),
+	        ABUSE_INT(address_burst, 1),
+	        ABUSE_INT(bad_token_free, 0),
+	        KEY_DURATION("bad_token_delay", abuse.bad_token_delay_ms),
+	        {.key = "bad_token_max_delay",
+	         .kind = K_DURATION,
+	         .off = CFG(abuse.bad_token_max_delay_ms),
+	         .hi = 60000,
+	         .must_be = "at most 60s: a reply held longer only ties up a "
+	                    "connection"},
+	        ABUSE_INT(bad_token_block, 0),
+	        KEY_DURATION("bad_token_forgive", abuse.bad_token_forgive_ms),
+	};
+#undef ABUSE_INT
+
+	return load_block(ld, n, "abuse", keys, sizeof(keys) / sizeof(keys[0]),
+	                  c, NULL);
 }
 
 /* --- retention ------------------------------------------------------------- */
 
-/* retention: closed_case_years, mode, schedule ("daily at HH:MM"). */
+/* retention's mode and schedule ("daily at HH:MM" or manual). */
+static int
+load_retention_other(struct loader *ld, const char *key, const yaml_node_t *v,
+                     struct config *c)
+{
+	const char *s = NULL;
+	int hh, mm, used = 0, rc;
+
+	if (strcmp(key, "mode") == 0) {
+		rc = get_scalar(ld, v, "retention.mode", "purge or anonymize",
+		                &s);
+		if (rc == 0 && strcmp(s, "purge") == 0)
+			c->retention.mode = CONFIG_RETENTION_PURGE;
+		else if (rc == 0 && strcmp(s, "anonymize") == 0)
+			c->retention.mode = CONFIG_RETENTION_ANONYMIZE;
+		else if (rc == 0)
+			rc = fail(ld, CAIRN_EINVALID, v,
+			          "retention.mode: '%.64s' is not a "
+			          "choice; expected purge or anonymize",
+			          s);
+		return rc;
+	}
+	rc = get_scalar(ld, v, "retention.schedule", "daily at HH:MM", &s);
+	/* runs only when asked (POST /v1/retention/run) */
+	if (rc == 0 && strcmp(s, "manual") == 0) {
+		c->retention.hour = c->retention.minute = -1;
+		return 0;
+	}
+	if (rc == 0 && (sscanf(s, "daily at %2d:%2d%n", &hh, &mm, &used) != 2 ||
+	                s[used] != '\0' || strlen(s) != 14 || hh < 0 ||
+	                hh > 23 || mm < 0 || mm > 59))
+		rc = fail(ld, CAIRN_EINVALID, v,
+		          "retention.schedule: '%.64s' is not "
+		          "'daily at HH:MM' (UTC, 00:00 to "
+		          "23:59) or manual",
+		          s);
+	if (rc == 0) {
+		c->retention.hour = hh;
+		c->retention.minute = mm;
+	}
+	return rc;
+}
+
+/* retention: closed_case_years, mode, schedule. */
 static int
 load_retention(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
-	static const char *const keys[] = {"closed_case_years", "mode",
-	                                   "schedule", NULL};
-	yaml_node_pair_t *p;
-	int rc;
+	static const struct key_spec keys[] = {
+	        KEY_INT("closed_case_years", retention.closed_case_years, 0,
+	                100, "a whole number of years",
+	                "is not a whole number from 0 (off) to 100"),
+	        KEY_OTHER("mode"),
+	        KEY_OTHER("schedule"),
+	};
 
-	rc = check_mapping(ld, n, "retention", "in retention", keys);
-	if (rc < 0)
-		return rc;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const char *key =
-		        (const char *)node_at(ld, p->key)->data.scalar.value;
-		yaml_node_t *v = node_at(ld, p->value);
-		const char *s = NULL, *end;
-		int64_t m = 0;
-		int hh, mm, used = 0;
-
-		if (strcmp(key, "closed_case_years") == 0) {
-			rc = get_scalar(ld, v, "retention.closed_case_years",
-			                "a whole number of years", &s);
-			if (rc == 0 && (parse_digits(s, &m, &end) < 0 ||
-			                *end != '\0' || m > 100))
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "retention.closed_case_years: "
-				          "'%.64s' is not a whole number from "
-				          "0 (off) to 100",
-				          s);
-			if (rc == 0)
-				c->retention.closed_case_years = (int)m;
-		} else if (strcmp(key, "mode") == 0) {
-			rc = get_scalar(ld, v, "retention.mode",
-			                "purge or anonymize", &s);
-			if (rc == 0 && strcmp(s, "purge") == 0)
-				c->retention.mode = CONFIG_RETENTION_PURGE;
-			else if (rc == 0 && strcmp(s, "anonymize") == 0)
-				c->retention.mode = CONFIG_RETENTION_ANONYMIZE;
-			else if (rc == 0)
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "retention.mode: '%.64s' is not a "
-				          "choice; expected purge or anonymize",
-				          s);
-		} else {
-			rc = get_scalar(ld, v, "retention.schedule",
-			                "daily at HH:MM", &s);
-			/* runs only when asked (POST /v1/retention/run) */
-			if (rc == 0 && strcmp(s, "manual") == 0) {
-				c->retention.hour = c->retention.minute = -1;
-				continue;
-			}
-			if (rc == 0 && (sscanf(s, "daily at %2d:%2d%n", &hh,
-			                       &mm, &used) != 2 ||
-			                s[used] != '\0' || strlen(s) != 14 ||
-			                hh < 0 || hh > 23 || mm < 0 || mm > 59))
-				rc = fail(ld, CAIRN_EINVALID, v,
-				          "retention.schedule: '%.64s' is not "
-				          "'daily at HH:MM' (UTC, 00:00 to "
-				          "23:59) or manual",
-				          s);
-			if (rc == 0) {
-				c->retention.hour = hh;
-				c->retention.minute = mm;
-			}
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return load_block(ld, n, "retention", keys,
+	                  sizeof(keys) / sizeof(keys[0]), c,
+	                  load_retention_other);
 }
 
 static int
