@@ -1010,19 +1010,19 @@ static int
 load_abuse(struct loader *ld, const yaml_node_t *n, struct config *c)
 {
 /* the counts: 0 to 1000000, a burst at least 1 */
-#define ABUSE_INT(k, min)                                                      \
+#define ABUSE_INT(k, field, min)                                               \
 	{                                                                      \
-		.key = #k, .kind = K_INT, .off = CFG(abuse.k), .lo = 0,        \
+		.key = (k), .kind = K_INT, .off = CFG(abuse.field), .lo = 0,   \
 		.hi = 1000000, .what = "a whole number",                       \
 		.bad = "is not a whole number from 0 to 1000000",              \
 		.least = (min)                                                 \
 	}
 	static const struct key_spec keys[] = {
-	        ABUSE_INT(token_rate, 0),
-	        ABUSE_INT(token_burst, 1),
-	        ABUSE_INT(address_rate, 0),
-	        ABUSE_INT(address_burst, 1),
-	        ABUSE_INT(bad_token_free, 0),
+	        ABUSE_INT("token_rate", token_rate, 0),
+	        ABUSE_INT("token_burst", token_burst, 1),
+	        ABUSE_INT("address_rate", address_rate, 0),
+	        ABUSE_INT("address_burst", address_burst, 1),
+	        ABUSE_INT("bad_token_free", bad_token_free, 0),
 	        KEY_DURATION("bad_token_delay", abuse.bad_token_delay_ms),
 	        {.key = "bad_token_max_delay",
 	         .kind = K_DURATION,
@@ -1030,7 +1030,7 @@ load_abuse(struct loader *ld, const yaml_node_t *n, struct config *c)
 	         .hi = 60000,
 	         .must_be = "at most 60s: a reply held longer only ties up a "
 	                    "connection"},
-	        ABUSE_INT(bad_token_block, 0),
+	        ABUSE_INT("bad_token_block", bad_token_block, 0),
 	        KEY_DURATION("bad_token_forgive", abuse.bad_token_forgive_ms),
 	};
 #undef ABUSE_INT
