@@ -157,8 +157,28 @@ struct walk {
 	struct audit_chain_result *res;
 	const atomic_int *cancel;
 	int cancelled;
-	int failed; /* libcrypto failed: the walk is void */
+	int failed;      /* libcrypto failed: the walk is void */
+	const char *key; /* the chain being judged (NULL: the only one) */
+	int broken;      /* this chain broke already */
 };
+
+/* Records a break in the current chain: the result counts it and names
+ * the first one. */
+__attribute__((format(printf, 3, 4))) static void
+walk_break(struct walk *w, int64_t seq, const char *fmt, ...)
+{
+	struct audit_chain_result *r = w->res;
+	va_list ap;
+
+	w->broken = 1;
+	if (r->broken++ > 0)
+		return;
+	snprintf(r->first, sizeof(r->first), "%s", w->key ? w->key : "");
+	r->first_seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(r->what, sizeof(r->what), fmt, ap);
+	va_end(ap);
+}
 
 /* 1, and the walk ends as stopped, when the caller asked it to stop. */
 static int
@@ -238,28 +258,9 @@ struct hist_walk {
 	EVP_MD *sha;
 	uint8_t hash[32]; /* the chain so far */
 	int64_t seq;      /* the last event judged */
-	int broken;       /* this chain broke already */
-	const char *key;  /* the chain being judged */
 	int64_t purged;   /* the last event whose payload was emptied */
 	int64_t purge;    /* the last retention purge event */
 };
-
-/* Records a break in the current chain (the first one is named). */
-__attribute__((format(printf, 3, 4))) static void
-hist_break(struct hist_walk *w, int64_t seq, const char *fmt, ...)
-{
-	struct audit_chain_result *r = w->b.res;
-	va_list ap;
-
-	w->broken = 1;
-	if (r->broken++ > 0)
-		return;
-	snprintf(r->first, sizeof(r->first), "%s", w->key);
-	r->first_seq = seq;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-}
 
 static int
 hist_link(const struct store_chain_link *l, void *arg)
@@ -271,18 +272,18 @@ hist_link(const struct store_chain_link *l, void *arg)
 
 	if (walk_stopped(&w->b))
 		return 1;
-	if (w->broken)
+	if (w->b.broken)
 		return 0;
 	w->b.res->links++;
-	w->key = l->key;
+	w->b.key = l->key;
 	if (seq_gap(w->seq, l->seq, "event", "history", &at, why,
 	            sizeof(why))) {
-		hist_break(w, at, "%s", why);
+		walk_break(&w->b, at, "%s", why);
 		return 0;
 	}
 	w->seq = l->seq;
 	if (l->payload_hash_len != 0 && l->payload_hash_len != 32) {
-		hist_break(w, l->seq,
+		walk_break(&w->b, l->seq,
 		           "event %lld has a payload hash of %zu bytes",
 		           (long long)l->seq, l->payload_hash_len);
 		return 0;
@@ -300,8 +301,8 @@ hist_link(const struct store_chain_link *l, void *arg)
 			return 1;
 		}
 		if (memcmp(ph, l->payload_hash, 32) != 0) {
-			hist_break(
-			        w, l->seq,
+			walk_break(
+			        &w->b, l->seq,
 			        "event %lld (%s): its payload does not match "
 			        "its hash (the payload was changed)",
 			        (long long)l->seq, l->type);
@@ -325,8 +326,8 @@ hist_link(const struct store_chain_link *l, void *arg)
 		return 1;
 	}
 	if (hash_differs(h, l->hash, l->hash_len, want, got)) {
-		hist_break(
-		        w, l->seq,
+		walk_break(
+		        &w->b, l->seq,
 		        "event %lld (%s) does not match its hash: stored "
 		        "%.16s..., its fields and the chain before it give "
 		        "%.16s... (this event, or one before it, was changed "
@@ -350,21 +351,21 @@ hist_head(const struct store_chain_head *h, void *arg)
 	if (walk_stopped(&w->b))
 		return 1;
 	w->b.res->chains++;
-	w->key = h->key;
-	if (!w->broken) {
+	w->b.key = h->key;
+	if (!w->b.broken) {
 		if (!h->found)
-			hist_break(
-			        w, 0,
+			walk_break(
+			        &w->b, 0,
 			        "history of %lld events for a case that does "
 			        "not exist (its row was deleted)",
 			        (long long)w->seq);
 		else if (h->seq > w->seq)
-			hist_break(w, w->seq + 1,
+			walk_break(&w->b, w->seq + 1,
 			           "the case records %lld events but its "
 			           "history ends at %lld (events were deleted)",
 			           (long long)h->seq, (long long)w->seq);
 		else if (h->seq < w->seq)
-			hist_break(w, h->seq + 1,
+			walk_break(&w->b, h->seq + 1,
 			           "the case records %lld events but its "
 			           "history holds %lld",
 			           (long long)h->seq, (long long)w->seq);
@@ -373,7 +374,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 		                         memcmp(h->hash, zero_hash, 32) != 0))
 		                     : (h->hash == NULL || h->hash_len != 32 ||
 		                        memcmp(h->hash, w->hash, 32) != 0))
-			hist_break(w, 0,
+			walk_break(&w->b, 0,
 			           "the case's recorded head hash is not the "
 			           "hash of its last event (%lld)",
 			           (long long)w->seq);
@@ -381,7 +382,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 			/* a payload emptied outside a recorded purge: the
 			 * link verifies from its hash, but the data is gone
 			 * without the history saying so */
-			hist_break(w, w->purged,
+			walk_break(&w->b, w->purged,
 			           "event %lld's payload was removed, and no "
 			           "retention purge after it records that",
 			           (long long)w->purged);
@@ -398,7 +399,7 @@ hist_head(const struct store_chain_head *h, void *arg)
 	}
 	memset(w->hash, 0, sizeof(w->hash));
 	w->seq = 0;
-	w->broken = 0;
+	w->b.broken = 0;
 	w->purged = w->purge = 0;
 	return 0;
 }
@@ -450,20 +451,6 @@ struct disc_walk {
 	int64_t seq;
 };
 
-__attribute__((format(printf, 3, 4))) static void
-disc_break(struct disc_walk *w, int64_t seq, const char *fmt, ...)
-{
-	struct audit_chain_result *r = w->b.res;
-	va_list ap;
-
-	r->broken = 1;
-	r->first[0] = '\0';
-	r->first_seq = seq;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-}
-
 static int
 disc_link(const struct store_disclosure_link *l, void *arg)
 {
@@ -476,7 +463,7 @@ disc_link(const struct store_disclosure_link *l, void *arg)
 		return 1;
 	w->b.res->links++;
 	if (seq_gap(w->seq, l->seq, "row", "log", &at, why, sizeof(why))) {
-		disc_break(w, at, "%s", why);
+		walk_break(&w->b, at, "%s", why);
 		return 1;
 	}
 	if (store_disclosure_hash(w->hash, l->seq, &l->d, h) != 0) {
@@ -484,8 +471,8 @@ disc_link(const struct store_disclosure_link *l, void *arg)
 		return 1;
 	}
 	if (hash_differs(h, l->hash, l->hash_len, want, got)) {
-		disc_break(
-		        w, l->seq,
+		walk_break(
+		        &w->b, l->seq,
 		        "row %lld (%s read case %s through %s) does not "
 		        "match its hash: stored %.16s..., its fields and the "
 		        "chain before it give %.16s... (this row, or one "
@@ -523,13 +510,13 @@ verify_disclosures(struct store_audit *a, const atomic_int *cancel,
 		hex(w.hash, 32,
 		    want + snprintf(want, 24, "%lld:", (long long)w.seq));
 		if (!head.recorded && w.seq > 0)
-			disc_break(&w, w.seq,
+			walk_break(&w.b, w.seq,
 			           "the log has %lld rows but no recorded head "
 			           "(meta disclosure_head was deleted)",
 			           (long long)w.seq);
 		else if (head.recorded && strcmp(head.value, want) != 0)
-			disc_break(
-			        &w, w.seq + 1,
+			walk_break(
+			        &w.b, w.seq + 1,
 			        "the recorded head is %.40s... but the log "
 			        "ends at row %lld (rows were deleted from its "
 			        "end, or the head was changed)",
