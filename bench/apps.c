@@ -446,7 +446,7 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	const char *mode = NULL, *admin_file = NULL, *path;
+	const char *mode = NULL, *admin_file = NULL;
 	char admin[BL_TOKEN_MAX + 1];
 	int conns = 0, per_conn = 4, ncampus = 4, opt, rc;
 	double dur = -1, warm = 0, secs;
@@ -488,16 +488,10 @@ main(int argc, char **argv)
 	lg->ncampus = ncampus;
 	lg->warm = warm;
 	lg->dur = dur;
-	if (bl_parse_url("apps", argv[optind], &lg->run.target, &path) != 0 ||
-	    (path[0] && path[1])) {
-		fprintf(stderr,
-		        "apps: bad URL %s (want http://127.0.0.1:PORT)\n",
-		        argv[optind]);
-		return 2;
-	}
-	if (bl_read_token_file("apps", admin_file, admin, sizeof(admin)) != 0)
-		return 1;
-	signal(SIGPIPE, SIG_IGN);
+	rc = bl_script_target("apps", argv[optind], admin_file, &lg->run.target,
+	                      admin);
+	if (rc != 0)
+		return rc;
 
 	lg->conns = calloc((size_t)conns, sizeof(*lg->conns));
 	if (lg->conns == NULL)

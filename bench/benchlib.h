@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1047,6 +1048,26 @@ bl_find_str(const char *body, size_t n, const char *key, char *out, size_t cap)
 		return -1;
 	memcpy(out, p, (size_t)(q - p));
 	out[q - p] = '\0';
+	return 0;
+}
+
+/* A script's target (URL, the server's root only) and the admin token
+ * from its file; ignores SIGPIPE. 0, or the exit status: 2 for a bad URL,
+ * 1 for an unreadable token file (both said on stderr). */
+static inline int
+bl_script_target(const char *prog, const char *url, const char *token_file,
+                 struct bl_target *t, char admin[BL_TOKEN_MAX + 1])
+{
+	const char *path;
+
+	if (bl_parse_url(prog, url, t, &path) != 0 || (path[0] && path[1])) {
+		fprintf(stderr, "%s: bad URL %s (want http://127.0.0.1:PORT)\n",
+		        prog, url);
+		return 2;
+	}
+	if (bl_read_token_file(prog, token_file, admin, BL_TOKEN_MAX + 1) != 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
 

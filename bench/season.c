@@ -603,7 +603,7 @@ parse_mix(const char *s, int w[OP_N])
 int
 main(int argc, char **argv)
 {
-	const char *admin_file = NULL, *path, *office = "season";
+	const char *admin_file = NULL, *office = "season";
 	const char *secret_env = "CAIRN_UC_CAMPUS_CALLBACK_SECRET";
 	char admin[BL_TOKEN_MAX + 1], scope[64];
 	int conns = 0, per_conn = 4, opt, rc;
@@ -665,16 +665,10 @@ main(int argc, char **argv)
 	}
 	sn->warm = warm;
 	sn->dur = dur;
-	if (bl_parse_url("season", argv[optind], &sn->run.target, &path) != 0 ||
-	    (path[0] && path[1])) {
-		fprintf(stderr,
-		        "season: bad URL %s (want http://127.0.0.1:PORT)\n",
-		        argv[optind]);
-		return 2;
-	}
-	if (bl_read_token_file("season", admin_file, admin, sizeof(admin)) != 0)
-		return 1;
-	signal(SIGPIPE, SIG_IGN);
+	rc = bl_script_target("season", argv[optind], admin_file,
+	                      &sn->run.target, admin);
+	if (rc != 0)
+		return rc;
 
 	sn->conns = calloc((size_t)conns, sizeof(*sn->conns));
 	if (sn->conns == NULL)
