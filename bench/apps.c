@@ -134,23 +134,17 @@ script_abort(struct bl_conn *b)
 static void
 send_create(struct conn *c)
 {
-	char body[512];
-
-	bl_application_body(body, sizeof(body), c->subject,
-	                    c->app_seq++ + (unsigned)c->idx, c->lg->ncampus);
 	c->step = ST_CREATE;
-	bl_request(&c->b, "POST", "/v1/cases", c->token, body);
+	bl_post_application(&c->b, c->token, c->subject,
+	                    c->app_seq++ + (unsigned)c->idx, c->lg->ncampus);
 	c->op_start_ns = c->b.sent_ns;
 }
 
 static void
 send_submit(struct conn *c)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path), "/v1/cases/%s/events", c->app_id);
 	c->step = ST_SUBMIT;
-	bl_request(&c->b, "POST", path, c->token, "{\"type\":\"submit\"}");
+	bl_post_submit(&c->b, c->token, c->app_id);
 }
 
 /* The next event for child k, or a read of it when its status is unknown. */

@@ -1097,23 +1097,35 @@ bl_make_token(const struct bl_target *t, const char *prog, const char *admin,
 	return 0;
 }
 
-/* The body of POST /v1/cases for a student_application of subject to
- * ncampus campuses, starting at campus first and rotating. */
+/* Writes POST /v1/cases on c: a student_application of subject (with its
+ * token) to ncampus campuses, starting at campus first and rotating. */
 static inline void
-bl_application_body(char *buf, size_t cap, const char *subject, unsigned first,
-                    int ncampus)
+bl_post_application(struct bl_conn *c, const char *token, const char *subject,
+                    unsigned first, int ncampus)
 {
+	char body[512];
 	size_t off;
 
-	off = (size_t)snprintf(buf, cap,
+	off = (size_t)snprintf(body, sizeof(body),
 	                       "{\"workflow\":\"student_application\","
 	                       "\"subject\":\"%s\",\"data\":{\"campuses\":[",
 	                       subject);
 	for (int k = 0; k < ncampus; k++)
-		off += (size_t)snprintf(buf + off, cap - off, "%s\"%s\"",
-		                        k ? "," : "",
+		off += (size_t)snprintf(body + off, sizeof(body) - off,
+		                        "%s\"%s\"", k ? "," : "",
 		                        bl_campus(first + (unsigned)k));
-	snprintf(buf + off, cap - off, "]}}");
+	snprintf(body + off, sizeof(body) - off, "]}}");
+	bl_request(c, "POST", "/v1/cases", token, body);
+}
+
+/* Writes the submit event of application id on c. */
+static inline void
+bl_post_submit(struct bl_conn *c, const char *token, const char *id)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/v1/cases/%s/events", id);
+	bl_request(c, "POST", path, token, "{\"type\":\"submit\"}");
 }
 
 static inline void

@@ -170,23 +170,17 @@ ring_pop(struct season *sn, struct kid *k)
 static void
 send_create(struct conn *c)
 {
-	char body[512];
-
-	bl_application_body(body, sizeof(body), c->subject,
-	                    c->app_seq++ + (unsigned)c->idx, CAMPUSES);
 	c->step = ST_CREATE;
-	bl_request(&c->b, "POST", "/v1/cases", c->student, body);
+	bl_post_application(&c->b, c->student, c->subject,
+	                    c->app_seq++ + (unsigned)c->idx, CAMPUSES);
 	c->op_start_ns = c->b.sent_ns;
 }
 
 static void
 send_submit(struct conn *c)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path), "/v1/cases/%s/events", c->app_id);
 	c->step = ST_SUBMIT;
-	bl_request(&c->b, "POST", path, c->student, "{\"type\":\"submit\"}");
+	bl_post_submit(&c->b, c->student, c->app_id);
 }
 
 /* The institution's signed callback about c->kid. */
