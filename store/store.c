@@ -11,12 +11,17 @@
  * after COMMIT returns (synchronous=FULL: the WAL is fsynced) are the
  * batches moved to the completion queue, and a uv_async_t has the loop
  * thread call their callbacks in submission order. Fewer fsyncs per batch,
- * not weaker durability, is where the throughput comes from.
+ * not weaker durability, is where the throughput comes from. The one
+ * exception is a transaction of disclosure rows alone (a read's record
+ * that it was read): it commits at synchronous=NORMAL and a syncer thread
+ * fsyncs the WAL within STORE_DEFER_SYNC_MS ("deferred sync", below).
  */
 #include "store.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,6 +452,8 @@ enum {
 	/* the disclosure log */
 	WST_DISC_HEAD,
 	WST_DISC_INSERT,
+	WST_SYNC_NORMAL,
+	WST_SYNC_FULL,
 	WST_N
 };
 
@@ -642,6 +649,9 @@ static const char *const store_wsql[WST_N] = {
         [WST_DISC_INSERT] = "INSERT INTO disclosures (seq, at, token_id, role,"
                             " scope, route, case_id, subject, hash)"
                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        /* outside a transaction only: see store_write */
+        [WST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [WST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 /* A read connection's statements, prepared once. */
@@ -829,6 +839,20 @@ struct store {
 
 	sqlite3 *wdb; /* the writer thread's once store_open returns */
 	sqlite3_stmt *wst[WST_N];
+	int wnormal; /* writer thread: wdb is at synchronous=NORMAL */
+
+	/* the WAL's deferred fsync after a disclosure-only commit (see
+	 * "deferred sync" below); smu guards unsynced, sclosing, sfailed */
+	char *dir_path;
+	uv_mutex_t smu;
+	uv_cond_t scond;
+	uint64_t unsynced; /* uv_hrtime of the first commit not yet fsynced */
+	int sclosing;
+	int sfailed;        /* an fsync failed: every commit is FULL again */
+	int ckpt_wanted;    /* the WAL has grown past STORE_CKPT_PAGES */
+	sqlite3 *cdb;       /* the syncer's: checkpoints */
+	ino_t synced_ino;   /* the WAL whose directory entry is fsynced */
+	uv_thread_t syncer; /* started before the writer, joined after it */
 
 	/* read pool: rfree[0..nrfree) index idle connections */
 	struct store_rconn *rconns;
@@ -1189,6 +1213,8 @@ store_close_conns(struct store *s)
 			sqlite3_finalize(s->rconns[i].st[j]);
 		sqlite3_close(s->rconns[i].db);
 	}
+	sqlite3_close(s->cdb);
+	s->cdb = NULL;
 	for (j = 0; j < WST_N; j++)
 		sqlite3_finalize(s->wst[j]);
 	sqlite3_close(s->wdb);
@@ -1628,6 +1654,215 @@ store_batch_workflow_put(struct store_batch *b, const char *name, int version,
 	                BIND_INT(op, 5, at));
 }
 
+/* --- deferred sync: the disclosure log's commits ----------------------- */
+
+/*
+ * A read of a student's record is answered only once its disclosure row
+ * is committed. At synchronous=FULL every such read would wait for an
+ * fsync of the WAL. A transaction that holds nothing but disclosure rows
+ * is committed at synchronous=NORMAL instead: COMMIT returns once its
+ * frames are written to the WAL, which the kernel keeps however cairnd
+ * ends (kill -9, a crash, an abort), so the row of an answered read is
+ * never lost to the process dying. Only the kernel going down (a power
+ * cut, an OS crash) before the frames reach the disk can lose them, and
+ * the syncer thread bounds that window: it fsyncs the WAL at most
+ * STORE_DEFER_SYNC_MS after the first commit not yet synced (plus the
+ * fsync's own time). Every other transaction (anything an acknowledged
+ * write is in) commits at FULL as before, and its fsync of the WAL makes
+ * every earlier frame durable with it: no acknowledged write depends on
+ * the window. A power cut loses at most the rows of the last window, a
+ * suffix of the log; the rows and the head kept in meta are lost
+ * together, so the chain still verifies.
+ */
+#define STORE_DEFER_SYNC_MS 100
+
+static int store_exec(struct store *s, sqlite3_stmt *st, char **msg,
+                      const char *what);
+
+/* Whether the group may commit at NORMAL: it holds disclosure rows and
+ * nothing else (an empty batch writes nothing and does not count). */
+static int
+store_group_deferrable(const struct store_batch *first)
+{
+	int rows = 0;
+
+	for (const struct store_batch *b = first; b != NULL; b = b->next)
+		for (size_t i = 0; i < b->nops; i++) {
+			if (b->ops[i].kind != STORE_OP_DISCLOSE)
+				return 0;
+			rows = 1;
+		}
+	return rows;
+}
+
+/* Writer thread, outside a transaction (SQLite applies the setting to
+ * the next one): wdb at NORMAL or at FULL. */
+static int
+store_sync_mode(struct store *s, int normal, char **msg)
+{
+	int rc;
+
+	if (normal == s->wnormal)
+		return SQLITE_OK;
+	rc = store_exec(s, s->wst[normal ? WST_SYNC_NORMAL : WST_SYNC_FULL],
+	                msg, "set synchronous");
+	if (rc == SQLITE_OK)
+		s->wnormal = normal;
+	return rc;
+}
+
+/* Writer thread, after a NORMAL commit: the syncer owes it an fsync. */
+static void
+store_sync_owed(struct store *s)
+{
+	uv_mutex_lock(&s->smu);
+	if (s->unsynced == 0) {
+		s->unsynced = uv_hrtime();
+		uv_cond_signal(&s->scond);
+	}
+	uv_mutex_unlock(&s->smu);
+	uv_mutex_lock(&s->mmu);
+	s->m.deferred_commits++;
+	uv_mutex_unlock(&s->mmu);
+}
+
+/* Whether an fsync of the WAL has failed: from then on nothing defers. */
+static int
+store_sync_failed(struct store *s)
+{
+	int failed;
+
+	uv_mutex_lock(&s->smu);
+	failed = s->sfailed;
+	uv_mutex_unlock(&s->smu);
+	return failed;
+}
+
+/*
+ * Syncer thread: fsyncs the WAL, and its directory the first time a WAL
+ * file is synced (SQLite does the same on its own first sync of a new
+ * WAL; without it the file's name could be lost with its frames). The
+ * WAL is not locked by SQLite (its locks are on the -shm file and the
+ * database), so opening and closing it here takes no lock from anyone.
+ * Frames written before the fsync starts are durable once it returns.
+ */
+static int
+store_wal_sync(struct store *s)
+{
+	struct stat st;
+	int fd, dfd, rc = 0;
+
+	fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		/* no WAL: the checkpoint that removed it synced the
+		 * database file with everything in it */
+		return errno == ENOENT ? 0 : -errno;
+	if (fsync(fd) != 0) {
+		rc = -errno;
+	} else if (fstat(fd, &st) == 0 && st.st_ino != s->synced_ino) {
+		dfd = open(s->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) != 0)
+			rc = -errno;
+		else
+			s->synced_ino = st.st_ino;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	close(fd);
+	return rc;
+}
+
+static void
+store_syncer_main(void *arg)
+{
+	struct store *s = arg;
+	uint64_t due, now;
+	int rc;
+
+	uv_mutex_lock(&s->smu);
+	for (;;) {
+		if (s->ckpt_wanted) {
+			s->ckpt_wanted = 0;
+			uv_mutex_unlock(&s->smu);
+			/* what it cannot copy yet (a reader's snapshot
+			 * still needs it) the next request takes */
+			(void)sqlite3_wal_checkpoint_v2(
+			        s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+			        NULL);
+			uv_mutex_lock(&s->smu);
+			continue;
+		}
+		if (s->unsynced == 0) {
+			if (s->sclosing)
+				break;
+			uv_cond_wait(&s->scond, &s->smu);
+			continue;
+		}
+		due = s->unsynced + (uint64_t)STORE_DEFER_SYNC_MS * 1000000u;
+		now = uv_hrtime();
+		if (now < due && !s->sclosing) {
+			/* a spurious wake-up or a timeout: look again */
+			(void)uv_cond_timedwait(&s->scond, &s->smu, due - now);
+			continue;
+		}
+		/* what commits from here on waits for the next round */
+		s->unsynced = 0;
+		uv_mutex_unlock(&s->smu);
+		rc = store_wal_sync(s);
+		uv_mutex_lock(&s->smu);
+		if (rc != 0)
+			s->sfailed = 1;
+		uv_mutex_lock(&s->mmu);
+		if (rc != 0)
+			s->m.wal_sync_failures++;
+		else
+			s->m.wal_syncs++;
+		uv_mutex_unlock(&s->mmu);
+	}
+	uv_mutex_unlock(&s->smu);
+}
+
+/*
+ * Checkpoints run on the syncer thread too, on their own connection, not
+ * in the writer's COMMIT as SQLite's automatic checkpoint would: copying
+ * the WAL into the database and fsyncing both took the writer away from
+ * the commits every read waits for. A PASSIVE checkpoint never blocks the
+ * writer or a reader; it is asked for once the WAL holds as many pages as
+ * SQLite's default automatic checkpoint would wait for.
+ */
+#define STORE_CKPT_PAGES 1000
+
+/* Writer thread, after each commit (the WAL hook replaces SQLite's
+ * automatic checkpoint on wdb). */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	if (pages < STORE_CKPT_PAGES)
+		return SQLITE_OK;
+	uv_mutex_lock(&s->smu);
+	if (!s->ckpt_wanted) {
+		s->ckpt_wanted = 1;
+		uv_cond_signal(&s->scond);
+	}
+	uv_mutex_unlock(&s->smu);
+	return SQLITE_OK;
+}
+
+/* Syncs what is owed and stops the syncer; after the writer stopped. */
+static void
+store_syncer_stop(struct store *s)
+{
+	uv_mutex_lock(&s->smu);
+	s->sclosing = 1;
+	uv_cond_signal(&s->scond);
+	uv_mutex_unlock(&s->smu);
+	uv_thread_join(&s->syncer);
+}
+
 /* --- the writer -------------------------------------------------------- */
 
 /* Steps a statement that returns no rows and resets it. On failure the
@@ -1795,10 +2030,25 @@ store_write(struct store *s, struct store_batch *first, int n)
 	uint64_t t0, ok = 0;
 	int64_t now, bytes;
 	size_t i;
-	int rc;
+	int rc, deferred;
 
 	t0 = uv_hrtime();
 	now = cairn_now_ms();
+	/* reads' disclosure rows alone may leave their fsync to the syncer;
+	 * anything else commits at FULL (see "deferred sync" above) */
+	deferred = store_group_deferrable(first);
+	if (deferred && store_sync_failed(s)) {
+		deferred = 0;
+		s->lost_txn = 1; /* the WAL may not be on disk: check it */
+	}
+	rc = store_sync_mode(s, deferred, deferred ? NULL : &msg);
+	if (rc != SQLITE_OK) {
+		/* never a write at NORMAL; a group that could have
+		 * deferred is merely committed at FULL */
+		if (!deferred)
+			goto lost;
+		deferred = 0;
+	}
 	rc = store_exec(s, s->wst[WST_BEGIN], &msg, "begin transaction");
 	if (rc != SQLITE_OK)
 		goto lost;
@@ -1826,6 +2076,8 @@ store_write(struct store *s, struct store_batch *first, int n)
 	rc = store_exec(s, s->wst[WST_COMMIT], &msg, "commit");
 	if (rc != SQLITE_OK)
 		goto lost;
+	if (deferred)
+		store_sync_owed(s);
 
 	bytes = store_db_bytes(s);
 	for (b = first; b != NULL; b = b->next)
@@ -1881,7 +2133,10 @@ store_writer_main(void *arg)
 			uv_mutex_unlock(&s->qmu);
 			/* everything queued is committed: the next open may
 			 * skip the full check of a large file, unless this
-			 * run lost a transaction to an I/O error */
+			 * run lost a transaction to an I/O error. The mark
+			 * commits at FULL, which syncs every deferred row. */
+			if (store_sync_mode(s, 0, NULL) != SQLITE_OK)
+				s->lost_txn = 1;
 			if (!s->lost_txn)
 				store_mark_clean(s, 1);
 			break;
@@ -1962,8 +2217,11 @@ store_free(struct store *s)
 	uv_cond_destroy(&s->qcond);
 	uv_mutex_destroy(&s->dmu);
 	uv_mutex_destroy(&s->mmu);
+	uv_mutex_destroy(&s->smu);
+	uv_cond_destroy(&s->scond);
 	free(s->path);
 	free(s->wal_path);
+	free(s->dir_path);
 	free(s);
 }
 
@@ -1978,6 +2236,7 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
            struct cairn_err *err)
 {
 	struct store *s;
+	char *dir;
 	int rc, i;
 
 	assert(loop != NULL && opts != NULL && opts->path != NULL);
@@ -1996,8 +2255,14 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 	s->check_below = opts->check_below > 0 ? opts->check_below
 	                                       : STORE_CHECK_ALWAYS_BELOW;
 	s->path = strdup(opts->path);
-	if (s->path == NULL || asprintf(&s->wal_path, "%s-wal", s->path) < 0) {
+	dir = strdup(opts->path);
+	if (dir != NULL)
+		s->dir_path = strdup(dirname(dir));
+	free(dir);
+	if (s->path == NULL || s->dir_path == NULL ||
+	    asprintf(&s->wal_path, "%s-wal", s->path) < 0) {
 		free(s->path);
+		free(s->dir_path);
 		free(s);
 		return -ENOMEM;
 	}
@@ -2007,6 +2272,8 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 	uv_cond_init(&s->qcond);
 	uv_mutex_init(&s->dmu);
 	uv_mutex_init(&s->mmu);
+	uv_mutex_init(&s->smu);
+	uv_cond_init(&s->scond);
 	store_hist_init(&s->m.batch_size, store_size_bounds);
 	store_hist_init(&s->m.commit_secs, store_secs_bounds);
 
@@ -2030,14 +2297,35 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 		s->rfree[s->nrfree++] = i;
 	}
 
-	/* The thread before the handle: a failure after uv_async_init would
-	 * leave a handle only the caller's loop could free. The writer
-	 * sends nothing before a batch is submitted. */
+	rc = sqlite3_open_v2(s->path, &s->cdb,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->cdb, "PRAGMA synchronous = FULL", NULL,
+		                  NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, s->path, s->cdb, rc,
+		                "open for checkpoints");
+		goto fail;
+	}
+	sqlite3_wal_hook(s->wdb, store_wal_hook, s);
+
+	/* The threads before the handle: a failure after uv_async_init
+	 * would leave a handle only the caller's loop could free. The
+	 * writer sends nothing before a batch is submitted; the syncer
+	 * runs before the writer can owe it anything. */
+	rc = uv_thread_create(&s->syncer, store_syncer_main, s);
+	if (rc != 0) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: cannot start the syncer thread: %s", s->path,
+		              uv_strerror(rc));
+		goto fail;
+	}
 	rc = uv_thread_create(&s->writer, store_writer_main, s);
 	if (rc != 0) {
 		cairn_err_set(err, s->path, 0, 0,
 		              "%s: cannot start the writer thread: %s", s->path,
 		              uv_strerror(rc));
+		store_syncer_stop(s);
 		goto fail;
 	}
 	rc = uv_async_init(loop, &s->async, store_async_cb);
@@ -2050,6 +2338,7 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 		uv_cond_signal(&s->qcond);
 		uv_mutex_unlock(&s->qmu);
 		uv_thread_join(&s->writer);
+		store_syncer_stop(s);
 		goto fail;
 	}
 	s->async.data = s;
@@ -2075,6 +2364,7 @@ store_close(struct store *s)
 	uv_cond_signal(&s->qcond);
 	uv_mutex_unlock(&s->qmu);
 	uv_thread_join(&s->writer);
+	store_syncer_stop(s);
 
 	/* everything the writer finished, in order, on this thread */
 	store_complete(s);

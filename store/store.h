@@ -579,6 +579,10 @@ struct store_metrics {
 	int64_t db_bytes;    /* page_count * page_size after the
 					   last commit, plus the WAL file */
 	int64_t queue_depth; /* batches waiting for the writer */
+	/* disclosure-only transactions committed at synchronous=NORMAL,
+	 * and the syncer's fsyncs of the WAL after them */
+	uint64_t deferred_commits;
+	uint64_t wal_syncs, wal_sync_failures;
 };
 
 /* Safe to call on the loop thread at any time; copies a consistent view. */
