@@ -452,8 +452,6 @@ enum {
 	/* the disclosure log */
 	WST_DISC_HEAD,
 	WST_DISC_INSERT,
-	WST_SYNC_NORMAL,
-	WST_SYNC_FULL,
 	WST_N
 };
 
@@ -649,9 +647,6 @@ static const char *const store_wsql[WST_N] = {
         [WST_DISC_INSERT] = "INSERT INTO disclosures (seq, at, token_id, role,"
                             " scope, route, case_id, subject, hash)"
                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        /* outside a transaction only: see store_write */
-        [WST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
-        [WST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 /* A read connection's statements, prepared once. */
@@ -839,7 +834,7 @@ struct store {
 
 	sqlite3 *wdb; /* the writer thread's once store_open returns */
 	sqlite3_stmt *wst[WST_N];
-	int wnormal; /* writer thread: wdb is at synchronous=NORMAL */
+	int wnormal; /* writer thread: wdb at NORMAL (1), FULL (0), -1 unknown */
 
 	/* the WAL's deferred fsync after a disclosure-only commit (see
 	 * "deferred sync" below); smu guards unsynced, sclosing, sfailed */
@@ -1676,6 +1671,20 @@ store_batch_workflow_put(struct store_batch *b, const char *name, int version,
  */
 #define STORE_DEFER_SYNC_MS 100
 
+/*
+ * Checkpoints run on the syncer thread too, on their own connection, not
+ * in the writer's COMMIT as SQLite's automatic checkpoint would: copying
+ * the WAL into the database and fsyncing both took the writer away from
+ * the commits every read waits for. A PASSIVE checkpoint never blocks the
+ * writer or a reader; it is asked for once the WAL holds as many pages as
+ * SQLite's default automatic checkpoint would wait for, and runs at most
+ * once per STORE_CKPT_GAP_MS: while readers keep the WAL from starting
+ * over it stays that long, and SQLite's own would checkpoint (two
+ * fsyncs) after every commit.
+ */
+#define STORE_CKPT_PAGES  1000
+#define STORE_CKPT_GAP_MS 100
+
 static int store_exec(struct store *s, sqlite3_stmt *st, char **msg,
                       const char *what);
 
@@ -1700,15 +1709,41 @@ store_group_deferrable(const struct store_batch *first)
 static int
 store_sync_mode(struct store *s, int normal, char **msg)
 {
+	char buf[768];
+	int64_t level = -1;
 	int rc;
 
 	if (normal == s->wnormal)
 		return SQLITE_OK;
-	rc = store_exec(s, s->wst[normal ? WST_SYNC_NORMAL : WST_SYNC_FULL],
-	                msg, "set synchronous");
+	/* SQLite applies this pragma when it is prepared, not when it is
+	 * stepped (and would again on any re-prepare), so it is never kept
+	 * as a prepared statement; read back, so that deferring is only
+	 * ever counted when it is true */
+	rc = sqlite3_exec(s->wdb,
+	                  normal ? "PRAGMA synchronous = NORMAL"
+	                         : "PRAGMA synchronous = FULL",
+	                  NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		s->wnormal = normal;
-	return rc;
+		rc = store_int(s->wdb, "PRAGMA synchronous", &level);
+	if (rc == SQLITE_OK && level != (normal ? 1 : 2))
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		if (msg != NULL) {
+			store_sqlmsg(buf, sizeof(buf), s->path, s->wdb, rc,
+			             "set synchronous");
+			free(*msg);
+			*msg = strdup(buf);
+		}
+		/* never left at NORMAL unknowingly: back to FULL, or to
+		 * "unknown", which the next call sets again */
+		s->wnormal = sqlite3_exec(s->wdb, "PRAGMA synchronous = FULL",
+		                          NULL, NULL, NULL) == SQLITE_OK
+		                     ? 0
+		                     : -1;
+		return rc;
+	}
+	s->wnormal = normal;
+	return SQLITE_OK;
 }
 
 /* Writer thread, after a NORMAL commit: the syncer owes it an fsync. */
@@ -1776,61 +1811,63 @@ static void
 store_syncer_main(void *arg)
 {
 	struct store *s = arg;
-	uint64_t due, now;
+	const uint64_t window = (uint64_t)STORE_DEFER_SYNC_MS * 1000000u;
+	const uint64_t gap = (uint64_t)STORE_CKPT_GAP_MS * 1000000u;
+	uint64_t now, wait, last_ckpt = 0;
 	int rc;
 
 	uv_mutex_lock(&s->smu);
 	for (;;) {
-		if (s->ckpt_wanted) {
-			s->ckpt_wanted = 0;
-			uv_mutex_unlock(&s->smu);
-			/* what it cannot copy yet (a reader's snapshot
-			 * still needs it) the next request takes */
-			(void)sqlite3_wal_checkpoint_v2(
-			        s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-			        NULL);
-			uv_mutex_lock(&s->smu);
-			continue;
-		}
-		if (s->unsynced == 0) {
-			if (s->sclosing)
-				break;
-			uv_cond_wait(&s->scond, &s->smu);
-			continue;
-		}
-		due = s->unsynced + (uint64_t)STORE_DEFER_SYNC_MS * 1000000u;
 		now = uv_hrtime();
-		if (now < due && !s->sclosing) {
-			/* a spurious wake-up or a timeout: look again */
-			(void)uv_cond_timedwait(&s->scond, &s->smu, due - now);
-			continue;
+		wait = 0;
+		if (s->unsynced != 0) {
+			if (now >= s->unsynced + window || s->sclosing) {
+				/* what commits from here on waits for the
+				 * next round */
+				s->unsynced = 0;
+				uv_mutex_unlock(&s->smu);
+				rc = store_wal_sync(s);
+				uv_mutex_lock(&s->smu);
+				if (rc != 0)
+					s->sfailed = 1;
+				uv_mutex_lock(&s->mmu);
+				if (rc != 0)
+					s->m.wal_sync_failures++;
+				else
+					s->m.wal_syncs++;
+				uv_mutex_unlock(&s->mmu);
+				continue;
+			}
+			wait = s->unsynced + window - now;
 		}
-		/* what commits from here on waits for the next round */
-		s->unsynced = 0;
-		uv_mutex_unlock(&s->smu);
-		rc = store_wal_sync(s);
-		uv_mutex_lock(&s->smu);
-		if (rc != 0)
-			s->sfailed = 1;
-		uv_mutex_lock(&s->mmu);
-		if (rc != 0)
-			s->m.wal_sync_failures++;
+		/* closing: the last connection's close checkpoints */
+		if (s->ckpt_wanted && !s->sclosing) {
+			if (now >= last_ckpt + gap) {
+				s->ckpt_wanted = 0;
+				uv_mutex_unlock(&s->smu);
+				/* what it cannot copy yet (a reader's
+				 * snapshot still needs it) a later one
+				 * takes */
+				(void)sqlite3_wal_checkpoint_v2(
+				        s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
+				        NULL, NULL);
+				last_ckpt = uv_hrtime();
+				uv_mutex_lock(&s->smu);
+				continue;
+			}
+			if (wait == 0 || last_ckpt + gap - now < wait)
+				wait = last_ckpt + gap - now;
+		}
+		if (s->sclosing && s->unsynced == 0)
+			break;
+		/* a timeout or a spurious wake-up: look again */
+		if (wait != 0)
+			(void)uv_cond_timedwait(&s->scond, &s->smu, wait);
 		else
-			s->m.wal_syncs++;
-		uv_mutex_unlock(&s->mmu);
+			uv_cond_wait(&s->scond, &s->smu);
 	}
 	uv_mutex_unlock(&s->smu);
 }
-
-/*
- * Checkpoints run on the syncer thread too, on their own connection, not
- * in the writer's COMMIT as SQLite's automatic checkpoint would: copying
- * the WAL into the database and fsyncing both took the writer away from
- * the commits every read waits for. A PASSIVE checkpoint never blocks the
- * writer or a reader; it is asked for once the WAL holds as many pages as
- * SQLite's default automatic checkpoint would wait for.
- */
-#define STORE_CKPT_PAGES 1000
 
 /* Writer thread, after each commit (the WAL hook replaces SQLite's
  * automatic checkpoint on wdb). */
