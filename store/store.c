@@ -512,7 +512,11 @@ static const char *const store_wsql[WST_N] = {
                             " AND until > ?3",
         [WST_LEASE_LEAVE] = "DELETE FROM leases WHERE case_id = ?1"
                             " AND queue IS NOT ?2",
-        [WST_ALERTS_LEAVE] = "UPDATE alerts SET state = 'resolved',"
+        /* by the open alerts' partial index: without statistics SQLite
+         * picks alerts_by_state and walks every open alert of every
+         * case, a cost that grew with the inbox on each status change */
+        [WST_ALERTS_LEAVE] = "UPDATE alerts INDEXED BY alerts_open_once"
+                             " SET state = 'resolved',"
                              " resolved_at = ?3, resolved_by = 'system'"
                              " WHERE case_id = ?1 AND state = 'open'"
                              " AND status IS NOT NULL AND status IS NOT ?2",
