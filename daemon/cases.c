@@ -1254,6 +1254,7 @@ struct cmd {
 	/* the event must be refused if, at the commit, someone other than
 	 * the sender holds the case's lease */
 	int lease_check;
+	int fam_cached; /* its family came from d->famcache */
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1360,11 +1361,14 @@ fam_keep(struct cmd *k)
 	int ord[64];
 	json_t *rows;
 
-	if (k->root[0] == '\0' || f->n == 0 ||
+	if (k->root[0] == '\0' || f->n == 0 || k->kind == CMD_CREATE ||
 	    (size_t)f->n > sizeof(ord) / sizeof(ord[0]))
 		return;
 	if (k->d->famcache == NULL &&
 	    (k->d->famcache = famcache_new(0)) == NULL)
+		return;
+	/* a family read from the store is kept from its second read on */
+	if (!k->fam_cached && !famcache_admit(k->d->famcache, k->root))
 		return;
 	for (int i = 0; i < f->n; i++) {
 		int j = i;
@@ -1707,6 +1711,7 @@ cmd_run(void *arg)
 	json_t *rows = famcache_take(k->d->famcache, k->root);
 
 	if (rows != NULL) {
+		k->fam_cached = 1;
 		fam_loaded(0, rows, k);
 		return;
 	}

@@ -16,7 +16,8 @@
 #define FAMCACHE_DEFAULT_MAX 1024
 
 struct famcache {
-	json_t *map; /* root id -> array of rows */
+	json_t *map;  /* root id -> array of rows */
+	json_t *seen; /* root ids read from the store once, not kept */
 	size_t max;
 	uint64_t hits, misses;
 };
@@ -29,7 +30,10 @@ famcache_new(size_t max)
 	if (c == NULL)
 		return NULL;
 	c->map = json_object();
-	if (c->map == NULL) {
+	c->seen = json_object();
+	if (c->map == NULL || c->seen == NULL) {
+		json_decref(c->map);
+		json_decref(c->seen);
 		free(c);
 		return NULL;
 	}
@@ -43,6 +47,7 @@ famcache_free(struct famcache *c)
 	if (c == NULL)
 		return;
 	json_decref(c->map);
+	json_decref(c->seen);
 	free(c);
 }
 
@@ -64,6 +69,33 @@ famcache_take(struct famcache *c, const char *root)
 	return rows;
 }
 
+/* Removes the oldest keys of o until it has room for one more. */
+static void
+make_room(json_t *o, size_t max)
+{
+	while (json_object_size(o) >= max) {
+		const char *oldest = json_object_iter_key(json_object_iter(o));
+
+		if (oldest == NULL || json_object_del(o, oldest) != 0)
+			break;
+	}
+}
+
+int
+famcache_admit(struct famcache *c, const char *root)
+{
+	if (c == NULL || root == NULL || root[0] == '\0')
+		return 0;
+	if (json_object_get(c->seen, root) != NULL) {
+		json_object_del(c->seen, root);
+		return 1;
+	}
+	/* the roots alone: 4 times as many as the families kept */
+	make_room(c->seen, 4 * c->max);
+	json_object_set_new_nocheck(c->seen, root, json_null());
+	return 0;
+}
+
 void
 famcache_put(struct famcache *c, const char *root, json_t *rows)
 {
@@ -73,13 +105,7 @@ famcache_put(struct famcache *c, const char *root, json_t *rows)
 	}
 	/* set anew, so it moves to the end: the most recent */
 	json_object_del(c->map, root);
-	while (json_object_size(c->map) >= c->max) {
-		const char *oldest =
-		        json_object_iter_key(json_object_iter(c->map));
-
-		if (oldest == NULL || json_object_del(c->map, oldest) != 0)
-			break;
-	}
+	make_room(c->map, c->max);
 	json_object_set_new_nocheck(c->map, root, rows);
 }
 

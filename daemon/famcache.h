@@ -40,6 +40,16 @@ json_t *famcache_take(struct famcache *c, const char *root);
  * store's shape: see famcache_row. */
 void famcache_put(struct famcache *c, const char *root, json_t *rows);
 
+/*
+ * Whether a family that was read from the store should be kept: 1 when
+ * root was read once before (recently) and not kept then. A family is
+ * kept from its second read on: most families see a few commands in a
+ * season, days apart, and keeping each one after every command only
+ * churned the heap (1,024 families are a quarter of a million small
+ * allocations); a family busy now is read twice and then kept.
+ */
+int famcache_admit(struct famcache *c, const char *root);
+
 /* Forgets the family of root, if cached. */
 void famcache_drop(struct famcache *c, const char *root);
 

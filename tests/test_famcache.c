@@ -6,7 +6,8 @@
  * them in (keys it never set, an owner of none, a deadline of 0, nested
  * data, the chain head in binary) are written as the command path writes
  * them, read back through store_family_get and compared. Then the cache
- * itself: take removes, put replaces, the oldest family leaves first.
+ * itself: take removes, put replaces, the oldest family leaves first, a
+ * family is admitted on its second read.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -255,6 +256,19 @@ Test(famcache, take_put_and_the_oldest_leaves_first)
 	famcache_counts(c, &hits, &misses);
 	cr_assert_eq(hits, 3);
 	cr_assert_eq(misses, 4);
+
+	/* kept from the second read on: the first is only remembered */
+	cr_assert_eq(famcache_admit(c, "r9"), 0);
+	cr_assert_eq(famcache_admit(c, "r9"), 1);
+	cr_assert_eq(famcache_admit(c, "r9"), 0);
+	/* and only recently: 4 x 2 other roots later it is forgotten */
+	for (int i = 0; i < 8; i++) {
+		char root[16];
+
+		snprintf(root, sizeof(root), "x%d", i);
+		cr_assert_eq(famcache_admit(c, root), 0);
+	}
+	cr_assert_eq(famcache_admit(c, "r9"), 0);
 	famcache_free(c);
 }
 
