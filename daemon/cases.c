@@ -1362,7 +1362,7 @@ fam_keep(struct cmd *k)
 	json_t *rows;
 
 	if (k->root[0] == '\0' || f->n == 0 || k->kind == CMD_CREATE ||
-	    (size_t)f->n > sizeof(ord) / sizeof(ord[0]))
+	    k->d->stopping || (size_t)f->n > sizeof(ord) / sizeof(ord[0]))
 		return;
 	if (k->d->famcache == NULL &&
 	    (k->d->famcache = famcache_new(0)) == NULL)
