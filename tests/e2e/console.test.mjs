@@ -206,6 +206,7 @@ describe("the web console", () => {
     assert.equal(await disc.locator("tbody tr").count(), 10);
     await disc.locator("button:text('Show earlier reads')").click();
     await until(async () => (await disc.locator("tbody tr").count()) === 20, "ten earlier reads");
+    await disc.screenshot({ path: join(ARTIFACTS, "student-disclosures.png") });
     // a phone's width: nothing wider than the screen
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone`);
