@@ -11,9 +11,9 @@
 #   make test     build and run every test (make e2e: only the web
 #                 console's, in headless Chromium)
 #   make check    the tests under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make bench    the benchmarks, printed as a table (make bench-scale:
-#                 the same against a million stored cases; make bench-isir:
-#                 ISIR import)
+#   make bench    every benchmark, reduced where big, into bench/results.md
+#                 (make bench-curves: the scaling curves; make bench-scale:
+#                 a million stored cases; make bench-isir: ISIR import)
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make fuzz     each fuzz target for FUZZ_SECONDS (60) with libFuzzer
 #                 (make fuzz-replay: the corpora once each, part of make test)
@@ -152,12 +152,13 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 # The web console end to end in headless Chromium (tests/e2e, Node's test
-# runner and playwright-core): after the Criterion suite. Installs Debian's
+# runner and playwright-core) on a demo season (cairn-demo --url): after
+# the Criterion suite. Installs Debian's
 # chromium, nodejs and npm (scripts/deps.sh e2e) and the locked
 # playwright-core (npm ci) when missing. Screenshots: $(BUILD)/e2e-artifacts.
 e2e: deps
 	@sh scripts/deps.sh e2e
-	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/cairn-demo
 	@cd tests/e2e && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 	    npm ci --no-audit --no-fund --loglevel=error; }
 	cd tests/e2e && CAIRN_BUILD_DIR=$(abspath $(BUILD)) \
@@ -171,6 +172,14 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
 	sh bench/run.sh $(abspath $(BUILD))
+
+# throughput and p99 by concurrent clients and by cases stored (up to
+# 10,000,000: 10 to 16 minutes, 14 GB of temporary disk at the peak);
+# bench/curves.md and bench/curves.svg
+.PHONY: bench-curves
+bench-curves: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BENCH_BIN)
+	sh bench/curves.sh $(abspath $(BUILD))
 
 # 1,000,000 cases, 100,000 timers: reads, listings, restart, timer lag
 bench-scale: deps

@@ -659,12 +659,12 @@ main(int argc, char **argv)
 		hist_print(&lg->hist_op);
 		printf(" req_p50_us=%llu req_p99_us=%llu conns=%d "
 		       "duration_s=%.3f warmup_ops=%llu warmup_errors=%llu "
-		       "reconnects=%llu\n",
+		       "reconnects=%llu maxrss_kb=%ld\n",
 		       (unsigned long long)hist_percentile(&lg->run.hist, 50),
 		       (unsigned long long)hist_percentile(&lg->run.hist, 99),
 		       conns, secs, (unsigned long long)lg->warm_ops,
 		       (unsigned long long)lg->run.warm_errors,
-		       (unsigned long long)lg->run.reconnects);
+		       (unsigned long long)lg->run.reconnects, bl_maxrss_kb());
 	}
 	fflush(stdout);
 	if ((lg->run.errors + lg->run.warm_errors + lg->failed) > 0 &&

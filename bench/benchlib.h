@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -137,6 +138,16 @@ hist_print(const struct hist *h)
 	       (unsigned long long)hist_percentile(h, 99),
 	       (unsigned long long)hist_percentile(h, 99.9),
 	       (unsigned long long)h->max);
+}
+
+/* The peak resident set of this process in KiB (the load generator's own
+ * memory, reported beside cairnd's), or -1. */
+static inline long
+bl_maxrss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 /* --- command line ------------------------------------------------------ */

@@ -13,7 +13,8 @@
  *  (c) raw SQLite on one thread: one INSERT per transaction, WAL,
  *      synchronous=FULL, to show what the disk allows without batching.
  * Prints one line of key=value pairs; ratio is (a)/(b) and mean_batch the
- * mean batches per transaction in (a), from store_metrics_get. The
+ * mean batches per transaction in (a), from store_metrics_get;
+ * maxrss_kb this process's peak memory (the store and its threads). The
  * temporary directory is removed at the end. Put TMPDIR on the disk whose
  * fsync you mean to measure: on tmpfs the numbers say nothing about
  * durability (a warning is printed).
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <uv.h>
@@ -332,6 +334,7 @@ main(int argc, char **argv)
 	struct result group, single;
 	char dir[PATH_MAX], path[PATH_MAX + 16], *end;
 	struct statfs sf;
+	struct rusage ru;
 
 	while ((opt = getopt(argc, argv, "d:c:t:h")) != -1) {
 		switch (opt) {
@@ -384,11 +387,12 @@ main(int argc, char **argv)
 	       "raw_sqlite_txn_per_s=%.1f ratio=%.2f mean_batch=%.2f "
 	       "single_mean_batch=%.2f group_txn=%llu single_txn=%llu "
 	       "group_failed=%llu single_failed=%llu writers=%d "
-	       "duration_s=%g\n",
+	       "duration_s=%g maxrss_kb=%ld\n",
 	       group.per_s, single.per_s, raw, ratio, group.mean_batch,
 	       single.mean_batch, (unsigned long long)group.commits,
 	       (unsigned long long)single.commits,
 	       (unsigned long long)group.failed,
-	       (unsigned long long)single.failed, writers, secs);
+	       (unsigned long long)single.failed, writers, secs,
+	       getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1L);
 	return bad ? 1 : 0;
 }

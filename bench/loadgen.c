@@ -131,10 +131,10 @@ main(int argc, char **argv)
 	       secs > 0 ? (double)run.requests / secs : 0.0);
 	hist_print(&run.hist);
 	printf(" conns=%d duration_s=%.3f warmup_requests=%llu "
-	       "warmup_errors=%llu reconnects=%llu\n",
+	       "warmup_errors=%llu reconnects=%llu maxrss_kb=%ld\n",
 	       conns, secs, (unsigned long long)run.warm_requests,
 	       (unsigned long long)run.warm_errors,
-	       (unsigned long long)run.reconnects);
+	       (unsigned long long)run.reconnects, bl_maxrss_kb());
 	fflush(stdout);
 	if (run.errors + run.warm_errors > 0 && run.last_error[0])
 		fprintf(stderr, "loadgen: last error: %s\n", run.last_error);

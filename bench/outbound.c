@@ -12,13 +12,14 @@
  * It prints one line of key=value pairs:
  *
  *   calls=N sent_per_s=R delivered_per_s=D sent_s=.. delivered_s=..
- *   mock_connections=C duplicates=K
+ *   mock_connections=C duplicates=K cairnd_hwm_kb=H
  *
  * sent_per_s counts from the first call the mock saw to the last;
  * delivered_per_s from cairnd's start to the last "delivered" commit.
  * mock_connections is how many connections the mock has open at the end:
- * about CONCURRENCY when connections are reused. Exit status 0, or 1 when
- * a call is missing, doubled or the run times out.
+ * about CONCURRENCY when connections are reused; cairnd_hwm_kb is
+ * cairnd's peak resident set (VmHWM) once every call is recorded. Exit
+ * status 0, or 1 when a call is missing, doubled or the run times out.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -93,6 +94,24 @@ get_json(const char *url, const char *token)
 	curl_easy_cleanup(e);
 	curl_slist_free_all(h);
 	return j;
+}
+
+/* VmHWM of process pid in KiB (its peak resident set), or -1. */
+static long
+peak_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static pid_t
@@ -307,9 +326,11 @@ main(int argc, char **argv)
 		msleep(5);
 	}
 	printf("calls=%d sent_per_s=%.0f delivered_per_s=%.0f sent_s=%.3f "
-	       "delivered_s=%.3f mock_connections=%lld duplicates=%lld\n",
+	       "delivered_s=%.3f mock_connections=%lld duplicates=%lld "
+	       "cairnd_hwm_kb=%ld\n",
 	       n, n / (sent_at - first), n / (done_at - t0), sent_at - first,
-	       done_at - t0, (long long)conns, (long long)dups);
+	       done_at - t0, (long long)conns, (long long)dups,
+	       peak_rss_kb(cairnd));
 	rc = dups == 0 ? 0 : 1;
 out:
 	if (cairnd > 0) {

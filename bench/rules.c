@@ -7,9 +7,11 @@
  * (reading, hashing, compiling in a scratch sandbox) and running its
  * tests.
  *
- *   build/bench/rules [-d SECONDS] [-s RULES_DIR] [-f]
+ *   build/bench/rules [-d SECONDS] [-s RULES_DIR] [-f] [-n COUNT]
  *
- * (-f: the fast path only.)
+ * (-f: the fast path only. -n: exactly COUNT fast-path evaluations and
+ * nothing else timed, so that `perf stat -e instructions` or callgrind
+ * over two counts gives instructions per evaluation on a busy machine.)
  *
  * Prints one line of key=value pairs: rate and latency percentiles per
  * path, the load and test times in milliseconds. run_cpu_per_s is the
@@ -18,13 +20,23 @@
  * rules' watchdog is a second thread, so glibc's malloc runs its
  * multi-threaded path here as in cairnd, which the JSON of rs_evaluate
  * feels (rs_run allocates nothing).
+ *
+ * The floor under all of it: bare_lua_per_s is a bare call into Lua from
+ * C (lua_pcall of `function(x) return x end` with one integer), on one
+ * thread, in batches of 1,000 between clock reads. maxrss_kb is this
+ * process's peak memory.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
 
 #include "../rules/rules.h"
 
@@ -46,6 +58,14 @@ cpu_ns(void)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long
+maxrss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 static int
@@ -85,6 +105,41 @@ make_input(int i)
 	return json_pack("{s:o}", "student", s);
 }
 
+/* Bare Lua calls per second over about secs seconds, or -1. */
+static double
+bare_lua(double secs)
+{
+	lua_State *L = luaL_newstate();
+	int64_t t0, t1, end;
+	long long n = 0;
+	int ref;
+
+	if (L == NULL)
+		return -1;
+	if (luaL_dostring(L, "return function(x) return x end") != LUA_OK) {
+		lua_close(L);
+		return -1;
+	}
+	ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	t0 = now_ns();
+	end = t0 + (int64_t)(secs * 1e9);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+			lua_pushinteger(L, n + i);
+			if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+				lua_close(L);
+				return -1;
+			}
+			lua_pop(L, 1);
+		}
+		n += 1000;
+		t1 = now_ns();
+	} while (t1 < end);
+	lua_close(L);
+	return (double)n / ((double)(t1 - t0) / 1e9);
+}
+
 struct stats {
 	double rate, p50, p99, p999, max;
 };
@@ -117,17 +172,21 @@ main(int argc, char **argv)
 	double load_ms, tests_ms, run_cpu;
 	struct stats run, evs;
 	int opt, i, outcomes[3] = {0, 0, 0}, fast_only = 0;
+	long count = 0;
 
-	while ((opt = getopt(argc, argv, "d:s:f")) != -1) {
+	while ((opt = getopt(argc, argv, "d:s:fn:")) != -1) {
 		if (opt == 'f')
 			fast_only = 1;
+		else if (opt == 'n')
+			count = atol(optarg);
 		else if (opt == 'd')
 			secs = atof(optarg);
 		else if (opt == 's')
 			dir = optarg;
 		else {
 			fprintf(stderr,
-			        "usage: rules [-d SECONDS] [-s DIR] [-f]\n");
+			        "usage: rules [-d SECONDS] [-s DIR] [-f] "
+			        "[-n COUNT]\n");
 			return 2;
 		}
 	}
@@ -159,6 +218,15 @@ main(int argc, char **argv)
 	lat = malloc(cap * sizeof(*lat));
 	if (res == NULL || lat == NULL)
 		return 1;
+
+	if (count > 0) {
+		for (i = 0; i < count; i++)
+			rs_run(ev, -1, in[i % NINPUTS], "2022-23", "2022-06-01",
+			       res);
+		printf("count=%ld resets=%llu\n", count,
+		       (unsigned long long)rs_eval_resets(ev));
+		return 0;
+	}
 
 	/* warm-up */
 	for (i = 0; i < 20000; i++)
@@ -204,10 +272,11 @@ main(int argc, char **argv)
 	       "run_p999_us=%.2f run_max_us=%.1f evaluate_per_s=%.0f "
 	       "evaluate_p50_us=%.2f evaluate_p99_us=%.2f load_ms=%.2f "
 	       "tests_ms=%.2f eligible=%d ineligible=%d needs_review=%d "
-	       "resets=%llu\n",
+	       "resets=%llu bare_lua_per_s=%.0f maxrss_kb=%ld\n",
 	       run.rate, run_cpu, run.p50, run.p99, run.p999, run.max, evs.rate,
 	       evs.p50, evs.p99, load_ms, tests_ms, outcomes[0], outcomes[1],
-	       outcomes[2], (unsigned long long)rs_eval_resets(ev));
+	       outcomes[2], (unsigned long long)rs_eval_resets(ev),
+	       bare_lua(secs < 1 ? secs : 1), maxrss_kb());
 	for (i = 0; i < NINPUTS; i++)
 		json_decref(in[i]);
 	free(lat);

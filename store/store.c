@@ -578,7 +578,11 @@ static const char *const store_wsql[WST_N] = {
                             " AND until > ?3",
         [WST_LEASE_LEAVE] = "DELETE FROM leases WHERE case_id = ?1"
                             " AND queue IS NOT ?2",
-        [WST_ALERTS_LEAVE] = "UPDATE alerts SET state = 'resolved',"
+        /* by the open alerts' partial index: without statistics SQLite
+         * picks alerts_by_state and walks every open alert of every
+         * case, a cost that grew with the inbox on each status change */
+        [WST_ALERTS_LEAVE] = "UPDATE alerts INDEXED BY alerts_open_once"
+                             " SET state = 'resolved',"
                              " resolved_at = ?3, resolved_by = 'system'"
                              " WHERE case_id = ?1 AND state = 'open'"
                              " AND status IS NOT NULL AND status IS NOT ?2",
@@ -663,6 +667,7 @@ enum {
 	RST_WORKFLOWS,
 	RST_FAMILY,
 	RST_OUTBOX_DUE,
+	RST_OUTBOX_ROW,
 	RST_OUTBOX_NEXT,
 	RST_OUTBOX_STATS,
 	RST_CALLBACK_GET,
@@ -740,10 +745,15 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
-        [RST_OUTBOX_DUE] = "SELECT id, case_id, adapter, operation, idem_key,"
-                           " payload, attempts, due_at FROM outbox"
+        /* ids alone, from the pending rows' index: the outbox already
+         * holds most due rows in memory, and only the others are read
+         * in full (RST_OUTBOX_ROW) */
+        [RST_OUTBOX_DUE] = "SELECT id FROM outbox"
                            " WHERE state = 'pending' AND due_at <= ?1"
                            " ORDER BY due_at, id LIMIT ?2",
+        [RST_OUTBOX_ROW] = "SELECT id, case_id, adapter, operation, idem_key,"
+                           " payload, attempts, due_at FROM outbox"
+                           " WHERE id = ?1",
         [RST_OUTBOX_NEXT] = "SELECT min(due_at) FROM outbox"
                             " WHERE state = 'pending' AND due_at > ?1",
         [RST_OUTBOX_STATS] = "SELECT adapter, state, count(*) AS n,"
@@ -2584,7 +2594,9 @@ struct store_read {
 	int limit;
 	char **keys; /* STORE_READ_ISIR, _IDENTITY: the keys, owned */
 	size_t nkeys;
-	int64_t after; /* alerts: keyset cursor */
+	int64_t after;  /* alerts: keyset cursor */
+	int64_t *known; /* outbox due rows: ids the caller holds */
+	size_t nknown;
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
@@ -3106,6 +3118,7 @@ store_read_after(uv_work_t *w, int status)
 		for (size_t i = 0; i < r->nkeys; i++)
 			free(r->keys[i]);
 		free(r->keys);
+		free(r->known);
 		free(r);
 		return;
 	}
@@ -3380,6 +3393,109 @@ store_batch_callback_put(struct store_batch *b, const char *adapter,
 	                BIND_INT(op, 5, at));
 }
 
+/* The ids of r->known as an open-addressing set (0 marks an empty slot;
+ * row ids start at 1), built on the reader thread; NULL without memory,
+ * and then every due row is read in full, as if none were known. */
+static int64_t *
+store_known_set(const struct store_read *r, size_t *mask)
+{
+	size_t cap = 16;
+	int64_t *set;
+
+	while (cap < 2 * r->nknown)
+		cap <<= 1;
+	set = calloc(cap, sizeof(*set));
+	if (set == NULL)
+		return NULL;
+	*mask = cap - 1;
+	for (size_t i = 0; i < r->nknown; i++) {
+		size_t j = (size_t)((uint64_t)r->known[i] *
+		                            11400714819323198485ULL >>
+		                    20) &
+		           *mask;
+
+		while (set[j] != 0 && set[j] != r->known[i])
+			j = (j + 1) & *mask;
+		set[j] = r->known[i];
+	}
+	return set;
+}
+
+static int
+store_known_has(const int64_t *set, size_t mask, int64_t id)
+{
+	size_t j =
+	        (size_t)((uint64_t)id * 11400714819323198485ULL >> 20) & mask;
+
+	for (; set[j] != 0; j = (j + 1) & mask)
+		if (set[j] == id)
+			return 1;
+	return 0;
+}
+
+/* The outbox's scan: {"due": the due rows not in r->known, "seen": how
+ * many due rows there were (at most r->limit), "next_due"}. A row the
+ * caller holds is only an index entry here: while an institution is
+ * down the outbox holds thousands, and reading and parsing each again
+ * at every scan cost more than the calls. */
+static int
+store_outbox_due_json(struct store_read *r, struct store_rconn *c)
+{
+	sqlite3_stmt *ids = c->st[RST_OUTBOX_DUE],
+	             *next = c->st[RST_OUTBOX_NEXT];
+	json_t *due = json_array(), *row, *nd = NULL;
+	int64_t seen = 0, id, *set = NULL;
+	size_t mask = 0;
+	int rc, step = SQLITE_DONE;
+
+	if (due == NULL)
+		return -ENOMEM;
+	if (r->nknown > 0)
+		set = store_known_set(r, &mask);
+	sqlite3_bind_int64(ids, 1, r->now);
+	sqlite3_bind_int(ids, 2, r->limit);
+	rc = 0;
+	while (rc == 0 && (step = sqlite3_step(ids)) == SQLITE_ROW) {
+		seen++;
+		id = sqlite3_column_int64(ids, 0);
+		if (set != NULL && id > 0 && store_known_has(set, mask, id))
+			continue;
+		sqlite3_bind_int64(c->st[RST_OUTBOX_ROW], 1, id);
+		rc = store_one_json(c->st[RST_OUTBOX_ROW], &row);
+		if (rc == 0 && json_array_append_new(due, row) != 0)
+			rc = -ENOMEM;
+	}
+	sqlite3_reset(ids);
+	sqlite3_clear_bindings(ids);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_code(step);
+	if (rc == 0) {
+		sqlite3_bind_int64(next, 1, r->now);
+		rc = sqlite3_step(next);
+		if (rc == SQLITE_ROW) {
+			nd = sqlite3_column_type(next, 0) == SQLITE_NULL
+			             ? json_null()
+			             : json_integer(
+			                       sqlite3_column_int64(next, 0));
+			rc = 0;
+		} else {
+			rc = store_code(rc);
+		}
+		sqlite3_reset(next);
+		sqlite3_clear_bindings(next);
+	}
+	if (rc == 0) {
+		r->result = json_pack("{s:o, s:I, s:o}", "due", due, "seen",
+		                      (json_int_t)seen, "next_due", nd);
+		due = nd = NULL;
+		rc = r->result ? 0 : -ENOMEM;
+	}
+	json_decref(due);
+	json_decref(nd);
+	free(set);
+	return rc;
+}
+
 /* The adapters' reads (thread pool). */
 static int
 store_read_adapters(struct store_read *r, struct store_rconn *c)
@@ -3390,9 +3506,7 @@ store_read_adapters(struct store_read *r, struct store_rconn *c)
 
 	switch (r->kind) {
 	case STORE_READ_OUTBOX_DUE:
-		rc = store_due_json(c->st[RST_OUTBOX_DUE],
-		                    c->st[RST_OUTBOX_NEXT], r->now, r->limit,
-		                    &r->result);
+		rc = store_outbox_due_json(r, c);
 		break;
 	case STORE_READ_OUTBOX_STATS:
 		rc = store_rows_json(c->st[RST_OUTBOX_STATS], &r->result);
@@ -3412,17 +3526,32 @@ store_read_adapters(struct store_read *r, struct store_rconn *c)
 }
 
 int
-store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
-                 void *data)
+store_outbox_due(struct store *s, int64_t now, int limit, const int64_t *known,
+                 size_t nknown, store_json_cb cb, void *data)
 {
 	struct store_read *r =
 	        store_read_new(STORE_READ_OUTBOX_DUE, NULL, cb, data);
+	int64_t *k;
+	int rc;
 
 	if (r == NULL)
 		return -ENOMEM;
 	r->now = now;
 	r->limit = limit > 0 ? limit : 100;
-	return store_read_json_queue(s, r);
+	if (nknown > 0) {
+		r->known = malloc(nknown * sizeof(*known));
+		if (r->known == NULL) {
+			free(r);
+			return -ENOMEM;
+		}
+		memcpy(r->known, known, nknown * sizeof(*known));
+		r->nknown = nknown;
+	}
+	k = r->known;
+	rc = store_read_json_queue(s, r); /* frees r, not k, on failure */
+	if (rc != 0)
+		free(k);
+	return rc;
 }
 
 int
