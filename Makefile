@@ -152,12 +152,13 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 # The web console end to end in headless Chromium (tests/e2e, Node's test
-# runner and playwright-core): after the Criterion suite. Installs Debian's
+# runner and playwright-core) on a demo season (cairn-demo --url): after
+# the Criterion suite. Installs Debian's
 # chromium, nodejs and npm (scripts/deps.sh e2e) and the locked
 # playwright-core (npm ci) when missing. Screenshots: $(BUILD)/e2e-artifacts.
 e2e: deps
 	@sh scripts/deps.sh e2e
-	@$(MAKE) --no-print-directory -j$(JOBS) binaries
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries $(BUILD)/cairn-demo
 	@cd tests/e2e && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 	    npm ci --no-audit --no-fund --loglevel=error; }
 	cd tests/e2e && CAIRN_BUILD_DIR=$(abspath $(BUILD)) \

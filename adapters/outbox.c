@@ -102,7 +102,9 @@ struct outbox {
 	size_t idcap, nids;
 	int scanning, rescan, full;
 	uint64_t last_scan; /* uv_now when the latest scan began */
-	int64_t *retire;    /* ids done while a scan was under way */
+	int64_t *known;     /* the ids listed for a scan (known_ids) */
+	size_t nknown, known_cap;
+	int64_t *retire; /* ids done while a scan was under way */
 	size_t nretire, retire_cap;
 	int pending; /* commits and case commands not yet done */
 	int stopping;
@@ -1179,7 +1181,8 @@ scanned(int status, json_t *res, void *data)
 	json_t *due = json_object_get(res, "due"), *v;
 	json_t *next = json_object_get(res, "next_due");
 	int64_t now = ob_now(ob), wait = ob->poll_ms;
-	size_t i, n = 0;
+	/* the due rows, those held already (left out of "due") too */
+	size_t i, n = (size_t)json_integer_value(json_object_get(res, "seen"));
 
 	ob->pending--;
 	if (ob->stopping) {
@@ -1207,7 +1210,6 @@ scanned(int status, json_t *res, void *data)
 		struct orow *r;
 		struct astate *as;
 
-		n++;
 		if (id <= 0 || id_has(ob, id))
 			continue;
 		if ((int)ob->nids >= ob->max_rows) {
@@ -1270,6 +1272,26 @@ scanned(int status, json_t *res, void *data)
 	dispatch(ob);
 }
 
+/* The ids in memory, listed for a scan to leave out (the store copies
+ * them): 0 when out of memory. */
+static int
+known_ids(struct outbox *ob)
+{
+	if (ob->known_cap < ob->nids) {
+		int64_t *v = realloc(ob->known, ob->nids * sizeof(*v));
+
+		if (v == NULL)
+			return 0;
+		ob->known = v;
+		ob->known_cap = ob->nids;
+	}
+	ob->nknown = 0;
+	for (size_t i = 0; i < ob->idcap && ob->nknown < ob->nids; i++)
+		if (ob->ids[i] != 0)
+			ob->known[ob->nknown++] = ob->ids[i];
+	return 1;
+}
+
 static void
 scan(struct outbox *ob)
 {
@@ -1284,8 +1306,9 @@ scan(struct outbox *ob)
 		return;
 	}
 	ob->last_scan = uv_now(ob->d->loop);
-	if (store_outbox_due(ob->d->store, ob_now(ob), ob->max_rows, scanned,
-	                     ob) != 0) {
+	if (!known_ids(ob) ||
+	    store_outbox_due(ob->d->store, ob_now(ob), ob->max_rows, ob->known,
+	                     ob->nknown, scanned, ob) != 0) {
 		uv_timer_start(&ob->scan_timer, on_scan_timer, 1000, 0);
 		return;
 	}
@@ -1475,6 +1498,7 @@ outbox_free(struct daemon *d)
 	adp_set_unref(ob->set);
 	free(ob->ids);
 	free(ob->retire);
+	free(ob->known);
 	free(ob);
 	d->outbox = NULL;
 }

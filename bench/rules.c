@@ -7,9 +7,11 @@
  * (reading, hashing, compiling in a scratch sandbox) and running its
  * tests.
  *
- *   build/bench/rules [-d SECONDS] [-s RULES_DIR] [-f]
+ *   build/bench/rules [-d SECONDS] [-s RULES_DIR] [-f] [-n COUNT]
  *
- * (-f: the fast path only.)
+ * (-f: the fast path only. -n: exactly COUNT fast-path evaluations and
+ * nothing else timed, so that `perf stat -e instructions` or callgrind
+ * over two counts gives instructions per evaluation on a busy machine.)
  *
  * Prints one line of key=value pairs: rate and latency percentiles per
  * path, the load and test times in milliseconds. run_cpu_per_s is the
@@ -170,17 +172,21 @@ main(int argc, char **argv)
 	double load_ms, tests_ms, run_cpu;
 	struct stats run, evs;
 	int opt, i, outcomes[3] = {0, 0, 0}, fast_only = 0;
+	long count = 0;
 
-	while ((opt = getopt(argc, argv, "d:s:f")) != -1) {
+	while ((opt = getopt(argc, argv, "d:s:fn:")) != -1) {
 		if (opt == 'f')
 			fast_only = 1;
+		else if (opt == 'n')
+			count = atol(optarg);
 		else if (opt == 'd')
 			secs = atof(optarg);
 		else if (opt == 's')
 			dir = optarg;
 		else {
 			fprintf(stderr,
-			        "usage: rules [-d SECONDS] [-s DIR] [-f]\n");
+			        "usage: rules [-d SECONDS] [-s DIR] [-f] "
+			        "[-n COUNT]\n");
 			return 2;
 		}
 	}
@@ -212,6 +218,15 @@ main(int argc, char **argv)
 	lat = malloc(cap * sizeof(*lat));
 	if (res == NULL || lat == NULL)
 		return 1;
+
+	if (count > 0) {
+		for (i = 0; i < count; i++)
+			rs_run(ev, -1, in[i % NINPUTS], "2022-23", "2022-06-01",
+			       res);
+		printf("count=%ld resets=%llu\n", count,
+		       (unsigned long long)rs_eval_resets(ev));
+		return 0;
+	}
 
 	/* warm-up */
 	for (i = 0; i < 20000; i++)

@@ -31,6 +31,7 @@
 #include "api_int.h"
 #include "check.h"
 #include "daemon.h"
+#include "famcache.h"
 #include "log.h"
 #include "privacy.h"
 #include "queues.h"
@@ -1269,6 +1270,7 @@ struct cmd {
 	/* the event must be refused if, at the commit, someone other than
 	 * the sender holds the case's lease */
 	int lease_check;
+	int fam_cached; /* its family came from d->famcache */
 };
 
 static void migration_case_done(struct migration *m, int ok);
@@ -1366,6 +1368,61 @@ cmd_fail(struct cmd *k)
 
 static void cmd_replay(struct cmd *k);
 
+/* After k's commit: its family as a read would now return it (rows by
+ * created_at, then id), for the family's next command (famcache.h). */
+static void
+fam_keep(struct cmd *k)
+{
+	struct fam *f = &k->fam;
+	int ord[64];
+	json_t *rows;
+
+	if (k->root[0] == '\0' || f->n == 0 || k->kind == CMD_CREATE ||
+	    k->d->stopping || (size_t)f->n > sizeof(ord) / sizeof(ord[0]))
+		return;
+	if (k->d->famcache == NULL &&
+	    (k->d->famcache = famcache_new(0)) == NULL)
+		return;
+	/* a family read from the store is kept from its second read on */
+	if (!k->fam_cached && !famcache_admit(k->d->famcache, k->root))
+		return;
+	for (int i = 0; i < f->n; i++) {
+		int j = i;
+		int64_t at = jint(f->cs[i].row, "created_at");
+		const char *id = jstr(f->cs[i].row, "id");
+
+		/* a row the command did not write must be as it was read */
+		if (id == NULL ||
+		    (!f->cs[i].dirty &&
+		     jint(f->cs[i].row, "revision") != f->cs[i].read_rev))
+			return;
+		while (j > 0) {
+			const json_t *p = f->cs[ord[j - 1]].row;
+
+			if (jint(p, "created_at") < at ||
+			    (jint(p, "created_at") == at &&
+			     strcmp(jstr(p, "id"), id) < 0))
+				break;
+			ord[j] = ord[j - 1];
+			j--;
+		}
+		ord[j] = i;
+	}
+	rows = json_array();
+	for (int i = 0; rows != NULL && i < f->n; i++) {
+		const struct fcase *c = &f->cs[ord[i]];
+
+		if (json_array_append_new(
+		            rows, famcache_row(c->row, c->dirty ? c->hash
+		                                                : NULL)) != 0) {
+			json_decref(rows);
+			rows = NULL;
+		}
+	}
+	if (rows != NULL)
+		famcache_put(k->d->famcache, k->root, rows);
+}
+
 static void
 cmd_committed(int status, const char *msg, void *data)
 {
@@ -1375,6 +1432,7 @@ cmd_committed(int status, const char *msg, void *data)
 		for (int i = 0; i < k->fam.n; i++) /* live streams */
 			if (k->fam.cs[i].dirty)
 				stream_case_committed(k->d, k->fam.cs[i].row);
+		fam_keep(k);
 		if (k->earliest_timer)
 			timers_arm(k->d, k->earliest_timer);
 		if (k->fam.outbox_rows)
@@ -1682,6 +1740,14 @@ cmd_run(void *arg)
 		fam_loaded(0, json_array(), k);
 		return;
 	}
+	/* the family as the last command on it left it, if still cached */
+	json_t *rows = famcache_take(k->d->famcache, k->root);
+
+	if (rows != NULL) {
+		k->fam_cached = 1;
+		fam_loaded(0, rows, k);
+		return;
+	}
 	if (store_family_get(k->d->store, k->root, fam_loaded, k) != 0)
 		cmd_finish(k, 503, "storage-unavailable", "shutting down",
 		           NULL);
@@ -1955,6 +2021,8 @@ cases_close(struct daemon *d)
 	uv_timer_stop(&d->wf_timer);
 	if (!uv_is_closing((uv_handle_t *)&d->wf_timer))
 		uv_close((uv_handle_t *)&d->wf_timer, NULL);
+	famcache_free(d->famcache);
+	d->famcache = NULL;
 	registry_free(&d->reg);
 	wf_campuses_free(d->campuses);
 	d->campuses = NULL;

@@ -42,6 +42,7 @@ struct daemon {
 	struct rules_host *rules;     /* rules_host.c */
 	struct wf_campuses *campuses; /* NULL: no list configured */
 	struct family *families;      /* commands queued per case family */
+	struct famcache *famcache;    /* families as last committed */
 	int nfamilies_busy;
 	uv_timer_t wf_timer;  /* armed for the earliest due timer */
 	int64_t wf_timer_due; /* 0: not armed */

@@ -205,6 +205,15 @@ metrics_render(const struct metrics *m, const struct store_metrics *sm,
 	           "# HELP cairn_store_queue_depth Batches waiting for the "
 	           "writer.\n# TYPE cairn_store_queue_depth gauge\n"
 	           "cairn_store_queue_depth %lld\n"
+	           "# HELP cairn_store_deferred_commits_total Disclosure-only "
+	           "transactions committed before their WAL fsync.\n"
+	           "# TYPE cairn_store_deferred_commits_total counter\n"
+	           "cairn_store_deferred_commits_total %llu\n"
+	           "# HELP cairn_store_wal_syncs_total WAL fsyncs owed to "
+	           "deferred commits, by result.\n"
+	           "# TYPE cairn_store_wal_syncs_total counter\n"
+	           "cairn_store_wal_syncs_total{result=\"ok\"} %llu\n"
+	           "cairn_store_wal_syncs_total{result=\"failed\"} %llu\n"
 	           "# HELP cairn_store_database_bytes Database and WAL size.\n"
 	           "# TYPE cairn_store_database_bytes gauge\n"
 	           "cairn_store_database_bytes %lld\n"
@@ -214,8 +223,11 @@ metrics_render(const struct metrics *m, const struct store_metrics *sm,
 	           (unsigned long long)sm->commits,
 	           (unsigned long long)sm->batches_ok,
 	           (unsigned long long)sm->batches_failed,
-	           (long long)sm->queue_depth, (long long)sm->db_bytes,
-	           (double)m->start_ms / 1000.0);
+	           (long long)sm->queue_depth,
+	           (unsigned long long)sm->deferred_commits,
+	           (unsigned long long)sm->wal_syncs,
+	           (unsigned long long)sm->wal_sync_failures,
+	           (long long)sm->db_bytes, (double)m->start_ms / 1000.0);
 	if (o.oom) {
 		free(o.buf);
 		return NULL;

@@ -11,6 +11,7 @@
 #include "api_int.h"
 #include "audit.h"
 #include "daemon.h"
+#include "famcache.h"
 #include "log.h"
 
 #define RET_PAGE   64 /* candidates read at once */
@@ -276,6 +277,10 @@ purge_done(int status, const char *msg, void *data)
 
 	r->inflight--;
 	if (status == 0) {
+		/* a purge is no command: a family kept in memory may hold the
+		 * case as it was (a child of a live application), so none is
+		 * trusted after it */
+		famcache_clear(r->d->famcache);
 		r->purged++;
 		r->resealed += ctx->resealed;
 	} else if (status == CAIRN_ECONFLICT) {

@@ -11,12 +11,17 @@
  * after COMMIT returns (synchronous=FULL: the WAL is fsynced) are the
  * batches moved to the completion queue, and a uv_async_t has the loop
  * thread call their callbacks in submission order. Fewer fsyncs per batch,
- * not weaker durability, is where the throughput comes from.
+ * not weaker durability, is where the throughput comes from. The one
+ * exception is a transaction of disclosure rows alone (a read's record
+ * that it was read): it commits at synchronous=NORMAL and a syncer thread
+ * fsyncs the WAL within STORE_DEFER_SYNC_MS ("deferred sync", below).
  */
 #include "store.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -573,7 +578,11 @@ static const char *const store_wsql[WST_N] = {
                             " AND until > ?3",
         [WST_LEASE_LEAVE] = "DELETE FROM leases WHERE case_id = ?1"
                             " AND queue IS NOT ?2",
-        [WST_ALERTS_LEAVE] = "UPDATE alerts SET state = 'resolved',"
+        /* by the open alerts' partial index: without statistics SQLite
+         * picks alerts_by_state and walks every open alert of every
+         * case, a cost that grew with the inbox on each status change */
+        [WST_ALERTS_LEAVE] = "UPDATE alerts INDEXED BY alerts_open_once"
+                             " SET state = 'resolved',"
                              " resolved_at = ?3, resolved_by = 'system'"
                              " WHERE case_id = ?1 AND state = 'open'"
                              " AND status IS NOT NULL AND status IS NOT ?2",
@@ -658,6 +667,7 @@ enum {
 	RST_WORKFLOWS,
 	RST_FAMILY,
 	RST_OUTBOX_DUE,
+	RST_OUTBOX_ROW,
 	RST_OUTBOX_NEXT,
 	RST_OUTBOX_STATS,
 	RST_CALLBACK_GET,
@@ -735,10 +745,15 @@ static const char *const store_rsql[RST_N] = {
                           " ORDER BY name, version",
         [RST_FAMILY] = "SELECT " STORE_CASE_COLS " FROM cases"
                        " WHERE root_id = ?1 ORDER BY created_at, id",
-        [RST_OUTBOX_DUE] = "SELECT id, case_id, adapter, operation, idem_key,"
-                           " payload, attempts, due_at FROM outbox"
+        /* ids alone, from the pending rows' index: the outbox already
+         * holds most due rows in memory, and only the others are read
+         * in full (RST_OUTBOX_ROW) */
+        [RST_OUTBOX_DUE] = "SELECT id FROM outbox"
                            " WHERE state = 'pending' AND due_at <= ?1"
                            " ORDER BY due_at, id LIMIT ?2",
+        [RST_OUTBOX_ROW] = "SELECT id, case_id, adapter, operation, idem_key,"
+                           " payload, attempts, due_at FROM outbox"
+                           " WHERE id = ?1",
         [RST_OUTBOX_NEXT] = "SELECT min(due_at) FROM outbox"
                             " WHERE state = 'pending' AND due_at > ?1",
         [RST_OUTBOX_STATS] = "SELECT adapter, state, count(*) AS n,"
@@ -829,6 +844,20 @@ struct store {
 
 	sqlite3 *wdb; /* the writer thread's once store_open returns */
 	sqlite3_stmt *wst[WST_N];
+	int wnormal; /* writer thread: wdb at NORMAL (1), FULL (0), -1 unknown */
+
+	/* the WAL's deferred fsync after a disclosure-only commit (see
+	 * "deferred sync" below); smu guards unsynced, sclosing, sfailed */
+	char *dir_path;
+	uv_mutex_t smu;
+	uv_cond_t scond;
+	uint64_t unsynced; /* uv_hrtime of the first commit not yet fsynced */
+	int sclosing;
+	int sfailed;        /* an fsync failed: every commit is FULL again */
+	int ckpt_wanted;    /* the WAL has grown past STORE_CKPT_PAGES */
+	sqlite3 *cdb;       /* the syncer's: checkpoints */
+	ino_t synced_ino;   /* the WAL whose directory entry is fsynced */
+	uv_thread_t syncer; /* started before the writer, joined after it */
 
 	/* read pool: rfree[0..nrfree) index idle connections */
 	struct store_rconn *rconns;
@@ -1189,6 +1218,8 @@ store_close_conns(struct store *s)
 			sqlite3_finalize(s->rconns[i].st[j]);
 		sqlite3_close(s->rconns[i].db);
 	}
+	sqlite3_close(s->cdb);
+	s->cdb = NULL;
 	for (j = 0; j < WST_N; j++)
 		sqlite3_finalize(s->wst[j]);
 	sqlite3_close(s->wdb);
@@ -1628,6 +1659,257 @@ store_batch_workflow_put(struct store_batch *b, const char *name, int version,
 	                BIND_INT(op, 5, at));
 }
 
+/* --- deferred sync: the disclosure log's commits ----------------------- */
+
+/*
+ * A read of a student's record is answered only once its disclosure row
+ * is committed. At synchronous=FULL every such read would wait for an
+ * fsync of the WAL. A transaction that holds nothing but disclosure rows
+ * is committed at synchronous=NORMAL instead: COMMIT returns once its
+ * frames are written to the WAL, which the kernel keeps however cairnd
+ * ends (kill -9, a crash, an abort), so the row of an answered read is
+ * never lost to the process dying. Only the kernel going down (a power
+ * cut, an OS crash) before the frames reach the disk can lose them, and
+ * the syncer thread bounds that window: it fsyncs the WAL at most
+ * STORE_DEFER_SYNC_MS after the first commit not yet synced (plus the
+ * fsync's own time). Every other transaction (anything an acknowledged
+ * write is in) commits at FULL as before, and its fsync of the WAL makes
+ * every earlier frame durable with it: no acknowledged write depends on
+ * the window. A power cut loses at most the rows of the last window, a
+ * suffix of the log; the rows and the head kept in meta are lost
+ * together, so the chain still verifies.
+ */
+#define STORE_DEFER_SYNC_MS 100
+
+/*
+ * Checkpoints run on the syncer thread too, on their own connection, not
+ * in the writer's COMMIT as SQLite's automatic checkpoint would: copying
+ * the WAL into the database and fsyncing both took the writer away from
+ * the commits every read waits for. A PASSIVE checkpoint never blocks the
+ * writer or a reader; it is asked for once the WAL holds as many pages as
+ * SQLite's default automatic checkpoint would wait for, and runs at most
+ * once per STORE_CKPT_GAP_MS: while readers keep the WAL from starting
+ * over it stays that long, and SQLite's own would checkpoint (two
+ * fsyncs) after every commit.
+ */
+#define STORE_CKPT_PAGES  1000
+#define STORE_CKPT_GAP_MS 100
+
+static int store_exec(struct store *s, sqlite3_stmt *st, char **msg,
+                      const char *what);
+
+/* Whether the group may commit at NORMAL: it holds disclosure rows and
+ * nothing else (an empty batch writes nothing and does not count). */
+static int
+store_group_deferrable(const struct store_batch *first)
+{
+	int rows = 0;
+
+	for (const struct store_batch *b = first; b != NULL; b = b->next)
+		for (size_t i = 0; i < b->nops; i++) {
+			if (b->ops[i].kind != STORE_OP_DISCLOSE)
+				return 0;
+			rows = 1;
+		}
+	return rows;
+}
+
+/* Writer thread, outside a transaction (SQLite applies the setting to
+ * the next one): wdb at NORMAL or at FULL. */
+static int
+store_sync_mode(struct store *s, int normal, char **msg)
+{
+	char buf[768];
+	int64_t level = -1;
+	int rc;
+
+	if (normal == s->wnormal)
+		return SQLITE_OK;
+	/* SQLite applies this pragma when it is prepared, not when it is
+	 * stepped (and would again on any re-prepare), so it is never kept
+	 * as a prepared statement; read back, so that deferring is only
+	 * ever counted when it is true */
+	rc = sqlite3_exec(s->wdb,
+	                  normal ? "PRAGMA synchronous = NORMAL"
+	                         : "PRAGMA synchronous = FULL",
+	                  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_int(s->wdb, "PRAGMA synchronous", &level);
+	if (rc == SQLITE_OK && level != (normal ? 1 : 2))
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		if (msg != NULL) {
+			store_sqlmsg(buf, sizeof(buf), s->path, s->wdb, rc,
+			             "set synchronous");
+			free(*msg);
+			*msg = strdup(buf);
+		}
+		/* never left at NORMAL unknowingly: back to FULL, or to
+		 * "unknown", which the next call sets again */
+		s->wnormal = sqlite3_exec(s->wdb, "PRAGMA synchronous = FULL",
+		                          NULL, NULL, NULL) == SQLITE_OK
+		                     ? 0
+		                     : -1;
+		return rc;
+	}
+	s->wnormal = normal;
+	return SQLITE_OK;
+}
+
+/* Writer thread, after a NORMAL commit: the syncer owes it an fsync. */
+static void
+store_sync_owed(struct store *s)
+{
+	uv_mutex_lock(&s->smu);
+	if (s->unsynced == 0) {
+		s->unsynced = uv_hrtime();
+		uv_cond_signal(&s->scond);
+	}
+	uv_mutex_unlock(&s->smu);
+	uv_mutex_lock(&s->mmu);
+	s->m.deferred_commits++;
+	uv_mutex_unlock(&s->mmu);
+}
+
+/* Whether an fsync of the WAL has failed: from then on nothing defers. */
+static int
+store_sync_failed(struct store *s)
+{
+	int failed;
+
+	uv_mutex_lock(&s->smu);
+	failed = s->sfailed;
+	uv_mutex_unlock(&s->smu);
+	return failed;
+}
+
+/*
+ * Syncer thread: fsyncs the WAL, and its directory the first time a WAL
+ * file is synced (SQLite does the same on its own first sync of a new
+ * WAL; without it the file's name could be lost with its frames). The
+ * WAL is not locked by SQLite (its locks are on the -shm file and the
+ * database), so opening and closing it here takes no lock from anyone.
+ * Frames written before the fsync starts are durable once it returns.
+ */
+static int
+store_wal_sync(struct store *s)
+{
+	struct stat st;
+	int fd, dfd, rc = 0;
+
+	fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		/* no WAL: the checkpoint that removed it synced the
+		 * database file with everything in it */
+		return errno == ENOENT ? 0 : -errno;
+	if (fsync(fd) != 0) {
+		rc = -errno;
+	} else if (fstat(fd, &st) == 0 && st.st_ino != s->synced_ino) {
+		dfd = open(s->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) != 0)
+			rc = -errno;
+		else
+			s->synced_ino = st.st_ino;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	close(fd);
+	return rc;
+}
+
+static void
+store_syncer_main(void *arg)
+{
+	struct store *s = arg;
+	const uint64_t window = (uint64_t)STORE_DEFER_SYNC_MS * 1000000u;
+	const uint64_t gap = (uint64_t)STORE_CKPT_GAP_MS * 1000000u;
+	uint64_t now, wait, last_ckpt = 0;
+	int rc;
+
+	uv_mutex_lock(&s->smu);
+	for (;;) {
+		now = uv_hrtime();
+		wait = 0;
+		if (s->unsynced != 0) {
+			if (now >= s->unsynced + window || s->sclosing) {
+				/* what commits from here on waits for the
+				 * next round */
+				s->unsynced = 0;
+				uv_mutex_unlock(&s->smu);
+				rc = store_wal_sync(s);
+				uv_mutex_lock(&s->smu);
+				if (rc != 0)
+					s->sfailed = 1;
+				uv_mutex_lock(&s->mmu);
+				if (rc != 0)
+					s->m.wal_sync_failures++;
+				else
+					s->m.wal_syncs++;
+				uv_mutex_unlock(&s->mmu);
+				continue;
+			}
+			wait = s->unsynced + window - now;
+		}
+		/* closing: the last connection's close checkpoints */
+		if (s->ckpt_wanted && !s->sclosing) {
+			if (now >= last_ckpt + gap) {
+				s->ckpt_wanted = 0;
+				uv_mutex_unlock(&s->smu);
+				/* what it cannot copy yet (a reader's
+				 * snapshot still needs it) a later one
+				 * takes */
+				(void)sqlite3_wal_checkpoint_v2(
+				        s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
+				        NULL, NULL);
+				last_ckpt = uv_hrtime();
+				uv_mutex_lock(&s->smu);
+				continue;
+			}
+			if (wait == 0 || last_ckpt + gap - now < wait)
+				wait = last_ckpt + gap - now;
+		}
+		if (s->sclosing && s->unsynced == 0)
+			break;
+		/* a timeout or a spurious wake-up: look again */
+		if (wait != 0)
+			(void)uv_cond_timedwait(&s->scond, &s->smu, wait);
+		else
+			uv_cond_wait(&s->scond, &s->smu);
+	}
+	uv_mutex_unlock(&s->smu);
+}
+
+/* Writer thread, after each commit (the WAL hook replaces SQLite's
+ * automatic checkpoint on wdb). */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	if (pages < STORE_CKPT_PAGES)
+		return SQLITE_OK;
+	uv_mutex_lock(&s->smu);
+	if (!s->ckpt_wanted) {
+		s->ckpt_wanted = 1;
+		uv_cond_signal(&s->scond);
+	}
+	uv_mutex_unlock(&s->smu);
+	return SQLITE_OK;
+}
+
+/* Syncs what is owed and stops the syncer; after the writer stopped. */
+static void
+store_syncer_stop(struct store *s)
+{
+	uv_mutex_lock(&s->smu);
+	s->sclosing = 1;
+	uv_cond_signal(&s->scond);
+	uv_mutex_unlock(&s->smu);
+	uv_thread_join(&s->syncer);
+}
+
 /* --- the writer -------------------------------------------------------- */
 
 /* Steps a statement that returns no rows and resets it. On failure the
@@ -1795,10 +2077,25 @@ store_write(struct store *s, struct store_batch *first, int n)
 	uint64_t t0, ok = 0;
 	int64_t now, bytes;
 	size_t i;
-	int rc;
+	int rc, deferred;
 
 	t0 = uv_hrtime();
 	now = cairn_now_ms();
+	/* reads' disclosure rows alone may leave their fsync to the syncer;
+	 * anything else commits at FULL (see "deferred sync" above) */
+	deferred = store_group_deferrable(first);
+	if (deferred && store_sync_failed(s)) {
+		deferred = 0;
+		s->lost_txn = 1; /* the WAL may not be on disk: check it */
+	}
+	rc = store_sync_mode(s, deferred, deferred ? NULL : &msg);
+	if (rc != SQLITE_OK) {
+		/* never a write at NORMAL; a group that could have
+		 * deferred is merely committed at FULL */
+		if (!deferred)
+			goto lost;
+		deferred = 0;
+	}
 	rc = store_exec(s, s->wst[WST_BEGIN], &msg, "begin transaction");
 	if (rc != SQLITE_OK)
 		goto lost;
@@ -1826,6 +2123,8 @@ store_write(struct store *s, struct store_batch *first, int n)
 	rc = store_exec(s, s->wst[WST_COMMIT], &msg, "commit");
 	if (rc != SQLITE_OK)
 		goto lost;
+	if (deferred)
+		store_sync_owed(s);
 
 	bytes = store_db_bytes(s);
 	for (b = first; b != NULL; b = b->next)
@@ -1881,7 +2180,10 @@ store_writer_main(void *arg)
 			uv_mutex_unlock(&s->qmu);
 			/* everything queued is committed: the next open may
 			 * skip the full check of a large file, unless this
-			 * run lost a transaction to an I/O error */
+			 * run lost a transaction to an I/O error. The mark
+			 * commits at FULL, which syncs every deferred row. */
+			if (store_sync_mode(s, 0, NULL) != SQLITE_OK)
+				s->lost_txn = 1;
 			if (!s->lost_txn)
 				store_mark_clean(s, 1);
 			break;
@@ -1962,8 +2264,11 @@ store_free(struct store *s)
 	uv_cond_destroy(&s->qcond);
 	uv_mutex_destroy(&s->dmu);
 	uv_mutex_destroy(&s->mmu);
+	uv_mutex_destroy(&s->smu);
+	uv_cond_destroy(&s->scond);
 	free(s->path);
 	free(s->wal_path);
+	free(s->dir_path);
 	free(s);
 }
 
@@ -1978,6 +2283,7 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
            struct cairn_err *err)
 {
 	struct store *s;
+	char *dir;
 	int rc, i;
 
 	assert(loop != NULL && opts != NULL && opts->path != NULL);
@@ -1996,8 +2302,14 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 	s->check_below = opts->check_below > 0 ? opts->check_below
 	                                       : STORE_CHECK_ALWAYS_BELOW;
 	s->path = strdup(opts->path);
-	if (s->path == NULL || asprintf(&s->wal_path, "%s-wal", s->path) < 0) {
+	dir = strdup(opts->path);
+	if (dir != NULL)
+		s->dir_path = strdup(dirname(dir));
+	free(dir);
+	if (s->path == NULL || s->dir_path == NULL ||
+	    asprintf(&s->wal_path, "%s-wal", s->path) < 0) {
 		free(s->path);
+		free(s->dir_path);
 		free(s);
 		return -ENOMEM;
 	}
@@ -2007,6 +2319,8 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 	uv_cond_init(&s->qcond);
 	uv_mutex_init(&s->dmu);
 	uv_mutex_init(&s->mmu);
+	uv_mutex_init(&s->smu);
+	uv_cond_init(&s->scond);
 	store_hist_init(&s->m.batch_size, store_size_bounds);
 	store_hist_init(&s->m.commit_secs, store_secs_bounds);
 
@@ -2030,14 +2344,35 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 		s->rfree[s->nrfree++] = i;
 	}
 
-	/* The thread before the handle: a failure after uv_async_init would
-	 * leave a handle only the caller's loop could free. The writer
-	 * sends nothing before a batch is submitted. */
+	rc = sqlite3_open_v2(s->path, &s->cdb,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->cdb, "PRAGMA synchronous = FULL", NULL,
+		                  NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(err, s->path, s->cdb, rc,
+		                "open for checkpoints");
+		goto fail;
+	}
+	sqlite3_wal_hook(s->wdb, store_wal_hook, s);
+
+	/* The threads before the handle: a failure after uv_async_init
+	 * would leave a handle only the caller's loop could free. The
+	 * writer sends nothing before a batch is submitted; the syncer
+	 * runs before the writer can owe it anything. */
+	rc = uv_thread_create(&s->syncer, store_syncer_main, s);
+	if (rc != 0) {
+		cairn_err_set(err, s->path, 0, 0,
+		              "%s: cannot start the syncer thread: %s", s->path,
+		              uv_strerror(rc));
+		goto fail;
+	}
 	rc = uv_thread_create(&s->writer, store_writer_main, s);
 	if (rc != 0) {
 		cairn_err_set(err, s->path, 0, 0,
 		              "%s: cannot start the writer thread: %s", s->path,
 		              uv_strerror(rc));
+		store_syncer_stop(s);
 		goto fail;
 	}
 	rc = uv_async_init(loop, &s->async, store_async_cb);
@@ -2050,6 +2385,7 @@ store_open(uv_loop_t *loop, const struct store_opts *opts, struct store **out,
 		uv_cond_signal(&s->qcond);
 		uv_mutex_unlock(&s->qmu);
 		uv_thread_join(&s->writer);
+		store_syncer_stop(s);
 		goto fail;
 	}
 	s->async.data = s;
@@ -2075,6 +2411,7 @@ store_close(struct store *s)
 	uv_cond_signal(&s->qcond);
 	uv_mutex_unlock(&s->qmu);
 	uv_thread_join(&s->writer);
+	store_syncer_stop(s);
 
 	/* everything the writer finished, in order, on this thread */
 	store_complete(s);
@@ -2257,7 +2594,9 @@ struct store_read {
 	int limit;
 	char **keys; /* STORE_READ_ISIR, _IDENTITY: the keys, owned */
 	size_t nkeys;
-	int64_t after; /* alerts: keyset cursor */
+	int64_t after;  /* alerts: keyset cursor */
+	int64_t *known; /* outbox due rows: ids the caller holds */
+	size_t nknown;
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
@@ -2779,6 +3118,7 @@ store_read_after(uv_work_t *w, int status)
 		for (size_t i = 0; i < r->nkeys; i++)
 			free(r->keys[i]);
 		free(r->keys);
+		free(r->known);
 		free(r);
 		return;
 	}
@@ -3053,6 +3393,109 @@ store_batch_callback_put(struct store_batch *b, const char *adapter,
 	                BIND_INT(op, 5, at));
 }
 
+/* The ids of r->known as an open-addressing set (0 marks an empty slot;
+ * row ids start at 1), built on the reader thread; NULL without memory,
+ * and then every due row is read in full, as if none were known. */
+static int64_t *
+store_known_set(const struct store_read *r, size_t *mask)
+{
+	size_t cap = 16;
+	int64_t *set;
+
+	while (cap < 2 * r->nknown)
+		cap <<= 1;
+	set = calloc(cap, sizeof(*set));
+	if (set == NULL)
+		return NULL;
+	*mask = cap - 1;
+	for (size_t i = 0; i < r->nknown; i++) {
+		size_t j = (size_t)((uint64_t)r->known[i] *
+		                            11400714819323198485ULL >>
+		                    20) &
+		           *mask;
+
+		while (set[j] != 0 && set[j] != r->known[i])
+			j = (j + 1) & *mask;
+		set[j] = r->known[i];
+	}
+	return set;
+}
+
+static int
+store_known_has(const int64_t *set, size_t mask, int64_t id)
+{
+	size_t j =
+	        (size_t)((uint64_t)id * 11400714819323198485ULL >> 20) & mask;
+
+	for (; set[j] != 0; j = (j + 1) & mask)
+		if (set[j] == id)
+			return 1;
+	return 0;
+}
+
+/* The outbox's scan: {"due": the due rows not in r->known, "seen": how
+ * many due rows there were (at most r->limit), "next_due"}. A row the
+ * caller holds is only an index entry here: while an institution is
+ * down the outbox holds thousands, and reading and parsing each again
+ * at every scan cost more than the calls. */
+static int
+store_outbox_due_json(struct store_read *r, struct store_rconn *c)
+{
+	sqlite3_stmt *ids = c->st[RST_OUTBOX_DUE],
+	             *next = c->st[RST_OUTBOX_NEXT];
+	json_t *due = json_array(), *row, *nd = NULL;
+	int64_t seen = 0, id, *set = NULL;
+	size_t mask = 0;
+	int rc, step = SQLITE_DONE;
+
+	if (due == NULL)
+		return -ENOMEM;
+	if (r->nknown > 0)
+		set = store_known_set(r, &mask);
+	sqlite3_bind_int64(ids, 1, r->now);
+	sqlite3_bind_int(ids, 2, r->limit);
+	rc = 0;
+	while (rc == 0 && (step = sqlite3_step(ids)) == SQLITE_ROW) {
+		seen++;
+		id = sqlite3_column_int64(ids, 0);
+		if (set != NULL && id > 0 && store_known_has(set, mask, id))
+			continue;
+		sqlite3_bind_int64(c->st[RST_OUTBOX_ROW], 1, id);
+		rc = store_one_json(c->st[RST_OUTBOX_ROW], &row);
+		if (rc == 0 && json_array_append_new(due, row) != 0)
+			rc = -ENOMEM;
+	}
+	sqlite3_reset(ids);
+	sqlite3_clear_bindings(ids);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_code(step);
+	if (rc == 0) {
+		sqlite3_bind_int64(next, 1, r->now);
+		rc = sqlite3_step(next);
+		if (rc == SQLITE_ROW) {
+			nd = sqlite3_column_type(next, 0) == SQLITE_NULL
+			             ? json_null()
+			             : json_integer(
+			                       sqlite3_column_int64(next, 0));
+			rc = 0;
+		} else {
+			rc = store_code(rc);
+		}
+		sqlite3_reset(next);
+		sqlite3_clear_bindings(next);
+	}
+	if (rc == 0) {
+		r->result = json_pack("{s:o, s:I, s:o}", "due", due, "seen",
+		                      (json_int_t)seen, "next_due", nd);
+		due = nd = NULL;
+		rc = r->result ? 0 : -ENOMEM;
+	}
+	json_decref(due);
+	json_decref(nd);
+	free(set);
+	return rc;
+}
+
 /* The adapters' reads (thread pool). */
 static int
 store_read_adapters(struct store_read *r, struct store_rconn *c)
@@ -3063,9 +3506,7 @@ store_read_adapters(struct store_read *r, struct store_rconn *c)
 
 	switch (r->kind) {
 	case STORE_READ_OUTBOX_DUE:
-		rc = store_due_json(c->st[RST_OUTBOX_DUE],
-		                    c->st[RST_OUTBOX_NEXT], r->now, r->limit,
-		                    &r->result);
+		rc = store_outbox_due_json(r, c);
 		break;
 	case STORE_READ_OUTBOX_STATS:
 		rc = store_rows_json(c->st[RST_OUTBOX_STATS], &r->result);
@@ -3085,17 +3526,32 @@ store_read_adapters(struct store_read *r, struct store_rconn *c)
 }
 
 int
-store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
-                 void *data)
+store_outbox_due(struct store *s, int64_t now, int limit, const int64_t *known,
+                 size_t nknown, store_json_cb cb, void *data)
 {
 	struct store_read *r =
 	        store_read_new(STORE_READ_OUTBOX_DUE, NULL, cb, data);
+	int64_t *k;
+	int rc;
 
 	if (r == NULL)
 		return -ENOMEM;
 	r->now = now;
 	r->limit = limit > 0 ? limit : 100;
-	return store_read_json_queue(s, r);
+	if (nknown > 0) {
+		r->known = malloc(nknown * sizeof(*known));
+		if (r->known == NULL) {
+			free(r);
+			return -ENOMEM;
+		}
+		memcpy(r->known, known, nknown * sizeof(*known));
+		r->nknown = nknown;
+	}
+	k = r->known;
+	rc = store_read_json_queue(s, r); /* frees r, not k, on failure */
+	if (rc != 0)
+		free(k);
+	return rc;
 }
 
 int

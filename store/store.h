@@ -579,6 +579,10 @@ struct store_metrics {
 	int64_t db_bytes;    /* page_count * page_size after the
 					   last commit, plus the WAL file */
 	int64_t queue_depth; /* batches waiting for the writer */
+	/* disclosure-only transactions committed at synchronous=NORMAL,
+	 * and the syncer's fsyncs of the WAL after them */
+	uint64_t deferred_commits;
+	uint64_t wal_syncs, wal_sync_failures;
 };
 
 /* Safe to call on the loop thread at any time; copies a consistent view. */
@@ -607,10 +611,13 @@ int store_batch_callback_put(struct store_batch *b, const char *adapter,
                              const char *event_id, const char *case_id,
                              const char *type, int64_t at);
 
-/* {"due": [{id, case_id, adapter, operation, idem_key, payload (text),
- * attempts, due_at}, ...] oldest first, at most limit, "next_due": the
- * earliest later due time or null}. */
-int store_outbox_due(struct store *s, int64_t now, int limit, store_json_cb cb,
+/* {"due": [{id, case_id, adapter, operation, idem_key, payload (parsed),
+ * attempts, due_at}, ...] oldest first, "seen": the number of due rows
+ * looked at (at most limit), "next_due": the earliest later due time or
+ * null}. The nknown ids in known (copied) are rows the caller holds
+ * already: they count in "seen" but are left out of "due". */
+int store_outbox_due(struct store *s, int64_t now, int limit,
+                     const int64_t *known, size_t nknown, store_json_cb cb,
                      void *data);
 /* [{adapter, state, n, oldest}, ...]: outbox rows counted by adapter and
  * state. */

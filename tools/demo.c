@@ -34,6 +34,13 @@
  *
  *   cairn-demo [--students N] [--dir DIR] [--seed S] [--summary FILE]
  *   cairn-demo --url URL --token ADMIN_TOKEN [--students N] [--summary FILE]
+ *              [--tokens FILE]
+ *
+ * --tokens FILE writes the season's people (mode 0600: they are
+ * credentials): its run tag and aid office, each student's id, token and
+ * application, the counselors' ids, the aid officers', policy analyst's
+ * and (with --url) each campus's admissions tokens, so a test can act as
+ * the season's own people (the web console's tests do).
  *
  * Exit 0 when the season ran, 1 when a step failed (what failed is
  * printed), 2 on a usage error.
@@ -114,6 +121,7 @@ static struct {
 	char url[256];
 	char admin[128];
 	char summary_path[512];
+	char tokens_path[512];
 	char isir_dir[512];
 	unsigned seed;
 	int fresh; /* we started cairnd and the mocks */
@@ -1806,6 +1814,48 @@ summary(CURL *h)
 	return out;
 }
 
+/* --- the season's people, for a test to act as them (--tokens) ---------- */
+
+static void
+tokens_write(const char *path)
+{
+	json_t *students = json_array(), *counselors = json_array();
+	json_t *officers = json_array(), *admissions = json_object(), *out;
+	int fd, rc;
+
+	for (int i = 0; i < G.nstudents; i++)
+		json_array_append_new(
+		        students,
+		        json_pack("{s:s, s:s, s:s}", "id", G.st[i].id, "token",
+		                  G.st[i].token, "application", G.st[i].app));
+	for (int k = 0; k < NCOUNSELORS; k++)
+		json_array_append_new(counselors, json_string(G.counselor[k]));
+	for (int k = 0; k < NOFFICERS; k++)
+		json_array_append_new(officers, json_string(G.officer[k]));
+	for (int k = 0; !G.fresh && k < G.campuses->n && k < 64; k++)
+		json_object_set_new(admissions, G.campuses->v[k].id,
+		                    json_string(G.admissions_tok[k]));
+	out = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "tag", G.tag,
+	                "office", G.office, "students", students, "counselors",
+	                counselors, "aid_officers", officers, "policy",
+	                G.policy, "admissions", admissions);
+	if (out == NULL)
+		die("out of memory listing the season's tokens");
+	/* tokens are credentials: readable by their owner only, from the
+	 * first byte (not chmod after writing) */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("cannot write %s: %s", path, strerror(errno));
+	rc = json_dumpfd(out, fd, JSON_INDENT(2));
+	if (rc == 0 && write(fd, "\n", 1) != 1)
+		rc = -1;
+	if (close(fd) != 0)
+		rc = -1;
+	json_decref(out);
+	if (rc != 0)
+		die("cannot write %s", path);
+}
+
 /* --- main ------------------------------------------------------------------ */
 
 static void
@@ -1818,6 +1868,7 @@ usage(FILE *f)
 	        "       cairn-demo --url URL --token ADMIN_TOKEN [--students "
 	        "N] "
 	        "[--summary FILE]\n"
+	        "                  [--tokens FILE]\n"
 	        "A season in miniature: students apply, ISIRs are imported and "
 	        "matched,\ninstitutions decide, aid officers work the queues, "
 	        "a policy change is\ndry-run, published and rolled back. "
@@ -1877,6 +1928,8 @@ main(int argc, char **argv)
 		else if (!strcmp(a, "--summary"))
 			snprintf(G.summary_path, sizeof(G.summary_path), "%s",
 			         v);
+		else if (!strcmp(a, "--tokens"))
+			snprintf(G.tokens_path, sizeof(G.tokens_path), "%s", v);
 		else if (!strcmp(a, "--isir-dir"))
 			snprintf(G.isir_dir, sizeof(G.isir_dir), "%s", v);
 		else if (!strcmp(a, "--clients"))
@@ -1943,6 +1996,8 @@ main(int argc, char **argv)
 	if (G.summary_path[0] &&
 	    json_dump_file(sum, G.summary_path, JSON_INDENT(2)) != 0)
 		die("cannot write %s", G.summary_path);
+	if (G.tokens_path[0])
+		tokens_write(G.tokens_path);
 	printf("\nThe season took %.1f s.\n", cairn_mono_s() - G.t0);
 	for (int i = 0; i < G.nstudents; i++)
 		if (G.st[i].aid[0] && G.st[i].registered) {

@@ -27,7 +27,10 @@
  *   - every case's history hash chain verifies (as daemon/cases.c
  *     fam_history writes it) and ends at the case's history_hash, and
  *     `cairn audit verify` says so too;
- *   - no timer fired twice for a case.
+ *   - no timer fired twice for a case;
+ *   - every read of a case a student got an answer to is on the
+ *     disclosure log (its row commits without waiting for an fsync, and
+ *     must survive the kill all the same).
  *
  * After the last cycle: every outbox row is delivered, the mock received
  * exactly the outbox's idempotency keys (each once, however often it was
@@ -1301,6 +1304,17 @@ verify(CURL *h, int final)
 			          "fired documents_due",
 			          want, fired);
 	}
+	/* every read a student got an answer to, in every cycle, left its
+	 * disclosure row, though its commit did not wait for an fsync (a
+	 * read cut off by the kill may have left one more) */
+	n = db_int(db,
+	           "SELECT count(*) FROM disclosures WHERE role = 'student' "
+	           "AND route = 'GET /v1/cases/{id}'",
+	           NULL);
+	if (n < G.reads)
+		violation("%ld reads of a case answered, %lld on the "
+		          "disclosure log",
+		          G.reads, n);
 	sqlite3_close(db);
 }
 

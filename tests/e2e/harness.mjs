@@ -115,40 +115,37 @@ export const STUDENT_DATA = {
   application_date: "2025-03-01",
 };
 
-// A small season: two students of one counselor, an application to three
-// campuses (one asking for documents, which alerts the counselor), an aid
-// file decided (so the student sees eligibility) and one waiting in the
-// office's queue.
-export async function seed(c) {
-  const t = {
-    ana: await c.token("student", "S-1001", "Ana, Fresno"),
-    ben: await c.token("student", "S-1002", "Ben, Merced"),
-    counselor: await c.token("counselor", "C-17", "Ms. Rivera"),
-    officer: await c.token("aid_officer", "fresno-aid", "Fresno aid office"),
-    davis: await c.token("admissions", "uc-davis", "UC Davis admissions"),
-    irvine: await c.token("admissions", "uc-irvine", "UC Irvine admissions"),
-    policy: await c.token("policy", null, "Policy staff"),
+// The demo season (tools/demo.c, README "The demo season"): cairn-demo
+// --url plays a season through this cairnd's API (students applying to
+// campuses, ISIRs matched to their aid files, campuses asking for
+// documents and deciding, aid officers working the queues, a policy
+// change published and rolled back) and writes its people's tokens
+// (--tokens) and its figures (--summary). The adapters point at a closed
+// port, so every campus call dead-letters: the admin has something to
+// redrive. Returns {tokens, summary, seconds}.
+export async function season(c, students) {
+  const tokensFile = join(c.dir, "season-tokens.json");
+  const summaryFile = join(c.dir, "season-summary.json");
+  const t0 = Date.now();
+  const proc = spawn(join(BUILD, "cairn-demo"), ["--url", c.url, "--token", c.admin, "--students", String(students),
+    "--tokens", tokensFile, "--summary", summaryFile], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout.on("data", (d) => { out += d; });
+  proc.stderr.on("data", (d) => { out += d; });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), 120000);
+  const { code, sig } = await new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`cairn-demo exited ${code ?? sig}:\n${out.slice(-3000)}`);
+  return {
+    tokens: JSON.parse(readFileSync(tokensFile, "utf8")),
+    summary: JSON.parse(readFileSync(summaryFile, "utf8")),
+    seconds: (Date.now() - t0) / 1000,
   };
-  await c.call(c.admin, "PUT", "/v1/counselors/C-17/students", { students: ["S-1001", "S-1002"] });
-  const app = await c.call(t.ana, "POST", "/v1/cases", {
-    workflow: "student_application",
-    data: { campuses: ["uc-davis", "uc-irvine", "uc-merced"] },
-  }, 201);
-  const sent = await c.call(t.ana, "POST", `/v1/cases/${app.id}/events`, { type: "submit" });
-  const kid = (campus) => sent.children.find((k) => k.spawn_key.endsWith(`:${campus}`)).id;
-  const ids = { app: app.id, davis: kid("uc-davis"), irvine: kid("uc-irvine"), merced: kid("uc-merced") };
-  await c.call(t.davis, "POST", `/v1/cases/${ids.davis}/events`,
-    { type: "request_documents", data: { documents: ["transcript", "test_scores"] } });
-  // Ana's aid file, decided: packaging evaluates Cal Grant
-  const aid = await c.call(t.officer, "POST", "/v1/cases",
-    { workflow: "aid_file", subject: "S-1001", data: { award_year: "2025-26", student: STUDENT_DATA } }, 201);
-  const claimed = await c.call(t.officer, "POST", "/v1/queues/isir_review/claim", undefined, 200);
-  if (claimed.case.id !== aid.id) throw new Error("seed: claimed another file");
-  await c.call(t.officer, "POST", `/v1/cases/${aid.id}/events`, { type: "review_isir", data: { next: "package" } });
-  ids.anaAid = aid.id;
-  // Ben's, waiting in the queue for the officer's test
-  const benAid = await c.call(t.officer, "POST", "/v1/cases",
-    { workflow: "aid_file", subject: "S-1002", data: { award_year: "2025-26", student: { ...STUDENT_DATA, income: 52000 } } }, 201);
-  ids.benAid = benAid.id;
-  return { t, ids };
+}
+
+// "csu-san-diego" -> "CSU San Diego", as the console writes a campus.
+export function campusName(id) {
+  const [head, ...rest] = id.split("-");
+  const words = rest.map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join(" ");
+  return ["uc", "csu", "ccc"].includes(head) ? `${head.toUpperCase()} ${words}` : id;
 }
