@@ -67,6 +67,7 @@
 
 #include "../adapters/isir.h"
 #include "../common/cairn.h"
+#include "../common/httpc.h"
 #include "../rules/rules.h"
 #include "../workflows/workflow.h"
 
@@ -287,69 +288,21 @@ jstr(const json_t *o, const char *k)
 
 /* --- HTTP ------------------------------------------------------------------ */
 
-struct hres {
-	long status; /* 0: no answer */
-	char *body;
-	size_t len;
-};
-
-static size_t
-on_body(char *p, size_t sz, size_t n, void *u)
-{
-	struct hres *r = u;
-	char *b = realloc(r->body, r->len + sz * n + 1);
-
-	if (b == NULL)
-		return 0;
-	memcpy(b + r->len, p, sz * n);
-	r->len += sz * n;
-	b[r->len] = '\0';
-	r->body = b;
-	return sz * n;
-}
-
 /* One request to base (a URL without a trailing slash). */
 static void
 req(CURL *h, const char *base, const char *method, const char *path,
     const char *token, const char *ctype, const char *body, size_t blen,
-    const char *idem, struct hres *r)
+    const char *idem, struct httpc_reply *r)
 {
-	struct curl_slist *l = NULL;
 	char url[1024], line[256];
+	const char *extra[2] = {NULL, NULL};
 
-	memset(r, 0, sizeof(*r));
 	snprintf(url, sizeof(url), "%s%s", base, path);
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (token) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-		l = curl_slist_append(l, line);
-	}
 	if (idem) {
 		snprintf(line, sizeof(line), "Idempotency-Key: %s", idem);
-		l = curl_slist_append(l, line);
+		extra[0] = line;
 	}
-	if (body) {
-		snprintf(line, sizeof(line), "Content-Type: %s",
-		         ctype ? ctype : "application/json");
-		l = curl_slist_append(l, line);
-		l = curl_slist_append(l, "Expect:");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-		                 (curl_off_t)blen);
-	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
-	if (curl_easy_perform(h) != CURLE_OK)
-		r->status = 0;
-	else
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(l);
+	httpc_request(h, url, method, token, ctype, body, blen, extra, 120, r);
 }
 
 /* A JSON request to cairnd; the parsed reply when the status is one of
@@ -361,7 +314,7 @@ api(CURL *h, const char *method, const char *path, const char *token,
     const json_t *body, const char *idem, long want, long *status)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct hres r = {0};
+	struct httpc_reply r = {0};
 	json_t *out = NULL;
 
 	for (int attempt = 0; attempt < 20; attempt++) {
@@ -464,7 +417,7 @@ mock_start(CURL *h, int k)
 	                "--seed",
 	                seed,
 	                NULL};
-	struct hres r;
+	struct httpc_reply r;
 	const char *cfg = "{\"fail_rate\": 0.15, \"faults\": [\"500\", "
 	                  "\"429\", \"reset\"], \"retry_after\": 1}";
 
@@ -569,7 +522,7 @@ cairnd_start(CURL *h)
 	snprintf(lg, sizeof(lg), "%s/cairnd.log", G.dir);
 	G.cairnd = spawn(bin, argv, lg);
 	for (int i = 0; i < 2400; i++) {
-		struct hres r;
+		struct httpc_reply r;
 		int st;
 
 		req(h, G.url, "GET", "/healthz", NULL, NULL, NULL, 0, NULL, &r);
@@ -868,7 +821,7 @@ identity_row(const struct isir_record *r, const char *student)
 static void
 isir_import(CURL *h, const char *what, const char *text, size_t len)
 {
-	struct hres r = {0};
+	struct httpc_reply r = {0};
 	json_t *rep;
 	char path[128];
 
@@ -1037,7 +990,7 @@ inst_event(CURL *h, int i, int j, const char *event, json_t *data)
 		              "case_id", c->id, "event", event, "data", data);
 		{
 			char *text = json_dumps(b, JSON_COMPACT);
-			struct hres hr = {0};
+			struct httpc_reply hr = {0};
 
 			for (int a = 0; a < 20; a++) {
 				free(hr.body);
@@ -1715,7 +1668,7 @@ summary(CURL *h)
 	             NULL);
 	for (int i = 0; G.fresh && i < I_N; i++) {
 		char base[64];
-		struct hres r;
+		struct httpc_reply r;
 		json_t *j;
 
 		snprintf(base, sizeof(base), "http://127.0.0.1:%d",

@@ -66,6 +66,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/httpc.h"
+
 #ifndef CAIRN_SOURCE_DIR
 #define CAIRN_SOURCE_DIR "."
 #endif
@@ -241,70 +243,21 @@ write_file(const char *path, const char *text)
 
 /* --- HTTP through libcurl ------------------------------------------------ */
 
-struct hres {
-	long status; /* 0: no answer (refused, reset, cut off) */
-	char *body;
-	size_t len;
-};
-
-static size_t
-on_body(char *p, size_t sz, size_t n, void *u)
-{
-	struct hres *r = u;
-	char *b = realloc(r->body, r->len + sz * n + 1);
-
-	if (b == NULL)
-		return 0;
-	memcpy(b + r->len, p, sz * n);
-	r->len += sz * n;
-	b[r->len] = '\0';
-	r->body = b;
-	return sz * n;
-}
-
 /* One request; hdrs is a NULL-terminated list of extra headers. */
 static void
 req(CURL *h, int to_port, const char *method, const char *path,
     const char *token, const char *ctype, const char *body,
-    const char *const *hdrs, struct hres *r)
+    const char *const *hdrs, struct httpc_reply *r)
 {
-	struct curl_slist *l = NULL;
-	char url[1024], line[256];
+	char url[1024];
 
-	memset(r, 0, sizeof(*r));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", to_port, path);
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (token) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-		l = curl_slist_append(l, line);
-	}
-	if (body) {
-		snprintf(line, sizeof(line), "Content-Type: %s",
-		         ctype ? ctype : "application/json");
-		l = curl_slist_append(l, line);
-		l = curl_slist_append(l, "Expect:");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	for (int i = 0; hdrs && hdrs[i]; i++)
-		l = curl_slist_append(l, hdrs[i]);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
-	if (curl_easy_perform(h) != CURLE_OK)
-		r->status = 0;
-	else
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(l);
+	httpc_request(h, url, method, token, ctype, body,
+	              body ? strlen(body) : 0, hdrs, 60, r);
 }
 
 static json_t *
-body_json(const struct hres *r)
+body_json(const struct httpc_reply *r)
 {
 	return r->body ? json_loads(r->body, 0, NULL) : NULL;
 }
@@ -314,7 +267,7 @@ static json_t *
 must(CURL *h, int to_port, const char *method, const char *path,
      const char *token, const char *body, long want)
 {
-	struct hres r;
+	struct httpc_reply r;
 	json_t *j;
 
 	req(h, to_port, method, path, token, NULL, body, NULL, &r);
@@ -359,7 +312,7 @@ cairnd_start(CURL *h)
 	snprintf(bin, sizeof(bin), "%s/cairnd", bindir);
 	cairnd_pid = spawn(bin, argv, logpath);
 	for (int i = 0; i < 1200; i++) {
-		struct hres r;
+		struct httpc_reply r;
 		int st;
 
 		req(h, port, "GET", "/healthz", NULL, NULL, NULL, NULL, &r);
@@ -600,7 +553,7 @@ do_create(CURL *h, int i)
 	struct app a;
 	char body[512], idem[80];
 	const char *hd[2] = {idem, NULL};
-	struct hres r;
+	struct httpc_reply r;
 	json_t *j;
 	int ok = 0;
 
@@ -643,7 +596,7 @@ do_submit(CURL *h, int i)
 	struct app a;
 	char path[128], idem[80];
 	const char *hd[2] = {idem, NULL};
-	struct hres r;
+	struct httpc_reply r;
 	json_t *j, *kids, *k;
 	size_t n;
 	int ok = 0;
@@ -717,7 +670,7 @@ do_callback(CURL *h, int i, int c)
 	const char *hd[3] = {tsh, sigh, NULL};
 	unsigned char mac[32];
 	unsigned int maclen = 32;
-	struct hres r;
+	struct httpc_reply r;
 	char kid[48];
 	int ok = 0;
 
@@ -776,7 +729,7 @@ do_isir(CURL *h, int i)
 	struct chunk *k = &G.chunks[i];
 	size_t len = 0;
 	char *body;
-	struct hres r;
+	struct httpc_reply r;
 	json_t *j, *recs, *rec;
 	size_t n;
 	int ok = 0;
@@ -828,7 +781,7 @@ do_read(CURL *h, int i)
 {
 	struct app a;
 	char path[128];
-	struct hres r;
+	struct httpc_reply r;
 
 	pthread_mutex_lock(&G.mu);
 	a = G.apps[i];
@@ -847,7 +800,7 @@ do_read(CURL *h, int i)
 static void
 do_clock(CURL *h)
 {
-	struct hres r;
+	struct httpc_reply r;
 
 	req(h, port, "POST", "/v1/clock", admin, NULL,
 	    "{\"advance\":\"" CLOCK_STEP "\"}", NULL, &r);
@@ -943,7 +896,7 @@ send_decision(CURL *h, int d)
 	struct staffdec x;
 	char path[128], idem[96], body[160];
 	const char *hd[2] = {idem, NULL};
-	struct hres r;
+	struct httpc_reply r;
 	int ok = 0;
 
 	pthread_mutex_lock(&G.mu);
@@ -976,7 +929,7 @@ send_decision(CURL *h, int d)
 static void
 do_staff(CURL *h)
 {
-	struct hres r;
+	struct httpc_reply r;
 	json_t *j, *cs;
 	const char *id, *parent, *campus;
 	int d = -1;
@@ -1153,7 +1106,7 @@ verify(CURL *h, int final)
 			          i, a->id, n);
 		/* the ones made this cycle, also through the API */
 		if (a->cycle == G.cycle) {
-			struct hres r;
+			struct httpc_reply r;
 			char path[128];
 
 			snprintf(path, sizeof(path), "/v1/cases/%s", a->id);
