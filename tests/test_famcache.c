@@ -18,6 +18,7 @@
 #include "../daemon/famcache.h"
 #include "../store/store.h"
 #include "harness.h"
+#include "storefix.h"
 
 static uv_loop_t loop;
 static struct store *st;
@@ -26,46 +27,16 @@ static char dir[64];
 static void
 setup(void)
 {
-	struct store_opts o = {0};
-	struct cairn_err err = {0};
-	char path[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/cairn-famcache-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/c.db", dir);
-	o.path = path;
-	uv_loop_init(&loop);
-	cr_assert_eq(store_open(&loop, &o, &st, &err), 0, "%s", err.msg);
+	storefix_open(&loop, &st, dir, sizeof(dir), "famcache");
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	store_close(st);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	cr_assert_eq(uv_loop_close(&loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	storefix_close(&loop, st, dir);
 }
 
 TestSuite(famcache, .init = setup, .fini = teardown);
-
-struct got {
-	int done, status;
-	json_t *j;
-};
-
-static void
-on_json(int status, json_t *j, void *data)
-{
-	struct got *g = data;
-
-	g->done = 1;
-	g->status = status;
-	g->j = j;
-}
 
 static const char *
 jstr(const json_t *o, const char *k)
@@ -120,9 +91,9 @@ write_row(json_t *r, const uint8_t *hash, int insert, int64_t read_rev)
 static json_t *
 read_family(const char *root)
 {
-	struct got g = {0};
+	struct storefix_got g = {0};
 
-	cr_assert_eq(store_family_get(st, root, on_json, &g), 0);
+	cr_assert_eq(store_family_get(st, root, storefix_json, &g), 0);
 	while (!g.done)
 		uv_run(&loop, UV_RUN_ONCE);
 	cr_assert_eq(g.status, 0);

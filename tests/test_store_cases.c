@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../store/store.h"
+#include "storefix.h"
 
 static uv_loop_t loop;
 static struct store *st;
@@ -18,28 +19,13 @@ static char dir[64];
 static void
 setup(void)
 {
-	struct store_opts o = {0};
-	struct cairn_err err = {0};
-	char path[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/cairn-cases-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/c.db", dir);
-	o.path = path;
-	uv_loop_init(&loop);
-	cr_assert_eq(store_open(&loop, &o, &st, &err), 0, "%s", err.msg);
+	storefix_open(&loop, &st, dir, sizeof(dir), "cases");
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	store_close(st);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	cr_assert_eq(uv_loop_close(&loop), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	storefix_close(&loop, st, dir);
 }
 
 TestSuite(store_cases, .init = setup, .fini = teardown);
@@ -76,33 +62,11 @@ commit(struct store_batch *b, char *msg)
 	return store_batch_commit_sync(st, b, msg, 256);
 }
 
-struct got {
-	int done, status;
-	json_t *j;
-};
-
-static void
-on_json(int status, json_t *j, void *data)
-{
-	struct got *g = data;
-
-	g->done = 1;
-	g->status = status;
-	g->j = j;
-}
-
-static void
-wait_for(struct got *g)
-{
-	while (!g->done)
-		uv_run(&loop, UV_RUN_ONCE);
-}
-
 Test(store_cases, create_update_and_revision_conflict)
 {
 	struct store_batch *b = store_batch_new();
 	struct store_case_row c = row("c1", NULL, NULL, "received", 1);
-	struct got g = {0};
+	struct storefix_got g = {0};
 	char msg[256];
 
 	cr_assert_eq(store_batch_case_insert(b, &c), 0);
@@ -122,8 +86,8 @@ Test(store_cases, create_update_and_revision_conflict)
 	cr_assert_eq(store_batch_case_update(b, &c, 1), 0);
 	cr_assert_eq(commit(b, msg), CAIRN_ECONFLICT);
 
-	cr_assert_eq(store_case_get(st, "c1", on_json, &g), 0);
-	wait_for(&g);
+	cr_assert_eq(store_case_get(st, "c1", storefix_json, &g), 0);
+	storefix_wait(&loop, &g);
 	cr_assert_eq(g.status, 0);
 	json_t *cs = json_object_get(g.j, "case");
 	cr_assert_str_eq(json_string_value(json_object_get(cs, "status")),
@@ -136,8 +100,8 @@ Test(store_cases, create_update_and_revision_conflict)
 	json_decref(g.j);
 
 	memset(&g, 0, sizeof(g));
-	cr_assert_eq(store_case_get(st, "nope", on_json, &g), 0);
-	wait_for(&g);
+	cr_assert_eq(store_case_get(st, "nope", storefix_json, &g), 0);
+	storefix_wait(&loop, &g);
 	cr_assert_eq(g.status, CAIRN_ENOTFOUND);
 	cr_assert_null(g.j);
 }
@@ -152,7 +116,7 @@ Test(store_cases, a_spawn_key_is_taken_once)
 	        row("k2", "p1", "campus:uc-davis", "received", 1);
 	struct store_case_row c3 =
 	        row("k3", "p1", "campus:uc-merced", "received", 1);
-	struct got g = {0};
+	struct storefix_got g = {0};
 	char msg[256];
 
 	store_batch_case_insert(b, &p);
@@ -163,8 +127,8 @@ Test(store_cases, a_spawn_key_is_taken_once)
 	store_batch_case_insert(b, &c3);
 	store_batch_case_insert(b, &c2);
 	cr_assert_eq(commit(b, msg), CAIRN_ECONFLICT);
-	cr_assert_eq(store_case_get(st, "p1", on_json, &g), 0);
-	wait_for(&g);
+	cr_assert_eq(store_case_get(st, "p1", storefix_json, &g), 0);
+	storefix_wait(&loop, &g);
 	json_t *kids = json_object_get(g.j, "children");
 	cr_assert_eq(json_array_size(kids), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(
@@ -178,7 +142,7 @@ Test(store_cases, history_in_order)
 	struct store_batch *b = store_batch_new();
 	struct store_case_row c = row("h1", NULL, NULL, "received", 1);
 	uint8_t h[32];
-	struct got g = {0};
+	struct storefix_got g = {0};
 	char msg[256];
 
 	memset(h, 0xab, sizeof(h));
@@ -198,8 +162,8 @@ Test(store_cases, history_in_order)
 		cr_assert_eq(store_batch_history_append(b, &hr), 0);
 	}
 	cr_assert_eq(commit(b, msg), 0, "%s", msg);
-	cr_assert_eq(store_case_history(st, "h1", on_json, &g), 0);
-	wait_for(&g);
+	cr_assert_eq(store_case_history(st, "h1", storefix_json, &g), 0);
+	storefix_wait(&loop, &g);
 	cr_assert_eq(json_array_size(g.j), 3);
 	json_t *e = json_array_get(g.j, 0);
 	cr_assert_eq(json_integer_value(json_object_get(e, "seq")), 1);
@@ -225,7 +189,7 @@ Test(store_cases, history_in_order)
 Test(store_cases, timers_due_and_next)
 {
 	struct store_batch *b = store_batch_new();
-	struct got g = {0};
+	struct storefix_got g = {0};
 	char msg[256];
 
 	store_batch_timer_set(b, "a", "documents_due", 100,
@@ -236,8 +200,8 @@ Test(store_cases, timers_due_and_next)
 	store_batch_timer_set(b, "a", "documents_due", 150,
 	                      "timer.documents_due");
 	cr_assert_eq(commit(b, msg), 0, "%s", msg);
-	cr_assert_eq(store_timers_due(st, 500, 10, on_json, &g), 0);
-	wait_for(&g);
+	cr_assert_eq(store_timers_due(st, 500, 10, storefix_json, &g), 0);
+	storefix_wait(&loop, &g);
 	json_t *due = json_object_get(g.j, "due");
 	cr_assert_eq(json_array_size(due), 2);
 	cr_assert_eq(json_integer_value(
@@ -255,8 +219,8 @@ Test(store_cases, timers_due_and_next)
 	store_batch_timer_cancel(b, "b", NULL);
 	cr_assert_eq(commit(b, msg), 0, "%s", msg);
 	memset(&g, 0, sizeof(g));
-	store_timers_due(st, 10000, 10, on_json, &g);
-	wait_for(&g);
+	store_timers_due(st, 10000, 10, storefix_json, &g);
+	storefix_wait(&loop, &g);
 	cr_assert_eq(json_array_size(json_object_get(g.j, "due")), 1);
 	cr_assert(json_is_null(json_object_get(g.j, "next_due")));
 	json_decref(g.j);
@@ -266,13 +230,13 @@ Test(store_cases, idempotency_keys)
 {
 	struct store_batch *b = store_batch_new();
 	uint8_t h[32] = {1, 2, 3};
-	struct got g = {0};
+	struct storefix_got g = {0};
 	char msg[256];
 
 	store_batch_idem_put(b, "k-1", h, 201, "{\"id\":\"c1\"}", 5);
 	cr_assert_eq(commit(b, msg), 0, "%s", msg);
-	store_idem_get(st, "k-1", on_json, &g);
-	wait_for(&g);
+	store_idem_get(st, "k-1", storefix_json, &g);
+	storefix_wait(&loop, &g);
 	cr_assert_eq(g.status, 0);
 	cr_assert_eq(json_integer_value(json_object_get(g.j, "status")), 201);
 	cr_assert_str_eq(json_string_value(json_object_get(g.j, "response")),
@@ -291,7 +255,7 @@ Test(store_cases, keyset_pages_and_filters)
 {
 	struct store_batch *b = store_batch_new();
 	char ids[25][16], msg[256];
-	struct got g = {0};
+	struct storefix_got g = {0};
 	size_t total = 0;
 	char cursor[16] = "";
 
@@ -309,8 +273,8 @@ Test(store_cases, keyset_pages_and_filters)
 		                                                 : NULL};
 
 		memset(&g, 0, sizeof(g));
-		cr_assert_eq(store_case_list(st, &f, on_json, &g), 0);
-		wait_for(&g);
+		cr_assert_eq(store_case_list(st, &f, storefix_json, &g), 0);
+		storefix_wait(&loop, &g);
 		cr_assert_eq(g.status, 0);
 		json_t *cs = json_object_get(g.j, "cases");
 		total += json_array_size(cs);
