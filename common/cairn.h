@@ -53,4 +53,12 @@ double cairn_mono_s(void);
 /* Sleeps ms milliseconds (less when a signal interrupts it). */
 void cairn_sleep_ms(int ms);
 
+/*
+ * Starts bin with argv as a child whose stdout and stderr append to log
+ * (created 0600), and which the kernel kills when its parent dies (the
+ * tools that run cairnd and the mock: a crashed tool leaves no daemon
+ * behind). Returns the pid, or -1 when fork fails.
+ */
+int cairn_spawn(const char *bin, char *const argv[], const char *log);
+
 #endif

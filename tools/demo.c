@@ -387,22 +387,11 @@ parallel(int n, work_fn fn, void *arg)
 static pid_t
 spawn(const char *bin, char *const argv[], const char *log)
 {
-	pid_t pid = fork();
+	int pid = cairn_spawn(bin, argv, log);
 
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(bin, argv);
-		_exit(127);
-	}
-	return pid;
+	return (pid_t)pid;
 }
 
 static void

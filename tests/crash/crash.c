@@ -66,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/cairn.h"
 #include "../../common/httpc.h"
 
 #ifndef CAIRN_SOURCE_DIR
@@ -284,22 +285,11 @@ must(CURL *h, int to_port, const char *method, const char *path,
 static pid_t
 spawn(const char *bin, char *const argv[], const char *log)
 {
-	pid_t pid = fork();
+	int pid = cairn_spawn(bin, argv, log);
 
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(bin, argv);
-		_exit(127);
-	}
-	return pid;
+	return (pid_t)pid;
 }
 
 static void
