@@ -2597,11 +2597,29 @@ struct store_read {
 	int64_t after;  /* alerts: keyset cursor */
 	int64_t *known; /* outbox due rows: ids the caller holds */
 	size_t nknown;
+	struct store_disclosure *disc; /* a listing's disclosure template */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
 static int store_identity_read(struct store_read *r, sqlite3 *db);
 static int store_read_disclosures(struct store_read *r, sqlite3 *db);
+/*
+ * The disclosure rows of a page of cases, built on the reader thread (see
+ * store_case_filter's disclose): one per case, the template's reader and
+ * route with the case's id and subject.
+ */
+struct disc_page {
+	struct store_disclosure *rows;
+	char **owned; /* the ids and subjects copied from the rows */
+	size_t n, cap;
+};
+static int disc_page_add(struct disc_page *p,
+                         const struct store_disclosure *tmpl, const char *id,
+                         const char *subject);
+static int disc_page_put(struct disc_page *p, struct store_batch *b);
+static void disc_page_free(struct disc_page *p);
+static struct store_disclosure *
+store_disclosures_copy(const struct store_disclosure *rows, size_t n);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2800,9 +2818,10 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
                       json_t **out)
 {
 	struct textbuf b = {0};
+	struct disc_page page = {0};
 	sqlite3_stmt *st;
 	char last[64] = "";
-	int rc, rows = 0;
+	int rc, rows = 0, oom = 0;
 
 	rc = store_list_stmt(db, f, &st);
 	if (rc != 0)
@@ -2810,6 +2829,7 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 	tb_put(&b, "{\"cases\":[", 10);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int ncol = sqlite3_column_count(st);
+		const char *id = NULL, *subject = NULL;
 
 		if (rows == f->limit)
 			break; /* the extra row: there is a next page */
@@ -2838,9 +2858,13 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 					tb_put(&b, t, (size_t)len);
 				else
 					tb_string(&b, t, (size_t)len);
-				if (!strcmp(name, "id"))
+				if (!strcmp(name, "id")) {
 					snprintf(last, sizeof(last), "%.*s",
 					         len, t);
+					id = t;
+				} else if (!strcmp(name, "subject")) {
+					subject = t;
+				}
 				break;
 			default:
 				tb_put(&b, "null", 4);
@@ -2848,9 +2872,13 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 		}
 		tb_put(&b, "}", 1);
 		rows++;
+		if (f->disclose != NULL &&
+		    disc_page_add(&page, f->disclose, id, subject) != 0)
+			oom = 1;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		sqlite3_finalize(st);
+		disc_page_free(&page);
 		free(b.p);
 		return store_code(rc);
 	}
@@ -2861,7 +2889,12 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 		tb_put(&b, "null", 4);
 	tb_put(&b, "}", 1);
 	sqlite3_finalize(st);
-	if (b.oom) {
+	/* the page's disclosure rows, built here rather than on the loop
+	 * thread, which would look each case's id and subject up again */
+	if (!oom && f->disclose != NULL && disc_page_put(&page, f->disclose_to))
+		oom = 1;
+	disc_page_free(&page);
+	if (b.oom || oom) {
 		free(b.p);
 		return -ENOMEM;
 	}
@@ -3119,6 +3152,7 @@ store_read_after(uv_work_t *w, int status)
 			free(r->keys[i]);
 		free(r->keys);
 		free(r->known);
+		free(r->disc);
 		free(r);
 		return;
 	}
@@ -3266,6 +3300,25 @@ store_case_list(struct store *s, const struct store_case_filter *f,
 	}
 	r->f.limit = f->limit < 1 ? 1 : f->limit > 1000 ? 1000 : f->limit;
 	r->f.as_text = f->as_text;
+	if (f->as_text && f->disclose != NULL && f->disclose_to != NULL) {
+		struct store_disclosure *disc;
+		int rc;
+
+		disc = store_disclosures_copy(f->disclose, 1);
+		if (disc == NULL) {
+			for (int i = 0; i < 7; i++)
+				free(r->fstr[i]);
+			free(r);
+			return -ENOMEM;
+		}
+		r->disc = disc;
+		r->f.disclose = disc;
+		r->f.disclose_to = f->disclose_to;
+		rc = store_read_json_queue(s, r); /* frees r on failure */
+		if (rc != 0)
+			free(disc);
+		return rc;
+	}
 	return store_read_json_queue(s, r);
 }
 
@@ -5329,18 +5382,82 @@ store_disclosure_hash(const uint8_t prev[32], int64_t seq,
 	return rc;
 }
 
+/* The rows and their strings are one allocation (store_batch_disclose). */
 static void
 store_disclosures_free(struct store_disclosure *rows, size_t n)
 {
-	for (size_t i = 0; rows != NULL && i < n; i++) {
-		free((char *)rows[i].token_id);
-		free((char *)rows[i].role);
-		free((char *)rows[i].scope);
-		free((char *)rows[i].route);
-		free((char *)rows[i].case_id);
-		free((char *)rows[i].subject);
-	}
+	(void)n;
 	free(rows);
+}
+
+/* One field of a row: copied once into the block at *at, or, when it is
+ * the same string as the previous row's (the reader, role, scope and
+ * route of a page are), pointed at that copy. */
+static const char *
+disc_copy(const char *src, const char *prev_src, const char *prev_copy,
+          char **at)
+{
+	size_t len;
+	char *dst;
+
+	if (src == NULL)
+		src = "";
+	if (prev_copy != NULL && prev_src != NULL &&
+	    (src == prev_src || !strcmp(src, prev_src)))
+		return prev_copy;
+	len = strlen(src) + 1;
+	dst = *at;
+	memcpy(dst, src, len);
+	*at += len;
+	return dst;
+}
+
+/*
+ * A page of a listing is 50 rows: copying each of their six strings with
+ * its own strdup was 300 allocations on the loop thread per page. The
+ * rows and every string they hold are one block instead, and the fields
+ * a page's rows share (who read, through which route) are copied once.
+ */
+static struct store_disclosure *
+store_disclosures_copy(const struct store_disclosure *rows, size_t n)
+{
+	struct store_disclosure *copy;
+	size_t bytes = 0;
+	char *at;
+
+	if (n == 0 || n > SIZE_MAX / sizeof(*copy))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_disclosure *r = &rows[i];
+		const char *f[6] = {r->token_id, r->role,    r->scope,
+		                    r->route,    r->case_id, r->subject};
+
+		for (int k = 0; k < 6; k++)
+			bytes += (f[k] ? strlen(f[k]) : 0) + 1;
+	}
+	copy = malloc(n * sizeof(*copy) + bytes);
+	if (copy == NULL)
+		return NULL;
+	at = (char *)(copy + n);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_disclosure *r = &rows[i];
+		const struct store_disclosure *pr = i ? &rows[i - 1] : NULL;
+		const struct store_disclosure *pc = i ? &copy[i - 1] : NULL;
+
+		copy[i].at = r->at;
+		copy[i].token_id =
+		        disc_copy(r->token_id, pr ? pr->token_id : NULL,
+		                  pc ? pc->token_id : NULL, &at);
+		copy[i].role = disc_copy(r->role, pr ? pr->role : NULL,
+		                         pc ? pc->role : NULL, &at);
+		copy[i].scope = disc_copy(r->scope, pr ? pr->scope : NULL,
+		                          pc ? pc->scope : NULL, &at);
+		copy[i].route = disc_copy(r->route, pr ? pr->route : NULL,
+		                          pc ? pc->route : NULL, &at);
+		copy[i].case_id = disc_copy(r->case_id, NULL, NULL, &at);
+		copy[i].subject = disc_copy(r->subject, NULL, NULL, &at);
+	}
+	return copy;
 }
 
 int
@@ -5352,25 +5469,9 @@ store_batch_disclose(struct store_batch *b, const struct store_disclosure *rows,
 
 	if (n == 0)
 		return 0;
-	copy = calloc(n, sizeof(*copy));
+	copy = store_disclosures_copy(rows, n);
 	if (copy == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_disclosure *r = &rows[i];
-
-		copy[i].at = r->at;
-		if ((copy[i].token_id = strdup(r->token_id)) == NULL ||
-		    (copy[i].role = strdup(r->role)) == NULL ||
-		    (copy[i].scope = strdup(r->scope ? r->scope : "")) ==
-		            NULL ||
-		    (copy[i].route = strdup(r->route)) == NULL ||
-		    (copy[i].case_id = strdup(r->case_id)) == NULL ||
-		    (copy[i].subject = strdup(r->subject ? r->subject : "")) ==
-		            NULL) {
-			store_disclosures_free(copy, i + 1);
-			return -ENOMEM;
-		}
-	}
 	op = store_batch_push(b, STORE_OP_DISCLOSE);
 	if (op == NULL) {
 		store_disclosures_free(copy, n);
@@ -5380,6 +5481,59 @@ store_batch_disclose(struct store_batch *b, const struct store_disclosure *rows,
 	op->u.disc.n = n;
 	b->nops++;
 	return 0;
+}
+
+int
+store_batch_empty(const struct store_batch *b)
+{
+	return b == NULL || b->nops == 0;
+}
+
+/* Reader thread: the disclosure rows of a page of cases (see
+ * store_case_filter's disclose and struct disc_page). */
+
+static int
+disc_page_add(struct disc_page *p, const struct store_disclosure *tmpl,
+              const char *id, const char *subject)
+{
+	struct store_disclosure *d;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		void *r = realloc(p->rows, cap * sizeof(*p->rows));
+		void *o;
+
+		if (r == NULL)
+			return -ENOMEM;
+		p->rows = r;
+		o = realloc(p->owned, cap * 2 * sizeof(*p->owned));
+		if (o == NULL)
+			return -ENOMEM;
+		p->owned = o;
+		p->cap = cap;
+	}
+	p->owned[2 * p->n] = strdup(id ? id : "");
+	p->owned[2 * p->n + 1] = strdup(subject ? subject : "");
+	d = &p->rows[p->n++];
+	*d = *tmpl;
+	d->case_id = p->owned[2 * p->n - 2];
+	d->subject = p->owned[2 * p->n - 1];
+	return d->case_id && d->subject ? 0 : -ENOMEM;
+}
+
+static void
+disc_page_free(struct disc_page *p)
+{
+	for (size_t i = 0; i < 2 * p->n; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->rows);
+}
+
+static int
+disc_page_put(struct disc_page *p, struct store_batch *b)
+{
+	return store_batch_disclose(b, p->rows, p->n);
 }
 
 /* Writer thread: chains and inserts the op's rows after the log's head. */
