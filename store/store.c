@@ -846,9 +846,15 @@ static const char *const store_rsql[RST_N] = {
                               " ORDER BY holder",
 };
 
+/* A listing's statement depends on which of its 7 filters are set */
+#define STORE_LIST_SHAPES 128
+
 struct store_rconn {
 	sqlite3 *db;
 	sqlite3_stmt *st[RST_N];
+	/* the listing statements prepared so far, by filter shape:
+	 * preparing one took as long as reading a page */
+	sqlite3_stmt *list[STORE_LIST_SHAPES];
 };
 
 struct store {
@@ -1234,6 +1240,8 @@ store_close_conns(struct store *s)
 	for (i = 0; s->rconns != NULL && i < s->nrconns; i++) {
 		for (j = 0; j < RST_N; j++)
 			sqlite3_finalize(s->rconns[i].st[j]);
+		for (j = 0; j < STORE_LIST_SHAPES; j++)
+			sqlite3_finalize(s->rconns[i].list[j]);
 		sqlite3_close(s->rconns[i].db);
 	}
 	sqlite3_close(s->cdb);
@@ -2729,7 +2737,7 @@ store_rows_json(sqlite3_stmt *st, json_t **out)
  * from choosing the index that fits. Asks for one row more than the page,
  * to know whether there is a next one. */
 static int
-store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
+store_list_stmt(struct store_rconn *c, const struct store_case_filter *f,
                 sqlite3_stmt **out)
 {
 	static const char *const cols[] = {"workflow", "status", "subject",
@@ -2739,7 +2747,7 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	char sql[1024];
 	size_t n;
 	sqlite3_stmt *st;
-	int rc, k = 0;
+	int rc, k = 0, shape = 0;
 
 	n = (size_t)snprintf(sql, sizeof(sql),
 	                     "SELECT " STORE_CASE_LIST_COLS
@@ -2758,9 +2766,19 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 		                      " caseloads WHERE counselor = ?%d)",
 		                      ++k);
 	snprintf(sql + n, sizeof(sql) - n, " ORDER BY id LIMIT ?%d", k + 1);
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return store_code(rc);
+	/* the text above follows from which filters are set: one
+	 * statement per shape, kept on the connection (reset after use) */
+	for (int i = 0; i < 5; i++)
+		shape |= (vals[i] != NULL) << i;
+	shape |= (f->after != NULL) << 5 | (f->counselor != NULL) << 6;
+	st = c->list[shape];
+	if (st == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sql, -1,
+		                        SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return store_code(rc);
+		c->list[shape] = st;
+	}
 	k = 0;
 	for (int i = 0; i < 5; i++)
 		if (vals[i] != NULL)
@@ -2772,6 +2790,14 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	sqlite3_bind_int(st, k + 1, f->limit + 1);
 	*out = st;
 	return 0;
+}
+
+/* A listing statement back to its shape's slot, ready for the next. */
+static void
+store_list_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 struct textbuf {
@@ -2832,7 +2858,7 @@ tb_string(struct textbuf *b, const char *s, size_t n)
  * objects are built, parsed or dumped (the data column is the case data's
  * JSON text, written by the engine, and goes out as it is). */
 static int
-store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
+store_list_cases_text(struct store_rconn *c, const struct store_case_filter *f,
                       json_t **out)
 {
 	struct textbuf b = {0};
@@ -2841,7 +2867,7 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 	char last[64] = "";
 	int rc, rows = 0, oom = 0;
 
-	rc = store_list_stmt(db, f, &st);
+	rc = store_list_stmt(c, f, &st);
 	if (rc != 0)
 		return rc;
 	tb_put(&b, "{\"cases\":[", 10);
@@ -2895,7 +2921,7 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 			oom = 1;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
+		store_list_done(st);
 		disc_page_free(&page);
 		free(b.p);
 		return store_code(rc);
@@ -2906,7 +2932,7 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 	else
 		tb_put(&b, "null", 4);
 	tb_put(&b, "}", 1);
-	sqlite3_finalize(st);
+	store_list_done(st);
 	/* the page's disclosure rows, built here rather than on the loop
 	 * thread, which would look each case's id and subject up again */
 	if (!oom && f->disclose != NULL && disc_page_put(&page, f->disclose_to))
@@ -2922,19 +2948,20 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 }
 
 static int
-store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
+store_list_cases(struct store_rconn *c, const struct store_case_filter *f,
+                 json_t **out)
 {
 	sqlite3_stmt *st;
 	json_t *arr = NULL, *o;
 	int rc;
 
 	if (f->as_text)
-		return store_list_cases_text(db, f, out);
-	rc = store_list_stmt(db, f, &st);
+		return store_list_cases_text(c, f, out);
+	rc = store_list_stmt(c, f, &st);
 	if (rc != 0)
 		return rc;
 	rc = store_rows_json(st, &arr);
-	sqlite3_finalize(st);
+	store_list_done(st);
 	if (rc != 0)
 		return rc;
 	o = json_object();
@@ -3053,7 +3080,7 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		rc = store_rows_json(st, &r->result);
 		break;
 	case STORE_READ_CASES:
-		rc = store_list_cases(c->db, &r->f, &r->result);
+		rc = store_list_cases(c, &r->f, &r->result);
 		break;
 	case STORE_READ_FAMILY:
 		st = c->st[RST_FAMILY];
