@@ -869,6 +869,13 @@ struct store {
 	sqlite3 *wdb; /* the writer thread's once store_open returns */
 	sqlite3_stmt *wst[WST_N];
 	int wnormal; /* writer thread: wdb at NORMAL (1), FULL (0), -1 unknown */
+	/* writer thread: the disclosure log's head as last committed or
+	 * written in the open transaction (disc_known: it is), so that a
+	 * read's row does not start with a query for it; forgotten when a
+	 * batch or a transaction is rolled back */
+	int disc_known;
+	int64_t disc_seq;
+	uint8_t disc_hash[32];
 
 	/* the WAL's deferred fsync after a disclosure-only commit (see
 	 * "deferred sync" below); smu guards unsynced, sclosing, sfailed */
@@ -2137,6 +2144,7 @@ store_write(struct store *s, struct store_batch *first, int n)
 				cause = b;
 				goto lost;
 			}
+			s->disc_known = 0; /* its rows, if any, are gone */
 			rc = store_exec(s, s->wst[WST_ROLLBACK_TO], &msg,
 			                "roll back a failed batch");
 			if (rc != SQLITE_OK)
@@ -2168,6 +2176,7 @@ store_write(struct store *s, struct store_batch *first, int n)
 
 lost:
 	s->lost_txn = 1; /* check the file at the next open */
+	s->disc_known = 0;
 	if (!sqlite3_get_autocommit(s->wdb))
 		store_exec(s, s->wst[WST_ROLLBACK], NULL, NULL);
 	for (b = first; b != NULL; b = b->next) {
@@ -5604,16 +5613,22 @@ store_apply_disclose(struct store *s, struct store_batch *b,
 	char head[128];
 	int rc;
 
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_bytes(st, 1) == 32)
-			memcpy(hash, sqlite3_column_blob(st, 1), 32);
+	if (s->disc_known) {
+		seq = s->disc_seq;
+		memcpy(hash, s->disc_hash, 32);
 		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_OK;
+	} else {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			seq = sqlite3_column_int64(st, 0);
+			if (sqlite3_column_bytes(st, 1) == 32)
+				memcpy(hash, sqlite3_column_blob(st, 1), 32);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	if (rc != SQLITE_OK) {
 		store_batch_fail(b, store_code(rc), "disclosure log: %s",
 		                 sqlite3_errmsg(s->wdb));
@@ -5693,6 +5708,11 @@ store_apply_disclose(struct store *s, struct store_batch *b,
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_OK && b->status == 0)
 		b->status = store_code(rc);
+	if (rc == SQLITE_OK) {
+		s->disc_known = 1;
+		s->disc_seq = seq;
+		memcpy(s->disc_hash, hash, 32);
+	}
 	return rc;
 }
 

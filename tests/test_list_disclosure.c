@@ -233,7 +233,7 @@ Test(list_disclosure, a_page_is_refused_when_its_rows_cannot_be_recorded,
 	char out[1024];
 	struct resp r;
 	int answered = 0, refused = 0;
-	json_t *rows;
+	json_t *rows, *j;
 
 	lworld_start(&w, NULL);
 	/* the database may not grow by a page from now on */
@@ -272,5 +272,14 @@ Test(list_disclosure, a_page_is_refused_when_its_rows_cannot_be_recorded,
 	             "%d pages answered, %zu rows on the log", answered,
 	             json_array_size(rows));
 	json_decref(rows);
+	/* the log goes on from its committed head, and the chain holds */
+	j = td_call(&w.t, "GET", "/v1/cases?workflow=aidfile", w.t.token, NULL,
+	            NULL, 200);
+	json_decref(j);
+	j = td_call(&w.t, "GET", "/v1/audit/verify", w.t.token, NULL, NULL,
+	            200);
+	cr_assert(json_is_true(json_object_get(j, "ok")), "%s",
+	          json_dumps(j, JSON_COMPACT));
+	json_decref(j);
 	td_cleanup(&w.t);
 }
