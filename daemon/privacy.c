@@ -218,13 +218,27 @@ privacy_redact(const struct daemon *d, enum role r, enum privacy_what what,
 
 /* --- the disclosure log ------------------------------------------------ */
 
+void
+privacy_disclosure_of(const struct api_call *c, struct store_disclosure *row,
+                      char *route, size_t route_len)
+{
+	snprintf(route, route_len, "%s %s", c->route->method,
+	         c->route->pattern);
+	row->at = cases_now(c->d);
+	row->token_id = c->who.token_id;
+	row->role = auth_role_name(c->who.role);
+	row->scope = c->who.scope;
+	row->route = route;
+	row->case_id = "";
+	row->subject = "";
+}
+
 int
 privacy_batch_disclose(struct store_batch *b, const struct api_call *c,
                        const struct privacy_record *recs, size_t n)
 {
-	struct store_disclosure *rows;
+	struct store_disclosure *rows, row;
 	char route[160];
-	int64_t now = cases_now(c->d);
 	int rc;
 
 	if (n == 0)
@@ -232,14 +246,9 @@ privacy_batch_disclose(struct store_batch *b, const struct api_call *c,
 	rows = calloc(n, sizeof(*rows));
 	if (rows == NULL)
 		return -ENOMEM;
-	snprintf(route, sizeof(route), "%s %s", c->route->method,
-	         c->route->pattern);
+	privacy_disclosure_of(c, &row, route, sizeof(route));
 	for (size_t i = 0; i < n; i++) {
-		rows[i].at = now;
-		rows[i].token_id = c->who.token_id;
-		rows[i].role = auth_role_name(c->who.role);
-		rows[i].scope = c->who.scope;
-		rows[i].route = route;
+		rows[i] = row;
 		rows[i].case_id = recs[i].case_id ? recs[i].case_id : "";
 		rows[i].subject = recs[i].subject ? recs[i].subject : "";
 	}
@@ -248,11 +257,37 @@ privacy_batch_disclose(struct store_batch *b, const struct api_call *c,
 	return rc;
 }
 
+/* How a disclosed reply goes out. */
+enum reply_how {
+	REPLY_JSON, /* serialized on the loop thread */
+	REPLY_BG,   /* serialized on the thread pool */
+	REPLY_TEXT, /* o is a JSON string holding the reply's text */
+};
+
 struct disclosure {
 	struct api_call *c;
 	json_t *o;
-	int bg;
+	enum reply_how how;
 };
+
+static void
+reply_now(struct api_call *c, json_t *o, enum reply_how how)
+{
+	switch (how) {
+	case REPLY_TEXT:
+		http_respond(c->req, 200, "application/json", NULL,
+		             json_string_value(o), json_string_length(o));
+		json_decref(o);
+		api_call_free(c);
+		break;
+	case REPLY_BG:
+		api_reply_json_bg(c, 200, o);
+		break;
+	case REPLY_JSON:
+		api_reply_json(c, 200, o, NULL);
+		break;
+	}
+}
 
 static void
 disclosed(int status, const char *msg, void *data)
@@ -260,7 +295,7 @@ disclosed(int status, const char *msg, void *data)
 	struct disclosure *w = data;
 	struct api_call *c = w->c;
 	json_t *o = w->o;
-	int bg = w->bg;
+	enum reply_how how = w->how;
 
 	free(w);
 	if (status != 0) {
@@ -279,35 +314,18 @@ disclosed(int status, const char *msg, void *data)
 		        NULL, "Retry-After: 5\r\n");
 		return;
 	}
-	if (bg)
-		api_reply_json_bg(c, 200, o);
-	else
-		api_reply_json(c, 200, o, NULL);
+	reply_now(c, o, how);
 }
 
-void
-privacy_disclose_reply(struct api_call *c, const struct privacy_record *recs,
-                       size_t n, json_t *o, int bg)
+/* Submits b (stolen), which holds the disclosure rows of what o shows,
+ * and replies with o once it is committed. */
+static void
+disclose_then_reply(struct api_call *c, struct store_batch *b, json_t *o,
+                    enum reply_how how)
 {
-	struct disclosure *w;
-	struct store_batch *b;
+	struct disclosure *w = calloc(1, sizeof(*w));
 
-	if (o == NULL) {
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
-		return;
-	}
-	if (n == 0) {
-		if (bg)
-			api_reply_json_bg(c, 200, o);
-		else
-			api_reply_json(c, 200, o, NULL);
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	b = store_batch_new();
-	if (w == NULL || b == NULL || privacy_batch_disclose(b, c, recs, n)) {
-		free(w);
+	if (w == NULL) {
 		store_batch_free(b);
 		json_decref(o);
 		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
@@ -316,11 +334,57 @@ privacy_disclose_reply(struct api_call *c, const struct privacy_record *recs,
 	}
 	w->c = c;
 	w->o = o;
-	w->bg = bg;
+	w->how = how;
 	if (store_batch_submit(c->d->store, b, disclosed, w) != 0) {
 		free(w);
 		json_decref(o);
 		api_reply_problem(c, 503, "storage-unavailable",
 		                  "shutting down", NULL, NULL);
 	}
+}
+
+void
+privacy_disclose_reply(struct api_call *c, const struct privacy_record *recs,
+                       size_t n, json_t *o, int bg)
+{
+	enum reply_how how = bg ? REPLY_BG : REPLY_JSON;
+	struct store_batch *b;
+
+	if (o == NULL) {
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	if (n == 0) {
+		reply_now(c, o, how);
+		return;
+	}
+	b = store_batch_new();
+	if (b == NULL || privacy_batch_disclose(b, c, recs, n)) {
+		store_batch_free(b);
+		json_decref(o);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	disclose_then_reply(c, b, o, how);
+}
+
+void
+privacy_disclose_text_reply(struct api_call *c, struct store_batch *b,
+                            json_t *text)
+{
+	if (text == NULL || !json_is_string(text)) {
+		store_batch_free(b);
+		json_decref(text);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return;
+	}
+	if (store_batch_empty(b)) {
+		store_batch_free(b);
+		reply_now(c, text, REPLY_TEXT);
+		return;
+	}
+	disclose_then_reply(c, b, text, REPLY_TEXT);
 }

@@ -71,4 +71,23 @@ void privacy_disclose_reply(struct api_call *c,
                             const struct privacy_record *recs, size_t n,
                             json_t *o, int bg);
 
+/*
+ * The disclosure row template of c's reader and route, at the daemon's
+ * clock (case_id and subject empty): for store_case_filter's disclose,
+ * which builds a page's rows on the reader thread. route (route_len
+ * bytes) holds the route's text and must outlive row's use.
+ */
+struct store_disclosure;
+void privacy_disclosure_of(const struct api_call *c,
+                           struct store_disclosure *row, char *route,
+                           size_t route_len);
+
+/*
+ * privacy_disclose_reply for rows already in b (stolen): text is a JSON
+ * string holding the reply's body, sent as it is once b is committed;
+ * an empty b replies at once.
+ */
+void privacy_disclose_text_reply(struct api_call *c, struct store_batch *b,
+                                 json_t *text);
+
 #endif

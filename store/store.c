@@ -452,6 +452,7 @@ enum {
 	/* the disclosure log */
 	WST_DISC_HEAD,
 	WST_DISC_INSERT,
+	WST_DISC_INSERT_MANY,
 	WST_N
 };
 
@@ -463,6 +464,20 @@ enum {
 #define STORE_QUEUE_ORDER                                                      \
 	"coalesce(c.due_at / 86400000, 9223372036854775807), c.priority DESC," \
 	" c.created_at, c.id"
+
+/* A page of a listing is up to 1000 disclosure rows: they go in
+ * STORE_DISC_ROWS to a statement, not one statement each, which spent
+ * more of the writer's time starting and ending statements than
+ * inserting (see store_apply_disclose). */
+#define STORE_DISC_ROWS    16
+#define STORE_DISC_ROW_SQL "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define STORE_DISC_ROWS_SQL_4                                                  \
+	STORE_DISC_ROW_SQL ", " STORE_DISC_ROW_SQL ", " STORE_DISC_ROW_SQL     \
+	                   ", " STORE_DISC_ROW_SQL
+#define STORE_DISC_ROWS_SQL                                                    \
+	STORE_DISC_ROWS_SQL_4 ", " STORE_DISC_ROWS_SQL_4                       \
+	                      ", " STORE_DISC_ROWS_SQL_4                       \
+	                      ", " STORE_DISC_ROWS_SQL_4
 
 static const char *const store_wsql[WST_N] = {
         [WST_BEGIN] = "BEGIN IMMEDIATE",
@@ -651,6 +666,9 @@ static const char *const store_wsql[WST_N] = {
         [WST_DISC_INSERT] = "INSERT INTO disclosures (seq, at, token_id, role,"
                             " scope, route, case_id, subject, hash)"
                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        [WST_DISC_INSERT_MANY] = "INSERT INTO disclosures (seq, at, token_id,"
+                                 " role, scope, route, case_id, subject, hash)"
+                                 " VALUES " STORE_DISC_ROWS_SQL,
 };
 
 /* A read connection's statements, prepared once. */
@@ -828,9 +846,15 @@ static const char *const store_rsql[RST_N] = {
                               " ORDER BY holder",
 };
 
+/* A listing's statement depends on which of its 7 filters are set */
+#define STORE_LIST_SHAPES 128
+
 struct store_rconn {
 	sqlite3 *db;
 	sqlite3_stmt *st[RST_N];
+	/* the listing statements prepared so far, by filter shape:
+	 * preparing one took as long as reading a page */
+	sqlite3_stmt *list[STORE_LIST_SHAPES];
 };
 
 struct store {
@@ -845,6 +869,13 @@ struct store {
 	sqlite3 *wdb; /* the writer thread's once store_open returns */
 	sqlite3_stmt *wst[WST_N];
 	int wnormal; /* writer thread: wdb at NORMAL (1), FULL (0), -1 unknown */
+	/* writer thread: the disclosure log's head as last committed or
+	 * written in the open transaction (disc_known: it is), so that a
+	 * read's row does not start with a query for it; forgotten when a
+	 * batch or a transaction is rolled back */
+	int disc_known;
+	int64_t disc_seq;
+	uint8_t disc_hash[32];
 
 	/* the WAL's deferred fsync after a disclosure-only commit (see
 	 * "deferred sync" below); smu guards unsynced, sclosing, sfailed */
@@ -1216,6 +1247,8 @@ store_close_conns(struct store *s)
 	for (i = 0; s->rconns != NULL && i < s->nrconns; i++) {
 		for (j = 0; j < RST_N; j++)
 			sqlite3_finalize(s->rconns[i].st[j]);
+		for (j = 0; j < STORE_LIST_SHAPES; j++)
+			sqlite3_finalize(s->rconns[i].list[j]);
 		sqlite3_close(s->rconns[i].db);
 	}
 	sqlite3_close(s->cdb);
@@ -2111,6 +2144,7 @@ store_write(struct store *s, struct store_batch *first, int n)
 				cause = b;
 				goto lost;
 			}
+			s->disc_known = 0; /* its rows, if any, are gone */
 			rc = store_exec(s, s->wst[WST_ROLLBACK_TO], &msg,
 			                "roll back a failed batch");
 			if (rc != SQLITE_OK)
@@ -2142,6 +2176,7 @@ store_write(struct store *s, struct store_batch *first, int n)
 
 lost:
 	s->lost_txn = 1; /* check the file at the next open */
+	s->disc_known = 0;
 	if (!sqlite3_get_autocommit(s->wdb))
 		store_exec(s, s->wst[WST_ROLLBACK], NULL, NULL);
 	for (b = first; b != NULL; b = b->next) {
@@ -2597,11 +2632,29 @@ struct store_read {
 	int64_t after;  /* alerts: keyset cursor */
 	int64_t *known; /* outbox due rows: ids the caller holds */
 	size_t nknown;
+	struct store_disclosure *disc; /* a listing's disclosure template */
 };
 
 static int store_isir_read(struct store_read *r, sqlite3 *db);
 static int store_identity_read(struct store_read *r, sqlite3 *db);
 static int store_read_disclosures(struct store_read *r, sqlite3 *db);
+/*
+ * The disclosure rows of a page of cases, built on the reader thread (see
+ * store_case_filter's disclose): one per case, the template's reader and
+ * route with the case's id and subject.
+ */
+struct disc_page {
+	struct store_disclosure *rows;
+	char **owned; /* the ids and subjects copied from the rows */
+	size_t n, cap;
+};
+static int disc_page_add(struct disc_page *p,
+                         const struct store_disclosure *tmpl, const char *id,
+                         const char *subject);
+static int disc_page_put(struct disc_page *p, struct store_batch *b);
+static void disc_page_free(struct disc_page *p);
+static struct store_disclosure *
+store_disclosures_copy(const struct store_disclosure *rows, size_t n);
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -2693,7 +2746,7 @@ store_rows_json(sqlite3_stmt *st, json_t **out)
  * from choosing the index that fits. Asks for one row more than the page,
  * to know whether there is a next one. */
 static int
-store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
+store_list_stmt(struct store_rconn *c, const struct store_case_filter *f,
                 sqlite3_stmt **out)
 {
 	static const char *const cols[] = {"workflow", "status", "subject",
@@ -2703,7 +2756,7 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	char sql[1024];
 	size_t n;
 	sqlite3_stmt *st;
-	int rc, k = 0;
+	int rc, k = 0, shape = 0;
 
 	n = (size_t)snprintf(sql, sizeof(sql),
 	                     "SELECT " STORE_CASE_LIST_COLS
@@ -2722,9 +2775,19 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 		                      " caseloads WHERE counselor = ?%d)",
 		                      ++k);
 	snprintf(sql + n, sizeof(sql) - n, " ORDER BY id LIMIT ?%d", k + 1);
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return store_code(rc);
+	/* the text above follows from which filters are set: one
+	 * statement per shape, kept on the connection (reset after use) */
+	for (int i = 0; i < 5; i++)
+		shape |= (vals[i] != NULL) << i;
+	shape |= (f->after != NULL) << 5 | (f->counselor != NULL) << 6;
+	st = c->list[shape];
+	if (st == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sql, -1,
+		                        SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return store_code(rc);
+		c->list[shape] = st;
+	}
 	k = 0;
 	for (int i = 0; i < 5; i++)
 		if (vals[i] != NULL)
@@ -2736,6 +2799,14 @@ store_list_stmt(sqlite3 *db, const struct store_case_filter *f,
 	sqlite3_bind_int(st, k + 1, f->limit + 1);
 	*out = st;
 	return 0;
+}
+
+/* A listing statement back to its shape's slot, ready for the next. */
+static void
+store_list_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 struct textbuf {
@@ -2796,20 +2867,22 @@ tb_string(struct textbuf *b, const char *s, size_t n)
  * objects are built, parsed or dumped (the data column is the case data's
  * JSON text, written by the engine, and goes out as it is). */
 static int
-store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
+store_list_cases_text(struct store_rconn *c, const struct store_case_filter *f,
                       json_t **out)
 {
 	struct textbuf b = {0};
+	struct disc_page page = {0};
 	sqlite3_stmt *st;
 	char last[64] = "";
-	int rc, rows = 0;
+	int rc, rows = 0, oom = 0;
 
-	rc = store_list_stmt(db, f, &st);
+	rc = store_list_stmt(c, f, &st);
 	if (rc != 0)
 		return rc;
 	tb_put(&b, "{\"cases\":[", 10);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int ncol = sqlite3_column_count(st);
+		const char *id = NULL, *subject = NULL;
 
 		if (rows == f->limit)
 			break; /* the extra row: there is a next page */
@@ -2838,9 +2911,13 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 					tb_put(&b, t, (size_t)len);
 				else
 					tb_string(&b, t, (size_t)len);
-				if (!strcmp(name, "id"))
+				if (!strcmp(name, "id")) {
 					snprintf(last, sizeof(last), "%.*s",
 					         len, t);
+					id = t;
+				} else if (!strcmp(name, "subject")) {
+					subject = t;
+				}
 				break;
 			default:
 				tb_put(&b, "null", 4);
@@ -2848,9 +2925,13 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 		}
 		tb_put(&b, "}", 1);
 		rows++;
+		if (f->disclose != NULL &&
+		    disc_page_add(&page, f->disclose, id, subject) != 0)
+			oom = 1;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
+		store_list_done(st);
+		disc_page_free(&page);
 		free(b.p);
 		return store_code(rc);
 	}
@@ -2860,8 +2941,13 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 	else
 		tb_put(&b, "null", 4);
 	tb_put(&b, "}", 1);
-	sqlite3_finalize(st);
-	if (b.oom) {
+	store_list_done(st);
+	/* the page's disclosure rows, built here rather than on the loop
+	 * thread, which would look each case's id and subject up again */
+	if (!oom && f->disclose != NULL && disc_page_put(&page, f->disclose_to))
+		oom = 1;
+	disc_page_free(&page);
+	if (b.oom || oom) {
 		free(b.p);
 		return -ENOMEM;
 	}
@@ -2871,19 +2957,20 @@ store_list_cases_text(sqlite3 *db, const struct store_case_filter *f,
 }
 
 static int
-store_list_cases(sqlite3 *db, const struct store_case_filter *f, json_t **out)
+store_list_cases(struct store_rconn *c, const struct store_case_filter *f,
+                 json_t **out)
 {
 	sqlite3_stmt *st;
 	json_t *arr = NULL, *o;
 	int rc;
 
 	if (f->as_text)
-		return store_list_cases_text(db, f, out);
-	rc = store_list_stmt(db, f, &st);
+		return store_list_cases_text(c, f, out);
+	rc = store_list_stmt(c, f, &st);
 	if (rc != 0)
 		return rc;
 	rc = store_rows_json(st, &arr);
-	sqlite3_finalize(st);
+	store_list_done(st);
 	if (rc != 0)
 		return rc;
 	o = json_object();
@@ -3002,7 +3089,7 @@ store_read_json(struct store_read *r, struct store_rconn *c)
 		rc = store_rows_json(st, &r->result);
 		break;
 	case STORE_READ_CASES:
-		rc = store_list_cases(c->db, &r->f, &r->result);
+		rc = store_list_cases(c, &r->f, &r->result);
 		break;
 	case STORE_READ_FAMILY:
 		st = c->st[RST_FAMILY];
@@ -3119,6 +3206,7 @@ store_read_after(uv_work_t *w, int status)
 			free(r->keys[i]);
 		free(r->keys);
 		free(r->known);
+		free(r->disc);
 		free(r);
 		return;
 	}
@@ -3266,6 +3354,25 @@ store_case_list(struct store *s, const struct store_case_filter *f,
 	}
 	r->f.limit = f->limit < 1 ? 1 : f->limit > 1000 ? 1000 : f->limit;
 	r->f.as_text = f->as_text;
+	if (f->as_text && f->disclose != NULL && f->disclose_to != NULL) {
+		struct store_disclosure *disc;
+		int rc;
+
+		disc = store_disclosures_copy(f->disclose, 1);
+		if (disc == NULL) {
+			for (int i = 0; i < 7; i++)
+				free(r->fstr[i]);
+			free(r);
+			return -ENOMEM;
+		}
+		r->disc = disc;
+		r->f.disclose = disc;
+		r->f.disclose_to = f->disclose_to;
+		rc = store_read_json_queue(s, r); /* frees r on failure */
+		if (rc != 0)
+			free(disc);
+		return rc;
+	}
 	return store_read_json_queue(s, r);
 }
 
@@ -5305,14 +5412,15 @@ out:
  * that rows deleted from the end are noticed.
  */
 
-int
-store_disclosure_hash(const uint8_t prev[32], int64_t seq,
-                      const struct store_disclosure *d, uint8_t out[32])
+/* store_disclosure_hash with the caller's digest context (md), which the
+ * writer keeps for all of an op's rows. */
+static int
+store_disclosure_hash_ctx(EVP_MD_CTX *md, const uint8_t prev[32], int64_t seq,
+                          const struct store_disclosure *d, uint8_t out[32])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char head[1024];
 	unsigned int n = 32;
-	int len, rc = -1;
+	int len;
 
 	len = snprintf(head, sizeof(head),
 	               "%lld\n%lld\n%s\n%s\n%s\n%s\n%s\n%s\n", (long long)seq,
@@ -5320,11 +5428,22 @@ store_disclosure_hash(const uint8_t prev[32], int64_t seq,
 	               d->route, d->case_id, d->subject);
 	if (len < 0 || (size_t)len >= sizeof(head))
 		len = (int)sizeof(head) - 1;
-	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(md, prev, 32) == 1 &&
 	    EVP_DigestUpdate(md, head, (size_t)len) == 1 &&
 	    EVP_DigestFinal_ex(md, out, &n) == 1)
-		rc = 0;
+		return 0;
+	return -1;
+}
+
+int
+store_disclosure_hash(const uint8_t prev[32], int64_t seq,
+                      const struct store_disclosure *d, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = md != NULL ? store_disclosure_hash_ctx(md, prev, seq, d, out)
+	                    : -1;
+
 	EVP_MD_CTX_free(md);
 	return rc;
 }
@@ -5332,15 +5451,78 @@ store_disclosure_hash(const uint8_t prev[32], int64_t seq,
 static void
 store_disclosures_free(struct store_disclosure *rows, size_t n)
 {
-	for (size_t i = 0; rows != NULL && i < n; i++) {
-		free((char *)rows[i].token_id);
-		free((char *)rows[i].role);
-		free((char *)rows[i].scope);
-		free((char *)rows[i].route);
-		free((char *)rows[i].case_id);
-		free((char *)rows[i].subject);
-	}
+	(void)n;
 	free(rows);
+}
+
+/* One field of a row: copied once into the block at *at, or, when it is
+ * the same string as the previous row's (the reader, role, scope and
+ * route of a page are), pointed at that copy. */
+static const char *
+disc_copy(const char *src, const char *prev_src, const char *prev_copy,
+          char **at)
+{
+	size_t len;
+	char *dst;
+
+	if (src == NULL)
+		src = "";
+	if (prev_copy != NULL && prev_src != NULL &&
+	    (src == prev_src || !strcmp(src, prev_src)))
+		return prev_copy;
+	len = strlen(src) + 1;
+	dst = *at;
+	memcpy(dst, src, len);
+	*at += len;
+	return dst;
+}
+
+/*
+ * A page of a listing is 50 rows: copying each of their six strings with
+ * its own strdup was 300 allocations on the loop thread per page. The
+ * rows and every string they hold are one block instead, and the fields
+ * a page's rows share (who read, through which route) are copied once.
+ */
+static struct store_disclosure *
+store_disclosures_copy(const struct store_disclosure *rows, size_t n)
+{
+	struct store_disclosure *copy;
+	size_t bytes = 0;
+	char *at;
+
+	if (n == 0 || n > SIZE_MAX / sizeof(*copy))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_disclosure *r = &rows[i];
+		const char *f[6] = {r->token_id, r->role,    r->scope,
+		                    r->route,    r->case_id, r->subject};
+
+		for (int k = 0; k < 6; k++)
+			bytes += (f[k] ? strlen(f[k]) : 0) + 1;
+	}
+	copy = malloc(n * sizeof(*copy) + bytes);
+	if (copy == NULL)
+		return NULL;
+	at = (char *)(copy + n);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_disclosure *r = &rows[i];
+		const struct store_disclosure *pr = i ? &rows[i - 1] : NULL;
+		const struct store_disclosure *pc = i ? &copy[i - 1] : NULL;
+
+		copy[i].at = r->at;
+		copy[i].token_id =
+		        disc_copy(r->token_id, pr ? pr->token_id : NULL,
+		                  pc ? pc->token_id : NULL, &at);
+		copy[i].role = disc_copy(r->role, pr ? pr->role : NULL,
+		                         pc ? pc->role : NULL, &at);
+		copy[i].scope = disc_copy(r->scope, pr ? pr->scope : NULL,
+		                          pc ? pc->scope : NULL, &at);
+		copy[i].route = disc_copy(r->route, pr ? pr->route : NULL,
+		                          pc ? pc->route : NULL, &at);
+		copy[i].case_id = disc_copy(r->case_id, NULL, NULL, &at);
+		copy[i].subject = disc_copy(r->subject, NULL, NULL, &at);
+	}
+	return copy;
 }
 
 int
@@ -5352,25 +5534,9 @@ store_batch_disclose(struct store_batch *b, const struct store_disclosure *rows,
 
 	if (n == 0)
 		return 0;
-	copy = calloc(n, sizeof(*copy));
+	copy = store_disclosures_copy(rows, n);
 	if (copy == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_disclosure *r = &rows[i];
-
-		copy[i].at = r->at;
-		if ((copy[i].token_id = strdup(r->token_id)) == NULL ||
-		    (copy[i].role = strdup(r->role)) == NULL ||
-		    (copy[i].scope = strdup(r->scope ? r->scope : "")) ==
-		            NULL ||
-		    (copy[i].route = strdup(r->route)) == NULL ||
-		    (copy[i].case_id = strdup(r->case_id)) == NULL ||
-		    (copy[i].subject = strdup(r->subject ? r->subject : "")) ==
-		            NULL) {
-			store_disclosures_free(copy, i + 1);
-			return -ENOMEM;
-		}
-	}
 	op = store_batch_push(b, STORE_OP_DISCLOSE);
 	if (op == NULL) {
 		store_disclosures_free(copy, n);
@@ -5382,60 +5548,149 @@ store_batch_disclose(struct store_batch *b, const struct store_disclosure *rows,
 	return 0;
 }
 
+int
+store_batch_empty(const struct store_batch *b)
+{
+	return b == NULL || b->nops == 0;
+}
+
+/* Reader thread: the disclosure rows of a page of cases (see
+ * store_case_filter's disclose and struct disc_page). */
+
+static int
+disc_page_add(struct disc_page *p, const struct store_disclosure *tmpl,
+              const char *id, const char *subject)
+{
+	struct store_disclosure *d;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		void *r = realloc(p->rows, cap * sizeof(*p->rows));
+		void *o;
+
+		if (r == NULL)
+			return -ENOMEM;
+		p->rows = r;
+		o = realloc(p->owned, cap * 2 * sizeof(*p->owned));
+		if (o == NULL)
+			return -ENOMEM;
+		p->owned = o;
+		p->cap = cap;
+	}
+	p->owned[2 * p->n] = strdup(id ? id : "");
+	p->owned[2 * p->n + 1] = strdup(subject ? subject : "");
+	d = &p->rows[p->n++];
+	*d = *tmpl;
+	d->case_id = p->owned[2 * p->n - 2];
+	d->subject = p->owned[2 * p->n - 1];
+	return d->case_id && d->subject ? 0 : -ENOMEM;
+}
+
+static void
+disc_page_free(struct disc_page *p)
+{
+	for (size_t i = 0; i < 2 * p->n; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->rows);
+}
+
+static int
+disc_page_put(struct disc_page *p, struct store_batch *b)
+{
+	return store_batch_disclose(b, p->rows, p->n);
+}
+
 /* Writer thread: chains and inserts the op's rows after the log's head. */
 static int
 store_apply_disclose(struct store *s, struct store_batch *b,
                      struct store_op *op, int64_t now)
 {
 	sqlite3_stmt *st = s->wst[WST_DISC_HEAD];
+	EVP_MD_CTX *md;
 	uint8_t hash[32] = {0};
 	int64_t seq = 0;
 	char head[128];
 	int rc;
 
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_bytes(st, 1) == 32)
-			memcpy(hash, sqlite3_column_blob(st, 1), 32);
+	if (s->disc_known) {
+		seq = s->disc_seq;
+		memcpy(hash, s->disc_hash, 32);
 		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_OK;
+	} else {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			seq = sqlite3_column_int64(st, 0);
+			if (sqlite3_column_bytes(st, 1) == 32)
+				memcpy(hash, sqlite3_column_blob(st, 1), 32);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	if (rc != SQLITE_OK) {
 		store_batch_fail(b, store_code(rc), "disclosure log: %s",
 		                 sqlite3_errmsg(s->wdb));
 		return rc;
 	}
-	st = s->wst[WST_DISC_INSERT];
-	for (size_t i = 0; i < op->u.disc.n; i++) {
-		const struct store_disclosure *d = &op->u.disc.rows[i];
+	/* one digest context for the op's rows, not one per row */
+	md = EVP_MD_CTX_new();
+	if (md == NULL) {
+		store_batch_fail(b, -ENOMEM, "disclosure log: out of memory");
+		return SQLITE_NOMEM;
+	}
+	for (size_t i = 0; i < op->u.disc.n;) {
+		/* STORE_DISC_ROWS rows to a statement while that many are
+		 * left, then one at a time */
+		size_t rows = op->u.disc.n - i >= STORE_DISC_ROWS
+		                      ? STORE_DISC_ROWS
+		                      : 1;
+		uint8_t hashes[STORE_DISC_ROWS][32];
 
-		seq++;
-		if (store_disclosure_hash(hash, seq, d, hash) != 0) {
-			store_batch_fail(b, -ENOMEM,
-			                 "disclosure log: SHA-256 "
-			                 "failed");
-			return SQLITE_NOMEM;
+		st = s->wst[rows > 1 ? WST_DISC_INSERT_MANY : WST_DISC_INSERT];
+		for (size_t k = 0; k < rows; k++, i++) {
+			const struct store_disclosure *d = &op->u.disc.rows[i];
+			int p = (int)k * 9;
+
+			seq++;
+			if (store_disclosure_hash_ctx(md, hash, seq, d, hash) !=
+			    0) {
+				sqlite3_clear_bindings(st);
+				EVP_MD_CTX_free(md);
+				store_batch_fail(b, -ENOMEM,
+				                 "disclosure log: SHA-256 "
+				                 "failed");
+				return SQLITE_NOMEM;
+			}
+			memcpy(hashes[k], hash, 32);
+			sqlite3_bind_int64(st, p + 1, seq);
+			sqlite3_bind_int64(st, p + 2, d->at);
+			sqlite3_bind_text(st, p + 3, d->token_id, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 4, d->role, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 5, d->scope, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 6, d->route, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 7, d->case_id, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_text(st, p + 8, d->subject, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_blob(st, p + 9, hashes[k], 32,
+			                  SQLITE_STATIC);
 		}
-		sqlite3_bind_int64(st, 1, seq);
-		sqlite3_bind_int64(st, 2, d->at);
-		sqlite3_bind_text(st, 3, d->token_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, d->role, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, d->scope, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, d->route, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, d->case_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 8, d->subject, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 9, hash, 32, SQLITE_TRANSIENT);
 		rc = store_exec(s, st, &b->msg, "record a disclosure");
 		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_OK) {
+			EVP_MD_CTX_free(md);
 			if (b->status == 0)
 				b->status = store_code(rc);
 			return rc;
 		}
 	}
+	EVP_MD_CTX_free(md);
 	/* the head, so that rows cut from the end are noticed */
 	snprintf(head, sizeof(head), "%lld:", (long long)seq);
 	for (int i = 0; i < 32; i++) {
@@ -5453,6 +5708,11 @@ store_apply_disclose(struct store *s, struct store_batch *b,
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_OK && b->status == 0)
 		b->status = store_code(rc);
+	if (rc == SQLITE_OK) {
+		s->disc_known = 1;
+		s->disc_seq = seq;
+		memcpy(s->disc_hash, hash, 32);
+	}
 	return rc;
 }
 

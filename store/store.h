@@ -234,6 +234,14 @@ struct store_case_filter {
 	int limit;             /* 1..1000 */
 	int as_text; /* the result is a JSON string holding the page as
 			      JSON text, written straight from the rows */
+	/* with as_text: a disclosure row for each case of the page is
+	 * appended to disclose_to on the reader thread, disclose's at,
+	 * token_id, role, scope and route (copied by store_case_list) with
+	 * the case's id and subject. The caller owns the batch and leaves
+	 * it alone until the callback; on a failed read it holds nothing
+	 * that should be submitted. */
+	const struct store_disclosure *disclose;
+	struct store_batch *disclose_to;
 };
 /* {"cases": [...], "next": "<cursor>" | null}, ordered by id. */
 int store_case_list(struct store *s, const struct store_case_filter *f,
@@ -523,6 +531,8 @@ struct store_disclosure {
 /* Appends n rows (copied) to the log. */
 int store_batch_disclose(struct store_batch *b,
                          const struct store_disclosure *rows, size_t n);
+/* Whether b holds no operation (nothing to submit). */
+int store_batch_empty(const struct store_batch *b);
 /* The hash of row d at seq after prev; 0, or -1 when libcrypto fails.
  * prev and out may be the same buffer. */
 int store_disclosure_hash(const uint8_t prev[32], int64_t seq,
