@@ -2571,23 +2571,16 @@ list_read(int status, json_t *res, void *data)
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	recs = calloc(n ? n : 1, sizeof(*recs));
-	if (recs == NULL) {
-		json_decref(res);
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
+	/* every case of the page is a record read: each is on the
+	 * disclosure log and each is redacted for the reader (readers
+	 * whose role sees every class take list_text instead) */
+	if ((recs = privacy_records_of(c, cases, "id", res)) == NULL)
 		return;
-	}
-	/* every case of the page is a record read: each is redacted for
-	 * the reader and each is on the disclosure log (readers whose role
-	 * sees every class take list_text instead) */
 	json_array_foreach(cases, i, cs)
 	{
 		privacy_redact(c->d, c->who.role, PRIV_CASE,
 		               jstr(cs, "workflow"), (int)jint(cs, "version"),
 		               cs);
-		recs[i].case_id = jstr(cs, "id");
-		recs[i].subject = jstr(cs, "subject");
 	}
 	/* the rows are copied before this returns; res goes with the
 	 * reply (serialized on the pool: nothing else may hold it) */

@@ -343,6 +343,30 @@ disclose_then_reply(struct api_call *c, struct store_batch *b, json_t *o,
 	}
 }
 
+struct privacy_record *
+privacy_records_of(struct api_call *c, json_t *rows, const char *id_key,
+                   json_t *res)
+{
+	size_t i, n = json_array_size(rows);
+	struct privacy_record *recs = calloc(n ? n : 1, sizeof(*recs));
+	json_t *row;
+
+	if (recs == NULL) {
+		json_decref(res);
+		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
+		                  NULL);
+		return NULL;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		recs[i].case_id =
+		        json_string_value(json_object_get(row, id_key));
+		recs[i].subject =
+		        json_string_value(json_object_get(row, "subject"));
+	}
+	return recs;
+}
+
 void
 privacy_disclose_reply(struct api_call *c, const struct privacy_record *recs,
                        size_t n, json_t *o, int bg)

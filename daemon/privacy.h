@@ -72,6 +72,15 @@ void privacy_disclose_reply(struct api_call *c,
                             json_t *o, int bg);
 
 /*
+ * The records a page of rows discloses, one per row of the array rows
+ * (its case id under id_key, its student under "subject"; the strings
+ * stay in rows), for privacy_disclose_reply; the caller frees the array.
+ * Out of memory: res is dropped, c is answered 503 and NULL returned.
+ */
+struct privacy_record *privacy_records_of(struct api_call *c, json_t *rows,
+                                          const char *id_key, json_t *res);
+
+/*
  * The disclosure row template of c's reader and route, at the daemon's
  * clock (case_id and subject empty): for store_case_filter's disclose,
  * which builds a page's rows on the reader thread. route (route_len

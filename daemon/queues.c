@@ -875,19 +875,12 @@ items_read(int status, json_t *res, void *data)
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	recs = calloc(n ? n : 1, sizeof(*recs));
-	if (recs == NULL) {
-		json_decref(res);
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
+	/* a queue's page names students and where their files stand:
+	 * each is on the disclosure log */
+	if ((recs = privacy_records_of(c, res, "id", res)) == NULL)
 		return;
-	}
 	json_array_foreach(res, i, row)
 	{
-		/* a queue's page names students and where their files
-		 * stand: each is on the disclosure log */
-		recs[i].case_id = jstr(row, "id");
-		recs[i].subject = jstr(row, "subject");
 		/* time left to the deadline: negative once it is missed */
 		json_object_set_new(
 		        row, "time_left_ms",
@@ -1350,29 +1343,19 @@ static void
 alerts_read(int status, json_t *res, void *data)
 {
 	struct api_call *c = data;
-	json_t *alerts = json_object_get(res, "alerts"), *a;
-	size_t i, n = json_array_size(alerts);
+	json_t *alerts = json_object_get(res, "alerts");
+	size_t n = json_array_size(alerts);
 	struct privacy_record *recs;
 
 	if (status != 0) {
 		api_reply_store_error(c, status, cairn_strerror(status));
 		return;
 	}
-	recs = calloc(n ? n : 1, sizeof(*recs));
-	if (recs == NULL) {
-		json_decref(res);
-		api_reply_problem(c, 503, "overloaded", "out of memory", NULL,
-		                  NULL);
-		return;
-	}
 	/* an alert names a student and what stands in their file's way:
 	 * each is on the disclosure log (the rows are copied before the
 	 * call returns) */
-	json_array_foreach(alerts, i, a)
-	{
-		recs[i].case_id = jstr(a, "case_id");
-		recs[i].subject = jstr(a, "subject");
-	}
+	if ((recs = privacy_records_of(c, alerts, "case_id", res)) == NULL)
+		return;
 	privacy_disclose_reply(c, recs, n, res, 0);
 	free(recs);
 }
