@@ -404,10 +404,12 @@ send_all(int fd, const char *data, size_t len)
 }
 
 /* Per-fd leftovers, for pipelined responses read one at a time; one set
- * per thread, so tests may run clients on several threads. */
+ * per thread, so tests may run clients on several threads. A whole reply
+ * must fit: a demo season's page of 20 aid files (ISIR data in each) is
+ * over 128 KiB. */
 static __thread struct {
 	int fd;
-	char buf[1 << 17];
+	char buf[1 << 20];
 	size_t len;
 } pend;
 
