@@ -404,13 +404,15 @@ send_all(int fd, const char *data, size_t len)
 }
 
 /* Per-fd leftovers, for pipelined responses read one at a time; one set
- * per thread, so tests may run clients on several threads. A whole reply
- * must fit: a demo season's page of 20 aid files (ISIR data in each) is
- * over 128 KiB. */
+ * per thread, so tests may run clients on several threads. The buffer
+ * grows to hold a whole reply (a demo season's page of 20 aid files is
+ * over 128 KiB), up to PEND_MAX; it is on the heap, since static TLS that
+ * large would be carved out of every thread the tests start. */
+#define PEND_MAX (16u << 20)
 static __thread struct {
 	int fd;
-	char buf[1 << 20];
-	size_t len;
+	char *buf;
+	size_t len, cap;
 } pend;
 
 static int
@@ -423,11 +425,18 @@ fill(int fd, int timeout_ms)
 		pend.fd = fd;
 		pend.len = 0;
 	}
-	if (pend.len == sizeof(pend.buf))
-		return -1;
+	if (pend.len == pend.cap) {
+		size_t cap = pend.cap ? pend.cap * 2 : 128u << 10;
+		char *b = cap <= PEND_MAX ? realloc(pend.buf, cap) : NULL;
+
+		if (b == NULL)
+			return -1;
+		pend.buf = b;
+		pend.cap = cap;
+	}
 	if (poll(&p, 1, timeout_ms) <= 0)
 		return -1;
-	n = recv(fd, pend.buf + pend.len, sizeof(pend.buf) - pend.len, 0);
+	n = recv(fd, pend.buf + pend.len, pend.cap - pend.len, 0);
 	if (n <= 0)
 		return -1;
 	pend.len += (size_t)n;
@@ -454,7 +463,8 @@ read_response_head(int fd, int timeout_ms, struct resp *r, int head_only)
 		pend.len = 0;
 	}
 	for (;;) {
-		end = memmem(pend.buf, pend.len, "\r\n\r\n", 4);
+		end = pend.len ? memmem(pend.buf, pend.len, "\r\n\r\n", 4)
+		               : NULL;
 		if (end != NULL)
 			break;
 		if (fill(fd, timeout_ms) != 0)
